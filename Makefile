@@ -1,0 +1,44 @@
+# safeguard: `make demo` shows the guarded upgrade on the example app; `make test` runs
+# the suite against real SQLite files and a throwaway PostgreSQL cluster.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+# The revision the demo seeds at: after `tenants` exists, before the data migrations.
+DEMO_SEED_REVISION := 1580131d7fd2
+
+.PHONY: install demo test test-sqlite lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## demo: a fresh poolula.db with demo rows at an early revision, then the guarded upgrade.
+demo: install
+	rm -rf poolula.db poolula.db-wal poolula.db-shm poolula.db-journal .safeguard
+	DATABASE_URL=sqlite:///./poolula.db $(BIN)/safeguard upgrade $(DEMO_SEED_REVISION) --create
+	DATABASE_URL=sqlite:///./poolula.db $(BIN)/python scripts/seed_database.py
+	DATABASE_URL=sqlite:///./poolula.db $(BIN)/safeguard upgrade head
+	DATABASE_URL=sqlite:///./poolula.db $(BIN)/safeguard snapshot list
+
+## test: the whole suite; PostgreSQL tests run against a cluster started for the run.
+test: install
+	scripts/pgtest.sh run $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## test-sqlite: the suite without starting PostgreSQL (its tests skip).
+test-sqlite: install
+	$(BIN)/python -m pytest -m "not postgres" $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/safeguard lint
+
+bench: install
+	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .safeguard poolula.db poolula.db-* .pytest_cache *.egg-info

@@ -1,0 +1,32 @@
+"""Rename property_type to usage_type
+
+Revision ID: 7fcb413ce398
+Revises: 1580131d7fd2
+Create Date: 2025-01-08 14:21:53.610472
+
+Autogenerate sees a rename as DROP + ADD, which would lose every value; this
+revision was edited by hand to rename the column in place.
+
+"""
+from typing import Sequence, Union
+
+from alembic import op
+
+
+# revision identifiers, used by Alembic.
+revision: str = "7fcb413ce398"
+down_revision: Union[str, Sequence[str], None] = "1580131d7fd2"
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    """Upgrade schema."""
+    with op.batch_alter_table("properties") as batch_op:
+        batch_op.alter_column("property_type", new_column_name="usage_type")
+
+
+def downgrade() -> None:
+    """Downgrade schema."""
+    with op.batch_alter_table("properties") as batch_op:
+        batch_op.alter_column("usage_type", new_column_name="property_type")

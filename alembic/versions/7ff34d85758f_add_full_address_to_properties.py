@@ -1,0 +1,40 @@
+"""Add full_address to properties
+
+Revision ID: 7ff34d85758f
+Revises: e718c4af176b
+Create Date: 2025-02-19 10:12:06.775931
+
+Adds a denormalised "address, city, state" column and backfills it from the
+existing rows.  It stays nullable: code that predates it may still insert rows
+without it.
+
+"""
+from typing import Sequence, Union
+
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision: str = "7ff34d85758f"
+down_revision: Union[str, Sequence[str], None] = "e718c4af176b"
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    """Upgrade schema."""
+    op.add_column("properties", sa.Column("full_address", sa.String(length=500), nullable=True))
+    op.execute(
+        """
+        UPDATE properties
+        SET full_address = address || ', ' || city || ', ' || state
+        WHERE address IS NOT NULL
+        """
+    )
+
+
+def downgrade() -> None:
+    """Downgrade schema."""
+    with op.batch_alter_table("properties") as batch_op:
+        batch_op.drop_column("full_address")

@@ -1,0 +1,1 @@
+"""Poolula Platform core package: the example application safeguard protects."""

@@ -1,0 +1,1 @@
+"""Database layer of the Poolula Platform: models and connection helpers."""

@@ -1,0 +1,90 @@
+"""Database engines behind one protocol.
+
+A backend knows how to copy one database consistently into a directory of payload
+files, put such a copy back, count rows and check integrity. Everything else (the
+store, the journal, the guard) is engine-agnostic and talks only to this protocol.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ContextManager, Mapping, Protocol
+
+from sqlalchemy.engine import URL, make_url
+
+from ..durable import Progress
+from ..errors import UnsupportedDatabaseError
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+
+@dataclass(frozen=True)
+class Payload:
+    """What a backend wrote into a snapshot directory."""
+
+    files: Mapping[str, str]  # file name -> sha256
+    size: int  # bytes on disk
+    row_counts: Mapping[str, int]
+    extra: Mapping[str, Any] = field(default_factory=dict)  # engine facts for the manifest
+
+
+class Backend(Protocol):
+    """One database, as safeguard snapshots and restores it."""
+
+    engine: str
+
+    def identity(self) -> str:
+        """A stable name of this database (file path; host/port/dbname), never a secret."""
+
+    def exists(self) -> bool:
+        """Whether the database exists at all."""
+
+    def size(self) -> int:
+        """Approximate size in bytes: the cost estimate of a snapshot."""
+
+    def row_counts(self) -> dict[str, int]:
+        """Rows per table, for manifests, data guards and restore verification."""
+
+    def snapshot(self, directory: Path, *, progress: Progress = None) -> Payload:
+        """Write a consistent copy of the committed state into ``directory``."""
+
+    def restore(self, directory: Path, manifest: Mapping[str, Any], *,
+                progress: Progress = None) -> None:
+        """Replace the database with the copy in ``directory`` (already verified)."""
+
+    def verify_payload(self, directory: Path, manifest: Mapping[str, Any]) -> list[str]:
+        """Problems found when reading the copy in ``directory`` as a database."""
+
+    def integrity_problems(self, *, quick: bool = False) -> list[str]:
+        """Problems found by the engine's own integrity checks on the live database."""
+
+    def session_lock(self, timeout: float) -> ContextManager[None]:
+        """Hold the engine's own lock for one guarded operation (PostgreSQL: an advisory
+        lock), on top of the store's file lock; LockBusyError after ``timeout``."""
+
+    def close(self) -> None:
+        """Release every connection this backend opened."""
+
+
+def backend_for(url: URL | str, settings: "Settings | None" = None) -> Backend:
+    """The backend for a database URL (engine options come from ``settings``)."""
+    url = make_url(url) if isinstance(url, str) else url
+    name = url.get_backend_name()
+    if name == "sqlite":
+        from .sqlite import SQLiteBackend
+
+        return SQLiteBackend(url)
+    if name == "postgresql":
+        try:
+            from .postgres import PostgresBackend
+        except ImportError as exc:  # pragma: no cover - depends on installed extras
+            raise UnsupportedDatabaseError(
+                "PostgreSQL support needs the postgres extra: pip install 'safeguard[postgres]'"
+            ) from exc
+        return PostgresBackend(url, settings)
+    raise UnsupportedDatabaseError(
+        f"no backend for {url.get_backend_name()!r} databases "
+        "(safeguard supports sqlite and postgresql)"
+    )

@@ -1,0 +1,122 @@
+"""What one operation does to existing data, independent of where it was found.
+
+Both analyses (the Python AST walk and the SQL statement classifier) describe what
+they recognise as :class:`Effect` values built by the functions below, so the same
+operation gets the same wording whichever analysis saw it; that is also what lets
+the classifier merge the two results line by line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from safeguard.classify import codes
+
+#: Stands in for a name only known at run time (an interpolated f-string field,
+#: a loop variable over the live catalog...). A valid SQL identifier, so
+#: templates that contain it still parse.
+RUNTIME_NAME = "__runtime_value__"
+
+
+@dataclass(frozen=True)
+class Effect:
+    """A finding without its line: a code and a message naming table and column."""
+
+    code: str
+    message: str
+
+
+def display(name: str | None) -> str:
+    """How a table or column name appears in messages."""
+    if not name or RUNTIME_NAME in name:
+        return "<name known only at run time>"
+    return name
+
+
+def _col(table: str | None, column: str | None) -> str:
+    return f"{display(table)}.{display(column)}"
+
+
+def drops_schema(name: str | None) -> Effect:
+    """DS101."""
+    return Effect(codes.DROP_SCHEMA, f"drops schema {display(name)}")
+
+
+def drops_table(name: str | None) -> Effect:
+    """DS102."""
+    return Effect(codes.DROP_TABLE, f"drops table {display(name)}")
+
+
+def drops_column(table: str | None, column: str | None) -> Effect:
+    """DS103."""
+    return Effect(codes.DROP_COLUMN, f"drops column {_col(table, column)}")
+
+
+def deletes_rows(table: str | None, how: str = "deletes rows from") -> Effect:
+    """DS104 (``how`` distinguishes DELETE, TRUNCATE and ORM deletes)."""
+    return Effect(codes.DELETE_ROWS, f"{how} {display(table)}")
+
+
+def truncates(table: str | None) -> Effect:
+    """DS104 for TRUNCATE."""
+    return Effect(codes.DELETE_ROWS, f"truncates table {display(table)}")
+
+
+def updates_rows(table: str | None, column: str | None = None, how: str = "") -> Effect:
+    """DS105; names the column when it is known."""
+    target = _col(table, column) if column else f"rows of {display(table)}"
+    suffix = f" {how}" if how else ""
+    return Effect(codes.UPDATE_ROWS, f"updates {target} in place{suffix}")
+
+
+def renames_table(old: str | None, new: str | None) -> Effect:
+    """BC101."""
+    return Effect(codes.RENAME_TABLE, f"renames table {display(old)} to {display(new)}")
+
+
+def renames_column(table: str | None, old: str | None, new: str | None) -> Effect:
+    """BC102."""
+    return Effect(
+        codes.RENAME_COLUMN, f"renames column {_col(table, old)} to {display(new)}"
+    )
+
+
+def probable_rename(table: str, old: str, new: str) -> Effect:
+    """BC102 for autogenerate's drop+add of what is really one column renamed."""
+    return Effect(
+        codes.RENAME_COLUMN,
+        f"probable rename of {table}.{old} to {table}.{new}: autogenerate writes "
+        "drop+add, which loses the column's data; write "
+        f"op.alter_column('{table}', '{old}', new_column_name='{new}')",
+    )
+
+
+def adds_unique(table: str | None, columns: str | None, what: str = "unique constraint") -> Effect:
+    """MF101: fails on existing duplicates (and rebuilds the table in batch mode)."""
+    cols = f"({columns})" if columns else ""
+    return Effect(codes.ADD_UNIQUE, f"adds {what} on existing table {display(table)}{cols}")
+
+
+def adds_not_null_column(table: str | None, column: str | None) -> Effect:
+    """MF103."""
+    return Effect(
+        codes.ADD_NOT_NULL_COLUMN,
+        f"adds NOT NULL column {_col(table, column)} without a server default "
+        "to an existing table",
+    )
+
+
+def sets_not_null(table: str | None, column: str | None) -> Effect:
+    """MF104."""
+    return Effect(codes.SET_NOT_NULL, f"makes existing column {_col(table, column)} NOT NULL")
+
+
+def changes_type(table: str | None, column: str | None, old: str | None, new: str | None) -> Effect:
+    """TC101; shows the old type when the revision states it."""
+    change = f" from {old} to {new}" if old and new else (f" to {new}" if new else "")
+    return Effect(codes.CHANGE_TYPE, f"changes the type of {_col(table, column)}{change}")
+
+
+def unanalysable(reason: str) -> Effect:
+    """UN101: the effect depends on something only known at run time."""
+    return Effect(codes.UNANALYSABLE, f"cannot be analysed statically: {reason}")

@@ -1,0 +1,125 @@
+"""Every error safeguard raises, and the exit code each one means.
+
+    SafeguardError                      1  something went wrong
+    ├── ConfigError                     2  bad configuration, option or argument
+    ├── RefusedError                    3  refused before touching anything
+    │   ├── UnknownRevisionError            target or database revision not in the scripts
+    │   ├── MultipleHeadsError              several heads and no explicit target
+    │   ├── DatabaseMissingError            the database file does not exist
+    │   ├── UnsupportedDatabaseError        no backend for this URL
+    │   ├── StoreNotWritableError           the snapshot store cannot be written
+    │   └── SnapshotNotFoundError           no snapshot with that id
+    ├── LockBusyError                   4  another guarded operation holds the database
+    ├── SnapshotError                   5  the snapshot could not be taken; nothing migrated
+    ├── MigrationFailedError            6  a revision failed; the snapshot was restored
+    ├── HealthCheckFailedError          7  a check failed after migrating; restored
+    ├── RestoreError                    8  a restore failed: the database needs attention
+    ├── UnfinishedOperationError        9  the journal holds an unfinished operation
+    ├── VerificationError              10  a snapshot does not match its manifest
+    └── LintFailedError                11  `lint --strict` found unacknowledged revisions
+
+The exit code lives on the class, as click does it, so the CLI never maps errors by
+hand. Lower-level errors (sqlite3, subprocess, Alembic) are translated where they
+happen and re-raised ``from`` their cause.
+"""
+
+from __future__ import annotations
+
+
+class SafeguardError(Exception):
+    """Base of every error safeguard raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, report: object | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        #: A result object (e.g. a ``GuardResult``) describing what happened, if any.
+        self.report = report
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(SafeguardError):
+    """A configuration key, option or argument is wrong."""
+
+    exit_code = 2
+
+
+class RefusedError(SafeguardError):
+    """A precondition failed; nothing was changed."""
+
+    exit_code = 3
+
+
+class UnknownRevisionError(RefusedError):
+    """A revision is not known to the script directory."""
+
+
+class MultipleHeadsError(RefusedError):
+    """The scripts have several heads and the target does not say which."""
+
+
+class DatabaseMissingError(RefusedError):
+    """The database file does not exist (and creating it was not asked for)."""
+
+
+class UnsupportedDatabaseError(RefusedError):
+    """No backend supports this database URL."""
+
+
+class StoreNotWritableError(RefusedError):
+    """The snapshot store cannot be created or written."""
+
+
+class SnapshotNotFoundError(RefusedError):
+    """No snapshot with that id exists in the store."""
+
+
+class LockBusyError(SafeguardError):
+    """Another guarded operation holds this database's lock."""
+
+    exit_code = 4
+
+
+class SnapshotError(SafeguardError):
+    """Taking a snapshot failed; the database was not migrated."""
+
+    exit_code = 5
+
+
+class MigrationFailedError(SafeguardError):
+    """A revision raised; the database was restored from the snapshot."""
+
+    exit_code = 6
+
+
+class HealthCheckFailedError(SafeguardError):
+    """A health check failed after migrating; the database was restored."""
+
+    exit_code = 7
+
+
+class RestoreError(SafeguardError):
+    """Restoring a snapshot failed: the database needs a person's attention."""
+
+    exit_code = 8
+
+
+class UnfinishedOperationError(SafeguardError):
+    """The journal shows an operation that did not finish; run `safeguard recover`."""
+
+    exit_code = 9
+
+
+class VerificationError(SafeguardError):
+    """A snapshot does not match its manifest (checksum, engine, identity)."""
+
+    exit_code = 10
+
+
+class LintFailedError(SafeguardError):
+    """`lint --strict` found destructive or unknown revisions not acknowledged."""
+
+    exit_code = 11

@@ -1,0 +1,283 @@
+"""The guarded upgrade (and downgrade): plan, snapshot, apply, check, restore on failure.
+
+    resolve -> lock -> plan -> refuse early -> snapshot -> apply each revision
+            -> health checks -> done
+                         \\-> on any failure: restore, re-stamp, verify, report
+
+Every state change is announced in the journal before it happens (see journal.py), so
+`safeguard recover` can finish whatever a crash interrupted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from . import health
+from .backends import Backend, backend_for
+from .config import Settings
+from .durable import Progress
+from .errors import (
+    HealthCheckFailedError,
+    MigrationFailedError,
+    RestoreError,
+    SafeguardError,
+    UnfinishedOperationError,
+)
+from .health import HealthReport
+from .journal import Journal, Operation
+from .lock import database_lock
+from .plan import Plan, make_plan
+from .project import Project
+from .restore import restore_snapshot
+from .store import Snapshot, SnapshotStore
+
+Reporter = Callable[[str], None]
+"""Receives one human-readable line per event; the CLI prints them, tests collect them."""
+
+
+def _silent(_: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class GuardResult:
+    """Everything a guarded run did, for the report and for --json."""
+
+    plan: Plan
+    outcome: str  # up-to-date | dry-run | migrated | restored | failed
+    applied: tuple[str, ...] = ()
+    snapshot: Snapshot | None = None
+    health: HealthReport | None = None
+    failed_revision: str | None = None
+    error: str | None = None
+    restored: bool = False
+    heads: tuple[str, ...] = ()
+    operation: str | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome,
+            "plan": self.plan.to_dict(),
+            "applied": list(self.applied),
+            "snapshot": self.snapshot.to_dict() if self.snapshot else None,
+            "health": self.health.to_dict() if self.health else None,
+            "failed_revision": self.failed_revision,
+            "error": self.error,
+            "restored": self.restored,
+            "heads": list(self.heads),
+            "operation": self.operation,
+        }
+
+
+@dataclass
+class Guard:
+    """A guarded migration of one project's database."""
+
+    settings: Settings
+    report: Reporter = _silent
+    progress_factory: Callable[[str, int], Any] | None = None
+    project: Project = field(init=False)
+    store: SnapshotStore = field(init=False)
+    journal: Journal = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.project = Project(self.settings)
+        self.store = SnapshotStore(self.settings.store_dir)
+        self.journal = Journal(self.store.root)
+
+    # -- public ------------------------------------------------------------------
+
+    def plan(self, target: str, direction: str = "upgrade", *, create: bool = False) -> Plan:
+        """The plan for this database as it is now; touches nothing."""
+        state = self.project.database(create=create)
+        backend = backend_for(state.url, self.settings)
+        return make_plan(self.project, state, target=target, direction=direction,
+                         policy=self.settings.policy, database_size=_size(backend))
+
+    def migrate(self, target: str, direction: str = "upgrade", *, create: bool = False) -> GuardResult:
+        """Run the guarded migration; raise a SafeguardError (carrying the result)
+        when it fails, after restoring whatever can be restored."""
+        state = self.project.database(create=create)
+        backend = backend_for(state.url, self.settings)
+        self.store.ensure_writable()
+        self.refuse_unfinished(backend.identity())
+        with database_lock(self.store.root, backend.identity(),
+                           timeout=self.settings.lock_timeout, purpose=f"{direction} {target}"), \
+                backend.session_lock(self.settings.lock_timeout):
+            # Re-read under the lock: another runner may have migrated while we waited.
+            state = self.project.database(create=create)
+            plan = make_plan(self.project, state, target=target, direction=direction,
+                             policy=self.settings.policy, database_size=_size(backend))
+            self._announce(plan)
+            if not plan.steps:
+                self.report(f"Nothing to do: the database is at {_revs(state.heads)}.")
+                return GuardResult(plan, "up-to-date", heads=state.heads)
+            return self._run(plan, backend)
+
+    def refuse_unfinished(self, database: str) -> None:
+        """Refuse to change a database whose last operation did not finish."""
+        pending = self.journal.unfinished(database)
+        if pending:
+            op = pending[-1]
+            raise UnfinishedOperationError(
+                f"operation {op.id} ({op.kind}, started {op.begun.get('ts', '?')}) did not "
+                f"finish; run `safeguard recover` before changing this database"
+            )
+
+    # -- the run -----------------------------------------------------------------
+
+    def _run(self, plan: Plan, backend: Backend) -> GuardResult:
+        op = self.journal.begin(
+            plan.direction,
+            database=backend.identity(),
+            url=plan.database.display_url,
+            target=plan.target,
+            heads=list(plan.database.heads),
+            steps=[p.step.revision for p in plan.steps],
+            snapshot=plan.snapshot,
+        )
+        snapshot = self._snapshot(plan, backend, op) if plan.snapshot else None
+        applied: list[str] = []
+        for planned in plan.steps:
+            step = planned.step
+            self.report(f"Applying {step.arrow}  {step.doc}")
+            try:
+                with op.step("apply", revision=step.revision):
+                    self.project.apply(step)
+            except Exception as exc:
+                error = _describe(exc)
+                self.report(f"  FAILED: {error}")
+                return self._fail(plan, backend, op, snapshot, applied, None,
+                                  failed_revision=step.revision, error=error)
+            applied.append(step.revision)
+
+        ctx = health.CheckContext(backend=backend, project=self.project,
+                                  expected_heads=plan.expected_heads,
+                                  quick_integrity=self.settings.integrity == "quick")
+        with op.step("check") as outcome:
+            report = health.run_checks(ctx)
+            outcome["ok"] = report.ok
+        for result in report.results:
+            self.report(f"Check {result.name}: {result.status} ({result.detail})")
+        if not report.ok:
+            return self._fail(plan, backend, op, snapshot, applied, report,
+                              failed_revision=None, error=report.summary())
+        heads = plan.expected_heads
+        op.finish("migrated", heads=list(heads), snapshot=snapshot.id if snapshot else None)
+        self.report(f"Done: the database is at {_revs(heads)}.")
+        return GuardResult(plan, "migrated", tuple(applied), snapshot, report,
+                           heads=heads, operation=op.id)
+
+    def _snapshot(self, plan: Plan, backend: Backend, op: Operation) -> Snapshot:
+        self.report(f"Snapshot before the run: {plan.snapshot_reason}")
+        progress = self._progress("Snapshot", backend.size())
+        try:
+            with op.step("snapshot") as outcome:
+                snapshot = self.store.create(
+                    backend,
+                    reason=f"before {plan.direction} to {plan.target}: {plan.snapshot_reason}",
+                    revisions=plan.database.heads,
+                    progress=progress,
+                )
+                outcome["snapshot"] = snapshot.id
+        except SafeguardError as exc:
+            op.finish("aborted", error=str(exc))
+            raise
+        finally:
+            _close(progress)
+        self.report(f"  snapshot {snapshot.id}: {snapshot.size:,} bytes, sha256 {snapshot.sha256[:12]}, "
+                    f"{sum(snapshot.row_counts.values()):,} rows in {len(snapshot.row_counts)} tables")
+        return snapshot
+
+    def _fail(self, plan: Plan, backend: Backend, op: Operation, snapshot: Snapshot | None,
+              applied: list[str], report: HealthReport | None, *,
+              failed_revision: str | None, error: str) -> GuardResult:
+        """Restore the snapshot (if there is one) and raise the error that says it all."""
+        error_cls = MigrationFailedError if failed_revision else HealthCheckFailedError
+        what = (f"revision {failed_revision} failed: {error}" if failed_revision
+                else f"health checks failed after migrating: {error}")
+        if snapshot is None:
+            heads = self._heads_now()
+            op.finish("failed", error=what, heads=list(heads))
+            result = GuardResult(plan, "failed", tuple(applied), None, report, failed_revision,
+                                 error, False, heads, op.id)
+            reason = plan.snapshot_reason or "no snapshot was planned"
+            raise error_cls(f"{what}; no snapshot to restore ({reason}); the database is at "
+                            f"{_revs(heads)}", report=result)
+        self.report(f"Restoring snapshot {snapshot.id} ...")
+        progress = self._progress("Restore", snapshot.size)
+        try:
+            with op.step("restore", snapshot=snapshot.id):
+                restored = restore_snapshot(self.store, backend, self.project, snapshot,
+                                            progress=progress)
+        except SafeguardError as exc:
+            op.finish("restore-failed", error=str(exc))
+            result = GuardResult(plan, "failed", tuple(applied), snapshot, report,
+                                 failed_revision, error, False, (), op.id)
+            raise RestoreError(
+                f"{what}; then restoring snapshot {snapshot.id} FAILED: {exc}. The database "
+                f"needs attention: the snapshot is at {self.store.path_of(snapshot.id)}",
+                report=result,
+            ) from exc
+        finally:
+            _close(progress)
+        op.finish("restored", snapshot=snapshot.id, heads=list(restored.heads), error=what)
+        result = GuardResult(plan, "restored", tuple(applied), snapshot, report, failed_revision,
+                             error, True, restored.heads, op.id)
+        raise error_cls(
+            f"{what}; restored snapshot {snapshot.id}; the database is back at "
+            f"{_revs(restored.heads)}",
+            report=result,
+        )
+
+    # -- helpers -----------------------------------------------------------------
+
+    def _announce(self, plan: Plan) -> None:
+        self.report(f"Database: {plan.database.display_url} at {_revs(plan.database.heads)}")
+        if not plan.steps:
+            return
+        self.report(f"Plan: {plan.direction} to {plan.target}, {len(plan.steps)} revision(s):")
+        for p in plan.steps:
+            codes = ", ".join(f.code for f in p.classification.findings)
+            mark = f"{p.classification.verdict}" + (f" [{codes}]" if codes else "")
+            self.report(f"  {p.step.arrow:<30} {mark:<28} {p.step.doc}")
+        if plan.snapshot:
+            self.report(f"Snapshot: yes ({plan.snapshot_reason}), about {plan.database_size:,} bytes")
+        else:
+            self.report(f"Snapshot: no ({plan.snapshot_reason})")
+
+    def _heads_now(self) -> tuple[str, ...]:
+        try:
+            return self.project.database().heads
+        except SafeguardError:
+            return ()
+
+    def _progress(self, label: str, total: int) -> Progress:
+        if self.progress_factory is None:
+            return None
+        return self.progress_factory(label, total)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def _size(backend: Backend) -> int:
+    try:
+        return backend.size()
+    except (OSError, SafeguardError):
+        return 0
+
+
+def _close(progress: Progress) -> None:
+    close = getattr(progress, "close", None)
+    if close:
+        close()
+
+
+def _revs(revs: tuple[str, ...] | list[str]) -> str:
+    return ", ".join(revs) or "base"

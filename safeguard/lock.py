@@ -1,0 +1,82 @@
+"""One guarded operation per database at a time.
+
+The lock is an advisory `flock` on a file in the store, named after the database's
+identity; the kernel drops it when the holder dies, so a crash never leaves a stale
+lock. The holder writes who it is into the file, so a waiting process can name it.
+Engines with a server-side lock (PostgreSQL advisory locks) add theirs on top.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import sys
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+from .durable import FILE_MODE, make_dir
+from .errors import LockBusyError
+
+POLL_S = 0.05
+
+
+def lock_path(store_root: Path, database: str) -> Path:
+    """The lock file for one database."""
+    digest = hashlib.sha256(database.encode()).hexdigest()[:16]
+    return store_root / "locks" / f"{digest}.lock"
+
+
+@contextmanager
+def database_lock(store_root: Path, database: str, *, timeout: float, purpose: str) -> Iterator[None]:
+    """Hold the database's lock for the body, waiting up to ``timeout`` seconds."""
+    path = lock_path(store_root, database)
+    make_dir(path.parent)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    try:
+        _acquire(fd, path, database, timeout)
+        holder = {
+            "pid": os.getpid(),
+            "purpose": purpose,
+            "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "argv": " ".join(os.path.basename(a) if i == 0 else a
+                             for i, a in enumerate(sys.argv[:3])),
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(holder).encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _acquire(fd: int, path: Path, database: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise LockBusyError(
+                    f"another safeguard operation holds {database}{_describe_holder(path)}; "
+                    f"waited {timeout:g}s (raise --lock-timeout to wait longer)"
+                ) from None
+            time.sleep(POLL_S)
+
+
+def _describe_holder(path: Path) -> str:
+    try:
+        holder = json.loads(path.read_text() or "{}")
+    except (OSError, ValueError):
+        return ""
+    if not holder:
+        return ""
+    return f" ({holder.get('purpose', '?')}, pid {holder.get('pid', '?')}, since {holder.get('since', '?')})"

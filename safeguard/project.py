@@ -1,0 +1,291 @@
+"""The Alembic project: its Config, its script directory, and the database its env.py
+connects to.
+
+safeguard never re-implements what env.py does. To learn which database a project
+migrates, it runs the project's own env.py the way `alembic current` does (an
+``EnvironmentContext`` with ``dont_mutate=True`` and a function that returns no steps)
+and reads the connection env.py configured. Migrations are applied through
+``alembic.command``, one revision per call, so the project's env.py runs unmodified.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
+from alembic.script import Script, ScriptDirectory
+from alembic.script.revision import MultipleHeads, ResolutionError, RevisionError
+from alembic.util import CommandError
+from sqlalchemy import event, exc as sa_exc
+from sqlalchemy.engine import URL, Engine, make_url
+
+from .config import Settings
+from .errors import (
+    ConfigError,
+    DatabaseMissingError,
+    MultipleHeadsError,
+    RefusedError,
+    SafeguardError,
+    UnknownRevisionError,
+)
+
+
+@dataclass(frozen=True)
+class DatabaseState:
+    """What env.py connected to, and the revision(s) stamped there."""
+
+    url: URL
+    heads: tuple[str, ...]
+
+    @property
+    def dialect(self) -> str:
+        return self.url.get_backend_name()
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password hidden: the only form safeguard ever prints."""
+        return self.url.render_as_string(hide_password=True)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One revision to apply, in one direction."""
+
+    revision: str
+    down_revision: str | tuple[str, ...] | None
+    direction: str  # "upgrade" | "downgrade"
+    doc: str
+    path: str
+    #: The destination handed to alembic.command for this step alone.
+    destination: str
+
+    @property
+    def arrow(self) -> str:
+        """`a -> b` as Alembic prints it."""
+        down = _format_revs(self.down_revision)
+        if self.direction == "upgrade":
+            return f"{down} -> {self.revision}"
+        return f"{self.revision} -> {down}"
+
+
+def _format_revs(revs: str | Sequence[str] | None) -> str:
+    if not revs:
+        return "base"
+    if isinstance(revs, str):
+        return revs
+    return ", ".join(revs)
+
+
+class Project:
+    """An Alembic project as safeguard sees it: ini file, scripts, env.py."""
+
+    def __init__(self, settings: Settings, *, stdout: io.TextIOBase | None = None) -> None:
+        self.settings = settings
+        self.config = Config(str(settings.config_file), stdout=stdout or io.StringIO())
+        if settings.url:
+            _check_url(settings.url)
+            # An unmodified env.py reads its URL either from sqlalchemy.url or from
+            # DATABASE_URL (as the example app does); set both so --url reaches either.
+            os.environ["DATABASE_URL"] = settings.url
+            self.config.set_main_option("sqlalchemy.url", settings.url.replace("%", "%%"))
+        try:
+            self.script = ScriptDirectory.from_config(self.config)
+        except CommandError as exc:
+            raise ConfigError(f"{settings.config_file}: {exc}") from exc
+
+    # -- reading -----------------------------------------------------------------
+
+    def database(self, *, create: bool = False) -> DatabaseState:
+        """Run env.py without migrating and report the database it connects to.
+
+        A SQLite file that does not exist is refused (connecting would create an empty
+        one) unless ``create`` is true.
+        """
+        captured: dict[str, object] = {}
+
+        def probe(rev: object, context: object) -> list:
+            migration_context = context  # alembic passes the MigrationContext here
+            captured["heads"] = tuple(migration_context.get_current_heads())
+            connection = migration_context.connection
+            if connection is None:
+                raise ConfigError("env.py ran in offline mode; safeguard needs a connection")
+            captured["url"] = connection.engine.url
+            return []
+
+        guard = contextlib.nullcontext() if create else _refuse_missing_sqlite_file()
+        with guard, _alembic_errors():
+            with EnvironmentContext(self.config, self.script, fn=probe, dont_mutate=True):
+                self.script.run_env()
+        if "url" not in captured:
+            raise ConfigError("env.py did not configure a connection (is run_migrations_online called?)")
+        state = DatabaseState(url=captured["url"], heads=captured["heads"])  # type: ignore[arg-type]
+        self._check_known(state.heads)
+        return state
+
+    def _check_known(self, heads: Sequence[str]) -> None:
+        for head in heads:
+            try:
+                self.script.get_revision(head)
+            except (ResolutionError, CommandError) as exc:
+                raise UnknownRevisionError(
+                    f"the database is at revision {head}, which the scripts in "
+                    f"{self.script.dir} do not know (a missing revision file, or another "
+                    f"branch's database?)"
+                ) from exc
+
+    def heads(self) -> tuple[str, ...]:
+        """The head revision(s) of the scripts."""
+        return tuple(self.script.get_heads())
+
+    def revision(self, rev: str) -> Script:
+        """The script for a revision id (or unique prefix)."""
+        with _alembic_errors():
+            script = self.script.get_revision(rev)
+        if script is None:
+            raise UnknownRevisionError(f"unknown revision {rev!r}")
+        return script
+
+    def steps(self, target: str, current: Sequence[str], direction: str) -> tuple[Step, ...]:
+        """The revisions between ``current`` and ``target``, in the order they run."""
+        if direction == "upgrade" and target == "head" and len(self.heads()) > 1:
+            raise MultipleHeadsError(
+                f"the scripts have {len(self.heads())} heads ({', '.join(self.heads())}); "
+                "name one, or use 'heads' to upgrade them all (merge them with "
+                "`alembic merge` to make one)"
+            )
+        with _alembic_errors():
+            if direction == "upgrade":
+                scripts = list(reversed(list(
+                    self.script.iterate_revisions(target, tuple(current), implicit_base=True)
+                )))
+            else:
+                scripts = list(self.script.iterate_revisions(
+                    tuple(current), target, select_for_downgrade=True
+                ))
+        return tuple(_step(s, direction, target, i == len(scripts) - 1)
+                     for i, s in enumerate(scripts))
+
+    # -- changing ----------------------------------------------------------------
+
+    def apply(self, step: Step) -> None:
+        """Run one revision through the project's own env.py."""
+        with _alembic_errors(wrap_all=False):
+            if step.direction == "upgrade":
+                command.upgrade(self.config, step.destination)
+            else:
+                command.downgrade(self.config, step.destination)
+
+    def stamp(self, revisions: Sequence[str]) -> None:
+        """Set alembic_version to exactly ``revisions`` (base when empty)."""
+        with _alembic_errors():
+            command.stamp(self.config, list(revisions) or "base", purge=True)
+
+    def offline_sql(self, target: str, direction: str, out: io.TextIOBase) -> None:
+        """Alembic's --sql mode: print the SQL, touch no database."""
+        self.config.stdout = out  # type: ignore[misc]
+        self.config.output_buffer = out  # type: ignore[attr-defined]
+        with _alembic_errors():
+            if direction == "upgrade":
+                command.upgrade(self.config, target, sql=True)
+            else:
+                command.downgrade(self.config, target, sql=True)
+
+
+def _step(script: Script, direction: str, target: str, last: bool) -> Step:
+    if direction == "upgrade":
+        destination = script.revision
+    elif last:
+        destination = target
+    elif isinstance(script.down_revision, str):
+        destination = script.down_revision
+    else:
+        # A merge point or a base in the middle of a plan: only the whole remaining
+        # range can be named safely, so hand Alembic the final target.
+        destination = target
+    return Step(
+        revision=script.revision,
+        down_revision=script.down_revision,
+        direction=direction,
+        doc=(script.doc or "").strip(),
+        path=script.path,
+        destination=destination,
+    )
+
+
+def _check_url(url: str) -> None:
+    """Refuse a URL that cannot be parsed or that no backend supports, before env.py
+    tries to import a driver for it."""
+    from .backends import backend_for
+
+    try:
+        parsed = make_url(url)
+    except sa_exc.ArgumentError as exc:
+        # The message of ArgumentError repeats the URL, password and all: not shown.
+        raise ConfigError(
+            "invalid database URL (expected e.g. sqlite:///path/to/file.db or "
+            "postgresql://user@host/dbname)"
+        ) from exc
+    backend_for(parsed)
+
+
+@contextlib.contextmanager
+def _refuse_missing_sqlite_file() -> Iterator[None]:
+    """Refuse to connect to a SQLite path that does not exist (SQLite would create it)."""
+
+    def check(dialect, conn_rec, cargs, cparams):  # noqa: ANN001 - SQLAlchemy's signature
+        if dialect.name != "sqlite":
+            return None
+        target = cargs[0] if cargs else cparams.get("database")
+        if not target or target == ":memory:" or str(target).startswith("file:"):
+            return None
+        if not os.path.exists(target):
+            raise DatabaseMissingError(
+                f"database file not found: {target} (check DATABASE_URL / --url, "
+                "or pass --create to start a new database)"
+            )
+        if not os.access(target, os.R_OK | os.W_OK):
+            raise RefusedError(f"database file is not readable and writable: {target}")
+        return None
+
+    event.listen(Engine, "do_connect", check)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "do_connect", check)
+
+
+@contextlib.contextmanager
+def _alembic_errors(*, wrap_all: bool = True) -> Iterator[None]:
+    """Translate Alembic's errors into safeguard's at this one boundary."""
+    try:
+        yield
+    except SafeguardError:
+        raise
+    except MultipleHeads as exc:
+        raise MultipleHeadsError(f"multiple heads: {exc}; name the target revision") from exc
+    except (ResolutionError, RevisionError) as exc:
+        raise UnknownRevisionError(str(exc)) from exc
+    except sa_exc.DBAPIError as exc:
+        if not wrap_all:
+            raise
+        raise RefusedError(f"cannot read the database: {str(exc.orig).splitlines()[0]}") from exc
+    except CommandError as exc:
+        message = str(exc)
+        if "Multiple head" in message:
+            raise MultipleHeadsError(message) from exc
+        if "Can't locate revision" in message or "No such revision" in message \
+                or "is not a valid" in message or "Relative revision" in message:
+            raise UnknownRevisionError(message) from exc
+        raise ConfigError(message) from exc
+    except Exception as exc:
+        if not wrap_all:
+            raise
+        raise SafeguardError(f"env.py failed: {type(exc).__name__}: {exc}") from exc
+

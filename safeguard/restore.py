@@ -1,0 +1,86 @@
+"""Putting a snapshot back: verify it, restore it, re-stamp, verify the result.
+
+Used by the guard after a failed migration, by `safeguard restore` and by
+`safeguard recover`. A snapshot is never trusted without re-hashing it first, and a
+restore is not done until the live database matches the manifest again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .backends import Backend
+from .durable import Progress
+from .errors import RestoreError, SafeguardError, VerificationError
+from .project import Project
+from .store import Snapshot, SnapshotStore
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    """What a restore did and what it found afterwards."""
+
+    snapshot: Snapshot
+    heads: tuple[str, ...]
+    restamped: bool
+    row_counts: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"snapshot": self.snapshot.id, "heads": list(self.heads),
+                "restamped": self.restamped, "row_counts": self.row_counts}
+
+
+def check_compatible(snapshot: Snapshot, backend: Backend) -> None:
+    """Refuse a snapshot of another engine or another database."""
+    if snapshot.engine != backend.engine:
+        raise VerificationError(
+            f"snapshot {snapshot.id} is a {snapshot.engine} snapshot; "
+            f"this database is {backend.engine}"
+        )
+    if snapshot.database != backend.identity():
+        raise VerificationError(
+            f"snapshot {snapshot.id} is of {snapshot.database}, not of {backend.identity()}"
+        )
+
+
+def restore_snapshot(
+    store: SnapshotStore,
+    backend: Backend,
+    project: Project,
+    snapshot: Snapshot,
+    *,
+    progress: Progress = None,
+) -> RestoreResult:
+    """Verify, restore, re-stamp and re-verify; RestoreError if any of it fails."""
+    check_compatible(snapshot, backend)
+    store.verify_checksum(snapshot)  # VerificationError: nothing was touched
+    try:
+        backend.restore(store.path_of(snapshot.id), snapshot.to_dict(), progress=progress)
+        heads = project.database().heads
+        restamped = set(heads) != set(snapshot.revisions)
+        if restamped:
+            project.stamp(snapshot.revisions)
+            heads = project.database().heads
+    except RestoreError:
+        raise
+    except SafeguardError as exc:
+        raise RestoreError(f"restoring snapshot {snapshot.id} failed: {exc}") from exc
+    except Exception as exc:
+        raise RestoreError(f"restoring snapshot {snapshot.id} failed: {type(exc).__name__}: {exc}") from exc
+
+    problems = backend.integrity_problems(quick=True)
+    counts = backend.row_counts()
+    if set(heads) != set(snapshot.revisions):
+        problems.append(f"alembic_version holds {heads}, the snapshot {snapshot.revisions}")
+    extra_tables = sorted(set(counts) - set(snapshot.row_counts))
+    if extra_tables:
+        problems.append(f"tables not in the snapshot are present: {', '.join(extra_tables)}")
+    for table, expected in snapshot.row_counts.items():
+        if counts.get(table) != expected:
+            problems.append(f"table {table} has {counts.get(table)} rows, the snapshot {expected}")
+    if problems:
+        raise RestoreError(
+            f"snapshot {snapshot.id} was restored but does not verify: {problems[0]}"
+        )
+    return RestoreResult(snapshot, tuple(heads), restamped, counts)

@@ -1,0 +1,247 @@
+"""The snapshot store: a directory of snapshots, each a payload plus a manifest.
+
+    .safeguard/
+      journal.jsonl                   every operation, step by step (journal.py)
+      locks/                          one lock file per database (lock.py)
+      snapshots/<id>/manifest.json    written last: no manifest, no snapshot
+      snapshots/<id>/<payload files>  written by the engine's backend
+      snapshots/.tmp-<id>/            a snapshot being written (removed on failure)
+
+Snapshot ids sort by time (`20261125T201500Z-3f9a1c`) and are validated before they
+name a path, so no id can point outside the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from . import durable
+from .backends import Backend
+from .durable import Progress
+from .errors import (
+    ConfigError,
+    SnapshotError,
+    SnapshotNotFoundError,
+    StoreNotWritableError,
+    VerificationError,
+)
+
+MANIFEST = "manifest.json"
+ID_PATTERN = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
+#: Free space wanted beyond the database's size before a snapshot is attempted.
+SPACE_MARGIN = 1.1
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A snapshot's manifest: what was copied, from where, when and why."""
+
+    id: str
+    created_at: str  # ISO 8601, UTC
+    reason: str
+    engine: str
+    database: str  # the backend's identity of the database (never a secret)
+    revisions: tuple[str, ...]
+    size: int
+    sha256: str  # of the payload: the file's hash, or a hash over per-file hashes
+    files: Mapping[str, str]
+    row_counts: Mapping[str, int]
+    label: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def revision(self) -> str | None:
+        """The revision(s) as one string, None at base (the JSON contract's shape)."""
+        return ",".join(self.revisions) or None
+
+    @property
+    def created(self) -> datetime:
+        return datetime.fromisoformat(self.created_at)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["revisions"] = list(self.revisions)
+        data["revision"] = self.revision
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Snapshot":
+        known = {f for f in cls.__dataclass_fields__}
+        values = {k: v for k, v in data.items() if k in known}
+        values["revisions"] = tuple(values.get("revisions") or ())
+        return cls(**values)
+
+
+def new_snapshot_id(now: datetime | None = None) -> str:
+    """A fresh, time-sortable snapshot id."""
+    now = now or datetime.now(timezone.utc)
+    return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+
+
+def payload_digest(files: Mapping[str, str]) -> str:
+    """One checksum for a payload: the file's own for one file, else over the list."""
+    if len(files) == 1:
+        return next(iter(files.values()))
+    lines = "".join(f"{digest}  {name}\n" for name, digest in sorted(files.items()))
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+class SnapshotStore:
+    """Snapshots on disk, in one private directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.snapshots_dir = root / "snapshots"
+
+    # -- setup -------------------------------------------------------------------
+
+    def ensure_writable(self) -> None:
+        """Create the store (0700) and prove it can be written, or refuse."""
+        try:
+            durable.make_dir(self.snapshots_dir)
+            probe = self.root / f".write-test-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise StoreNotWritableError(
+                f"snapshot store {self.root} is not writable: {exc.strerror or exc}"
+            ) from exc
+
+    def ensure_space(self, needed: int) -> None:
+        """Refuse a snapshot that cannot fit, before writing a byte of it."""
+        free = shutil.disk_usage(self.root).free
+        if free < needed * SPACE_MARGIN:
+            raise StoreNotWritableError(
+                f"not enough free space in {self.root} for a snapshot: "
+                f"{_mib(free)} free, about {_mib(int(needed * SPACE_MARGIN))} needed"
+            )
+
+    # -- reading -----------------------------------------------------------------
+
+    def list(self) -> list[Snapshot]:
+        """Every complete snapshot, oldest first."""
+        if not self.snapshots_dir.is_dir():
+            return []
+        found = []
+        for entry in sorted(self.snapshots_dir.iterdir()):
+            if ID_PATTERN.match(entry.name) and (entry / MANIFEST).is_file():
+                found.append(self._read_manifest(entry))
+        return found
+
+    def get(self, snapshot_id: str) -> Snapshot:
+        """The snapshot with this id ('latest' names the newest)."""
+        if snapshot_id == "latest":
+            snapshots = self.list()
+            if not snapshots:
+                raise SnapshotNotFoundError(f"the store {self.root} holds no snapshots")
+            return snapshots[-1]
+        directory = self.path_of(snapshot_id)
+        if not (directory / MANIFEST).is_file():
+            raise SnapshotNotFoundError(f"no snapshot {snapshot_id} in {self.root}")
+        return self._read_manifest(directory)
+
+    def path_of(self, snapshot_id: str) -> Path:
+        """The directory of a snapshot; the id is validated first."""
+        if not ID_PATTERN.match(snapshot_id):
+            raise ConfigError(
+                f"invalid snapshot id {snapshot_id!r} (expected e.g. 20261125T201500Z-3f9a1c)"
+            )
+        return self.snapshots_dir / snapshot_id
+
+    def _read_manifest(self, directory: Path) -> Snapshot:
+        try:
+            return Snapshot.from_dict(json.loads((directory / MANIFEST).read_text()))
+        except (OSError, ValueError, TypeError) as exc:
+            raise VerificationError(f"unreadable manifest in {directory}: {exc}") from exc
+
+    # -- writing -----------------------------------------------------------------
+
+    def create(
+        self,
+        backend: Backend,
+        *,
+        reason: str,
+        revisions: tuple[str, ...],
+        label: str | None = None,
+        progress: Progress = None,
+        snapshot_id: str | None = None,
+    ) -> Snapshot:
+        """Take a snapshot: payload under a temporary name, checksum, verify, rename,
+        manifest last."""
+        self.ensure_writable()
+        self.ensure_space(backend.size())
+        snapshot_id = snapshot_id or new_snapshot_id()
+        staging = self.snapshots_dir / f".tmp-{snapshot_id}"
+        final = self.path_of(snapshot_id)
+        durable.make_dir(staging)
+        try:
+            payload = backend.snapshot(staging, progress=progress)
+            durable.fsync_dir(staging)
+            os.replace(staging, final)
+            durable.fsync_dir(self.snapshots_dir)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        snapshot = Snapshot(
+            id=snapshot_id,
+            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            reason=reason,
+            engine=backend.engine,
+            database=backend.identity(),
+            revisions=tuple(revisions),
+            size=payload.size,
+            sha256=payload_digest(payload.files),
+            files=dict(payload.files),
+            row_counts=dict(payload.row_counts),
+            label=label,
+            extra=dict(payload.extra),
+        )
+        try:
+            durable.write_json(final / MANIFEST, snapshot.to_dict())
+        except OSError as exc:
+            shutil.rmtree(final, ignore_errors=True)
+            raise SnapshotError(f"cannot write the manifest of {snapshot_id}: {exc}") from exc
+        return snapshot
+
+    def verify_checksum(self, snapshot: Snapshot, *, progress: Progress = None) -> None:
+        """Re-hash every payload file against the manifest, or raise VerificationError."""
+        directory = self.path_of(snapshot.id)
+        for name, expected in snapshot.files.items():
+            path = directory / name
+            if not path.is_file():
+                raise VerificationError(f"snapshot {snapshot.id} is missing its file {name}")
+            actual = durable.sha256_file(path, progress=progress)
+            if actual != expected:
+                raise VerificationError(
+                    f"snapshot {snapshot.id} is damaged: {name} has sha256 {actual[:12]}…, "
+                    f"the manifest says {expected[:12]}…"
+                )
+
+    def delete(self, snapshot_id: str) -> None:
+        """Remove a snapshot: the manifest first, so a half-deleted one no longer exists."""
+        directory = self.path_of(snapshot_id)
+        durable.remove_quietly(directory / MANIFEST)
+        shutil.rmtree(directory, ignore_errors=True)
+
+    def leftovers(self) -> Iterator[Path]:
+        """Temporary or manifest-less snapshot directories a crash left behind."""
+        if not self.snapshots_dir.is_dir():
+            return
+        for entry in self.snapshots_dir.iterdir():
+            if entry.name.startswith(".tmp-") or (
+                ID_PATTERN.match(entry.name) and not (entry / MANIFEST).is_file()
+            ):
+                yield entry
+
+
+def _mib(n: int) -> str:
+    return f"{n / 1048576:.1f} MiB"

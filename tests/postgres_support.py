@@ -1,0 +1,1 @@
+"""Fixtures for tests against the throwaway PostgreSQL server that `make test` starts."""
