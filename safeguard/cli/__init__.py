@@ -1,0 +1,38 @@
+"""The command line: parse, call one library function, print.
+
+One module per group of commands (migrate, snapshot, alembic's read commands, ...);
+this module builds the `safeguard` group and registers them.
+"""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+from . import alembic_commands, migrate, snapshot
+from .base import Cli
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-c", "--config", default="alembic.ini", show_default=True, metavar="PATH",
+              help="The project's alembic.ini (its [safeguard] section configures safeguard).")
+@click.option("--url", metavar="URL",
+              help="Database URL. Default: DATABASE_URL, else the ini's sqlalchemy.url.")
+@click.option("--json", "json_", is_flag=True, help="Print one JSON object on stdout.")
+@click.option("-v", "--verbose", count=True, help="More output.")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors (and --json output).")
+@click.version_option(__version__, prog_name="safeguard")
+@click.pass_context
+def main(ctx: click.Context, config: str, url: str | None, json_: bool, verbose: int,
+         quiet: bool) -> None:
+    """Run Alembic migrations with a verified snapshot before anything that can lose
+    data, health checks after, and an automatic restore when either fails.
+
+    Use `safeguard upgrade head` where you used `alembic upgrade head`.
+    """
+    ctx.obj = Cli(config=config, url=url, json=json_, verbosity=-1 if quiet else verbose)
+
+
+for module in (migrate, snapshot, alembic_commands):
+    for cmd in module.COMMANDS:
+        main.add_command(cmd)

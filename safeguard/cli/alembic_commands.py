@@ -1,0 +1,56 @@
+"""Alembic's commands, passed through: `current`, `heads`, `history`, `stamp`."""
+
+from __future__ import annotations
+
+import click
+
+from .. import api
+from .base import Cli, command
+
+
+@command()
+def current(cli: Cli) -> None:
+    """Show the revision(s) the database is at."""
+    state = api.current(cli.settings())
+    if cli.json:
+        cli.emit({"database": state.display_url, "heads": list(state.heads)})
+        return
+    click.echo(", ".join(state.heads) or "base")
+
+
+@command()
+def heads(cli: Cli) -> None:
+    """Show the head revision(s) of the scripts."""
+    found = api.heads(cli.settings())
+    if cli.json:
+        cli.emit({"heads": list(found)})
+        return
+    for head in found:
+        click.echo(head)
+
+
+@command()
+@click.option("-r", "--rev-range", metavar="[START]:[END]", help="Only this range.")
+def history(cli: Cli, rev_range: str | None) -> None:
+    """Show the revision history, newest first."""
+    entries = api.history(cli.settings(), rev_range)
+    if cli.json:
+        cli.emit({"revisions": entries})
+        return
+    for e in entries:
+        down = ", ".join(e["down_revisions"]) or "<base>"
+        marks = " (head)" if e["is_head"] else ""
+        click.echo(f"{down} -> {e['revision']}{marks}, {e['doc']}")
+
+
+@command()
+@click.argument("revisions", nargs=-1, required=True)
+def stamp(cli: Cli, revisions: tuple[str, ...]) -> None:
+    """Set the database's revision without running migrations (as `alembic stamp`),
+    under the lock and recorded in the journal."""
+    state = api.stamp(cli.settings(), revisions, report=cli.say)
+    if cli.json:
+        cli.emit({"database": state.display_url, "heads": list(state.heads)})
+
+
+COMMANDS = (current, heads, history, stamp)

@@ -1,0 +1,110 @@
+"""What every command shares: global options, --json, error handling, progress bars.
+
+Human output goes to stderr as the work happens; `--json` prints one JSON object on
+stdout at the end (and nothing else there), so scripts can rely on it. Every error is
+one line on stderr and the exit code of its class (see errors.py).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import click
+
+from ..config import Settings, load_settings
+from ..errors import SafeguardError
+
+
+@dataclass
+class Cli:
+    """Global options, shared by every command."""
+
+    config: str = "alembic.ini"
+    url: str | None = None
+    json: bool = False
+    verbosity: int = 0
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def settings(self, **flags: Any) -> Settings:
+        return load_settings(self.config, url=self.url, **{**self.overrides, **flags})
+
+    def say(self, line: str) -> None:
+        """A progress line for people: stderr, silent under --json or -q."""
+        if not self.json and self.verbosity >= 0:
+            click.echo(line, err=True)
+
+    def progress(self, label: str, total: int) -> "_Bar | None":
+        """A progress bar on a terminal; none for --json, -q or a pipe."""
+        if self.json or self.verbosity < 0 or not sys.stderr.isatty() or total <= 0:
+            return None
+        return _Bar(label, total)
+
+    def emit(self, data: Any) -> None:
+        """The one JSON document of a --json run."""
+        click.echo(json.dumps(data, indent=2, default=str))
+
+
+class _Bar:
+    def __init__(self, label: str, total: int) -> None:
+        self._bar = click.progressbar(length=total, label=label, file=sys.stderr,
+                                      show_eta=True, show_percent=True)
+        self._bar.__enter__()
+
+    def __call__(self, n: int) -> None:
+        self._bar.update(n)
+
+    def close(self) -> None:
+        self._bar.__exit__(None, None, None)
+
+
+pass_cli = click.make_pass_decorator(Cli)
+
+
+def json_option(fn: Callable) -> Callable:
+    """`--json` on a command as well as on the group: either place works."""
+
+    @click.option("--json", "json_", is_flag=True, help="Print one JSON object on stdout.")
+    @functools.wraps(fn)
+    def wrapper(*args: Any, json_: bool, **kwargs: Any) -> Any:
+        if json_:
+            click.get_current_context().find_object(Cli).json = True
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def handles_errors(fn: Callable) -> Callable:
+    """Turn a SafeguardError into one line on stderr and its exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        cli = click.get_current_context().find_object(Cli)
+        try:
+            return fn(*args, **kwargs)
+        except SafeguardError as exc:
+            if cli.json:
+                report = getattr(exc.report, "to_dict", lambda: None)()
+                cli.emit({"error": exc.message, "exit_code": exc.exit_code,
+                          "kind": type(exc).__name__, "result": report})
+            click.echo(f"safeguard: error: {exc.message}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("safeguard: interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def command(name: str | None = None, **attrs: Any) -> Callable[[Callable], click.Command]:
+    """A safeguard command: --json, the shared Cli object, and error handling."""
+
+    def decorate(fn: Callable) -> click.Command:
+        return click.command(name, **attrs)(json_option(pass_cli(handles_errors(fn))))
+
+    return decorate
+
+

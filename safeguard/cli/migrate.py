@@ -1,0 +1,71 @@
+"""`safeguard upgrade` and `safeguard downgrade`."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable
+
+import click
+
+from .. import api
+from ..config import POLICIES
+from .base import Cli, command
+
+
+def migration_options(fn: Callable) -> Callable:
+    options = [
+        click.option("--policy", type=click.Choice(POLICIES),
+                     help="When to snapshot (default from config: destructive)."),
+        click.option("--dry-run", is_flag=True, help="Print the plan; touch nothing."),
+        click.option("--sql", is_flag=True,
+                     help="Print the SQL (Alembic offline mode); touch no database."),
+        click.option("--create", is_flag=True,
+                     help="Allow starting a new SQLite database file that does not exist yet."),
+        click.option("--lock-timeout", type=float, metavar="SECONDS",
+                     help="Wait this long for another guarded operation (default 0)."),
+        click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+@command()
+@click.argument("revision", default="head")
+@migration_options
+def upgrade(cli: Cli, revision: str, **options: Any) -> None:
+    """Upgrade to REVISION (default: head), with a snapshot first when a pending
+    revision can lose data.
+
+    REVISION is anything Alembic accepts: head, heads, a revision id or unique prefix,
+    +N for the next N revisions.
+    """
+    _migrate(cli, revision, "upgrade", **options)
+
+
+@command()
+@click.argument("revision")
+@migration_options
+def downgrade(cli: Cli, revision: str, **options: Any) -> None:
+    """Downgrade to REVISION (a revision id, -N, or base), guarded like upgrade."""
+    _migrate(cli, revision, "downgrade", **options)
+
+
+def _migrate(cli: Cli, target: str, direction: str, *, policy: str | None, dry_run: bool,
+             sql: bool, create: bool, lock_timeout: float | None, yes: bool) -> None:
+    settings = cli.settings(policy=policy, lock_timeout=lock_timeout)
+    if sql:
+        api.offline_sql(settings, target, direction, sys.stdout)
+        return
+    if dry_run:
+        plan = api.plan(settings, target, direction, create=create, report=cli.say)
+        if cli.json:
+            cli.emit({"outcome": "dry-run", "plan": plan.to_dict()})
+        return
+    result = api.migrate(settings, target, direction, create=create, report=cli.say,
+                         progress=cli.progress)
+    if cli.json:
+        cli.emit(result.to_dict())
+
+
+COMMANDS = (upgrade, downgrade)
