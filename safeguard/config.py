@@ -65,7 +65,7 @@ class Settings:
     check_timeout: float = 60.0
     sql_checks: Mapping[str, str] = field(default_factory=dict)
     integrity: str = "full"
-    lock_timeout: float = 0.0
+    lock_timeout: float = 60.0
     compression: str = "none"
     compression_level: int = 3
     keep_last: int = 10

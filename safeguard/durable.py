@@ -19,6 +19,13 @@ CHUNK = 4 * 1024 * 1024
 Progress = Optional[Callable[[int], None]]
 """Called with the number of bytes just processed."""
 
+def close_progress(progress: Progress) -> None:
+    """Finish a progress reporter, if it is one that needs finishing (a bar)."""
+    close = getattr(progress, "close", None)
+    if close:
+        close()
+
+
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 

@@ -14,23 +14,22 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import health
-from .backends import Backend, backend_for
+from .backends import Backend
 from .config import Settings
-from .durable import Progress
+from .durable import Progress, close_progress
 from .errors import (
     HealthCheckFailedError,
     MigrationFailedError,
     RestoreError,
     SafeguardError,
-    UnfinishedOperationError,
 )
 from .health import HealthReport
-from .journal import Journal, Operation
-from .lock import database_lock
+from .journal import Operation
 from .plan import Plan, make_plan
-from .project import Project
+from .project import format_revs
 from .restore import restore_snapshot
-from .store import Snapshot, SnapshotStore
+from .store import Snapshot
+from .workspace import Workspace
 
 Reporter = Callable[[str], None]
 """Receives one human-readable line per event; the CLI prints them, tests collect them."""
@@ -78,53 +77,35 @@ class Guard:
     settings: Settings
     report: Reporter = _silent
     progress_factory: Callable[[str, int], Any] | None = None
-    project: Project = field(init=False)
-    store: SnapshotStore = field(init=False)
-    journal: Journal = field(init=False)
+    ws: Workspace = field(init=False)
 
     def __post_init__(self) -> None:
-        self.project = Project(self.settings)
-        self.store = SnapshotStore(self.settings.store_dir)
-        self.journal = Journal(self.store.root)
+        self.ws = Workspace(self.settings)
+        self.project, self.store, self.journal = self.ws.project, self.ws.store, self.ws.journal
 
     # -- public ------------------------------------------------------------------
 
     def plan(self, target: str, direction: str = "upgrade", *, create: bool = False) -> Plan:
         """The plan for this database as it is now; touches nothing."""
-        state = self.project.database(create=create)
-        backend = backend_for(state.url, self.settings)
+        state = self.ws.database(create=create)
         return make_plan(self.project, state, target=target, direction=direction,
-                         policy=self.settings.policy, database_size=_size(backend))
+                         policy=self.settings.policy, database_size=_size(self.ws.backend(state)))
 
     def migrate(self, target: str, direction: str = "upgrade", *, create: bool = False) -> GuardResult:
         """Run the guarded migration; raise a SafeguardError (carrying the result)
         when it fails, after restoring whatever can be restored."""
-        state = self.project.database(create=create)
-        backend = backend_for(state.url, self.settings)
-        self.store.ensure_writable()
-        self.refuse_unfinished(backend.identity())
-        with database_lock(self.store.root, backend.identity(),
-                           timeout=self.settings.lock_timeout, purpose=f"{direction} {target}"), \
-                backend.session_lock(self.settings.lock_timeout):
+        state = self.ws.database(create=create)
+        backend = self.ws.backend(state)
+        with self.ws.exclusive(backend, f"{direction} {target}"):
             # Re-read under the lock: another runner may have migrated while we waited.
             state = self.project.database(create=create)
             plan = make_plan(self.project, state, target=target, direction=direction,
                              policy=self.settings.policy, database_size=_size(backend))
             self._announce(plan)
             if not plan.steps:
-                self.report(f"Nothing to do: the database is at {_revs(state.heads)}.")
+                self.report(f"Nothing to do: the database is at {format_revs(state.heads)}.")
                 return GuardResult(plan, "up-to-date", heads=state.heads)
             return self._run(plan, backend)
-
-    def refuse_unfinished(self, database: str) -> None:
-        """Refuse to change a database whose last operation did not finish."""
-        pending = self.journal.unfinished(database)
-        if pending:
-            op = pending[-1]
-            raise UnfinishedOperationError(
-                f"operation {op.id} ({op.kind}, started {op.begun.get('ts', '?')}) did not "
-                f"finish; run `safeguard recover` before changing this database"
-            )
 
     # -- the run -----------------------------------------------------------------
 
@@ -166,7 +147,7 @@ class Guard:
                               failed_revision=None, error=report.summary())
         heads = plan.expected_heads
         op.finish("migrated", heads=list(heads), snapshot=snapshot.id if snapshot else None)
-        self.report(f"Done: the database is at {_revs(heads)}.")
+        self.report(f"Done: the database is at {format_revs(heads)}.")
         return GuardResult(plan, "migrated", tuple(applied), snapshot, report,
                            heads=heads, operation=op.id)
 
@@ -186,7 +167,7 @@ class Guard:
             op.finish("aborted", error=str(exc))
             raise
         finally:
-            _close(progress)
+            close_progress(progress)
         self.report(f"  snapshot {snapshot.id}: {snapshot.size:,} bytes, sha256 {snapshot.sha256[:12]}, "
                     f"{sum(snapshot.row_counts.values()):,} rows in {len(snapshot.row_counts)} tables")
         return snapshot
@@ -205,7 +186,7 @@ class Guard:
                                  error, False, heads, op.id)
             reason = plan.snapshot_reason or "no snapshot was planned"
             raise error_cls(f"{what}; no snapshot to restore ({reason}); the database is at "
-                            f"{_revs(heads)}", report=result)
+                            f"{format_revs(heads)}", report=result)
         self.report(f"Restoring snapshot {snapshot.id} ...")
         progress = self._progress("Restore", snapshot.size)
         try:
@@ -222,20 +203,20 @@ class Guard:
                 report=result,
             ) from exc
         finally:
-            _close(progress)
+            close_progress(progress)
         op.finish("restored", snapshot=snapshot.id, heads=list(restored.heads), error=what)
         result = GuardResult(plan, "restored", tuple(applied), snapshot, report, failed_revision,
                              error, True, restored.heads, op.id)
         raise error_cls(
             f"{what}; restored snapshot {snapshot.id}; the database is back at "
-            f"{_revs(restored.heads)}",
+            f"{format_revs(restored.heads)}",
             report=result,
         )
 
     # -- helpers -----------------------------------------------------------------
 
     def _announce(self, plan: Plan) -> None:
-        self.report(f"Database: {plan.database.display_url} at {_revs(plan.database.heads)}")
+        self.report(f"Database: {plan.database.display_url} at {format_revs(plan.database.heads)}")
         if not plan.steps:
             return
         self.report(f"Plan: {plan.direction} to {plan.target}, {len(plan.steps)} revision(s):")
@@ -273,11 +254,3 @@ def _size(backend: Backend) -> int:
         return 0
 
 
-def _close(progress: Progress) -> None:
-    close = getattr(progress, "close", None)
-    if close:
-        close()
-
-
-def _revs(revs: tuple[str, ...] | list[str]) -> str:
-    return ", ".join(revs) or "base"

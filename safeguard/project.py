@@ -12,19 +12,21 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterator, Sequence
 
-from alembic import command
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import Script, ScriptDirectory
 from alembic.script.revision import MultipleHeads, ResolutionError, RevisionError
 from alembic.util import CommandError
-from sqlalchemy import event, exc as sa_exc
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Engine, make_url
+
+from alembic import command
 
 from .config import Settings
 from .errors import (
@@ -69,13 +71,14 @@ class Step:
     @property
     def arrow(self) -> str:
         """`a -> b` as Alembic prints it."""
-        down = _format_revs(self.down_revision)
+        down = format_revs(self.down_revision)
         if self.direction == "upgrade":
             return f"{down} -> {self.revision}"
         return f"{self.revision} -> {down}"
 
 
-def _format_revs(revs: str | Sequence[str] | None) -> str:
+def format_revs(revs: str | Sequence[str] | None) -> str:
+    """Revisions as people read them: comma-separated, 'base' for none."""
     if not revs:
         return "base"
     if isinstance(revs, str):
@@ -102,11 +105,12 @@ class Project:
 
     # -- reading -----------------------------------------------------------------
 
-    def database(self, *, create: bool = False) -> DatabaseState:
+    def database(self, *, create: bool = False, check_known: bool = True) -> DatabaseState:
         """Run env.py without migrating and report the database it connects to.
 
         A SQLite file that does not exist is refused (connecting would create an empty
-        one) unless ``create`` is true.
+        one) unless ``create`` is true. A revision the scripts do not know is refused
+        unless ``check_known`` is false (restoring an old snapshot may bring one back).
         """
         captured: dict[str, object] = {}
 
@@ -120,14 +124,25 @@ class Project:
             return []
 
         guard = contextlib.nullcontext() if create else _refuse_missing_sqlite_file()
-        with guard, _alembic_errors():
+        with guard, _quiet_alembic(), _alembic_errors():
             with EnvironmentContext(self.config, self.script, fn=probe, dont_mutate=True):
                 self.script.run_env()
         if "url" not in captured:
             raise ConfigError("env.py did not configure a connection (is run_migrations_online called?)")
         state = DatabaseState(url=captured["url"], heads=captured["heads"])  # type: ignore[arg-type]
-        self._check_known(state.heads)
+        if check_known:
+            self._check_known(state.heads)
         return state
+
+    def unknown_revisions(self, revisions: Sequence[str]) -> list[str]:
+        """The revisions in ``revisions`` that the scripts do not know."""
+        unknown = []
+        for rev in revisions:
+            try:
+                self.script.get_revision(rev)
+            except (ResolutionError, CommandError):
+                unknown.append(rev)
+        return unknown
 
     def _check_known(self, heads: Sequence[str]) -> None:
         for head in heads:
@@ -217,6 +232,25 @@ def _step(script: Script, direction: str, target: str, last: bool) -> Step:
         path=script.path,
         destination=destination,
     )
+
+
+class _DropInfo(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.INFO
+
+
+@contextlib.contextmanager
+def _quiet_alembic() -> Iterator[None]:
+    """Silence Alembic's INFO lines ("Context impl SQLiteImpl.") while env.py only
+    looks: safeguard runs it to read the revision far more often than a person would.
+    A filter on the logger survives env.py's fileConfig(), which resets handlers."""
+    logger = logging.getLogger("alembic.runtime.migration")
+    quiet = _DropInfo()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
 
 
 def _check_url(url: str) -> None:

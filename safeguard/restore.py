@@ -57,11 +57,11 @@ def restore_snapshot(
     store.verify_checksum(snapshot)  # VerificationError: nothing was touched
     try:
         backend.restore(store.path_of(snapshot.id), snapshot.to_dict(), progress=progress)
-        heads = project.database().heads
+        heads = project.database(check_known=False).heads
         restamped = set(heads) != set(snapshot.revisions)
         if restamped:
             project.stamp(snapshot.revisions)
-            heads = project.database().heads
+            heads = project.database(check_known=False).heads
     except RestoreError:
         raise
     except SafeguardError as exc:
@@ -84,3 +84,27 @@ def restore_snapshot(
             f"snapshot {snapshot.id} was restored but does not verify: {problems[0]}"
         )
     return RestoreResult(snapshot, tuple(heads), restamped, counts)
+
+
+@dataclass(frozen=True)
+class ManualRestore:
+    """`safeguard restore ID`: what was (or, for a dry run, would be) done."""
+
+    snapshot: Snapshot
+    heads_before: tuple[str, ...]
+    dry_run: bool
+    warnings: tuple[str, ...] = ()
+    safety_snapshot: Snapshot | None = None
+    result: RestoreResult | None = None
+    health: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "snapshot": self.snapshot.to_dict(),
+            "heads_before": list(self.heads_before),
+            "dry_run": self.dry_run,
+            "warnings": list(self.warnings),
+            "safety_snapshot": self.safety_snapshot.id if self.safety_snapshot else None,
+            "result": self.result.to_dict() if self.result else None,
+            "health": self.health.to_dict() if self.health else None,
+        }

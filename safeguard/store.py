@@ -56,6 +56,12 @@ class Snapshot:
     files: Mapping[str, str]
     row_counts: Mapping[str, int]
     label: str | None = None
+    #: Never pruned by retention.
+    pinned: bool = False
+    #: Payload compression ("zstd") or None.
+    compression: str | None = None
+    #: sha256 of the uncompressed database bytes, when the payload is compressed.
+    content_sha256: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -172,6 +178,7 @@ class SnapshotStore:
         reason: str,
         revisions: tuple[str, ...],
         label: str | None = None,
+        pinned: bool = False,
         progress: Progress = None,
         snapshot_id: str | None = None,
     ) -> Snapshot:
@@ -203,6 +210,9 @@ class SnapshotStore:
             files=dict(payload.files),
             row_counts=dict(payload.row_counts),
             label=label,
+            pinned=pinned,
+            compression=payload.compression,
+            content_sha256=payload.content_sha256,
             extra=dict(payload.extra),
         )
         try:

@@ -28,6 +28,8 @@ class Payload:
     size: int  # bytes on disk
     row_counts: Mapping[str, int]
     extra: Mapping[str, Any] = field(default_factory=dict)  # engine facts for the manifest
+    compression: str | None = None
+    content_sha256: str | None = None  # of the uncompressed bytes, when compressed
 
 
 class Backend(Protocol):
@@ -54,8 +56,10 @@ class Backend(Protocol):
                 progress: Progress = None) -> None:
         """Replace the database with the copy in ``directory`` (already verified)."""
 
-    def verify_payload(self, directory: Path, manifest: Mapping[str, Any]) -> list[str]:
-        """Problems found when reading the copy in ``directory`` as a database."""
+    def verify_payload(self, directory: Path, manifest: Mapping[str, Any], *,
+                       progress: Progress = None) -> list[str]:
+        """Restore the copy in ``directory`` into a scratch database and return the
+        problems found there (integrity, row counts against the manifest)."""
 
     def integrity_problems(self, *, quick: bool = False) -> list[str]:
         """Problems found by the engine's own integrity checks on the live database."""
@@ -75,7 +79,7 @@ def backend_for(url: URL | str, settings: "Settings | None" = None) -> Backend:
     if name == "sqlite":
         from .sqlite import SQLiteBackend
 
-        return SQLiteBackend(url)
+        return SQLiteBackend(url, settings)
     if name == "postgresql":
         try:
             from .postgres import PostgresBackend

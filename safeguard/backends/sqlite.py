@@ -14,19 +14,25 @@ consistent even if another connection checkpoints meanwhile.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
+import tempfile
 from contextlib import closing, nullcontext
 from pathlib import Path
-from typing import Any, ContextManager, Mapping
+from typing import TYPE_CHECKING, Any, ContextManager, Mapping
 
 from sqlalchemy.engine import URL
 
-from .. import durable
+from .. import compression, durable
 from ..durable import Progress
 from ..errors import RefusedError, RestoreError, SnapshotError
 from . import Payload
 
+if TYPE_CHECKING:
+    from ..config import Settings
+
 PAYLOAD_NAME = "database.sqlite"
+COMPRESSED_NAME = PAYLOAD_NAME + compression.SUFFIX
 #: How long to wait for another connection's write transaction before giving up.
 BUSY_TIMEOUT_S = 30.0
 SIDE_FILES = ("-wal", "-shm", "-journal")
@@ -37,7 +43,8 @@ class SQLiteBackend:
 
     engine = "sqlite"
 
-    def __init__(self, url: URL, *, busy_timeout: float = BUSY_TIMEOUT_S) -> None:
+    def __init__(self, url: URL, settings: "Settings | None" = None, *,
+                 busy_timeout: float = BUSY_TIMEOUT_S) -> None:
         database = url.database
         if not database or database == ":memory:" or database.startswith("file:"):
             raise RefusedError(
@@ -46,6 +53,8 @@ class SQLiteBackend:
             )
         self.path = Path(database).resolve()
         self.busy_timeout = busy_timeout
+        self.compression = settings.compression if settings else "none"
+        self.compression_level = settings.compression_level if settings else 3
 
     # -- facts -------------------------------------------------------------------
 
@@ -116,41 +125,56 @@ class SQLiteBackend:
             if problems:
                 raise SnapshotError(f"the copy of {self.path} fails quick_check: {problems[0]}")
             counts = _row_counts(copy)
-        return Payload(
-            files={PAYLOAD_NAME: sha256},
-            size=_size(target),
-            row_counts=counts,
-            extra={"journal_mode": mode, "sqlite_version": sqlite3.sqlite_version},
-        )
+        extra = {"journal_mode": mode, "sqlite_version": sqlite3.sqlite_version}
+        if self.compression == "zstd":
+            return self._compressed(target, sha256, counts, extra)
+        return Payload(files={PAYLOAD_NAME: sha256}, size=_size(target), row_counts=counts,
+                       extra=extra)
 
-    def verify_payload(self, directory: Path, manifest: Mapping[str, Any]) -> list[str]:
-        target = directory / PAYLOAD_NAME
+    def _compressed(self, raw: Path, raw_sha256: str, counts: Mapping[str, int],
+                    extra: Mapping[str, Any]) -> Payload:
+        """Compress the verified copy, prove the result decompresses to the same bytes,
+        and keep only the compressed file."""
+        packed = raw.with_name(COMPRESSED_NAME)
         try:
-            with closing(_open_readonly(target)) as copy:
+            packed_sha256 = compression.compress(raw, packed, level=self.compression_level)
+            if compression.decompress(packed, None) != raw_sha256:
+                raise SnapshotError(f"the compressed copy of {self.path} does not decompress "
+                                    "to the bytes copied")
+        except (OSError, ValueError) as exc:
+            raise SnapshotError(f"cannot compress the copy of {self.path}: {exc}") from exc
+        raw.unlink()
+        return Payload(files={COMPRESSED_NAME: packed_sha256}, size=_size(packed),
+                       row_counts=counts, extra=extra, compression="zstd",
+                       content_sha256=raw_sha256)
+
+    def verify_payload(self, directory: Path, manifest: Mapping[str, Any], *,
+                       progress: Progress = None) -> list[str]:
+        """Restore the snapshot into a scratch file beside it, then check that file:
+        a backup is not trusted until a restore of it worked."""
+        scratch_dir = Path(tempfile.mkdtemp(prefix=".tmp-verify-", dir=directory.parent))
+        scratch = scratch_dir / PAYLOAD_NAME
+        try:
+            _materialize(directory, manifest, scratch, progress=progress)
+            with closing(sqlite3.connect(scratch, isolation_level=None)) as copy:
                 problems = _integrity_problems(copy, quick=False)
                 counts = _row_counts(copy)
-        except sqlite3.Error as exc:
-            return [f"cannot read the snapshot as a SQLite database: {exc}"]
+        except (sqlite3.Error, RestoreError, OSError, ValueError) as exc:
+            return [f"a test restore of the snapshot failed: {exc}"]
+        finally:
+            shutil.rmtree(scratch_dir, ignore_errors=True)
         return problems + _count_mismatches(manifest.get("row_counts", {}), counts)
 
     # -- restore -----------------------------------------------------------------
 
     def restore(self, directory: Path, manifest: Mapping[str, Any], *,
                 progress: Progress = None) -> None:
-        source = directory / PAYLOAD_NAME
-        expected = manifest["files"][PAYLOAD_NAME]
         staging = self.path.with_name(f".{self.path.name}.safeguard-restore")
         durable.remove_quietly(staging)
         try:
-            # Copy and checksum in one pass; the live file is untouched until the
-            # staged copy is known to be byte-identical to the verified snapshot.
-            actual = durable.copy_file(source, staging, progress=progress)
-            if actual != expected:
-                durable.remove_quietly(staging)
-                raise RestoreError(
-                    f"snapshot {manifest.get('id')} changed while it was being restored "
-                    f"(sha256 {actual[:12]} != {expected[:12]}); the database was not touched"
-                )
+            # The live file is untouched until the staged copy is known to hold exactly
+            # the bytes that were snapshotted.
+            _materialize(directory, manifest, staging, progress=progress)
             self._settle()
             # Side files belong to the old database: a stale -wal replayed onto the
             # restored file would corrupt it, so they go before the new file arrives.
@@ -176,6 +200,28 @@ class SQLiteBackend:
         if not self.path.is_file():
             raise RefusedError(f"database file not found: {self.path}")
         return sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+
+
+def _materialize(directory: Path, manifest: Mapping[str, Any], dst: Path, *,
+                 progress: Progress = None) -> None:
+    """Write the snapshot's database bytes to ``dst`` (decompressing if needed), checking
+    their sha256 on the way through; ``dst`` is removed if they do not match."""
+    if manifest.get("compression") == "zstd":
+        expected = manifest["content_sha256"]
+        try:
+            actual = compression.decompress(directory / COMPRESSED_NAME, dst, progress=progress)
+        except ValueError as exc:
+            durable.remove_quietly(dst)
+            raise RestoreError(f"snapshot {manifest.get('id')}: {exc}") from exc
+    else:
+        expected = manifest["files"][PAYLOAD_NAME]
+        actual = durable.copy_file(directory / PAYLOAD_NAME, dst, progress=progress)
+    if actual != expected:
+        durable.remove_quietly(dst)
+        raise RestoreError(
+            f"snapshot {manifest.get('id')} does not hold the bytes its manifest describes "
+            f"(sha256 {actual[:12]} != {expected[:12]}); nothing was restored"
+        )
 
 
 def _open_readonly(path: Path) -> sqlite3.Connection:

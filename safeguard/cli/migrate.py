@@ -22,7 +22,7 @@ def migration_options(fn: Callable) -> Callable:
         click.option("--create", is_flag=True,
                      help="Allow starting a new SQLite database file that does not exist yet."),
         click.option("--lock-timeout", type=float, metavar="SECONDS",
-                     help="Wait this long for another guarded operation (default 0)."),
+                     help="Wait this long for another guarded operation or backup (default 60)."),
         click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation."),
     ]
     for option in reversed(options):
@@ -30,7 +30,11 @@ def migration_options(fn: Callable) -> Callable:
     return fn
 
 
-@command()
+# "-1" is a revision here, not an option (as `alembic downgrade -1` accepts it).
+RELATIVE_OK = {"ignore_unknown_options": True}
+
+
+@command(context_settings=RELATIVE_OK)
 @click.argument("revision", default="head")
 @migration_options
 def upgrade(cli: Cli, revision: str, **options: Any) -> None:
@@ -43,7 +47,7 @@ def upgrade(cli: Cli, revision: str, **options: Any) -> None:
     _migrate(cli, revision, "upgrade", **options)
 
 
-@command()
+@command(context_settings=RELATIVE_OK)
 @click.argument("revision")
 @migration_options
 def downgrade(cli: Cli, revision: str, **options: Any) -> None:

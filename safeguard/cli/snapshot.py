@@ -1,10 +1,13 @@
-"""`safeguard snapshot ...`: the snapshot store."""
+"""`safeguard snapshot ...`, `safeguard restore`, `safeguard recover`, `safeguard log`:
+the snapshot store and the journal."""
 
 from __future__ import annotations
+
 
 import click
 
 from .. import api
+from ..project import format_revs
 from .base import Cli, command
 
 
@@ -23,12 +26,139 @@ def snapshot_list(cli: Cli) -> None:
     if not snapshots:
         click.echo("No snapshots.", err=True)
         return
-    click.echo(f"{'ID':<24} {'CREATED (UTC)':<26} {'ENGINE':<7} {'REVISION':<14} {'SIZE':>12}  REASON")
+    click.echo(f"{'ID':<24} {'CREATED (UTC)':<26} {'ENGINE':<10} {'REVISION':<14} {'SIZE':>13}  REASON")
     for s in snapshots:
-        click.echo(f"{s.id:<24} {s.created_at:<26} {s.engine:<7} {s.revision or 'base':<14} "
-                   f"{s.size:>12,}  {s.label or s.reason}")
+        pin = " [pinned]" if s.pinned else ""
+        click.echo(f"{s.id:<24} {s.created_at:<26} {s.engine:<10} {s.revision or 'base':<14} "
+                   f"{s.size:>13,}  {s.label or s.reason}{pin}")
 
 
-snapshot.add_command(snapshot_list)
+@command("create")
+@click.option("--label", metavar="TEXT", help="A name for this snapshot (e.g. pre-deploy).")
+@click.option("--pin", is_flag=True, help="Never prune this snapshot.")
+@click.option("--lock-timeout", type=float, metavar="SECONDS",
+              help="Wait this long for a running migration or backup (default 60).")
+def snapshot_create(cli: Cli, label: str | None, pin: bool, lock_timeout: float | None) -> None:
+    """Take a verified snapshot of the database now."""
+    snap = api.create_snapshot(cli.settings(lock_timeout=lock_timeout), label=label, pin=pin,
+                               reason=f"manual: {label}" if label else "manual",
+                               progress=cli.progress, report=cli.say)
+    if cli.json:
+        cli.emit(snap.to_dict())
+    else:
+        click.echo(snap.id)
 
-COMMANDS = (snapshot,)
+
+@command("show")
+@click.argument("snapshot_id", metavar="ID")
+def snapshot_show(cli: Cli, snapshot_id: str) -> None:
+    """Show a snapshot's manifest (ID may be 'latest')."""
+    snap = api.show_snapshot(cli.settings(), snapshot_id)
+    if cli.json:
+        cli.emit(snap.to_dict())
+        return
+    rows = [("id", snap.id), ("created", snap.created_at), ("reason", snap.reason),
+            ("label", snap.label or "-"), ("pinned", "yes" if snap.pinned else "no"),
+            ("engine", snap.engine), ("database", snap.database),
+            ("revision", format_revs(snap.revisions)), ("size", f"{snap.size:,} bytes"),
+            ("compression", snap.compression or "none"), ("sha256", snap.sha256)]
+    rows += [(k, str(v)) for k, v in sorted(snap.extra.items())]
+    for key, value in rows:
+        click.echo(f"{key:<12} {value}")
+    click.echo("rows")
+    for table, count in sorted(snap.row_counts.items()):
+        click.echo(f"  {table:<30} {count:>12,}")
+
+
+@command("verify")
+@click.argument("snapshot_id", metavar="ID")
+def snapshot_verify(cli: Cli, snapshot_id: str) -> None:
+    """Check a snapshot: its checksum, then a test restore into a scratch database with
+    an integrity check and row counts against the manifest."""
+    result = api.verify_snapshot(cli.settings(), snapshot_id, progress=cli.progress)
+    if cli.json:
+        cli.emit(result.to_dict())
+    else:
+        click.echo(f"{result.snapshot.id}: ok (checksum, test restore, integrity, row counts)")
+
+
+@command("prune")
+@click.option("--dry-run", is_flag=True, help="Say what would be deleted; delete nothing.")
+def snapshot_prune(cli: Cli, dry_run: bool) -> None:
+    """Delete the snapshots no retention rule keeps (keep_last, keep_daily,
+    keep_weekly, keep_monthly, max_age_days; pinned snapshots and the one before the
+    last migration are always kept)."""
+    decisions = api.prune(cli.settings(), dry_run=dry_run, report=cli.say)
+    if cli.json:
+        cli.emit({"dry_run": dry_run, "decisions": [d.to_dict() for d in decisions]})
+        return
+    for d in decisions:
+        verb = "keep " if d.keep else ("would delete" if dry_run else "deleted")
+        click.echo(f"{verb:<12} {d.snapshot.id}  {', '.join(d.reasons)}")
+
+
+for _cmd in (snapshot_list, snapshot_create, snapshot_show, snapshot_verify, snapshot_prune):
+    snapshot.add_command(_cmd)
+
+
+@command("restore")
+@click.argument("snapshot_id", metavar="ID")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--dry-run", is_flag=True, help="Say what would happen; touch nothing.")
+@click.option("--lock-timeout", type=float, metavar="SECONDS",
+              help="Wait this long for another guarded operation or backup (default 60).")
+def restore(cli: Cli, snapshot_id: str, yes: bool, dry_run: bool, lock_timeout: float | None) -> None:
+    """Restore the database to snapshot ID ('latest' for the newest).
+
+    A safety snapshot of the current state is taken first; the snapshot is re-verified
+    before use; the Alembic version is re-stamped to the snapshot's; the health checks
+    run afterwards. Stop the application first: its open connections would keep
+    seeing the old file.
+    """
+    settings = cli.settings(lock_timeout=lock_timeout)
+    if not dry_run and not yes:
+        snap = api.show_snapshot(settings, snapshot_id)
+        if cli.json or not click.get_text_stream("stdin").isatty():
+            raise click.UsageError("restore replaces the database: pass --yes to confirm")
+        click.confirm(f"Replace the database with snapshot {snap.id} "
+                      f"({format_revs(snap.revisions)}, {snap.created_at})?", abort=True, err=True)
+    outcome = api.restore(settings, snapshot_id, dry_run=dry_run, report=cli.say,
+                          progress=cli.progress)
+    if cli.json:
+        cli.emit(outcome.to_dict())
+
+
+@command("recover")
+def recover(cli: Cli) -> None:
+    """Finish an operation a crash interrupted: restore its snapshot, or confirm the
+    state the database is in. The journal says which."""
+    done = api.recover(cli.settings(), report=cli.say)
+    if cli.json:
+        cli.emit({"recovered": [r.to_dict() for r in done]})
+        return
+    if not done:
+        click.echo("Nothing to recover: every operation in the journal finished.", err=True)
+    for r in done:
+        click.echo(f"{r.operation} ({r.kind}): {r.action}: {r.detail}; at {format_revs(r.heads)}")
+
+
+@command("log")
+@click.option("-n", "--limit", type=int, default=20, show_default=True, help="Operations to show.")
+def log(cli: Cli, limit: int) -> None:
+    """Show the journal: every operation, its steps and its outcome."""
+    ops = api.journal(cli.settings(), limit=limit)
+    if cli.json:
+        cli.emit({"operations": [{"id": o.id, "kind": o.kind, "begun": o.begun, "steps": o.steps,
+                                  "end": o.end} for o in ops]})
+        return
+    for o in ops:
+        outcome = o.end.get("outcome") if o.end else "UNFINISHED (run `safeguard recover`)"
+        click.echo(f"{o.begun.get('ts', '?')}  {o.id}  {o.kind:<10} {outcome}")
+        for step in o.steps:
+            extra = step.get("revision") or step.get("snapshot") or ""
+            error = f"  {step['error']}" if step.get("error") else ""
+            click.echo(f"    {step.get('ts', '')[11:23]}  {step.get('step', '?'):<16} "
+                       f"{step.get('status', '?'):<8} {extra}{error}")
+
+
+COMMANDS = (snapshot, restore, recover, log)

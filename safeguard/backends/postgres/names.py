@@ -1,0 +1,63 @@
+"""The names of the auxiliary databases safeguard creates beside a database ``D``.
+
+Every one of them is ``D`` plus a fixed suffix, so an operator (and `recover`) can tell
+from `\\l` alone what each one is and what a crash left behind:
+
+    D.sg-restoring   a snapshot being restored; incomplete until renamed; always droppable
+    D.sg-ready       a complete restore, waiting to be swapped in for D
+    D.sg-old         D as it was before the swap (the failed migration); dropped after it
+    D.sg-verify      a scratch restore made by `snapshot verify`; always droppable
+    D.sg-snap-TOKEN  a template snapshot (pg_strategy = template)
+
+PostgreSQL truncates identifiers longer than 63 bytes (with only a NOTICE), which could
+make two of these names collide, so a long ``D`` is shortened and a hash of the full
+name keeps it unique.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+#: NAMEDATALEN - 1: the longest identifier PostgreSQL keeps whole.
+MAX_BYTES = 63
+
+RESTORING = ".sg-restoring"
+READY = ".sg-ready"
+OLD = ".sg-old"
+VERIFY = ".sg-verify"
+SNAPSHOT = ".sg-snap-"
+
+
+def restoring(database: str) -> str:
+    """Where a snapshot is being restored (incomplete)."""
+    return _derived(database, RESTORING)
+
+
+def ready(database: str) -> str:
+    """A complete restore waiting to be swapped in."""
+    return _derived(database, READY)
+
+
+def old(database: str) -> str:
+    """The swapped-out database, between the two renames of a swap."""
+    return _derived(database, OLD)
+
+
+def verify(database: str) -> str:
+    """The scratch database of a payload verification."""
+    return _derived(database, VERIFY)
+
+
+def snapshot(database: str, token: str) -> str:
+    """A template snapshot of ``database``."""
+    return _derived(database, SNAPSHOT + token)
+
+
+def _derived(database: str, suffix: str) -> str:
+    name = database + suffix
+    if len(name.encode()) <= MAX_BYTES:
+        return name
+    digest = hashlib.sha256(database.encode()).hexdigest()[:8]
+    room = MAX_BYTES - len(suffix.encode()) - len(digest) - 1
+    head = database.encode()[:room].decode(errors="ignore")  # never split a character
+    return f"{head}~{digest}{suffix}"

@@ -1,0 +1,152 @@
+"""The client tools, pg_dump and pg_restore: where they are, which version they are,
+and running them with errors translated into safeguard's.
+
+A pg_dump older than the server cannot dump it (it refuses, or worse, misses objects
+it does not know), and a pg_restore older than the pg_dump that wrote an archive
+cannot read it. Both are checked before anything is written.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+from ...durable import Progress
+from ...errors import RefusedError, SafeguardError
+
+VERSION_PATTERN = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?")
+VERSION_TIMEOUT_S = 30
+#: How often a running tool's output is measured for the progress callback.
+POLL_S = 0.2
+
+
+@dataclass(frozen=True)
+class Tool:
+    """One client program, located and asked for its version."""
+
+    name: str
+    path: str
+    version: str  # as printed, e.g. "15.8"
+    major: int
+
+
+class ClientTools:
+    """pg_dump and pg_restore from ``bindir``, or from PATH when it is None."""
+
+    def __init__(self, bindir: str | None) -> None:
+        self.bindir = bindir
+        self._found: dict[str, Tool] = {}
+
+    def get(self, name: str) -> Tool:
+        """Locate ``name`` and read its version (once), or refuse."""
+        if name not in self._found:
+            self._found[name] = _inspect(name, self._locate(name))
+        return self._found[name]
+
+    def require(self, name: str, *, server_major: int, server_version: str) -> Tool:
+        """The tool, if its major version is at least the server's; else refuse."""
+        tool = self.get(name)
+        if tool.major < server_major:
+            raise RefusedError(
+                f"{name} {tool.version} ({tool.path}) is older than the server "
+                f"(PostgreSQL {server_version}) and cannot be trusted with it; set pg_bindir "
+                f"to the bin directory of PostgreSQL {server_major} or newer"
+            )
+        return tool
+
+    def _locate(self, name: str) -> str:
+        if self.bindir:
+            path = Path(self.bindir) / name
+            if not (path.is_file() and os.access(path, os.X_OK)):
+                raise RefusedError(f"{name} not found in pg_bindir {self.bindir}")
+            return str(path)
+        found = shutil.which(name)
+        if not found:
+            raise RefusedError(
+                f"{name} not found on PATH; install the PostgreSQL client tools "
+                "or set pg_bindir"
+            )
+        return found
+
+
+def _inspect(name: str, path: str) -> Tool:
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True,
+                             timeout=VERSION_TIMEOUT_S, check=True).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise RefusedError(f"cannot run {path} --version: {exc}") from exc
+    match = VERSION_PATTERN.search(out)
+    if not match:
+        raise RefusedError(f"{path} --version printed no PostgreSQL version: {out.strip()[:80]!r}")
+    major, minor = match.group(1), match.group(2)
+    return Tool(name, path, f"{major}.{minor}" if minor else major, int(major))
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    error: type[SafeguardError],
+    what: str,
+    measure: Callable[[], int] | None = None,
+    progress: Progress = None,
+) -> None:
+    """Run a client tool to the end; any non-zero exit raises ``error("what: reason")``.
+
+    stderr goes to a temporary file rather than a pipe, so a tool that prints many
+    warnings can never block on a full pipe. While it runs, ``measure()`` (bytes
+    written so far) feeds ``progress`` with the growth.
+    """
+    with tempfile.TemporaryFile() as stderr:
+        try:
+            proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL, stderr=stderr, env=dict(env))
+        except OSError as exc:
+            raise error(f"{what}: cannot run {argv[0]}: {exc.strerror or exc}") from exc
+        try:
+            reported = 0
+            while proc.poll() is None:
+                time.sleep(POLL_S)
+                if measure and progress:
+                    now = measure()
+                    if now > reported:
+                        progress(now - reported)
+                        reported = now
+        except BaseException:
+            proc.kill()  # an interrupted run must not leave a tool writing behind us
+            proc.wait()
+            raise
+        if proc.returncode != 0:
+            stderr.seek(0)
+            text = stderr.read().decode(errors="replace")
+            raise error(f"{what} failed (exit {proc.returncode}): {_reason(text)}")
+
+
+def _reason(stderr: str) -> str:
+    """The line of a tool's stderr that says what went wrong."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in lines:
+        if "error:" in line or "FATAL:" in line or "ERROR:" in line:
+            return line
+    return lines[-1] if lines else "no message"
+
+
+def tree_size(path: Path) -> int:
+    """Bytes in a file, or in every file under a directory (0 while it does not exist)."""
+    if path.is_file():
+        return path.stat().st_size
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.stat(os.path.join(root, name)).st_size
+            except FileNotFoundError:
+                pass  # written and renamed while we looked
+    return total

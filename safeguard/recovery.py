@@ -1,0 +1,112 @@
+"""`safeguard recover`: finish whatever a crash interrupted, from the journal.
+
+The journal says which step of which operation was in flight. Snapshots are always
+taken before the first change of an operation, so the answer is one of two:
+
+- a snapshot of the pre-operation state exists and the database may have changed
+  since: restore it (the database returns to the pre-run state);
+- nothing was changed yet, or the operation had completed and passed its checks:
+  confirm the state the database is in.
+
+Either way the interrupted operation gets its end line, naming what recovery did, and
+the store's leftovers (half-written snapshots) are removed.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .errors import SnapshotNotFoundError
+from .journal import Operation, OperationRecord
+from .restore import restore_snapshot
+from .workspace import Workspace
+
+Reporter = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """What recovery did for one interrupted operation."""
+
+    operation: str
+    kind: str
+    action: str  # restored | confirmed
+    detail: str
+    heads: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"operation": self.operation, "kind": self.kind, "action": self.action,
+                "detail": self.detail, "heads": list(self.heads)}
+
+
+def recover(ws: Workspace, *, report: Reporter = lambda _: None) -> list[Recovered]:
+    """Finish every unfinished operation on this workspace's database."""
+    state = ws.database(check_known=False)
+    backend = ws.backend(state)
+    done = []
+    with ws.exclusive(backend, "recover", check_unfinished=False):
+        for record in ws.journal.unfinished(backend.identity()):
+            outcome = _recover_one(ws, backend, record, report)
+            Operation(ws.journal, record.id, record.kind).finish(
+                f"recovered: {outcome.action}", detail=outcome.detail, heads=list(outcome.heads))
+            done.append(outcome)
+        for leftover in ws.store.leftovers():
+            shutil.rmtree(leftover, ignore_errors=True)
+    return done
+
+
+def _recover_one(ws: Workspace, backend, record: OperationRecord, report: Reporter) -> Recovered:
+    snapshot_id = _pre_run_snapshot(record)
+    changed = _may_have_changed(record)
+    report(f"Operation {record.id} ({record.kind}) was interrupted"
+           + (f" during {record.in_flight()['step']}" if record.in_flight() else ""))
+
+    if record.kind in ("upgrade", "downgrade") and _completed_and_checked(record):
+        heads = ws.database(check_known=False).heads
+        return Recovered(record.id, record.kind, "confirmed",
+                         "every revision was applied and the checks passed before the crash",
+                         heads)
+    if changed and snapshot_id:
+        try:
+            snapshot = ws.store.get(snapshot_id)
+        except SnapshotNotFoundError:
+            snapshot = None
+        if snapshot is not None:
+            report(f"Restoring snapshot {snapshot.id} ...")
+            result = restore_snapshot(ws.store, backend, ws.project, snapshot)
+            detail = (f"completed the restore of snapshot {snapshot.id}" if record.kind == "restore"
+                      else f"restored snapshot {snapshot.id}, the state before the operation")
+            return Recovered(record.id, record.kind, "restored", detail, result.heads)
+    heads = ws.database(check_known=False).heads
+    if not changed:
+        detail = "nothing had been changed yet; the database is as it was"
+    else:
+        detail = ("no snapshot had been taken (every revision was classified safe, or "
+                  "policy never); the database is left as it is")
+    return Recovered(record.id, record.kind, "confirmed", detail, heads)
+
+
+def _pre_run_snapshot(record: OperationRecord) -> str | None:
+    """The snapshot of the state before the operation, if one was completed."""
+    if record.kind == "restore":
+        return record.begun.get("snapshot")
+    entry = record.last_done("snapshot")
+    return entry.get("snapshot") if entry else None
+
+
+def _may_have_changed(record: OperationRecord) -> bool:
+    """Whether any step that changes the database had started."""
+    changing = {"apply", "restore", "stamp"}
+    return any(e.get("step") in changing for e in record.steps)
+
+
+def _completed_and_checked(record: OperationRecord) -> bool:
+    check = record.last_done("check")
+    if not check or not check.get("ok"):
+        return False
+    planned = record.begun.get("steps", [])
+    applied = {e.get("revision") for e in record.steps
+               if e.get("step") == "apply" and e.get("status") == "done"}
+    return set(planned) <= applied

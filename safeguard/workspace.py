@@ -1,0 +1,59 @@
+"""The workspace: one project, its database, its snapshot store and its journal, and
+the rules every command that changes the database follows (store writable, no
+unfinished operation, one operation at a time)."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+from .backends import Backend, backend_for
+from .config import Settings
+from .errors import UnfinishedOperationError
+from .journal import Journal
+from .lock import database_lock
+from .project import DatabaseState, Project
+from .store import SnapshotStore
+
+
+class Workspace:
+    """Everything a command needs, resolved once."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.project = Project(settings)
+        self.store = SnapshotStore(settings.store_dir)
+        self.journal = Journal(self.store.root)
+
+    def database(self, *, create: bool = False, check_known: bool = True) -> DatabaseState:
+        """The database env.py connects to, and its revision(s)."""
+        return self.project.database(create=create, check_known=check_known)
+
+    def backend(self, state: DatabaseState) -> Backend:
+        """The engine backend for that database."""
+        return backend_for(state.url, self.settings)
+
+    def refuse_unfinished(self, database: str) -> None:
+        """Refuse to change a database whose last operation did not finish."""
+        pending = self.journal.unfinished(database)
+        if pending:
+            op = pending[-1]
+            raise UnfinishedOperationError(
+                f"operation {op.id} ({op.kind}, started {op.begun.get('ts', '?')}) did not "
+                f"finish; run `safeguard recover` before changing this database"
+            )
+
+    @contextmanager
+    def exclusive(self, backend: Backend, purpose: str, *, check_unfinished: bool = True) -> Iterator[None]:
+        """Hold the database for one operation: store writable, no unfinished
+        operation (unless recovering one), the file lock and the engine's lock."""
+        self.store.ensure_writable()
+        if check_unfinished:
+            self.refuse_unfinished(backend.identity())
+        timeout = self.settings.lock_timeout
+        with database_lock(self.store.root, backend.identity(), timeout=timeout, purpose=purpose), \
+                backend.session_lock(timeout):
+            if check_unfinished:
+                # Another process may have crashed mid-operation while we waited.
+                self.refuse_unfinished(backend.identity())
+            yield
