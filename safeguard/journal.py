@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
+from . import faults
 from .durable import FILE_MODE, make_dir
 
 JOURNAL = "journal.jsonl"
@@ -87,6 +88,8 @@ class Journal:
             os.fsync(fd)
         finally:
             os.close(fd)
+        if entry.get("event") == "step":
+            faults.point(f"journal:{entry['step']}:{entry['status']}")
 
     def entries(self) -> list[dict[str, Any]]:
         """Every entry, oldest first. A torn last line (a crash mid-write) is skipped."""

@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from . import durable
+from . import durable, faults
 from .backends import Backend
 from .durable import Progress
 from .errors import (
@@ -215,6 +215,7 @@ class SnapshotStore:
             content_sha256=payload.content_sha256,
             extra=dict(payload.extra),
         )
+        faults.point("store:before-manifest")
         try:
             durable.write_json(final / MANIFEST, snapshot.to_dict())
         except OSError as exc:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ContextManager, Mapping
 
 from sqlalchemy.engine import URL
 
-from .. import compression, durable
+from .. import compression, durable, faults
 from ..durable import Progress
 from ..errors import RefusedError, RestoreError, SnapshotError
 from . import Payload
@@ -102,6 +102,7 @@ class SQLiteBackend:
                     # Reading rolls back any hot journal before the bytes are copied.
                     conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
                     sha256 = durable.copy_file(self.path, target, progress=progress)
+                    faults.point("sqlite:snapshot:copied")
                     live_wal = self.path.with_name(self.path.name + "-wal")
                     folded = mode == "wal" and _size(live_wal) > 0
                     if folded:
@@ -180,7 +181,9 @@ class SQLiteBackend:
             # restored file would corrupt it, so they go before the new file arrives.
             for suffix in SIDE_FILES:
                 durable.remove_quietly(self.path.with_name(self.path.name + suffix))
+            faults.point("sqlite:restore:before-swap")
             durable.replace(staging, self.path)
+            faults.point("sqlite:restore:swapped")
         except OSError as exc:
             durable.remove_quietly(staging)
             raise RestoreError(f"cannot restore {self.path}: {exc.strerror or exc}") from exc
