@@ -117,9 +117,14 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def make_dir(path: Path) -> Path:
-    """Create a private directory (0700) and its parents if missing."""
-    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-    return path
+    """Create a private directory (0700), and any missing parents as private too."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        directory.mkdir(mode=DIR_MODE, exist_ok=True)
+    return missing[0] if missing else path
 
 
 def remove_quietly(path: Path) -> None:

@@ -137,11 +137,9 @@ class SnapshotStore:
         """Every complete snapshot, oldest first."""
         if not self.snapshots_dir.is_dir():
             return []
-        found = []
-        for entry in sorted(self.snapshots_dir.iterdir()):
-            if ID_PATTERN.match(entry.name) and (entry / MANIFEST).is_file():
-                found.append(self._read_manifest(entry))
-        return found
+        found = [self._read_manifest(entry) for entry in self.snapshots_dir.iterdir()
+                 if ID_PATTERN.match(entry.name) and (entry / MANIFEST).is_file()]
+        return sorted(found, key=lambda s: (s.created, s.id))
 
     def get(self, snapshot_id: str) -> Snapshot:
         """The snapshot with this id ('latest' names the newest)."""
@@ -200,7 +198,7 @@ class SnapshotStore:
             raise
         snapshot = Snapshot(
             id=snapshot_id,
-            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            created_at=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
             reason=reason,
             engine=backend.engine,
             database=backend.identity(),

@@ -48,12 +48,11 @@ class Workspace:
         """Hold the database for one operation: store writable, no unfinished
         operation (unless recovering one), the file lock and the engine's lock."""
         self.store.ensure_writable()
-        if check_unfinished:
-            self.refuse_unfinished(backend.identity())
         timeout = self.settings.lock_timeout
         with database_lock(self.store.root, backend.identity(), timeout=timeout, purpose=purpose), \
                 backend.session_lock(timeout):
             if check_unfinished:
-                # Another process may have crashed mid-operation while we waited.
+                # Only under the lock: before it, another live runner's operation in
+                # flight would look unfinished (exit 9) when it is merely busy (exit 4).
                 self.refuse_unfinished(backend.identity())
             yield

@@ -4,6 +4,8 @@ the snapshot store and the journal."""
 from __future__ import annotations
 
 
+import sys
+
 import click
 
 from .. import api
@@ -118,7 +120,7 @@ def restore(cli: Cli, snapshot_id: str, yes: bool, dry_run: bool, lock_timeout: 
     settings = cli.settings(lock_timeout=lock_timeout)
     if not dry_run and not yes:
         snap = api.show_snapshot(settings, snapshot_id)
-        if cli.json or not click.get_text_stream("stdin").isatty():
+        if cli.json or not sys.stdin.isatty():
             raise click.UsageError("restore replaces the database: pass --yes to confirm")
         click.confirm(f"Replace the database with snapshot {snap.id} "
                       f"({format_revs(snap.revisions)}, {snap.created_at})?", abort=True, err=True)

@@ -1,0 +1,179 @@
+"""PostgresBackend: one PostgreSQL database behind the Backend protocol."""
+
+from __future__ import annotations
+
+from contextlib import closing
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ContextManager, Mapping
+
+import psycopg
+from sqlalchemy.engine import URL
+
+from ...durable import Progress
+from ...errors import ConfigError, RefusedError, RestoreError
+from .. import Payload
+from . import catalog, databases, names, swap
+from .advisory import advisory_lock
+from .dump import DumpStrategy
+from .options import Options
+from .server import Server, describe, errors_as
+from .strategy import Strategy
+from .template import TemplateStrategy
+from .tools import ClientTools
+
+if TYPE_CHECKING:
+    from ...config import Settings
+
+STRATEGIES: dict[str, type] = {"dump": DumpStrategy, "template": TemplateStrategy}
+
+
+class PostgresBackend:
+    """A PostgreSQL database. Constructing one never connects (it also validates URLs)."""
+
+    engine = "postgresql"
+
+    def __init__(self, url: URL, settings: "Settings | None" = None) -> None:
+        self.server = Server.from_url(url)
+        self.options = Options.from_settings(settings)
+        self.tools = ClientTools(self.options.bindir)
+
+    # -- facts -------------------------------------------------------------------
+
+    def identity(self) -> str:
+        """``host:port/dbname``; never the user's password."""
+        return self.server.identity()
+
+    def exists(self) -> bool:
+        """Whether the database exists on the server."""
+        with errors_as(RefusedError, f"cannot reach {self.identity()}"):
+            with closing(self.server.connect_maintenance()) as conn:
+                return databases.exists(conn, self.server.database)
+
+    def size(self) -> int:
+        """``pg_database_size``, in bytes."""
+        with self._connection() as conn:
+            return conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+
+    def row_counts(self) -> dict[str, int]:
+        """Exact rows per table of every non-system schema (``table`` in public,
+        ``schema.table`` elsewhere), counted in one snapshot."""
+        with self._connection() as conn:
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                return catalog.row_counts(conn)
+            finally:
+                conn.execute("ROLLBACK")
+
+    def integrity_problems(self, *, quick: bool = False) -> list[str]:
+        """NOT VALID constraints, invalid indexes, an unreadable catalog; unless
+        ``quick``, unreadable tables (and damaged B-trees where amcheck is installed)."""
+        with self._connection() as conn:
+            return catalog.integrity_problems(conn, quick=quick)
+
+    def session_lock(self, timeout: float) -> ContextManager[None]:
+        """The advisory lock of this database, held for the whole guarded operation."""
+        return advisory_lock(self.server, timeout=timeout)
+
+    def close(self) -> None:
+        """Nothing to release: connections are opened and closed per call (a database
+        with safeguard still connected to it could be neither copied nor renamed)."""
+
+    def preflight(self) -> None:
+        """Refuse now, before anything is written, what would make a snapshot fail:
+        an unreachable server, a missing pg_dump/pg_restore, or one older than the server."""
+        if self.options.strategy == "template":
+            return
+        with self._connection() as conn:
+            major = databases.server_major(conn)
+            version = conn.info.parameter_status("server_version").split()[0]
+        for tool in ("pg_dump", "pg_restore"):
+            self.tools.require(tool, server_major=major, server_version=version)
+
+    # -- snapshot ----------------------------------------------------------------
+
+    def snapshot(self, directory: Path, *, progress: Progress = None) -> Payload:
+        """A consistent snapshot by the configured strategy (pg_strategy)."""
+        return self._strategy(self.options.strategy).snapshot(directory, progress=progress)
+
+    def verify_payload(self, directory: Path, manifest: Mapping[str, Any]) -> list[str]:
+        """Read the snapshot back as a database and compare row counts."""
+        return self._strategy_of(manifest).verify(directory, manifest)
+
+    def discard(self, directory: Path, manifest: Mapping[str, Any]) -> None:
+        """Release what a snapshot holds outside its directory (a template copy)."""
+        self._strategy_of(manifest).discard(directory, manifest)
+
+    # -- restore -----------------------------------------------------------------
+
+    def restore(self, directory: Path, manifest: Mapping[str, Any], *,
+                progress: Progress = None) -> None:
+        """Rebuild the snapshot beside the live database, then swap it in by rename
+        (see swap.py): what the failed migration created is dropped with the old
+        database, and the live one is untouched until the copy is complete."""
+        strategy = self._strategy_of(manifest)
+        live = self.server.database
+        staging, ready = names.restoring(live), names.ready(live)
+        with errors_as(RestoreError, f"cannot restore {self.identity()}"):
+            conn = self.server.connect_maintenance()
+        with closing(conn):
+            with errors_as(RestoreError, f"cannot restore {self.identity()}"):
+                swap.finish_interrupted(conn, live)
+                strategy.materialize(conn, directory, manifest, staging, progress=progress)
+                try:
+                    databases.apply_properties(conn, staging, _properties(manifest, conn, live))
+                    databases.rename(conn, staging, ready)
+                    swap.swap_in(conn, live, ready, self.options.sessions)
+                except BaseException:
+                    _abandon(conn, live, staging, ready)
+                    raise
+
+    def recover(self) -> str | None:
+        """Finish or undo a restore that a crash interrupted (see swap.py); what was
+        done, or None if there was nothing to do."""
+        with errors_as(RestoreError, f"cannot recover {self.identity()}"):
+            with closing(self.server.connect_maintenance()) as conn:
+                return swap.finish_interrupted(conn, self.server.database)
+
+    # -- helpers -----------------------------------------------------------------
+
+    def _strategy(self, name: str) -> Strategy:
+        try:
+            cls = STRATEGIES[name]
+        except KeyError:
+            raise ConfigError(f"unknown pg_strategy {name!r} (dump or template)") from None
+        return cls(self.server, self.tools, self.options)
+
+    def _strategy_of(self, manifest: Mapping[str, Any]) -> Strategy:
+        """The strategy that took the snapshot, whatever the settings say now."""
+        name = manifest.get("extra", {}).get("strategy")
+        if name not in STRATEGIES:
+            raise RestoreError(f"snapshot {manifest.get('id')} does not say how it was taken "
+                               f"(extra.strategy = {name!r})")
+        return self._strategy(name)
+
+    def _connection(self) -> ContextManager[psycopg.Connection]:
+        """A connection to the database itself, with connection errors translated."""
+        try:
+            return closing(self.server.connect())
+        except psycopg.Error as exc:
+            raise RefusedError(f"cannot connect to {self.identity()}: {describe(exc)}") from exc
+
+
+def _properties(manifest: Mapping[str, Any], conn: psycopg.Connection,
+                live: str) -> databases.DatabaseProperties:
+    recorded = manifest.get("extra", {}).get("database_properties")
+    if recorded:
+        return databases.DatabaseProperties.from_dict(recorded)
+    return databases.read_properties(conn, live)
+
+
+def _abandon(conn: psycopg.Connection, live: str, staging: str, ready: str) -> None:
+    """After a failed restore: drop the copies, but only while the live database still
+    exists (if the swap stopped between its renames, the ready copy is the only
+    complete database, and `recover` finishes the swap)."""
+    try:
+        if databases.exists(conn, live):
+            databases.drop(conn, staging)
+            databases.drop(conn, ready)
+    except psycopg.Error:
+        pass  # the restore's own error is the one to report; recover cleans up

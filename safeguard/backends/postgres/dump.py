@@ -1,0 +1,213 @@
+"""The dump strategy: pg_dump into the snapshot directory, pg_restore out of it.
+
+Consistency: the row counts of the manifest and the dump must describe the same
+instant even while the application writes. So one REPEATABLE READ transaction exports
+its snapshot (``pg_export_snapshot``), counts every table, and stays open while
+pg_dump runs with ``--snapshot`` set to it: the counts and the dump see the same
+committed state, and the transaction's ACCESS SHARE locks keep every table's
+definition stable until pg_dump has its own. pg_dump waits at most
+``pg_lock_wait_timeout`` for a lock (a migration holding ACCESS EXCLUSIVE makes the
+snapshot fail, never hang).
+
+Formats: ``custom`` (one compressed file, database.dump) or ``directory``
+(database.dir/, written by ``pg_jobs`` parallel workers), chosen by ``pg_format`` or,
+for ``auto``, by the database's size against ``pg_directory_threshold_mb``.
+
+Restore: into a new empty database (template0, the original's encoding and locale)
+with ``pg_restore --exit-on-error``; any non-zero exit is a failed restore. Then
+ANALYZE, because a restored database has no planner statistics and the application
+should not meet a slow plan on its first query after the rollback.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import psycopg
+from psycopg import sql
+
+from ... import durable
+from ...durable import Progress
+from ...errors import RestoreError, SnapshotError
+from .. import Payload
+from . import catalog, databases, names, tools
+from .databases import DatabaseProperties
+from .options import Options
+from .server import Server, describe, errors_as
+from .strategy import count_mismatches
+from .tools import ClientTools
+
+PAYLOADS = {"custom": "database.dump", "directory": "database.dir"}
+
+
+class DumpStrategy:
+    """Snapshots taken by pg_dump."""
+
+    name = "dump"
+
+    def __init__(self, server: Server, tools_: ClientTools, options: Options) -> None:
+        self.server = server
+        self.tools = tools_
+        self.options = options
+
+    # -- snapshot ----------------------------------------------------------------
+
+    def snapshot(self, directory: Path, *, progress: Progress = None) -> Payload:
+        """pg_dump the committed state, counted in the same snapshot."""
+        identity = self.server.identity()
+        with errors_as(SnapshotError, f"cannot snapshot {identity}"):
+            conn = self.server.connect()
+        with conn:
+            major, version = databases.server_major(conn), _server_version(conn)
+            # Checked before a byte is written: an older pg_dump would refuse, or miss
+            # objects it does not know; an older pg_restore could not read the dump back.
+            pg_dump = self.tools.require("pg_dump", server_major=major, server_version=version)
+            pg_restore = self.tools.require("pg_restore", server_major=major, server_version=version)
+            with errors_as(SnapshotError, f"cannot snapshot {identity}"):
+                size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+                props = databases.read_properties(conn, self.server.database)
+                conn.autocommit = False
+                conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+                conn.read_only = True
+                if self.options.lock_wait_timeout > 0:
+                    conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(
+                        sql.Literal(_ms(self.options.lock_wait_timeout))))
+                exported = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+                counts = catalog.row_counts(conn)
+            fmt = self.options.dump_format(size)
+            target = directory / PAYLOADS[fmt]
+            argv = [pg_dump.path, f"--format={fmt}", f"--file={target}", "--no-password",
+                    f"--snapshot={exported}", f"--dbname={self.server.conninfo()}"]
+            if self.options.lock_wait_timeout > 0:
+                argv.append(f"--lock-wait-timeout={_ms(self.options.lock_wait_timeout)}")
+            if fmt == "directory":
+                argv.append(f"--jobs={self.options.jobs}")
+            with self.server.client_environment() as env:
+                tools.run(argv, env=env, error=SnapshotError, what=f"pg_dump of {identity}",
+                          measure=lambda: tools.tree_size(target), progress=progress)
+            conn.rollback()  # only now may the tables change shape: pg_dump is done
+        files = _hash_payload(directory, target)
+        return Payload(
+            files=files,
+            size=tools.tree_size(target),
+            row_counts=counts,
+            extra={
+                "strategy": self.name,
+                "format": fmt,
+                "jobs": self.options.jobs if fmt == "directory" else 1,
+                "database": self.server.database,
+                "server_version": version,
+                "pg_dump_version": pg_dump.version,
+                "pg_restore_version": pg_restore.version,
+                "database_size": size,
+                "database_properties": props.to_dict(),
+            },
+        )
+
+    # -- reading it back ---------------------------------------------------------
+
+    def verify(self, directory: Path, manifest: Mapping[str, Any]) -> list[str]:
+        """Restore into a scratch database, count its rows against the manifest, drop it."""
+        pg_restore = self._pg_restore()  # missing: could not check, which is an error
+        try:
+            payload = _payload_path(directory, manifest)
+            with self.server.client_environment() as env:
+                tools.run([pg_restore.path, "--list", str(payload)], env=env,
+                          error=RestoreError, what="reading the dump's table of contents")
+        except RestoreError as exc:
+            return [f"the dump cannot be read: {exc}"]
+        scratch = names.verify(_database_of(manifest, self.server))
+        try:
+            with self.server.connect_maintenance() as conn:
+                databases.drop(conn, scratch)
+                try:
+                    self.materialize(conn, directory, manifest, scratch, analyze=False)
+                except RestoreError as exc:
+                    return [f"the dump does not restore: {exc}"]
+                try:
+                    with self.server.connect(scratch) as copy:
+                        counts = catalog.row_counts(copy)
+                finally:
+                    databases.drop(conn, scratch)
+        except psycopg.Error as exc:
+            raise RestoreError(f"cannot verify the dump on {self.server.identity()}: "
+                               f"{describe(exc)}") from exc
+        return count_mismatches(manifest.get("row_counts", {}), counts)
+
+    def materialize(self, conn: psycopg.Connection, directory: Path, manifest: Mapping[str, Any],
+                    target: str, *, progress: Progress = None, analyze: bool = True) -> None:
+        """pg_restore the dump into a new database ``target``."""
+        payload = _payload_path(directory, manifest)
+        extra = manifest.get("extra", {})
+        pg_restore = self._pg_restore()
+        dumped_by = str(extra.get("pg_dump_version", "0"))
+        if pg_restore.major < int(dumped_by.split(".")[0]):
+            raise RestoreError(f"pg_restore {pg_restore.version} cannot read a dump written by "
+                               f"pg_dump {dumped_by}; set pg_bindir to a newer PostgreSQL")
+        props = _properties(conn, manifest, self.server)
+        with errors_as(RestoreError, f"cannot create the database {target}"):
+            databases.create_empty(conn, target, props)
+        try:
+            argv = [pg_restore.path, "--exit-on-error", "--no-password",
+                    f"--jobs={self.options.jobs}", f"--dbname={self.server.conninfo(target)}",
+                    str(payload)]
+            with self.server.client_environment() as env:
+                tools.run(argv, env=env, error=RestoreError, what=f"pg_restore into {target}")
+            if analyze:
+                with errors_as(RestoreError, f"cannot ANALYZE {target}"):
+                    with self.server.connect(target) as restored:
+                        restored.execute("ANALYZE")
+        except BaseException:
+            _drop_quietly(conn, target)
+            raise
+        if progress:
+            progress(int(manifest.get("size") or 0))
+
+    def discard(self, directory: Path, manifest: Mapping[str, Any]) -> None:
+        """Nothing outside the snapshot directory."""
+
+    def _pg_restore(self) -> tools.Tool:
+        return self.tools.get("pg_restore")
+
+
+def _server_version(conn: psycopg.Connection) -> str:
+    return conn.info.parameter_status("server_version").split()[0]
+
+
+def _ms(seconds: float) -> str:
+    return f"{int(seconds * 1000)}ms"
+
+
+def _payload_path(directory: Path, manifest: Mapping[str, Any]) -> Path:
+    fmt = manifest.get("extra", {}).get("format")
+    if fmt not in PAYLOADS:
+        raise RestoreError(f"snapshot {manifest.get('id')} has no pg_dump payload (format {fmt!r})")
+    return directory / PAYLOADS[fmt]
+
+
+def _database_of(manifest: Mapping[str, Any], server: Server) -> str:
+    return manifest.get("extra", {}).get("database") or server.database
+
+
+def _properties(conn: psycopg.Connection, manifest: Mapping[str, Any], server: Server) -> DatabaseProperties:
+    """The properties recorded with the snapshot; else (an old manifest) the live ones."""
+    recorded = manifest.get("extra", {}).get("database_properties")
+    if recorded:
+        return DatabaseProperties.from_dict(recorded)
+    with errors_as(RestoreError, f"cannot read the properties of {server.database}"):
+        return databases.read_properties(conn, server.database)
+
+
+def _hash_payload(directory: Path, target: Path) -> dict[str, str]:
+    """sha256 of every payload file, keyed by its path relative to ``directory``."""
+    paths = [target] if target.is_file() else sorted(p for p in target.rglob("*") if p.is_file())
+    return {str(p.relative_to(directory)): durable.sha256_file(p) for p in paths}
+
+
+def _drop_quietly(conn: psycopg.Connection, name: str) -> None:
+    try:
+        databases.drop(conn, name)
+    except psycopg.Error:
+        pass  # left for the next restore, which drops it first (see swap.finish_interrupted)
