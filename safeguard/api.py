@@ -79,6 +79,7 @@ def create_snapshot(settings: Settings, *, label: str | None = None, pin: bool =
     state = ws.database()
     backend = ws.backend(state)
     with ws.exclusive(backend, f"snapshot {label or reason}"):
+        state = ws.database()  # re-read under the lock: a migration may have run while we waited
         op = ws.journal.begin("snapshot", database=backend.identity(), label=label,
                               reason=reason, heads=list(state.heads))
         bar = progress("Snapshot", backend.size())
@@ -206,9 +207,8 @@ def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
                 result = restore_snapshot(ws.store, backend, ws.project, snapshot, progress=bar)
         finally:
             close_progress(bar)
-        ctx = health.CheckContext(backend=backend, project=ws.project,
-                                  expected_heads=snapshot.revisions,
-                                  quick_integrity=settings.integrity == "quick")
+        ctx = health.CheckContext(backend=backend, project=ws.project, settings=settings,
+                                  database=state, expected_heads=snapshot.revisions)
         with op.step("check") as outcome:
             report_ = health.run_checks(ctx)
             outcome["ok"] = report_.ok
@@ -217,6 +217,15 @@ def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
     report(f"Restored {snapshot.id}: the database is at {format_revs(result.heads)} "
            f"(the previous state is in safety snapshot {safety.id}).")
     return ManualRestore(snapshot, state.heads, False, warnings, safety, result, report_)
+
+
+def check(settings: Settings) -> health.HealthReport:
+    """Run every health check against the database as it is now."""
+    ws = Workspace(settings)
+    state = ws.database(check_known=False)
+    ctx = health.CheckContext(backend=ws.backend(state), project=ws.project, settings=settings,
+                              database=state)
+    return health.run_checks(ctx)
 
 
 def recover(settings: Settings, *, report: Reporter = _ignore) -> list[recovery.Recovered]:

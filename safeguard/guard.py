@@ -120,6 +120,8 @@ class Guard:
             snapshot=plan.snapshot,
         )
         snapshot = self._snapshot(plan, backend, op) if plan.snapshot else None
+        # The data guard compares against these; a snapshot has just counted them.
+        before_counts = dict(snapshot.row_counts) if snapshot else backend.row_counts()
         applied: list[str] = []
         for planned in plan.steps:
             step = planned.step
@@ -134,9 +136,10 @@ class Guard:
                                   failed_revision=step.revision, error=error)
             applied.append(step.revision)
 
-        ctx = health.CheckContext(backend=backend, project=self.project,
-                                  expected_heads=plan.expected_heads,
-                                  quick_integrity=self.settings.integrity == "quick")
+        ctx = health.CheckContext(backend=backend, project=self.project, settings=self.settings,
+                                  database=plan.database, expected_heads=plan.expected_heads,
+                                  before_counts=before_counts,
+                                  classifications=[p.classification for p in plan.steps])
         with op.step("check") as outcome:
             report = health.run_checks(ctx)
             outcome["ok"] = report.ok

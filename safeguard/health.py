@@ -1,20 +1,35 @@
 """Health checks: decide whether a migrated database is kept or restored.
 
 Each check is a plain function that takes a `CheckContext` and returns `(passed,
-detail)`; raising means the check could not run, which is reported as an error and
-counts as a failure, because a check that did not run proved nothing.
+detail)`, or `None` when it does not apply (skipped). Raising means the check could not
+run: that is reported as an error and counts as a failure, because a check that did not
+run proved nothing. Every check runs under a timeout.
+
+Built-ins: integrity, revision, drift, data_guard, smoke. Then the team's own:
+`sql_check.NAME = QUERY` keys, Python callables named in `checks`, and callables
+registered under the `safeguard.checks` entry point group.
 """
 
 from __future__ import annotations
 
+import importlib
+import re
+import threading
 import time
 from dataclasses import dataclass, field
+from importlib import metadata as importlib_metadata
 from typing import Any, Callable, Mapping, Sequence
 
+import sqlalchemy as sa
+
 from .backends import Backend
-from .project import Project, format_revs
+from .config import Settings
+from .errors import ConfigError
+from .project import DatabaseState, Project, format_revs, quiet_alembic
 
 PASSED, FAILED, ERROR, SKIPPED = "passed", "failed", "error", "skipped"
+#: Findings that explain a table losing rows (DS104) or vanishing (DS102, BC101).
+EXPLAINS_LOSS = ("DS102", "DS104", "BC101")
 
 
 @dataclass(frozen=True)
@@ -53,32 +68,52 @@ class HealthReport:
         """One line naming what failed, in words a person can act on."""
         if self.ok:
             return f"all {len(self.results)} checks passed"
-        return "; ".join(f"{r.name} {r.status}: {r.detail}" for r in self.failures)
+        return "; ".join(f"check {r.name} {r.status}: {r.detail}" for r in self.failures)
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "checks": [r.to_dict() for r in self.results]}
 
 
-@dataclass(frozen=True)
+@dataclass
 class CheckContext:
     """What a check may look at."""
 
     backend: Backend
     project: Project
-    #: The revisions the database must be at; None when any single head will do.
+    settings: Settings
+    database: DatabaseState
+    #: The revisions the database must be at; None: "any single head, or behind it".
     expected_heads: tuple[str, ...] | None = None
-    quick_integrity: bool = False
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    #: Rows per table before the run (for the data guard); None outside a run.
+    before_counts: Mapping[str, int] | None = None
+    #: The run's classified revisions (findings and acknowledgements explain row loss).
+    classifications: Sequence[Any] = ()
+    _engine: sa.Engine | None = field(default=None, init=False, repr=False)
+
+    @property
+    def engine(self) -> sa.Engine:
+        """An engine for the database, created on first use, without a pool."""
+        if self._engine is None:
+            self._engine = sa.create_engine(self.database.url, poolclass=sa.pool.NullPool)
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
 
 
-Check = Callable[[CheckContext], "tuple[bool, str]"]
+CheckOutcome = "tuple[bool, str] | None"
+Check = Callable[[CheckContext], Any]
 
+
+# -- built-in checks ----------------------------------------------------------------
 
 def integrity(ctx: CheckContext) -> tuple[bool, str]:
     """The engine's own integrity checks (SQLite: integrity_check or quick_check, and
-    foreign_key_check). A migration that rebuilt a table can leave rows pointing at
-    nothing; the application finds out much later, the check finds out now."""
-    problems = ctx.backend.integrity_problems(quick=ctx.quick_integrity)
+    foreign_key_check; PostgreSQL: no constraint left NOT VALID, no invalid index). A
+    migration that rebuilt a table can leave rows pointing at nothing; the application
+    finds out much later, this check finds out now."""
+    problems = ctx.backend.integrity_problems(quick=ctx.settings.integrity == "quick")
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         return False, f"{problems[0]}{more}"
@@ -86,36 +121,241 @@ def integrity(ctx: CheckContext) -> tuple[bool, str]:
 
 
 def revision(ctx: CheckContext) -> tuple[bool, str]:
-    """The database is at the revision the run aimed for, and Alembic agrees on it:
-    a migration that raised inside env.py's error handling, or a revision file edited
-    after being applied, shows up here."""
+    """The database is at the revision the run aimed for and the scripts have one head
+    (or the heads asked for): a revision file edited after it was applied, or a merge
+    forgotten, shows up here."""
     heads = ctx.project.database(check_known=False).heads
     if ctx.expected_heads is not None:
         if set(heads) != set(ctx.expected_heads):
-            return False, (f"database is at {format_revs(heads)}, expected {format_revs(ctx.expected_heads)}")
+            return False, f"database is at {format_revs(heads)}, expected {format_revs(ctx.expected_heads)}"
         return True, f"at {format_revs(heads)}"
     script_heads = ctx.project.heads()
     if len(script_heads) > 1:
         return False, f"the scripts have {len(script_heads)} heads: {format_revs(script_heads)}"
-    return True, f"at {format_revs(heads)}"
+    unknown = ctx.project.unknown_revisions(heads)
+    if unknown:
+        return False, f"database is at {format_revs(unknown)}, which the scripts do not know"
+    pending = len(ctx.project.steps("heads", heads, "upgrade"))
+    behind = f", {pending} revision(s) behind head" if pending else ", at head"
+    return True, f"at {format_revs(heads)}{behind}"
 
+
+def drift(ctx: CheckContext) -> tuple[bool, str] | None:
+    """The migrated schema matches the application's models (Alembic's
+    compare_metadata against the `metadata` setting): a migration that forgot a column
+    the code reads passes every other check and breaks the first request."""
+    if not ctx.settings.metadata:
+        return None
+    heads = ctx.project.database(check_known=False).heads
+    if set(heads) != set(ctx.project.heads()):
+        return None  # the models describe head; another revision is not expected to match
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    target = load_object(ctx.settings.metadata, "metadata")
+    with ctx.engine.connect() as conn, quiet_alembic():
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        diffs = compare_metadata(context, target)
+    if not diffs:
+        return True, "the schema matches the models"
+    described = [_describe_diff(d) for d in diffs]
+    more = f" (and {len(described) - 3} more)" if len(described) > 3 else ""
+    return False, f"schema differs from {ctx.settings.metadata}: {'; '.join(described[:3])}{more}"
+
+
+def _describe_diff(diff: Any) -> str:
+    """One of compare_metadata's tuples, in words naming table and column."""
+    if isinstance(diff, list):  # modify_* diffs come grouped in a list
+        diff = diff[0]
+    kind = diff[0]
+    if kind == "add_table":
+        return f"table {diff[1].name} is in the models but not the database"
+    if kind == "remove_table":
+        return f"table {diff[1].name} is in the database but not the models"
+    if kind == "add_column":
+        return f"column {diff[2]}.{diff[3].name} is in the models but not the database"
+    if kind == "remove_column":
+        return f"column {diff[2]}.{diff[3].name} is in the database but not the models"
+    if kind.startswith("modify_"):
+        return f"column {diff[2]}.{diff[3]}: {kind[len('modify_'):]} differs ({diff[5]!r} in the database, {diff[6]!r} in the models)"
+    if kind in ("add_index", "remove_index"):
+        index = diff[1]
+        where = "models" if kind == "add_index" else "database"
+        return f"index {index.name} on {index.table.name} only in the {where}"
+    return " ".join(str(part) for part in diff[:3])
+
+
+def data_guard(ctx: CheckContext) -> tuple[bool, str] | None:
+    """No table lost rows, or vanished, unless a revision in the run says it would
+    (DS102 drops the table, DS104 deletes rows, BC101 renames it) or its author
+    acknowledged it: a WHERE clause that matched too much is data loss nobody sees."""
+    if ctx.before_counts is None:
+        return None
+    after = ctx.backend.row_counts()
+    problems = []
+    for table, before in sorted(ctx.before_counts.items()):
+        if table == "alembic_version":
+            continue
+        now = after.get(table)
+        if now is not None and now >= before:
+            continue
+        if _explained(table, ctx.classifications):
+            continue
+        if now is None:
+            problems.append(f"table {table} ({before} rows) is gone")
+        else:
+            problems.append(f"table {table} lost {before - now} of {before} rows")
+    if problems:
+        return False, ("; ".join(problems) + " and no revision in the run says it would "
+                       "(acknowledge it with a module-level `safeguard = {...}` if intended)")
+    return True, f"no table lost rows ({len(ctx.before_counts)} tables compared)"
+
+
+def _explained(table: str, classifications: Sequence[Any]) -> bool:
+    word = re.compile(rf"(?<![\w.]){re.escape(table)}(?![\w])")
+    for c in classifications:
+        if getattr(c, "acknowledgement", None) is not None:
+            return True
+        for f in getattr(c, "findings", ()):
+            if f.code not in EXPLAINS_LOSS:
+                continue
+            named = getattr(f, "table", None)
+            if named == table or (named is None and word.search(f.message)):
+                return True
+    return False
+
+
+def smoke(ctx: CheckContext) -> tuple[bool, str] | None:
+    """The application's own smoke check (the `smoke_check` setting, e.g.
+    core.database.connection:check_connection): the code that will run against this
+    database, run against it now."""
+    if not ctx.settings.smoke_check:
+        return None
+    fn = load_object(ctx.settings.smoke_check, "smoke_check")
+    return _interpret(fn(), ctx.settings.smoke_check)
 
 
 BUILTIN_CHECKS: tuple[tuple[str, Check], ...] = (
     ("integrity", integrity),
     ("revision", revision),
+    ("drift", drift),
+    ("data_guard", data_guard),
+    ("smoke", smoke),
 )
 
 
-def run_checks(ctx: CheckContext, checks: Sequence[tuple[str, Check]] = BUILTIN_CHECKS) -> HealthReport:
-    """Run every check, each timed; an exception is that check's error, not a crash."""
+# -- the team's own checks -----------------------------------------------------------
+
+def sql_check(name: str, query: str) -> Check:
+    """A SQL assertion: passes when the query returns one true value, or no rows."""
+
+    def check(ctx: CheckContext) -> tuple[bool, str]:
+        with ctx.engine.connect() as conn:
+            _limit_statement_time(conn, ctx.settings.check_timeout)
+            rows = conn.execute(sa.text(query)).fetchmany(6)
+        if not rows:
+            return True, "no rows"
+        if len(rows) == 1 and len(rows[0]) == 1 and rows[0][0] in (True, 1):
+            return True, "returned true"
+        shown = ", ".join(repr(tuple(r)) for r in rows[:5])
+        return False, f"returned {shown}{' ...' if len(rows) > 5 else ''}"
+
+    check.__doc__ = f"sql_check.{name}"
+    return check
+
+
+def _limit_statement_time(conn: sa.Connection, seconds: float) -> None:
+    if conn.dialect.name == "postgresql" and seconds:
+        conn.execute(sa.text(f"SET statement_timeout = {int(seconds * 1000)}"))
+
+
+def python_check(path: str) -> Check:
+    """A Python check by dotted path: called with a SQLAlchemy Connection; returns a
+    bool, `(bool, detail)`, or None (passed), or raises."""
+
+    def check(ctx: CheckContext) -> tuple[bool, str]:
+        fn = load_object(path, "checks")
+        with ctx.engine.connect() as conn:
+            return _interpret(fn(conn), path)
+
+    return check
+
+
+def _interpret(value: Any, name: str) -> tuple[bool, str]:
+    if value is None or value is True:
+        return True, "passed"
+    if value is False:
+        return False, f"{name} returned False"
+    if isinstance(value, tuple) and len(value) == 2:
+        return bool(value[0]), str(value[1])
+    if isinstance(value, CheckResult):
+        return value.ok, value.detail
+    return bool(value), repr(value)
+
+
+def user_checks(settings: Settings) -> list[tuple[str, Check]]:
+    """The team's checks from config and from the `safeguard.checks` entry points."""
+    checks = [(f"sql:{name}", sql_check(name, query))
+              for name, query in sorted(settings.sql_checks.items())]
+    checks += [(f"python:{path}", python_check(path)) for path in settings.checks]
+    for entry in importlib_metadata.entry_points(group="safeguard.checks"):
+        checks.append((f"plugin:{entry.name}", python_check(entry.value)))
+    return checks
+
+
+def load_object(path: str, key: str) -> Any:
+    """`package.module:attr.attr` -> the object (ConfigError naming the key if not)."""
+    module_name, _, attrs = path.partition(":")
+    if not module_name or not attrs:
+        raise ConfigError(f"{key} = {path!r}: expected 'package.module:attribute'")
+    try:
+        obj = importlib.import_module(module_name)
+        for attr in attrs.split("."):
+            obj = getattr(obj, attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"{key} = {path!r} cannot be loaded: {type(exc).__name__}: {exc}") from exc
+    return obj
+
+
+# -- running ---------------------------------------------------------------------------
+
+def run_checks(ctx: CheckContext, checks: Sequence[tuple[str, Check]] | None = None) -> HealthReport:
+    """Run every check, each timed and under the check timeout; an exception is that
+    check's error, never a crash and never a pass."""
+    if checks is None:
+        checks = [*BUILTIN_CHECKS, *user_checks(ctx.settings)]
     results = []
-    for name, check in checks:
-        started = time.perf_counter()
-        try:
-            passed, detail = check(ctx)
-            status = PASSED if passed else FAILED
-        except Exception as exc:  # a check that cannot run is an error, never a pass
-            status, detail = ERROR, f"could not run: {type(exc).__name__}: {exc}"
-        results.append(CheckResult(name, status, time.perf_counter() - started, detail))
+    try:
+        for name, check in checks:
+            results.append(_run_one(name, check, ctx, ctx.settings.check_timeout))
+    finally:
+        ctx.close()
     return HealthReport(tuple(results))
+
+
+def _run_one(name: str, check: Check, ctx: CheckContext, timeout: float) -> CheckResult:
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = check(ctx)
+        except BaseException as exc:  # reported, never raised: see run_checks
+            outcome["error"] = exc
+
+    started = time.perf_counter()
+    worker = threading.Thread(target=target, name=f"check-{name}", daemon=True)
+    worker.start()
+    worker.join(timeout or None)
+    duration = time.perf_counter() - started
+    if worker.is_alive():
+        return CheckResult(name, ERROR, duration, f"did not finish within {timeout:g}s (check_timeout)")
+    if "error" in outcome:
+        exc = outcome["error"]
+        message = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        return CheckResult(name, ERROR, duration,
+                           f"could not run: {type(exc).__name__}: {message[0] if message else ''}")
+    value = outcome.get("value")
+    if value is None:
+        return CheckResult(name, SKIPPED, duration, "not configured or not applicable")
+    passed, detail = value
+    return CheckResult(name, PASSED if passed else FAILED, duration, detail)

@@ -124,7 +124,7 @@ class Project:
             return []
 
         guard = contextlib.nullcontext() if create else _refuse_missing_sqlite_file()
-        with guard, _quiet_alembic(), _alembic_errors():
+        with guard, quiet_alembic(), _alembic_errors():
             with EnvironmentContext(self.config, self.script, fn=probe, dont_mutate=True):
                 self.script.run_env()
         if "url" not in captured:
@@ -190,12 +190,12 @@ class Project:
     # -- changing ----------------------------------------------------------------
 
     def apply(self, step: Step) -> None:
-        """Run one revision through the project's own env.py."""
-        with _alembic_errors(wrap_all=False):
-            if step.direction == "upgrade":
-                command.upgrade(self.config, step.destination)
-            else:
-                command.downgrade(self.config, step.destination)
+        """Run one revision through the project's own env.py. Whatever it raises is the
+        migration's own error and goes up unchanged, for the report to name."""
+        if step.direction == "upgrade":
+            command.upgrade(self.config, step.destination)
+        else:
+            command.downgrade(self.config, step.destination)
 
     def stamp(self, revisions: Sequence[str]) -> None:
         """Set alembic_version to exactly ``revisions`` (base when empty)."""
@@ -240,17 +240,20 @@ class _DropInfo(logging.Filter):
 
 
 @contextlib.contextmanager
-def _quiet_alembic() -> Iterator[None]:
-    """Silence Alembic's INFO lines ("Context impl SQLiteImpl.") while env.py only
-    looks: safeguard runs it to read the revision far more often than a person would.
-    A filter on the logger survives env.py's fileConfig(), which resets handlers."""
-    logger = logging.getLogger("alembic.runtime.migration")
+def quiet_alembic() -> Iterator[None]:
+    """Silence Alembic's INFO lines ("Context impl SQLiteImpl.") while safeguard only
+    looks: it reads the revision far more often than a person would. A filter on the
+    loggers survives env.py's fileConfig(), which resets handlers and levels."""
+    loggers = [logging.getLogger(name) for name in ("alembic.runtime.migration",
+                                                     "alembic.runtime.plugins")]
     quiet = _DropInfo()
-    logger.addFilter(quiet)
+    for logger in loggers:
+        logger.addFilter(quiet)
     try:
         yield
     finally:
-        logger.removeFilter(quiet)
+        for logger in loggers:
+            logger.removeFilter(quiet)
 
 
 def _check_url(url: str) -> None:

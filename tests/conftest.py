@@ -4,6 +4,7 @@ SQLite database for it, and helpers to run the real CLI in-process or as a proce
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -87,10 +88,20 @@ class ProjectDir:
         return path
 
     def configure(self, **keys: str) -> None:
-        """Append a [safeguard] section to the project's alembic.ini."""
-        lines = "".join(f"{k} = {v}\n" for k, v in keys.items())
-        with self.ini.open("a") as f:
-            f.write(f"\n[safeguard]\n{lines}")
+        """Add keys to the [safeguard] section of the project's alembic.ini (sql_check
+        keys are spelled sql_check__NAME here)."""
+        text = self.ini.read_text()
+        if "\n[safeguard]\n" not in text:
+            text += "\n[safeguard]\n"
+        for key, value in keys.items():
+            key = key.replace("__", ".")
+            line = f"{key} = {value}"
+            existing = re.search(rf"^{re.escape(key)} =.*$", text, flags=re.M)
+            if existing:
+                text = text[:existing.start()] + line + text[existing.end():]
+            else:
+                text = text.replace("\n[safeguard]\n", f"\n[safeguard]\n{line}\n", 1)
+        self.ini.write_text(text)
 
     def cli(self, *args: str, expect: int | None = 0):
         """Run the real CLI in-process, from the project directory."""

@@ -1,0 +1,21 @@
+"""Python health checks as a team would write them, for the health tests."""
+
+import time
+
+import sqlalchemy as sa
+
+
+def properties_have_zoning(conn):
+    """The application reads properties.zoning on every page."""
+    conn.execute(sa.text("SELECT zoning FROM properties LIMIT 1")).fetchall()
+
+
+def no_unassigned_tenants(conn):
+    orphans = conn.execute(sa.text(
+        "SELECT count(*) FROM tenants WHERE property_id NOT IN (SELECT id FROM properties)"
+    )).scalar()
+    return orphans == 0, f"{orphans} tenants belong to no property"
+
+
+def hangs(conn):
+    time.sleep(30)
