@@ -212,15 +212,17 @@ def data_guard(ctx: CheckContext) -> tuple[bool, str] | None:
 
 
 def _explained(table: str, classifications: Sequence[Any]) -> bool:
+    """A revision of the run said it would drop, delete from or rename this table; or
+    its author acknowledged it and it touches this table (or tables it cannot name)."""
     word = re.compile(rf"(?<![\w.]){re.escape(table)}(?![\w])")
     for c in classifications:
-        if getattr(c, "acknowledgement", None) is not None:
-            return True
+        acknowledged = getattr(c, "acknowledgement", None) is not None
         for f in getattr(c, "findings", ()):
-            if f.code not in EXPLAINS_LOSS:
-                continue
             named = getattr(f, "table", None)
-            if named == table or (named is None and word.search(f.message)):
+            mentions = named == table or (named is None and bool(word.search(f.message)))
+            if f.code in EXPLAINS_LOSS and mentions:
+                return True
+            if acknowledged and (mentions or f.code == "UN101"):
                 return True
     return False
 

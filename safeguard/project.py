@@ -14,6 +14,7 @@ import contextlib
 import io
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -192,14 +193,15 @@ class Project:
     def apply(self, step: Step) -> None:
         """Run one revision through the project's own env.py. Whatever it raises is the
         migration's own error and goes up unchanged, for the report to name."""
-        if step.direction == "upgrade":
-            command.upgrade(self.config, step.destination)
-        else:
-            command.downgrade(self.config, step.destination)
+        with alembic_output_to_stderr():
+            if step.direction == "upgrade":
+                command.upgrade(self.config, step.destination)
+            else:
+                command.downgrade(self.config, step.destination)
 
     def stamp(self, revisions: Sequence[str]) -> None:
         """Set alembic_version to exactly ``revisions`` (base when empty)."""
-        with _alembic_errors():
+        with _alembic_errors(), alembic_output_to_stderr():
             command.stamp(self.config, list(revisions) or "base", purge=True)
 
     def offline_sql(self, target: str, direction: str, out: io.TextIOBase) -> None:
@@ -232,6 +234,12 @@ def _step(script: Script, direction: str, target: str, last: bool) -> Step:
         path=script.path,
         destination=destination,
     )
+
+
+def alembic_output_to_stderr() -> contextlib.AbstractContextManager:
+    """Alembic (and a migration's own print()) write status lines to stdout; under
+    --json stdout carries one JSON document and nothing else."""
+    return contextlib.redirect_stdout(sys.stderr)
 
 
 class _DropInfo(logging.Filter):

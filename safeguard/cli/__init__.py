@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
-from . import alembic_commands, check, migrate, schedule, snapshot
+from . import alembic_commands, check, lint, migrate, schedule, snapshot
 from .base import Cli
 
 
@@ -33,6 +33,6 @@ def main(ctx: click.Context, config: str, url: str | None, json_: bool, verbose:
     ctx.obj = Cli(config=config, url=url, json=json_, verbosity=-1 if quiet else verbose)
 
 
-for module in (migrate, check, snapshot, schedule, alembic_commands):
+for module in (migrate, lint, check, snapshot, schedule, alembic_commands):
     for cmd in module.COMMANDS:
         main.add_command(cmd)

@@ -1,0 +1,87 @@
+"""Linting revision files: the classifier run over files or a script directory, with
+no database, and the `revision` command that lints what it just wrote."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from alembic import command
+
+from .classify import Classification, classify_file
+from .config import Settings
+from .errors import ConfigError, LintFailedError
+from .project import Project, alembic_output_to_stderr
+
+
+@dataclass(frozen=True)
+class LintReport:
+    """Every file's classification; `unacknowledged` is what `--strict` rejects."""
+
+    classifications: tuple[Classification, ...]
+
+    @property
+    def unacknowledged(self) -> tuple[Classification, ...]:
+        return tuple(c for c in self.classifications if c.is_destructive and not c.acknowledged)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The contract of DESIGN.md: {"revisions": [{path, revision, verdict, findings}]}."""
+        return {"revisions": [c.to_dict() for c in self.classifications]}
+
+
+def revision_files(paths: Iterable[str | Path]) -> list[Path]:
+    """The revision files named, directories expanded to their *.py files (sorted)."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*.py")
+                                if p.name != "__init__.py" and "__pycache__" not in p.parts))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise ConfigError(f"no such file or directory: {path}")
+    return found
+
+
+def lint(paths: Sequence[str | Path], *, dialect: str | None = None,
+         direction: str = "upgrade", strict: bool = False) -> LintReport:
+    """Classify each file; LintFailedError under ``strict`` when any destructive or
+    unknown revision is not acknowledged in its file."""
+    report = LintReport(tuple(classify_file(p, direction=direction, dialect=dialect)
+                              for p in revision_files(paths)))
+    if strict and report.unacknowledged:
+        names = ", ".join(c.revision or Path(c.path).name for c in report.unacknowledged)
+        raise LintFailedError(
+            f"{len(report.unacknowledged)} destructive or unknown revision(s) not acknowledged: "
+            f"{names} (add a module-level `safeguard = {{\"destructive\": True, \"reason\": ...}}` "
+            "to each once reviewed)", report=report)
+    return report
+
+
+def script_locations(settings: Settings) -> list[Path]:
+    """The project's version directories (read from the config, never by importing the
+    revision files as Alembic's own loader would)."""
+    project = Project(settings)
+    option = project.config.get_main_option("version_locations")
+    if not option:
+        return [Path(project.script.versions)]
+    separator = {"space": " ", "newline": "\n", "os": None}.get(
+        project.config.get_main_option("path_separator", "os"), None)
+    parts = option.split(separator) if separator else option.split(__import__("os").pathsep)
+    return [Path(p.strip()) for p in parts if p.strip()]
+
+
+def new_revision(settings: Settings, message: str | None, *, autogenerate: bool = False,
+                 head: str = "head", rev_id: str | None = None) -> list[Classification]:
+    """Alembic's `revision` command, then the new file(s) linted on the spot."""
+    project = Project(settings)
+    try:
+        with alembic_output_to_stderr():
+            written = command.revision(project.config, message=message, autogenerate=autogenerate,
+                                       head=head, rev_id=rev_id)
+    except Exception as exc:  # Alembic's CommandError, or env.py failing under autogenerate
+        raise ConfigError(f"alembic revision failed: {exc}") from exc
+    scripts = written if isinstance(written, list) else [written]
+    return [classify_file(s.path) for s in scripts if s is not None]
