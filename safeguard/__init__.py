@@ -2,30 +2,34 @@
 migrations.
 
 The public API: the verbs in `safeguard.api` (one per command), the settings loader,
-the result types and the error tree.
+the result types and the error tree. Names are imported on first use, so that
+`import safeguard.backends.sqlite` (or the CLI's --help) does not pay for Alembic and
+the classifier.
 """
+
+from importlib import import_module
+from typing import Any
 
 __version__ = "0.1.0"
 
-from .api import (  # noqa: E402  (the version must exist before submodules import it)
-    current,
-    heads,
-    history,
-    list_snapshots,
-    migrate,
-    offline_sql,
-    plan,
-    stamp,
-)
-from .config import Settings, load_settings  # noqa: E402
-from .errors import SafeguardError  # noqa: E402
-from .guard import GuardResult  # noqa: E402
-from .health import CheckResult, HealthReport  # noqa: E402
-from .plan import Plan  # noqa: E402
-from .store import Snapshot, SnapshotStore  # noqa: E402
+_EXPORTS = {
+    "check": "api", "create_snapshot": "api", "current": "api", "heads": "api",
+    "history": "api", "journal": "api", "list_snapshots": "api", "migrate": "api",
+    "offline_sql": "api", "plan": "api", "prune": "api", "recover": "api",
+    "restore": "api", "show_snapshot": "api", "stamp": "api", "verify_snapshot": "api",
+    "Settings": "config", "load_settings": "config",
+    "SafeguardError": "errors",
+    "GuardResult": "guard",
+    "CheckResult": "health", "HealthReport": "health",
+    "Plan": "plan",
+    "Snapshot": "store", "SnapshotStore": "store",
+}
 
-__all__ = [
-    "CheckResult", "GuardResult", "HealthReport", "Plan", "SafeguardError", "Settings",
-    "Snapshot", "SnapshotStore", "current", "heads", "history", "list_snapshots",
-    "load_settings", "migrate", "offline_sql", "plan", "stamp",
-]
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'safeguard' has no attribute {name!r}")
+    return getattr(import_module(f"safeguard.{module}"), name)

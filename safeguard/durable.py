@@ -1,4 +1,4 @@
-"""Durable file operations: copy with a checksum, fsync, atomic replace.
+"""Durable file operations: kernel copies, checksums, fsync, atomic replace.
 
 Every file safeguard writes that must survive a crash goes through here: written under a
 temporary name, flushed and fsynced, renamed into place, and the directory fsynced so
@@ -7,6 +7,7 @@ the rename itself is on disk.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -30,31 +31,65 @@ FILE_MODE = 0o600
 DIR_MODE = 0o700
 
 
-def copy_file(src: Path, dst: Path, *, progress: Progress = None, mode: int = FILE_MODE) -> str:
-    """Copy ``src`` to a new file ``dst`` (fsynced) and return the sha256 of the bytes.
-
-    One pass: each chunk is read once, hashed and written, so the checksum describes
-    exactly the bytes that reached ``dst``.
-    """
-    digest = hashlib.sha256()
-    buffer = bytearray(CHUNK)
-    view = memoryview(buffer)
-    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+def kernel_copy(src: Path, dst: Path, *, progress: Progress = None, mode: int = FILE_MODE) -> None:
+    """Copy ``src`` to a new file ``dst`` inside the kernel (copy_file_range, else
+    sendfile, else read/write) and fsync it. Several times faster than copying through
+    Python, and it leaves both cores free for hashing and checking the copy."""
+    size = os.stat(src).st_size
+    out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with open(src, "rb", buffering=0) as reader:
-            while True:
-                n = reader.readinto(buffer)
-                if not n:
+            inp = reader.fileno()
+            copied = 0
+            for copy in (_copy_file_range, _sendfile, _read_write):
+                try:
+                    copied = copy(inp, out, copied, size, progress)
                     break
-                chunk = view[:n]
-                digest.update(chunk)
-                _write_all(fd, chunk)
-                if progress:
-                    progress(n)
-        os.fsync(fd)
+                except OSError as exc:
+                    # Not supported here (old kernel, other filesystem): try the next way,
+                    # from where this one stopped.
+                    if exc.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS,
+                                         errno.EOPNOTSUPP, errno.ENOTSUP):
+                        raise
+        os.fsync(out)
     finally:
-        os.close(fd)
-    return digest.hexdigest()
+        os.close(out)
+
+
+def _copy_file_range(inp: int, out: int, offset: int, size: int, progress: Progress) -> int:
+    while offset < size:
+        n = os.copy_file_range(inp, out, min(CHUNK * 16, size - offset), offset, offset)
+        if n == 0:
+            break
+        offset += n
+        if progress:
+            progress(n)
+    return offset
+
+
+def _sendfile(inp: int, out: int, offset: int, size: int, progress: Progress) -> int:
+    os.lseek(out, offset, os.SEEK_SET)
+    while offset < size:
+        n = os.sendfile(out, inp, offset, min(CHUNK * 16, size - offset))
+        if n == 0:
+            break
+        offset += n
+        if progress:
+            progress(n)
+    return offset
+
+
+def _read_write(inp: int, out: int, offset: int, size: int, progress: Progress) -> int:
+    os.lseek(out, offset, os.SEEK_SET)
+    while offset < size:
+        data = os.pread(inp, min(CHUNK, size - offset), offset)
+        if not data:
+            break
+        _write_all(out, memoryview(data))
+        offset += len(data)
+        if progress:
+            progress(len(data))
+    return offset
 
 
 def _write_all(fd: int, data: memoryview) -> None:

@@ -54,7 +54,9 @@ class Backend(Protocol):
 
     def restore(self, directory: Path, manifest: Mapping[str, Any], *,
                 progress: Progress = None) -> None:
-        """Replace the database with the copy in ``directory`` (already verified)."""
+        """Replace the database with the copy in ``directory``. The backend proves the
+        copy against the manifest (checksum, integrity, row counts) before it replaces
+        anything: a damaged snapshot leaves the live database untouched."""
 
     def verify_payload(self, directory: Path, manifest: Mapping[str, Any], *,
                        progress: Progress = None) -> list[str]:

@@ -17,6 +17,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ContextManager, Mapping
@@ -101,12 +102,14 @@ class SQLiteBackend:
                 try:
                     # Reading rolls back any hot journal before the bytes are copied.
                     conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-                    sha256 = durable.copy_file(self.path, target, progress=progress)
+                    # Only the copy happens under the lock; hashing and checking read
+                    # the copy afterwards, while the application writes again.
+                    durable.kernel_copy(self.path, target, progress=progress)
                     faults.point("sqlite:snapshot:copied")
                     live_wal = self.path.with_name(self.path.name + "-wal")
                     folded = mode == "wal" and _size(live_wal) > 0
                     if folded:
-                        durable.copy_file(live_wal, wal_copy)
+                        durable.kernel_copy(live_wal, wal_copy)
                 finally:
                     conn.execute("ROLLBACK")
             if folded:
@@ -114,18 +117,15 @@ class SQLiteBackend:
                     copy.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
                 durable.remove_quietly(wal_copy)
                 durable.remove_quietly(target.with_name(target.name + "-shm"))
-                sha256 = durable.sha256_file(target)
-            durable.fsync_file(target)
+                durable.fsync_file(target)
         except sqlite3.Error as exc:
             raise SnapshotError(f"cannot copy {self.path}: {exc}") from exc
         except OSError as exc:
             raise SnapshotError(f"cannot copy {self.path}: {exc.strerror or exc}") from exc
 
-        with closing(_open_readonly(target)) as copy:
-            problems = _integrity_problems(copy, quick=True)
-            if problems:
-                raise SnapshotError(f"the copy of {self.path} fails quick_check: {problems[0]}")
-            counts = _row_counts(copy)
+        sha256, problems, counts = _examine(target)
+        if problems:
+            raise SnapshotError(f"the copy of {self.path} fails quick_check: {problems[0]}")
         extra = {"journal_mode": mode, "sqlite_version": sqlite3.sqlite_version}
         if self.compression == "zstd":
             return self._compressed(target, sha256, counts, extra)
@@ -156,15 +156,15 @@ class SQLiteBackend:
         scratch_dir = Path(tempfile.mkdtemp(prefix=".tmp-verify-", dir=directory.parent))
         scratch = scratch_dir / PAYLOAD_NAME
         try:
+            # Checks the bytes, quick_check and the row counts against the manifest...
             _materialize(directory, manifest, scratch, progress=progress)
+            # ...and then the full integrity_check, which only a verify has time for.
             with closing(sqlite3.connect(scratch, isolation_level=None)) as copy:
-                problems = _integrity_problems(copy, quick=False)
-                counts = _row_counts(copy)
+                return _integrity_problems(copy, quick=False)
         except (sqlite3.Error, RestoreError, OSError, ValueError) as exc:
             return [f"a test restore of the snapshot failed: {exc}"]
         finally:
             shutil.rmtree(scratch_dir, ignore_errors=True)
-        return problems + _count_mismatches(manifest.get("row_counts", {}), counts)
 
     # -- restore -----------------------------------------------------------------
 
@@ -207,24 +207,45 @@ class SQLiteBackend:
 
 def _materialize(directory: Path, manifest: Mapping[str, Any], dst: Path, *,
                  progress: Progress = None) -> None:
-    """Write the snapshot's database bytes to ``dst`` (decompressing if needed), checking
-    their sha256 on the way through; ``dst`` is removed if they do not match."""
-    if manifest.get("compression") == "zstd":
-        expected = manifest["content_sha256"]
-        try:
-            actual = compression.decompress(directory / COMPRESSED_NAME, dst, progress=progress)
-        except ValueError as exc:
-            durable.remove_quietly(dst)
-            raise RestoreError(f"snapshot {manifest.get('id')}: {exc}") from exc
-    else:
-        expected = manifest["files"][PAYLOAD_NAME]
-        actual = durable.copy_file(directory / PAYLOAD_NAME, dst, progress=progress)
-    if actual != expected:
+    """Write the snapshot's database to ``dst`` (decompressing if needed) and prove it
+    is the database the manifest describes: the sha256 of its bytes, quick_check, and
+    the row counts. ``dst`` is removed if any of it fails."""
+    try:
+        if manifest.get("compression") == "zstd":
+            expected = manifest["content_sha256"]
+            try:
+                compression.decompress(directory / COMPRESSED_NAME, dst, progress=progress)
+            except ValueError as exc:
+                raise RestoreError(f"snapshot {manifest.get('id')}: {exc}") from exc
+        else:
+            expected = manifest["files"][PAYLOAD_NAME]
+            durable.kernel_copy(directory / PAYLOAD_NAME, dst, progress=progress)
+        actual, problems, counts = _examine(dst)
+        if actual != expected:
+            raise RestoreError(
+                f"snapshot {manifest.get('id')} does not hold the bytes its manifest describes "
+                f"(sha256 {actual[:12]} != {expected[:12]}); nothing was restored")
+        problems += _count_mismatches(manifest.get("row_counts", {}), counts)
+        if problems:
+            raise RestoreError(f"snapshot {manifest.get('id')} does not verify: {problems[0]}; "
+                               "nothing was restored")
+    except BaseException:
         durable.remove_quietly(dst)
-        raise RestoreError(
-            f"snapshot {manifest.get('id')} does not hold the bytes its manifest describes "
-            f"(sha256 {actual[:12]} != {expected[:12]}); nothing was restored"
-        )
+        raise
+
+
+def _examine(path: Path) -> tuple[str, list[str], dict[str, int]]:
+    """sha256, quick_check problems and row counts of a database file, the hash and the
+    checks running side by side (hashlib and SQLite both release the GIL)."""
+    def check() -> tuple[list[str], dict[str, int]]:
+        with closing(_open_readonly(path)) as conn:
+            return _integrity_problems(conn, quick=True), _row_counts(conn)
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="examine") as pool:
+        digest = pool.submit(durable.sha256_file, path)
+        checked = pool.submit(check)
+        problems, counts = checked.result()
+        return digest.result(), problems, counts
 
 
 def _open_readonly(path: Path) -> sqlite3.Connection:

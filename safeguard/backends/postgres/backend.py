@@ -95,8 +95,10 @@ class PostgresBackend:
         """A consistent snapshot by the configured strategy (pg_strategy)."""
         return self._strategy(self.options.strategy).snapshot(directory, progress=progress)
 
-    def verify_payload(self, directory: Path, manifest: Mapping[str, Any]) -> list[str]:
-        """Read the snapshot back as a database and compare row counts."""
+    def verify_payload(self, directory: Path, manifest: Mapping[str, Any], *,
+                       progress: Progress = None) -> list[str]:
+        """Read the snapshot back as a database (dump: a scratch restore) and compare
+        its row counts with the manifest's."""
         return self._strategy_of(manifest).verify(directory, manifest)
 
     def discard(self, directory: Path, manifest: Mapping[str, Any]) -> None:

@@ -19,6 +19,8 @@ from typing import Any, Mapping
 import psycopg
 from psycopg import sql
 
+from ...errors import DatabaseMissingError
+
 #: GUCs whose value is a list of items each quoted on its own (PostgreSQL's
 #: GUC_LIST_QUOTE): ``SET search_path TO 'a, b'`` would make one item of "a, b".
 LIST_SETTINGS = frozenset({"search_path", "temp_tablespaces", "session_preload_libraries",
@@ -80,7 +82,7 @@ def read_properties(conn: psycopg.Connection, name: str) -> DatabaseProperties:
         f"FROM pg_database d WHERE d.datname = %s", (name,),
     ).fetchone()
     if row is None:
-        raise LookupError(name)
+        raise DatabaseMissingError(f"database {name} does not exist on the server")
     owner, encoding, collate, ctype, provider_code, locale_name, limit, comment, default_acl = row
     acl = None
     if not default_acl:

@@ -21,7 +21,6 @@ should not meet a slow plan on its first query after the rollback.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Mapping
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .swap import SessionPolicy
@@ -23,7 +23,7 @@ class Options:
     jobs: int = 2
     directory_threshold_mb: int = 512
     lock_wait_timeout: float = 30.0  # seconds; 0 waits forever
-    sessions: SessionPolicy = SessionPolicy()
+    sessions: SessionPolicy = field(default_factory=SessionPolicy)
 
     @classmethod
     def from_settings(cls, settings: "Settings | None") -> "Options":

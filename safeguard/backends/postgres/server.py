@@ -95,6 +95,9 @@ class Server:
             # libpq falls back to PGPASSWORD or ~/.pgpass, as psql would.
             yield env
             return
+        # libpq prefers PGPASSWORD to the passfile: an unrelated one inherited from
+        # the caller's environment must not win over the URL's password.
+        env.pop("PGPASSWORD", None)
         fd, path = tempfile.mkstemp(prefix="safeguard-", suffix=".pgpass")  # mode 0600
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as passfile:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import psycopg
 
+from ... import faults
 from ...errors import RestoreError
 from . import databases, names
 
@@ -61,12 +62,15 @@ def swap_in(conn: psycopg.Connection, live: str, incoming: str, policy: SessionP
     databases.drop(conn, old)
     if databases.exists(conn, live):
         databases.allow_connections(conn, live, False)
+        faults.point("postgres:swap:closed")
         try:
             _rename_when_alone(conn, live, old, policy)
         except BaseException:
             databases.allow_connections(conn, live, True)
             raise
+        faults.point("postgres:swap:renamed-old")
     databases.rename(conn, incoming, live)
+    faults.point("postgres:swap:renamed-new")
     databases.drop(conn, old)
 
 
