@@ -143,8 +143,9 @@ class Guard:
         with op.step("check") as outcome:
             report = health.run_checks(ctx)
             outcome["ok"] = report.ok
+        self.report("Health checks:")
         for result in report.results:
-            self.report(f"Check {result.name}: {result.status} ({result.detail})")
+            self.report(f"  {result.status:<8} {result.name}: {result.detail}")
         if not report.ok:
             return self._fail(plan, backend, op, snapshot, applied, report,
                               failed_revision=None, error=report.summary())
@@ -224,9 +225,9 @@ class Guard:
             return
         self.report(f"Plan: {plan.direction} to {plan.target}, {len(plan.steps)} revision(s):")
         for p in plan.steps:
-            codes = ", ".join(f.code for f in p.classification.findings)
-            mark = f"{p.classification.verdict}" + (f" [{codes}]" if codes else "")
-            self.report(f"  {p.step.arrow:<30} {mark:<28} {p.step.doc}")
+            codes = ", ".join(dict.fromkeys(f.code for f in p.classification.findings))
+            self.report(f"  {p.step.arrow:<30} {p.classification.verdict:<12} {p.step.doc}"
+                        + (f"  [{codes}]" if codes else ""))
         if plan.snapshot:
             self.report(f"Snapshot: yes ({plan.snapshot_reason}), about {plan.database_size:,} bytes")
         else:

@@ -189,8 +189,8 @@ def data_guard(ctx: CheckContext) -> tuple[bool, str] | None:
     """No table lost rows, or vanished, unless a revision in the run says it would
     (DS102 drops the table, DS104 deletes rows, BC101 renames it) or its author
     acknowledged it: a WHERE clause that matched too much is data loss nobody sees."""
-    if ctx.before_counts is None:
-        return None
+    if not ctx.before_counts:
+        return None  # outside a run, or nothing existed before it
     after = ctx.backend.row_counts()
     problems = []
     for table, before in sorted(ctx.before_counts.items()):
@@ -234,7 +234,8 @@ def smoke(ctx: CheckContext) -> tuple[bool, str] | None:
     if not ctx.settings.smoke_check:
         return None
     fn = load_object(ctx.settings.smoke_check, "smoke_check")
-    return _interpret(fn(), ctx.settings.smoke_check)
+    passed, detail = _interpret(fn(), ctx.settings.smoke_check)
+    return passed, f"{ctx.settings.smoke_check}: {detail}"
 
 
 BUILTIN_CHECKS: tuple[tuple[str, Check], ...] = (

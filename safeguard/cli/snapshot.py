@@ -28,10 +28,11 @@ def snapshot_list(cli: Cli) -> None:
     if not snapshots:
         click.echo("No snapshots.", err=True)
         return
-    click.echo(f"{'ID':<24} {'CREATED (UTC)':<26} {'ENGINE':<10} {'REVISION':<14} {'SIZE':>13}  REASON")
+    click.echo(f"{'ID':<24} {'CREATED (UTC)':<20} {'ENGINE':<10} {'REVISION':<14} {'SIZE':>13}  REASON")
     for s in snapshots:
         pin = " [pinned]" if s.pinned else ""
-        click.echo(f"{s.id:<24} {s.created_at:<26} {s.engine:<10} {s.revision or 'base':<14} "
+        created = s.created.strftime("%Y-%m-%d %H:%M:%S")
+        click.echo(f"{s.id:<24} {created:<20} {s.engine:<10} {s.revision or 'base':<14} "
                    f"{s.size:>13,}  {s.label or s.reason}{pin}")
 
 
