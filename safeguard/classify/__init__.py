@@ -1,16 +1,33 @@
 """Decide whether an Alembic revision file can lose or rewrite data.
 
-Two analyses are combined. The static one reads the revision's AST (it never
-imports the file) and follows ``upgrade()`` or ``downgrade()``: ``op.*`` and
-``batch_op.*`` calls, executed SQL, SQLAlchemy Core and ORM writes, local helpers
-and dialect branches. Every SQL string it meets is parsed with sqlglot. The
-optional second one renders the revision through Alembic's offline (``as_sql``)
-mode and classifies the emitted SQL the same way; it never touches a database.
+Two analyses are combined:
+
+* The static one reads the revision's AST (it never imports the file) and follows
+  ``upgrade()`` or ``downgrade()``: ``op.*`` and ``batch_op.*`` calls, executed SQL
+  (``op.execute``, ``bind.execute``, ``sa.text``...), SQLAlchemy Core and ORM writes,
+  helpers defined in the file (with a recursion guard), and dialect branches (a
+  union of all branches, or only the ones the target dialect takes). Every SQL
+  string it meets is parsed with sqlglot (:mod:`.sql`), never matched with regexes.
+* The rendering (:mod:`.render`) executes the module with ``op`` bound to Alembic's
+  offline (``as_sql``) mode and classifies the SQL it emits. It never touches a
+  database, is skipped for modules that import application code, and fails soft.
+  By default (``render="auto"``) it only runs for revisions the static analysis
+  could not fully read (any UN101): rendering every file costs ~5x the static
+  analysis (see benchmarks/lint_bench.py).
+
+Findings of both are merged, one per code per line. The verdict is ``safe``
+without findings, ``unknown`` when UN101 is the only code (nothing could be
+determined), else ``destructive``; callers treat ``unknown`` as destructive.
+
+Documented choices: a file with no ``upgrade()``/``downgrade()`` is safe with no
+findings (Alembic refuses to run it, so no data is at stake); DROP VIEW/INDEX/
+FUNCTION and DROP CONSTRAINT lose no rows and are safe; anything done to a table
+created earlier in the same revision loses nothing that existed before.
 
 Public API::
 
-    classify_file(path, direction="upgrade", dialect=None) -> Classification
-    classify_source(source, path="<string>", direction="upgrade", dialect=None)
+    classify_file(path, direction="upgrade", dialect=None, *, render="auto")
+    classify_source(source, path="<string>", direction="upgrade", dialect=None, *, render="auto")
     Finding, Acknowledgement, Classification, ClassifyError
 """
 

@@ -16,6 +16,8 @@ from safeguard.classify import codes
 #: a loop variable over the live catalog...). A valid SQL identifier, so
 #: templates that contain it still parse.
 RUNTIME_NAME = "__runtime_value__"
+#: How every UN101 message starts.
+UNANALYSABLE_PREFIX = "cannot be analysed statically: "
 
 
 @dataclass(frozen=True)
@@ -119,4 +121,4 @@ def changes_type(table: str | None, column: str | None, old: str | None, new: st
 
 def unanalysable(reason: str) -> Effect:
     """UN101: the effect depends on something only known at run time."""
-    return Effect(codes.UNANALYSABLE, f"cannot be analysed statically: {reason}")
+    return Effect(codes.UNANALYSABLE, UNANALYSABLE_PREFIX + reason)

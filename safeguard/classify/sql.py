@@ -24,7 +24,12 @@ from sqlglot.tokens import Token, TokenType
 from safeguard.classify import effects as fx
 from safeguard.classify.effects import Effect
 from safeguard.classify.state import SchemaState
-from safeguard.classify.statements import SqlUnreadable, Statement, split_statements, tokenize
+from safeguard.classify.statements import (
+    SqlUnreadable,
+    Statement,
+    split_statements,
+    tokenize,
+)
 
 
 class _QuietCommandFallback(logging.Filter):
@@ -59,8 +64,32 @@ def classify_sql(sql: str, dialect: str | None, schema: SchemaState) -> list[Eff
     return found
 
 
+#: Leading keywords of statements that leave existing rows alone...
+_NON_WRITING_VERBS = frozenset({
+    "SELECT", "INSERT", "VALUES", "SET", "RESET", "SHOW", "EXPLAIN", "PRAGMA", "COMMENT",
+    "GRANT", "REVOKE", "ANALYZE", "VACUUM", "REINDEX", "CLUSTER", "LOCK", "REFRESH",
+    "BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "START", "END",
+})
+#: ...unless one of these keywords appears in them (an upsert, a nested DML).
+_WRITING_WORDS = frozenset({"DELETE", "UPDATE", "REPLACE", "MERGE", "TRUNCATE", "DROP", "DUPLICATE", "OVERWRITE"})
+_TEXT_TOKENS = frozenset({TokenType.STRING, TokenType.HEREDOC_STRING, TokenType.RAW_STRING,
+                          TokenType.NATIONAL_STRING, TokenType.IDENTIFIER})
+
+
+def _cannot_write(statement: Statement) -> bool:
+    """True for a plain SELECT/INSERT (seed rows...) and other non-writing verbs.
+
+    Decided on keyword tokens, so nothing in a string literal counts. Lets the
+    classifier skip parsing the long INSERT ... VALUES lists seed data renders to.
+    """
+    tokens = statement.tokens
+    if not tokens or tokens[0].text.upper() not in _NON_WRITING_VERBS:
+        return False
+    return not any(t.token_type not in _TEXT_TOKENS and t.text.upper() in _WRITING_WORDS for t in tokens)
+
+
 def _statement_effects(statement: Statement, dialect: str | None, schema: SchemaState) -> list[Effect]:
-    if statement.is_routine_definition:
+    if statement.is_routine_definition or _cannot_write(statement):
         return []
     expression = _parse(statement.text, dialect)
     if expression is None:
@@ -188,12 +217,26 @@ def _on_alter(node: exp.Alter, schema: SchemaState) -> list[Effect]:
     if (node.args.get("kind") or "").upper() != "TABLE":
         return []
     table = _qualified(node.this)
+    renamed_column = _column_rename_read_as_table_rename(node)
+    if renamed_column:
+        return [fx.renames_column(table, *renamed_column)]
     found: list[Effect] = []
     for action in node.args.get("actions") or []:
         handler = _ALTER_ACTIONS.get(type(action))
         if handler:
             found.extend(handler(table, action, schema))
     return found
+
+
+def _column_rename_read_as_table_rename(node: exp.Alter) -> tuple[str, str] | None:
+    """PostgreSQL's ``ALTER TABLE t RENAME old TO new`` (COLUMN omitted, as Alembic
+    writes it) comes out of sqlglot as a table rename to ``old`` with a trailing
+    ``TO new`` option; read it as the column rename it is."""
+    actions = node.args.get("actions") or []
+    targets = [o for o in node.args.get("options") or [] if isinstance(o, exp.ToTableProperty)]
+    if len(actions) == 1 and isinstance(actions[0], exp.AlterRename) and targets:
+        return actions[0].this.name, targets[0].this.name
+    return None
 
 
 def _alter_drop(table: str | None, action: exp.Drop, schema: SchemaState) -> list[Effect]:
@@ -365,7 +408,7 @@ def _kw_alter(w: _Words, schema: SchemaState) -> list[Effect]:
             column = w.name_at(i + 1)
             if not schema.is_new_column(table, column):
                 found.append(fx.drops_column(table, column))
-        elif word == "RENAME":
+        elif word == "RENAME" and nxt not in {"CONSTRAINT", "INDEX", "TRIGGER"}:
             found.append(_kw_rename(w, i, table, schema))
         elif word == "TYPE" and not schema.is_new_table(table):
             found.append(fx.changes_type(table, None, None, None))

@@ -10,7 +10,7 @@ connection or an ORM instance loaded from the database.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 class Value:
@@ -41,9 +41,14 @@ class Choice(Value):
 
 @dataclass(frozen=True)
 class Seq(Value):
-    """A list or tuple whose items are not all constants."""
+    """A list or tuple whose items are not all constants.
+
+    ``exact`` is False for a comprehension: its one item stands for every
+    element, and how many there are is not known.
+    """
 
     items: tuple[Value, ...]
+    exact: bool = True
 
 
 @dataclass(frozen=True)
@@ -190,8 +195,8 @@ class LocalFunction(Value):
     """A function defined in the revision file."""
 
     node: ast.FunctionDef | ast.AsyncFunctionDef
-    #: Names visible where it was defined (closures over an enclosing function).
-    closure: dict = field(default_factory=dict)
+    #: The interpreter scope it was defined in (its closure); None for module level.
+    scope: object = None
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,0 +1,32 @@
+"""Dialect names: SQLAlchemy's spelling in, sqlglot's spelling out."""
+
+from __future__ import annotations
+
+_ALIASES = {"postgres": "postgresql", "pg": "postgresql", "pgsql": "postgresql", "sqlite3": "sqlite"}
+_SQLGLOT = {"postgresql": "postgres", "mssql": "tsql", "mariadb": "mysql"}
+_SQLGLOT_KNOWN = frozenset({"postgres", "sqlite", "mysql", "tsql", "oracle", "duckdb", "snowflake", "bigquery"})
+
+#: Dialects rendered when no dialect is given: the two the harness backs up.
+RENDER_WITHOUT_DIALECT = ("postgresql", "sqlite")
+#: The one rendered for a module that never looks at its dialect: PostgreSQL
+#: renders every operation offline, SQLite's batch mode cannot.
+RENDER_DIALECT_BLIND = "postgresql"
+
+
+def normalise(dialect: str | None) -> str | None:
+    """SQLAlchemy's name for ``dialect`` (``postgres`` -> ``postgresql``); None stays None.
+
+    A URL-style name with a driver (``postgresql+psycopg``) keeps only the dialect.
+    """
+    if dialect is None:
+        return None
+    name = dialect.strip().lower().split("+", 1)[0]
+    return _ALIASES.get(name, name) or None
+
+
+def sqlglot_name(dialect: str | None) -> str | None:
+    """sqlglot's name for a SQLAlchemy dialect name; None when sqlglot has no such dialect."""
+    if dialect is None:
+        return None
+    name = _SQLGLOT.get(dialect, dialect)
+    return name if name in _SQLGLOT_KNOWN else None

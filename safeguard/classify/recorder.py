@@ -1,0 +1,86 @@
+"""Collects findings line by line while a revision is analysed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from safeguard.classify.codes import UNANALYSABLE
+from safeguard.classify.effects import UNANALYSABLE_PREFIX, Effect
+from safeguard.classify.result import Finding
+from safeguard.classify.state import SchemaState
+
+
+class FindingSet:
+    """Findings keyed by (code, line): one finding per code per line.
+
+    A second effect with the same code on the same line (a loop over several
+    tables, or the rendered SQL repeating what the AST already said) is merged
+    into the first one's message instead of being listed twice.
+    """
+
+    def __init__(self) -> None:
+        self._messages: dict[tuple[str, int], list[str]] = {}
+
+    def add(self, code: str, message: str, line: int) -> None:
+        """Add a finding, merging it with an existing one for the same code and line."""
+        messages = self._messages.setdefault((code, line), [])
+        if message not in messages:
+            messages.append(message)
+
+    def extend(self, findings: "FindingSet") -> None:
+        """Add every finding of ``findings``."""
+        for (code, line), messages in findings._messages.items():
+            for message in messages:
+                self.add(code, message, line)
+
+    def codes(self) -> set[str]:
+        """The distinct codes found so far."""
+        return {code for code, _ in self._messages}
+
+    def findings(self) -> tuple[Finding, ...]:
+        """The findings in line order."""
+        ordered = sorted(self._messages.items(), key=lambda item: (item[0][1], item[0][0]))
+        return tuple(Finding(code, _merged(code, msgs), line) for (code, line), msgs in ordered)
+
+
+def _merged(code: str, messages: list[str]) -> str:
+    if code == UNANALYSABLE and len(messages) > 1:
+        # One "cannot be analysed statically:" heading for all the reasons.
+        reasons = [m.removeprefix(UNANALYSABLE_PREFIX) for m in messages]
+        return UNANALYSABLE_PREFIX + "; ".join(reasons)
+    return "; ".join(messages)
+
+
+@dataclass(frozen=True)
+class ColumnEvent:
+    """A column added or dropped through ``op``/``batch_op`` (for the rename rule)."""
+
+    action: str  # "add" or "drop"
+    table: str
+    column: str
+    type_key: str | None
+    line: int
+
+
+class Recorder:
+    """Where the static analysis puts what it recognises.
+
+    ``muted`` recorders keep schema state and column events but no findings: the
+    module body and the opposite direction's function are walked that way, for the
+    facts they establish rather than for their effects.
+    """
+
+    def __init__(self, *, muted: bool = False) -> None:
+        self.muted = muted
+        self.found = FindingSet()
+        self.schema = SchemaState()
+        self.column_events: list[ColumnEvent] = []
+
+    def add(self, effect: Effect, line: int) -> None:
+        """Record ``effect`` at ``line`` unless muted."""
+        if not self.muted:
+            self.found.add(effect.code, effect.message, line)
+
+    def column_event(self, event: ColumnEvent) -> None:
+        """Record a column added or dropped."""
+        self.column_events.append(event)
