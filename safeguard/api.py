@@ -146,16 +146,20 @@ def prune(settings: Settings, *, now: datetime | None = None, dry_run: bool = Fa
     now = now or datetime.now(timezone.utc)
     policy = RetentionPolicy(settings.keep_last, settings.keep_daily, settings.keep_weekly,
                              settings.keep_monthly, settings.max_age_days)
-    decisions = decide(ws.store.list(), now, policy, protected=_protected(ws))
-    doomed = [d for d in decisions if not d.keep]
-    if dry_run or not doomed:
-        return decisions
-    op = ws.journal.begin("prune", snapshots=[d.snapshot.id for d in doomed])
-    for d in doomed:
-        with op.step("delete", snapshot=d.snapshot.id):
-            ws.store.delete(d.snapshot.id)
-        report(f"Pruned {d.snapshot.id} ({', '.join(d.reasons)})")
-    op.finish("pruned", count=len(doomed))
+    if dry_run:
+        return decide(ws.store.list(), now, policy, protected=_protected(ws))
+    backend = ws.backend(ws.database(check_known=False))
+    # Under the lock: a snapshot being taken, or a migration's, is never pruned mid-way.
+    with ws.exclusive(backend, "prune", check_unfinished=False):
+        decisions = decide(ws.store.list(), now, policy, protected=_protected(ws))
+        doomed = [d for d in decisions if not d.keep]
+        if doomed:
+            op = ws.journal.begin("prune", snapshots=[d.snapshot.id for d in doomed])
+            for d in doomed:
+                with op.step("delete", snapshot=d.snapshot.id):
+                    ws.store.delete(d.snapshot.id)
+                report(f"Pruned {d.snapshot.id} ({', '.join(d.reasons)})")
+            op.finish("pruned", count=len(doomed))
     return decisions
 
 

@@ -159,7 +159,10 @@ def make_dir(path: Path) -> Path:
         path = path.parent
     for directory in reversed(missing):
         directory.mkdir(mode=DIR_MODE, exist_ok=True)
-    return missing[0] if missing else path
+    target = missing[0] if missing else path
+    if not target.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(target))
+    return target
 
 
 def remove_quietly(path: Path) -> None:

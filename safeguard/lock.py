@@ -12,7 +12,6 @@ import fcntl
 import hashlib
 import json
 import os
-import sys
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -39,12 +38,11 @@ def database_lock(store_root: Path, database: str, *, timeout: float, purpose: s
     fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
     try:
         _acquire(fd, path, database, timeout)
+        # Never argv: it may hold a --url with a password.
         holder = {
             "pid": os.getpid(),
             "purpose": purpose,
             "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "argv": " ".join(os.path.basename(a) if i == 0 else a
-                             for i, a in enumerate(sys.argv[:3])),
         }
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(holder).encode(), 0)

@@ -39,12 +39,13 @@ import signal
 import threading
 import time
 import zoneinfo
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from threading import TIMEOUT_MAX
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from apscheduler.events import (
     EVENT_JOB_ERROR,
@@ -486,7 +487,7 @@ class _Runner:
     def run(self) -> None:
         try:
             self.scheduler.start()  # returns when a stop is requested
-        except Exception as exc:  # the job store could not be opened, say
+        except Exception as exc:  # noqa: BLE001 - the job store could not be opened, say
             self.startup_error = _translate(exc)
         if self.startup_error is None:
             with _IN_FLIGHT_LOCK:

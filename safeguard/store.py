@@ -187,12 +187,16 @@ class SnapshotStore:
         snapshot_id = snapshot_id or new_snapshot_id()
         staging = self.snapshots_dir / f".tmp-{snapshot_id}"
         final = self.path_of(snapshot_id)
-        durable.make_dir(staging)
         try:
+            durable.make_dir(staging)
             payload = backend.snapshot(staging, progress=progress)
             durable.fsync_dir(staging)
             os.replace(staging, final)
             durable.fsync_dir(self.snapshots_dir)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise SnapshotError(f"cannot write snapshot {snapshot_id} in {self.root}: "
+                                f"{exc.strerror or exc}") from exc
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
