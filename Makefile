@@ -8,6 +8,9 @@ STAMP  := $(VENV)/.installed-stamp
 # The revision the demo seeds at: after `tenants` exists, before the data migrations.
 DEMO_SEED_REVISION := 1580131d7fd2
 
+# Two workers: the suite is mostly subprocesses and fsyncs, and the machines have 2 cores.
+PYTEST_ARGS ?= -n 2
+
 .PHONY: install demo test test-sqlite lint bench clean
 
 install: $(STAMP)

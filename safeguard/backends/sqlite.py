@@ -96,8 +96,9 @@ class SQLiteBackend:
             with closing(self._connect()) as conn:
                 mode = conn.execute("PRAGMA journal_mode").fetchone()[0].lower()
                 if mode == "wal":
-                    # Best effort: an empty WAL makes the copy a single file.
-                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+                    # Best effort, never waiting for readers: what a checkpoint moves
+                    # into the main file need not be folded into the copy later.
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     # Reading rolls back any hot journal before the bytes are copied.
@@ -176,7 +177,6 @@ class SQLiteBackend:
             # The live file is untouched until the staged copy is known to hold exactly
             # the bytes that were snapshotted.
             _materialize(directory, manifest, staging, progress=progress)
-            self._settle()
             # Side files belong to the old database: a stale -wal replayed onto the
             # restored file would corrupt it, so they go before the new file arrives.
             for suffix in SIDE_FILES:
@@ -187,17 +187,6 @@ class SQLiteBackend:
         except OSError as exc:
             durable.remove_quietly(staging)
             raise RestoreError(f"cannot restore {self.path}: {exc.strerror or exc}") from exc
-
-    def _settle(self) -> None:
-        """Checkpoint the live WAL (if any) so no committed frames are left dangling."""
-        if not self.path.exists():
-            return
-        try:
-            with closing(self._connect()) as conn:
-                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
-                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-        except sqlite3.DatabaseError:
-            pass  # the file is being replaced; a damaged one must not stop that
 
     def _connect(self) -> sqlite3.Connection:
         if not self.path.is_file():
