@@ -86,3 +86,5 @@ def test_snapshots_taken_during_writes_hold_whole_transactions(tmp_path, journal
         assert snap.row_counts["events"] == rows
         counts.append(rows)
     assert len(set(counts)) > 1, "the snapshots should have caught different moments"
+    if journal_mode == "wal":
+        assert any(s.extra["wal_folded"] for s in snapshots), "committed pages were in -wal"

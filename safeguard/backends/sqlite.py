@@ -127,7 +127,8 @@ class SQLiteBackend:
         sha256, problems, counts = _examine(target)
         if problems:
             raise SnapshotError(f"the copy of {self.path} fails quick_check: {problems[0]}")
-        extra = {"journal_mode": mode, "sqlite_version": sqlite3.sqlite_version}
+        extra = {"journal_mode": mode, "sqlite_version": sqlite3.sqlite_version,
+                 "wal_folded": folded}
         if self.compression == "zstd":
             return self._compressed(target, sha256, counts, extra)
         return Payload(files={PAYLOAD_NAME: sha256}, size=_size(target), row_counts=counts,
