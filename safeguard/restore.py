@@ -56,7 +56,8 @@ def restore_snapshot(
     and re-verify the live database; RestoreError if any of it fails."""
     check_compatible(snapshot, backend)
     try:
-        backend.restore(store.path_of(snapshot.id), snapshot.to_dict(), progress=progress)
+        verified_counts = backend.restore(store.path_of(snapshot.id), snapshot.to_dict(),
+                                          progress=progress)
         heads = project.database(check_known=False).heads
         restamped = set(heads) != set(snapshot.revisions)
         if restamped:
@@ -72,7 +73,7 @@ def restore_snapshot(
     # The backend checked integrity on the very bytes now in place; what is left to
     # prove is that they are the database env.py sees, at the snapshot's revision.
     problems: list[str] = []
-    counts = backend.row_counts()
+    counts = dict(verified_counts) if verified_counts is not None else backend.row_counts()
     if set(heads) != set(snapshot.revisions):
         problems.append(f"alembic_version holds {heads}, the snapshot {snapshot.revisions}")
     extra_tables = sorted(set(counts) - set(snapshot.row_counts))

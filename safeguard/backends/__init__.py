@@ -53,10 +53,11 @@ class Backend(Protocol):
         """Write a consistent copy of the committed state into ``directory``."""
 
     def restore(self, directory: Path, manifest: Mapping[str, Any], *,
-                progress: Progress = None) -> None:
+                progress: Progress = None) -> Mapping[str, int] | None:
         """Replace the database with the copy in ``directory``. The backend proves the
         copy against the manifest (checksum, integrity, row counts) before it replaces
-        anything: a damaged snapshot leaves the live database untouched."""
+        anything: a damaged snapshot leaves the live database untouched. Returns the
+        row counts it verified on the restored data, or None to have them counted."""
 
     def verify_payload(self, directory: Path, manifest: Mapping[str, Any], *,
                        progress: Progress = None) -> list[str]:

@@ -171,13 +171,13 @@ class SQLiteBackend:
     # -- restore -----------------------------------------------------------------
 
     def restore(self, directory: Path, manifest: Mapping[str, Any], *,
-                progress: Progress = None) -> None:
+                progress: Progress = None) -> Mapping[str, int]:
         staging = self.path.with_name(f".{self.path.name}.safeguard-restore")
         durable.remove_quietly(staging)
         try:
             # The live file is untouched until the staged copy is known to hold exactly
             # the bytes that were snapshotted.
-            _materialize(directory, manifest, staging, progress=progress)
+            counts = _materialize(directory, manifest, staging, progress=progress)
             # Side files belong to the old database: a stale -wal replayed onto the
             # restored file would corrupt it, so they go before the new file arrives.
             for suffix in SIDE_FILES:
@@ -185,6 +185,7 @@ class SQLiteBackend:
             faults.point("sqlite:restore:before-swap")
             durable.replace(staging, self.path)
             faults.point("sqlite:restore:swapped")
+            return counts
         except OSError as exc:
             durable.remove_quietly(staging)
             raise RestoreError(f"cannot restore {self.path}: {exc.strerror or exc}") from exc
@@ -196,10 +197,10 @@ class SQLiteBackend:
 
 
 def _materialize(directory: Path, manifest: Mapping[str, Any], dst: Path, *,
-                 progress: Progress = None) -> None:
+                 progress: Progress = None) -> dict[str, int]:
     """Write the snapshot's database to ``dst`` (decompressing if needed) and prove it
     is the database the manifest describes: the sha256 of its bytes, quick_check, and
-    the row counts. ``dst`` is removed if any of it fails."""
+    the row counts, which it returns. ``dst`` is removed if any of it fails."""
     try:
         if manifest.get("compression") == "zstd":
             expected = manifest["content_sha256"]
@@ -219,6 +220,7 @@ def _materialize(directory: Path, manifest: Mapping[str, Any], dst: Path, *,
         if problems:
             raise RestoreError(f"snapshot {manifest.get('id')} does not verify: {problems[0]}; "
                                "nothing was restored")
+        return counts
     except BaseException:
         durable.remove_quietly(dst)
         raise
