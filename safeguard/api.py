@@ -41,7 +41,7 @@ def plan(settings: Settings, target: str = "head", direction: str = "upgrade", *
     """The pending revisions, their verdicts and the snapshot decision; touches nothing."""
     guard = Guard(settings, report=report)
     result = guard.plan(target, direction, create=create)
-    guard._announce(result)
+    guard.announce(result)
     return result
 
 

@@ -53,7 +53,6 @@ class GuardResult:
     restored: bool = False
     heads: tuple[str, ...] = ()
     operation: str | None = None
-    notes: tuple[str, ...] = field(default=())
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -101,7 +100,7 @@ class Guard:
             state = self.project.database(create=create)
             plan = make_plan(self.project, state, target=target, direction=direction,
                              policy=self.settings.policy, database_size=_size(backend))
-            self._announce(plan)
+            self.announce(plan)
             if not plan.steps:
                 self.report(f"Nothing to do: the database is at {format_revs(state.heads)}.")
                 return GuardResult(plan, "up-to-date", heads=state.heads)
@@ -219,7 +218,8 @@ class Guard:
 
     # -- helpers -----------------------------------------------------------------
 
-    def _announce(self, plan: Plan) -> None:
+    def announce(self, plan: Plan) -> None:
+        """Report the plan, one line per revision, through the reporter."""
         self.report(f"Database: {plan.database.display_url} at {format_revs(plan.database.heads)}")
         if not plan.steps:
             return
