@@ -157,6 +157,7 @@ def prune(settings: Settings, *, now: datetime | None = None, dry_run: bool = Fa
             op = ws.journal.begin("prune", snapshots=[d.snapshot.id for d in doomed])
             for d in doomed:
                 with op.step("delete", snapshot=d.snapshot.id):
+                    backend.discard(ws.store.path_of(d.snapshot.id), d.snapshot.to_dict())
                     ws.store.delete(d.snapshot.id)
                 report(f"Pruned {d.snapshot.id} ({', '.join(d.reasons)})")
             op.finish("pruned", count=len(doomed))
@@ -198,6 +199,7 @@ def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
         return ManualRestore(snapshot, state.heads, True, warnings)
 
     with ws.exclusive(backend, f"restore {snapshot.id}"):
+        backend.preflight()
         op = ws.journal.begin("restore", database=backend.identity(), snapshot=snapshot.id,
                               heads=list(state.heads))
         with op.step("safety-snapshot") as outcome:

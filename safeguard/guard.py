@@ -109,6 +109,8 @@ class Guard:
     # -- the run -----------------------------------------------------------------
 
     def _run(self, plan: Plan, backend: Backend) -> GuardResult:
+        if plan.snapshot:
+            backend.preflight()  # refused here, nothing is journaled or written
         op = self.journal.begin(
             plan.direction,
             database=backend.identity(),

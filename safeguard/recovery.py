@@ -18,6 +18,7 @@ import shutil
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .backends import backend_for
 from .errors import SnapshotNotFoundError
 from .journal import Operation, OperationRecord
 from .restore import restore_snapshot
@@ -43,6 +44,12 @@ class Recovered:
 
 def recover(ws: Workspace, *, report: Reporter = lambda _: None) -> list[Recovered]:
     """Finish every unfinished operation on this workspace's database."""
+    if ws.settings.url:
+        # A crash between a restore's two renames can leave the database missing, so
+        # the engine finishes its own step before env.py is asked to connect.
+        done = backend_for(ws.settings.url, ws.settings).recover()
+        if done:
+            report(f"Finished an interrupted restore step: {done}")
     state = ws.database(check_known=False)
     backend = ws.backend(state)
     done = []

@@ -55,6 +55,8 @@ def restore_snapshot(
     """Restore (the backend proves the snapshot before replacing anything), re-stamp,
     and re-verify the live database; RestoreError if any of it fails."""
     check_compatible(snapshot, backend)
+    if not backend.proves_payload_on_restore:
+        store.verify_checksum(snapshot)  # VerificationError: nothing was touched
     try:
         verified_counts = backend.restore(store.path_of(snapshot.id), snapshot.to_dict(),
                                           progress=progress)

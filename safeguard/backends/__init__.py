@@ -36,6 +36,9 @@ class Backend(Protocol):
     """One database, as safeguard snapshots and restores it."""
 
     engine: str
+    #: True when restore() itself checks the payload's sha256 on the way through (one
+    #: read of the snapshot); otherwise the store re-hashes it before restore() runs.
+    proves_payload_on_restore: bool
 
     def identity(self) -> str:
         """A stable name of this database (file path; host/port/dbname), never a secret."""
@@ -66,6 +69,17 @@ class Backend(Protocol):
 
     def integrity_problems(self, *, quick: bool = False) -> list[str]:
         """Problems found by the engine's own integrity checks on the live database."""
+
+    def preflight(self) -> None:
+        """Refuse, before anything is journaled or written, what would make a snapshot
+        fail (an unreachable server, a missing or too old pg_dump)."""
+
+    def discard(self, directory: Path, manifest: Mapping[str, Any]) -> None:
+        """Release what a snapshot holds outside its directory, before it is deleted."""
+
+    def recover(self) -> str | None:
+        """Finish or undo an engine-level step a crash interrupted (a half-done swap);
+        what was done, or None."""
 
     def session_lock(self, timeout: float) -> ContextManager[None]:
         """Hold the engine's own lock for one guarded operation (PostgreSQL: an advisory

@@ -43,6 +43,7 @@ class SQLiteBackend:
     """A SQLite database file."""
 
     engine = "sqlite"
+    proves_payload_on_restore = True
 
     def __init__(self, url: URL, settings: "Settings | None" = None, *,
                  busy_timeout: float = BUSY_TIMEOUT_S) -> None:
@@ -79,6 +80,16 @@ class SQLiteBackend:
     def integrity_problems(self, *, quick: bool = False) -> list[str]:
         with closing(self._connect()) as conn:
             return _integrity_problems(conn, quick=quick)
+
+    def preflight(self) -> None:
+        """Nothing to check beyond what opening the file already did."""
+
+    def discard(self, directory: Path, manifest: Mapping[str, Any]) -> None:
+        """Nothing outside the snapshot's directory."""
+
+    def recover(self) -> str | None:
+        """Nothing engine-level: a restore is one rename, finished or not."""
+        return None
 
     def session_lock(self, timeout: float) -> ContextManager[None]:
         """Nothing beyond the store's file lock: SQLite has no server to hold one."""
