@@ -4,7 +4,7 @@
 
 Every operation runs in a child process, so its peak memory (ru_maxrss, from wait4) is
 its own; times are wall-clock medians over --runs, measured inside the child around the
-operation alone (not the interpreter's start-up). All operations read a file that is
+operation alone (not the interpreter's start-up), each run starting after `sync`. All operations read a file that is
 warm in the page cache, the baseline included, and each writes and fsyncs a new file.
 Targets (issue 6): snapshot and restore within 2x of `cp` + fsync, peak memory under
 100 MiB.
@@ -105,6 +105,9 @@ def measure(label: str, code: str, runs: int, before=None) -> tuple[str, float, 
     for _ in range(runs):
         if before:
             before()
+        # Start every run with no dirty pages waiting: otherwise each fsync also pays
+        # for the writeback the previous run left behind.
+        os.sync()
         elapsed, peak = child(code)
         times.append(elapsed)
         peaks.append(peak)
