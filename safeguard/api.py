@@ -82,17 +82,8 @@ def create_snapshot(settings: Settings, *, label: str | None = None, pin: bool =
         state = ws.database()  # re-read under the lock: a migration may have run while we waited
         op = ws.journal.begin("snapshot", database=backend.identity(), label=label,
                               reason=reason, heads=list(state.heads))
-        bar = progress("Snapshot", backend.size())
-        try:
-            with op.step("snapshot") as outcome:
-                snapshot = ws.store.create(backend, reason=reason, revisions=state.heads,
-                                           label=label, pinned=pin, progress=bar)
-                outcome["snapshot"] = snapshot.id
-        except BaseException as exc:
-            op.finish("failed", error=str(exc))
-            raise
-        finally:
-            close_progress(bar)
+        snapshot = ws.snapshot(op, backend, reason=reason, revisions=state.heads, label=label,
+                               pinned=pin, progress=progress("Snapshot", backend.size()))
         op.finish("created", snapshot=snapshot.id, size=snapshot.size)
     report(f"Snapshot {snapshot.id}: {snapshot.size:,} bytes at {snapshot.revision or 'base'}")
     return snapshot
@@ -202,10 +193,10 @@ def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
         backend.preflight()
         op = ws.journal.begin("restore", database=backend.identity(), snapshot=snapshot.id,
                               heads=list(state.heads))
-        with op.step("safety-snapshot") as outcome:
-            safety = ws.store.create(backend, reason=f"safety snapshot before restoring {snapshot.id}",
-                                     revisions=state.heads, progress=progress("Safety snapshot", backend.size()))
-            outcome["snapshot"] = safety.id
+        safety = ws.snapshot(op, backend, step="safety-snapshot",
+                             reason=f"safety snapshot before restoring {snapshot.id}",
+                             revisions=state.heads,
+                             progress=progress("Safety snapshot", backend.size()))
         report(f"Safety snapshot {safety.id} of the current state taken.")
         bar = progress("Restore", snapshot.size)
         try:

@@ -158,21 +158,12 @@ class Guard:
 
     def _snapshot(self, plan: Plan, backend: Backend, op: Operation) -> Snapshot:
         self.report(f"Snapshot before the run: {plan.snapshot_reason}")
-        progress = self._progress("Snapshot", backend.size())
-        try:
-            with op.step("snapshot") as outcome:
-                snapshot = self.store.create(
-                    backend,
-                    reason=f"before {plan.direction} to {plan.target}: {plan.snapshot_reason}",
-                    revisions=plan.database.heads,
-                    progress=progress,
-                )
-                outcome["snapshot"] = snapshot.id
-        except SafeguardError as exc:
-            op.finish("aborted", error=str(exc))
-            raise
-        finally:
-            close_progress(progress)
+        snapshot = self.ws.snapshot(
+            op, backend,
+            reason=f"before {plan.direction} to {plan.target}: {plan.snapshot_reason}",
+            revisions=plan.database.heads,
+            progress=self._progress("Snapshot", backend.size()),
+        )
         self.report(f"  snapshot {snapshot.id}: {snapshot.size:,} bytes, sha256 {snapshot.sha256[:12]}, "
                     f"{sum(snapshot.row_counts.values()):,} rows in {len(snapshot.row_counts)} tables")
         return snapshot

@@ -9,11 +9,12 @@ from typing import Iterator
 
 from .backends import Backend, backend_for
 from .config import Settings
+from .durable import Progress, close_progress
 from .errors import UnfinishedOperationError
-from .journal import Journal
+from .journal import Journal, Operation
 from .lock import database_lock
 from .project import DatabaseState, Project
-from .store import SnapshotStore
+from .store import Snapshot, SnapshotStore
 
 
 class Workspace:
@@ -56,3 +57,20 @@ class Workspace:
                 # flight would look unfinished (exit 9) when it is merely busy (exit 4).
                 self.refuse_unfinished(backend.identity())
             yield
+
+    def snapshot(self, op: Operation, backend: Backend, *, step: str = "snapshot",
+                 reason: str, revisions: tuple[str, ...], label: str | None = None,
+                 pinned: bool = False, progress: Progress = None) -> Snapshot:
+        """Take a snapshot as one journaled step of ``op``. If it fails, the operation
+        ends there ("aborted"): nothing else has been changed yet."""
+        try:
+            with op.step(step) as outcome:
+                snapshot = self.store.create(backend, reason=reason, revisions=revisions,
+                                             label=label, pinned=pinned, progress=progress)
+                outcome["snapshot"] = snapshot.id
+        except BaseException as exc:
+            op.finish("aborted", error=f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            close_progress(progress)
+        return snapshot

@@ -89,6 +89,16 @@ class Backend(Protocol):
         """Release every connection this backend opened."""
 
 
+def count_mismatches(expected: Mapping[str, int], actual: Mapping[str, int]) -> list[str]:
+    """One problem per table whose row count differs from the manifest's."""
+    problems = []
+    for table in sorted(set(expected) | set(actual)):
+        want, got = expected.get(table), actual.get(table)
+        if want != got:
+            problems.append(f"table {table}: manifest says {want} rows, snapshot has {got}")
+    return problems
+
+
 def backend_for(url: URL | str, settings: "Settings | None" = None) -> Backend:
     """The backend for a database URL (engine options come from ``settings``)."""
     url = make_url(url) if isinstance(url, str) else url

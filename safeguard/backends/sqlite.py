@@ -27,7 +27,7 @@ from sqlalchemy.engine import URL
 from .. import compression, durable, faults
 from ..durable import Progress
 from ..errors import RefusedError, RestoreError, SnapshotError
-from . import Payload
+from . import Payload, count_mismatches
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -227,7 +227,7 @@ def _materialize(directory: Path, manifest: Mapping[str, Any], dst: Path, *,
             raise RestoreError(
                 f"snapshot {manifest.get('id')} does not hold the bytes its manifest describes "
                 f"(sha256 {actual[:12]} != {expected[:12]}); nothing was restored")
-        problems += _count_mismatches(manifest.get("row_counts", {}), counts)
+        problems += count_mismatches(manifest.get("row_counts", {}), counts)
         if problems:
             raise RestoreError(f"snapshot {manifest.get('id')} does not verify: {problems[0]}; "
                                "nothing was restored")
@@ -273,15 +273,6 @@ def _integrity_problems(conn: sqlite3.Connection, *, quick: bool) -> list[str]:
     problems = [row[0] for row in conn.execute(f"PRAGMA {pragma}") if row[0] != "ok"]
     for table, rowid, parent, _fkid in conn.execute("PRAGMA foreign_key_check"):
         problems.append(f"foreign key violation: {table} row {rowid} references a missing {parent} row")
-    return problems
-
-
-def _count_mismatches(expected: Mapping[str, int], actual: Mapping[str, int]) -> list[str]:
-    problems = []
-    for table in sorted(set(expected) | set(actual)):
-        want, got = expected.get(table), actual.get(table)
-        if want != got:
-            problems.append(f"table {table}: manifest says {want} rows, snapshot has {got}")
     return problems
 
 

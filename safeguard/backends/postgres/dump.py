@@ -35,7 +35,7 @@ from . import catalog, databases, names, tools
 from .databases import DatabaseProperties
 from .options import Options
 from .server import Server, describe, errors_as
-from .strategy import count_mismatches
+from .. import count_mismatches
 from .tools import ClientTools
 
 PAYLOADS = {"custom": "database.dump", "directory": "database.dir"}

@@ -39,13 +39,3 @@ class Strategy(Protocol):
 
     def discard(self, directory: Path, manifest: Mapping[str, Any]) -> None:
         """Release what the snapshot holds outside its directory, if anything."""
-
-
-def count_mismatches(expected: Mapping[str, int], actual: Mapping[str, int]) -> list[str]:
-    """One problem per table whose row count differs from the manifest's."""
-    problems = []
-    for table in sorted(set(expected) | set(actual)):
-        want, got = expected.get(table), actual.get(table)
-        if want != got:
-            problems.append(f"table {table}: manifest says {want} rows, snapshot has {got}")
-    return problems

@@ -32,7 +32,7 @@ from .. import Payload
 from . import catalog, databases, names, swap
 from .options import Options
 from .server import Server, describe, errors_as
-from .strategy import count_mismatches
+from .. import count_mismatches
 from .tools import ClientTools
 
 MARKER = "template.json"
