@@ -247,13 +247,21 @@ class _DropInfo(logging.Filter):
         return record.levelno > logging.INFO
 
 
+_ALEMBIC_INFO_LOGGERS = ("alembic.runtime.migration", "alembic.runtime.plugins")
+
+
+def silence_alembic_info() -> None:
+    """Drop Alembic's INFO lines for the rest of the process (`safeguard -q`)."""
+    for name in _ALEMBIC_INFO_LOGGERS:
+        logging.getLogger(name).addFilter(_DropInfo())
+
+
 @contextlib.contextmanager
 def quiet_alembic() -> Iterator[None]:
     """Silence Alembic's INFO lines ("Context impl SQLiteImpl.") while safeguard only
     looks: it reads the revision far more often than a person would. A filter on the
     loggers survives env.py's fileConfig(), which resets handlers and levels."""
-    loggers = [logging.getLogger(name) for name in ("alembic.runtime.migration",
-                                                     "alembic.runtime.plugins")]
+    loggers = [logging.getLogger(name) for name in _ALEMBIC_INFO_LOGGERS]
     quiet = _DropInfo()
     for logger in loggers:
         logger.addFilter(quiet)

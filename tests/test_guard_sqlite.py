@@ -191,3 +191,9 @@ def test_nothing_to_do(seeded):
     seeded.cli("upgrade", "head")
     result = seeded.cli("--json", "upgrade", "head")
     assert json.loads(result.stdout)["outcome"] == "up-to-date"
+
+
+def test_quiet_prints_nothing_but_errors(seeded):
+    result = seeded.run("-q", "upgrade", "head")
+    assert result.returncode == 0
+    assert result.stderr == "" and result.stdout == ""

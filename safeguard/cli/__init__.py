@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from ..project import silence_alembic_info
 from . import alembic_commands, check, lint, migrate, schedule, snapshot
 from .base import Cli
 
@@ -31,6 +32,8 @@ def main(ctx: click.Context, config: str, url: str | None, json_: bool, verbose:
     Use `safeguard upgrade head` where you used `alembic upgrade head`.
     """
     ctx.obj = Cli(config=config, url=url, json=json_, verbosity=-1 if quiet else verbose)
+    if quiet:
+        silence_alembic_info()
 
 
 for module in (migrate, lint, check, snapshot, schedule, alembic_commands):
