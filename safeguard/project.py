@@ -193,7 +193,7 @@ class Project:
     def apply(self, step: Step) -> None:
         """Run one revision through the project's own env.py. Whatever it raises is the
         migration's own error and goes up unchanged, for the report to name."""
-        with alembic_output_to_stderr():
+        with _filtered(_DropSetupNoise()), alembic_output_to_stderr():
             if step.direction == "upgrade":
                 command.upgrade(self.config, step.destination)
             else:
@@ -242,6 +242,14 @@ def alembic_output_to_stderr() -> contextlib.AbstractContextManager:
     return contextlib.redirect_stdout(sys.stderr)
 
 
+class _DropSetupNoise(logging.Filter):
+    """Keep Alembic's "Running upgrade a -> b" lines; drop the two it prints before each
+    (the implementation and transactional-DDL lines), once per revision here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(("Context impl", "Will assume"))
+
+
 class _DropInfo(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return record.levelno > logging.INFO
@@ -256,20 +264,24 @@ def silence_alembic_info() -> None:
         logging.getLogger(name).addFilter(_DropInfo())
 
 
-@contextlib.contextmanager
-def quiet_alembic() -> Iterator[None]:
+def quiet_alembic() -> contextlib.AbstractContextManager:
     """Silence Alembic's INFO lines ("Context impl SQLiteImpl.") while safeguard only
-    looks: it reads the revision far more often than a person would. A filter on the
-    loggers survives env.py's fileConfig(), which resets handlers and levels."""
+    looks: it reads the revision far more often than a person would."""
+    return _filtered(_DropInfo())
+
+
+@contextlib.contextmanager
+def _filtered(log_filter: logging.Filter) -> Iterator[None]:
+    """A filter on Alembic's loggers for the body. Filters on loggers survive env.py's
+    fileConfig(), which resets handlers and levels."""
     loggers = [logging.getLogger(name) for name in _ALEMBIC_INFO_LOGGERS]
-    quiet = _DropInfo()
     for logger in loggers:
-        logger.addFilter(quiet)
+        logger.addFilter(log_filter)
     try:
         yield
     finally:
         for logger in loggers:
-            logger.removeFilter(quiet)
+            logger.removeFilter(log_filter)
 
 
 def _check_url(url: str) -> None:
