@@ -33,21 +33,26 @@ DIR_MODE = 0o700
 
 def kernel_copy(src: Path, dst: Path, *, progress: Progress = None, mode: int = FILE_MODE) -> None:
     """Copy ``src`` to a new file ``dst`` inside the kernel (copy_file_range, else
-    sendfile, else read/write) and fsync it. Several times faster than copying through
-    Python, and it leaves both cores free for hashing and checking the copy."""
+    sendfile, else pread/pwrite) and fsync it. Several times faster than copying
+    through Python, and it leaves both cores free for hashing and checking the copy."""
     size = os.stat(src).st_size
     out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with open(src, "rb", buffering=0) as reader:
-            inp = reader.fileno()
-            copied = 0
-            for copy in (_copy_file_range, _sendfile, _read_write):
+            inp, copied = reader.fileno(), 0
+            for step in (_copy_file_range, _sendfile, _pread_pwrite):
                 try:
-                    copied = copy(inp, out, copied, size, progress)
+                    while copied < size:
+                        n = step(inp, out, copied, min(CHUNK * 16, size - copied))
+                        if n == 0:
+                            break
+                        copied += n
+                        if progress:
+                            progress(n)
                     break
                 except OSError as exc:
-                    # Not supported here (old kernel, other filesystem): try the next way,
-                    # from where this one stopped.
+                    # Not supported here (old kernel, other filesystem): the next way
+                    # carries on from where this one stopped.
                     if exc.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS,
                                          errno.EOPNOTSUPP, errno.ENOTSUP):
                         raise
@@ -56,40 +61,17 @@ def kernel_copy(src: Path, dst: Path, *, progress: Progress = None, mode: int = 
         os.close(out)
 
 
-def _copy_file_range(inp: int, out: int, offset: int, size: int, progress: Progress) -> int:
-    while offset < size:
-        n = os.copy_file_range(inp, out, min(CHUNK * 16, size - offset), offset, offset)
-        if n == 0:
-            break
-        offset += n
-        if progress:
-            progress(n)
-    return offset
+def _copy_file_range(inp: int, out: int, offset: int, count: int) -> int:
+    return os.copy_file_range(inp, out, count, offset, offset)
 
 
-def _sendfile(inp: int, out: int, offset: int, size: int, progress: Progress) -> int:
-    os.lseek(out, offset, os.SEEK_SET)
-    while offset < size:
-        n = os.sendfile(out, inp, offset, min(CHUNK * 16, size - offset))
-        if n == 0:
-            break
-        offset += n
-        if progress:
-            progress(n)
-    return offset
+def _sendfile(inp: int, out: int, offset: int, count: int) -> int:
+    os.lseek(out, offset, os.SEEK_SET)  # sendfile writes at the output's position
+    return os.sendfile(out, inp, offset, count)
 
 
-def _read_write(inp: int, out: int, offset: int, size: int, progress: Progress) -> int:
-    os.lseek(out, offset, os.SEEK_SET)
-    while offset < size:
-        data = os.pread(inp, min(CHUNK, size - offset), offset)
-        if not data:
-            break
-        _write_all(out, memoryview(data))
-        offset += len(data)
-        if progress:
-            progress(len(data))
-    return offset
+def _pread_pwrite(inp: int, out: int, offset: int, count: int) -> int:
+    return os.pwrite(out, os.pread(inp, count, offset), offset)
 
 
 def _write_all(fd: int, data: memoryview) -> None:
