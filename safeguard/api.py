@@ -201,7 +201,9 @@ def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
         bar = progress("Restore", snapshot.size)
         try:
             with op.step("restore", snapshot=snapshot.id):
-                result = restore_snapshot(ws.store, backend, ws.project, snapshot, progress=bar)
+                # Hashed above, before the safety snapshot: not read a second time.
+                result = restore_snapshot(ws.store, backend, ws.project, snapshot, progress=bar,
+                                          checksum_verified=True)
         finally:
             close_progress(bar)
         ctx = health.CheckContext(backend=backend, project=ws.project, settings=settings,

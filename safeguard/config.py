@@ -206,7 +206,7 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         raise ConfigError(f"{source}: {key} = {value!r} is not a valid number") from exc
     if key in ("policy", "integrity", "compression", "pg_strategy", "pg_format", "pg_sessions"):
         return value.strip().lower()
-    return value.strip() if isinstance(value, str) else value
+    return value.strip()
 
 
 def _validated(settings: Settings) -> Settings:

@@ -80,14 +80,13 @@ class Guard:
 
     def __post_init__(self) -> None:
         self.ws = Workspace(self.settings)
-        self.project, self.store, self.journal = self.ws.project, self.ws.store, self.ws.journal
 
     # -- public ------------------------------------------------------------------
 
     def plan(self, target: str, direction: str = "upgrade", *, create: bool = False) -> Plan:
         """The plan for this database as it is now; touches nothing."""
         state = self.ws.database(create=create)
-        return make_plan(self.project, state, target=target, direction=direction,
+        return make_plan(self.ws.project, state, target=target, direction=direction,
                          policy=self.settings.policy, database_size=_size(self.ws.backend(state)))
 
     def migrate(self, target: str, direction: str = "upgrade", *, create: bool = False) -> GuardResult:
@@ -97,8 +96,8 @@ class Guard:
         backend = self.ws.backend(state)
         with self.ws.exclusive(backend, f"{direction} {target}"):
             # Re-read under the lock: another runner may have migrated while we waited.
-            state = self.project.database(create=create)
-            plan = make_plan(self.project, state, target=target, direction=direction,
+            state = self.ws.project.database(create=create)
+            plan = make_plan(self.ws.project, state, target=target, direction=direction,
                              policy=self.settings.policy, database_size=_size(backend))
             self.announce(plan)
             if not plan.steps:
@@ -111,7 +110,7 @@ class Guard:
     def _run(self, plan: Plan, backend: Backend) -> GuardResult:
         if plan.snapshot:
             backend.preflight()  # refused here, nothing is journaled or written
-        op = self.journal.begin(
+        op = self.ws.journal.begin(
             plan.direction,
             database=backend.identity(),
             url=plan.database.display_url,
@@ -129,7 +128,7 @@ class Guard:
             self.report(f"Applying {step.arrow}  {step.doc}")
             try:
                 with op.step("apply", revision=step.revision):
-                    self.project.apply(step)
+                    self.ws.project.apply(step)
             except Exception as exc:
                 error = _describe(exc)
                 self.report(f"  FAILED: {error}")
@@ -137,7 +136,7 @@ class Guard:
                                   failed_revision=step.revision, error=error)
             applied.append(step.revision)
 
-        ctx = health.CheckContext(backend=backend, project=self.project, settings=self.settings,
+        ctx = health.CheckContext(backend=backend, project=self.ws.project, settings=self.settings,
                                   database=plan.database, expected_heads=plan.expected_heads,
                                   before_counts=before_counts,
                                   classifications=[p.classification for p in plan.steps])
@@ -187,7 +186,7 @@ class Guard:
         progress = self._progress("Restore", snapshot.size)
         try:
             with op.step("restore", snapshot=snapshot.id):
-                restored = restore_snapshot(self.store, backend, self.project, snapshot,
+                restored = restore_snapshot(self.ws.store, backend, self.ws.project, snapshot,
                                             progress=progress)
         except SafeguardError as exc:
             op.finish("restore-failed", error=str(exc))
@@ -195,7 +194,7 @@ class Guard:
                                  failed_revision, error, False, (), op.id)
             raise RestoreError(
                 f"{what}; then restoring snapshot {snapshot.id} FAILED: {exc}. The database "
-                f"needs attention: the snapshot is at {self.store.path_of(snapshot.id)}",
+                f"needs attention: the snapshot is at {self.ws.store.path_of(snapshot.id)}",
                 report=result,
             ) from exc
         finally:
@@ -228,7 +227,7 @@ class Guard:
 
     def _heads_now(self) -> tuple[str, ...]:
         try:
-            return self.project.database().heads
+            return self.ws.project.database().heads
         except SafeguardError:
             return ()
 

@@ -102,7 +102,6 @@ class CheckContext:
             self._engine.dispose()
 
 
-CheckOutcome = "tuple[bool, str] | None"
 Check = Callable[[CheckContext], Any]
 
 

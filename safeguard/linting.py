@@ -3,6 +3,7 @@ no database, and the `revision` command that lints what it just wrote."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -67,9 +68,9 @@ def script_locations(settings: Settings) -> list[Path]:
     option = project.config.get_main_option("version_locations")
     if not option:
         return [Path(project.script.versions)]
-    separator = {"space": " ", "newline": "\n", "os": None}.get(
-        project.config.get_main_option("path_separator", "os"), None)
-    parts = option.split(separator) if separator else option.split(__import__("os").pathsep)
+    separator = {"space": " ", "newline": "\n"}.get(
+        project.config.get_main_option("path_separator", "os"), os.pathsep)
+    parts = option.split(separator)
     return [Path(p.strip()) for p in parts if p.strip()]
 
 

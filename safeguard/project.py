@@ -327,7 +327,7 @@ def _refuse_missing_sqlite_file() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _alembic_errors(*, wrap_all: bool = True) -> Iterator[None]:
+def _alembic_errors() -> Iterator[None]:
     """Translate Alembic's errors into safeguard's at this one boundary."""
     try:
         yield
@@ -338,8 +338,6 @@ def _alembic_errors(*, wrap_all: bool = True) -> Iterator[None]:
     except (ResolutionError, RevisionError) as exc:
         raise UnknownRevisionError(str(exc)) from exc
     except sa_exc.DBAPIError as exc:
-        if not wrap_all:
-            raise
         raise RefusedError(f"cannot read the database: {str(exc.orig).splitlines()[0]}") from exc
     except CommandError as exc:
         message = str(exc)
@@ -350,7 +348,5 @@ def _alembic_errors(*, wrap_all: bool = True) -> Iterator[None]:
             raise UnknownRevisionError(message) from exc
         raise ConfigError(message) from exc
     except Exception as exc:
-        if not wrap_all:
-            raise
         raise SafeguardError(f"env.py failed: {type(exc).__name__}: {exc}") from exc
 

@@ -67,8 +67,9 @@ def recover(ws: Workspace, *, report: Reporter = lambda _: None) -> list[Recover
 def _recover_one(ws: Workspace, backend, record: OperationRecord, report: Reporter) -> Recovered:
     snapshot_id = _pre_run_snapshot(record)
     changed = _may_have_changed(record)
+    in_flight = record.in_flight()
     report(f"Operation {record.id} ({record.kind}) was interrupted"
-           + (f" during {record.in_flight()['step']}" if record.in_flight() else ""))
+           + (f" during {in_flight['step']}" if in_flight else ""))
 
     if record.kind in ("upgrade", "downgrade") and _completed_and_checked(record):
         heads = ws.database(check_known=False).heads

@@ -51,11 +51,12 @@ def restore_snapshot(
     snapshot: Snapshot,
     *,
     progress: Progress = None,
+    checksum_verified: bool = False,
 ) -> RestoreResult:
     """Restore (the backend proves the snapshot before replacing anything), re-stamp,
     and re-verify the live database; RestoreError if any of it fails."""
     check_compatible(snapshot, backend)
-    if not backend.proves_payload_on_restore:
+    if not (backend.proves_payload_on_restore or checksum_verified):
         store.verify_checksum(snapshot)  # VerificationError: nothing was touched
     try:
         verified_counts = backend.restore(store.path_of(snapshot.id), snapshot.to_dict(),

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import HEAD, table_contents, version_of
+from conftest import HEAD, REPO, table_contents, version_of
 
 
 @pytest.fixture
@@ -162,9 +162,9 @@ def test_checks_from_the_entry_point_group(at_head, tmp_path):
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: teamchecks\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text(
         "[safeguard.checks]\nzoning = tests.support.team_checks:properties_have_zoning\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(at_head.root.parents[2]), *sys.path])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), *sys.path])}
     result = subprocess.run([sys.executable, "-m", "safeguard", "-c", str(at_head.ini), "--url", at_head.url,
                              "--json", "check"], capture_output=True, text=True, env=env,
-                            cwd=str(__import__("conftest").REPO))
+                            cwd=REPO)
     names = [c["name"] for c in json.loads(result.stdout)["checks"]]
     assert "plugin:zoning" in names

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
+import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 
@@ -198,13 +200,11 @@ def test_max_age_prunes_old_snapshots_but_never_pinned_or_protected_ones():
 
 
 def test_backup_script_is_a_thin_shim(seeded):
-    import subprocess
-
     def backup(*args):
         return subprocess.run([sys.executable, str(REPO / "scripts" / "backup.py"),
                                "-c", str(seeded.ini), *args],
                               cwd=seeded.root, capture_output=True, text=True,
-                              env={**__import__("os").environ, "DATABASE_URL": seeded.url})
+                              env={**os.environ, "DATABASE_URL": seeded.url})
 
     before = table_contents(seeded.db)
     assert backup().returncode == 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import click
@@ -27,10 +27,9 @@ class Cli:
     url: str | None = None
     json: bool = False
     verbosity: int = 0
-    overrides: dict[str, Any] = field(default_factory=dict)
 
     def settings(self, **flags: Any) -> Settings:
-        return load_settings(self.config, url=self.url, **{**self.overrides, **flags})
+        return load_settings(self.config, url=self.url, **flags)
 
     def say(self, line: str) -> None:
         """A progress line for people: stderr, silent under --json or -q."""
