@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 from . import health, recovery
 from .config import Settings
 from .durable import Progress, close_progress
-from .errors import VerificationError
+from .errors import SafeguardError, VerificationError
 from .guard import Guard, GuardResult, Reporter
 from .journal import OperationRecord
 from .plan import Plan
@@ -236,6 +236,21 @@ def journal(settings: Settings, *, limit: int | None = None) -> list[OperationRe
     """The journal's operations, oldest first (the last ``limit`` of them)."""
     ops = Workspace(settings).journal.operations()
     return ops[-limit:] if limit else ops
+
+
+def effective_config(settings: Settings, *, probe: bool = True) -> dict[str, Any]:
+    """Every setting with its value and where it came from (passwords masked), and,
+    unless ``probe`` is false, the database the project's env.py connects to."""
+    rows = {key: {"value": value, "source": source} for key, value, source in settings.effective()}
+    database: dict[str, Any] | None = None
+    if probe:
+        try:
+            state = Project(settings).database(check_known=False)
+            database = {"url": state.display_url, "dialect": state.dialect,
+                        "heads": list(state.heads), "source": "env.py"}
+        except SafeguardError as exc:
+            database = {"error": exc.message}
+    return {"settings": rows, "database": database}
 
 
 # -- Alembic's read commands -------------------------------------------------------------

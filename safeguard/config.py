@@ -13,7 +13,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .errors import ConfigError
 
@@ -31,6 +31,7 @@ KNOWN_KEYS: dict[str, str] = {
     "check_timeout": "seconds each health check may take",
     "integrity": "SQLite integrity check after migrating: full | quick",
     "lock_timeout": "seconds to wait for another guarded operation to finish",
+    "timeout": "seconds a guarded run may take; past it the migration is stopped and restored",
     "compression": "snapshot compression: none | zstd",
     "compression_level": "zstd level, 1-22",
     "keep_last": "retention: always keep the newest N snapshots",
@@ -66,6 +67,7 @@ class Settings:
     sql_checks: Mapping[str, str] = field(default_factory=dict)
     integrity: str = "full"
     lock_timeout: float = 60.0
+    timeout: float | None = None
     compression: str = "none"
     compression_level: int = 3
     keep_last: int = 10
@@ -82,6 +84,8 @@ class Settings:
     pg_lock_wait_timeout: float = 30.0
     pg_sessions: str = "wait"
     pg_sessions_timeout: float = 30.0
+    #: Where each value came from (key -> "alembic.ini [safeguard]", ...); defaults absent.
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def project_dir(self) -> Path:
@@ -98,7 +102,40 @@ class Settings:
     def with_overrides(self, **flags: Any) -> "Settings":
         """Apply command-line flags (None means "not given")."""
         given = {k: v for k, v in flags.items() if v is not None}
-        return _validated(replace(self, **_coerce_all(given, source="option")))
+        sources = {**self.sources, **{k: f"command line --{k.replace('_', '-')}" for k in given}}
+        return _validated(replace(self, **_coerce_all(given, source="option"), sources=sources))
+
+    def effective(self) -> list[tuple[str, Any, str]]:
+        """(key, value, where it came from) for every setting, secrets masked: what
+        `safeguard config` shows."""
+        rows: list[tuple[str, Any, str]] = [
+            ("config_file", str(self.config_file), "command line -c/--config or the default"),
+            ("url", mask_url(self.url) if self.url else None,
+             self.sources.get("url", "not set: env.py decides")),
+        ]
+        for key in KNOWN_KEYS:
+            value = getattr(self, key)
+            if key == "store":
+                value = str(self.store_dir)
+            elif isinstance(value, tuple):
+                value = list(value)
+            rows.append((key, value, self.sources.get(key, "default")))
+        for prefix, entries in (("sql_check", self.sql_checks), ("job", self.jobs)):
+            for name, value in entries.items():
+                key = f"{prefix}.{name}"
+                rows.append((key, value, self.sources.get(key, "default")))
+        return rows
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password replaced by ***, as every output of safeguard shows it."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparseable URL)"
 
 
 def load_settings(
@@ -114,18 +151,28 @@ def load_settings(
     environ = os.environ if environ is None else environ
 
     raw: dict[str, str] = {}
-    raw.update(_read_pyproject(path.resolve().parent / "pyproject.toml"))
-    raw.update(_read_ini(path))
-    env_values = {
-        key[len("SAFEGUARD_"):].lower(): value
-        for key, value in environ.items()
-        if key.startswith("SAFEGUARD_") and key[len("SAFEGUARD_"):].lower() in KNOWN_KEYS
-    }
-    raw.update(env_values)
+    sources: dict[str, str] = {}
 
-    values = _coerce_all(_fold_prefixed(raw), source=str(path))
-    url = flags.pop("url", None) or environ.get("DATABASE_URL") or None
-    settings = Settings(config_file=path, url=url, **values)
+    def take(values: Mapping[str, str], source: Callable[[str], str]) -> None:
+        raw.update(values)
+        sources.update({key: source(key) for key in values})
+
+    take(_read_pyproject(path.resolve().parent / "pyproject.toml"),
+         lambda _: "pyproject.toml [tool.safeguard]")
+    take(_read_ini(path), lambda _: f"{path.name} [safeguard]")
+    take({key[len("SAFEGUARD_"):].lower(): value for key, value in environ.items()
+          if key.startswith("SAFEGUARD_") and key[len("SAFEGUARD_"):].lower() in KNOWN_KEYS},
+         lambda key: f"environment SAFEGUARD_{key.upper()}")
+
+    values = {key: _coerce(key, value, sources.get(key, str(path)))
+              for key, value in _fold_prefixed(raw).items()}
+    url = flags.pop("url", None)
+    if url:
+        sources["url"] = "command line --url"
+    elif environ.get("DATABASE_URL"):
+        url = environ["DATABASE_URL"]
+        sources["url"] = "environment DATABASE_URL"
+    settings = Settings(config_file=path, url=url, sources=sources, **values)
     return settings.with_overrides(**flags)
 
 
@@ -197,6 +244,8 @@ def _coerce(key: str, value: Any, source: str) -> Any:
             return tuple(p.strip() for p in value.replace(",", "\n").splitlines() if p.strip())
         if key in ("check_timeout", "lock_timeout", "pg_lock_wait_timeout", "pg_sessions_timeout"):
             return float(value)
+        if key == "timeout":
+            return float(value) if value.strip() else None
         if key in ("compression_level", "keep_last", "keep_daily", "keep_weekly", "keep_monthly",
                    "pg_jobs", "pg_directory_threshold_mb"):
             return int(value)
@@ -222,6 +271,12 @@ def _validated(settings: Settings) -> Settings:
                 "keep_monthly"):
         if getattr(settings, key) < 0:
             raise ConfigError(f"{key} must not be negative")
+    if settings.timeout is not None:
+        if settings.timeout <= 0:
+            raise ConfigError("timeout must be a positive number of seconds")
+        if settings.policy == "never":
+            raise ConfigError("timeout needs a snapshot to restore a stopped run, "
+                              "and policy is 'never'")
     if not 1 <= settings.compression_level <= 22:
         raise ConfigError("compression_level must be between 1 and 22")
     return settings

@@ -95,6 +95,10 @@ class MigrationFailedError(SafeguardError):
     exit_code = 6
 
 
+class MigrationTimeoutError(MigrationFailedError):
+    """A revision outran the run's --timeout; it was stopped and the database restored."""
+
+
 class HealthCheckFailedError(SafeguardError):
     """A health check failed after migrating; the database was restored."""
 

@@ -10,7 +10,8 @@ Every state change is announced in the journal before it happens (see journal.py
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from . import health
@@ -20,14 +21,16 @@ from .durable import Progress, close_progress
 from .errors import (
     HealthCheckFailedError,
     MigrationFailedError,
+    MigrationTimeoutError,
     RestoreError,
     SafeguardError,
 )
 from .health import HealthReport
 from .journal import Operation
 from .plan import Plan, make_plan
-from .project import format_revs
+from .project import DatabaseState, format_revs
 from .restore import restore_snapshot
+from .runner import apply_steps
 from .store import Snapshot
 from .workspace import Workspace
 
@@ -53,6 +56,7 @@ class GuardResult:
     restored: bool = False
     heads: tuple[str, ...] = ()
     operation: str | None = None
+    timed_out: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,6 +70,7 @@ class GuardResult:
             "restored": self.restored,
             "heads": list(self.heads),
             "operation": self.operation,
+            "timed_out": self.timed_out,
         }
 
 
@@ -86,8 +91,7 @@ class Guard:
     def plan(self, target: str, direction: str = "upgrade", *, create: bool = False) -> Plan:
         """The plan for this database as it is now; touches nothing."""
         state = self.ws.database(create=create)
-        return make_plan(self.ws.project, state, target=target, direction=direction,
-                         policy=self.settings.policy, database_size=_size(self.ws.backend(state)))
+        return self._plan(state, target, direction, self.ws.backend(state))
 
     def migrate(self, target: str, direction: str = "upgrade", *, create: bool = False) -> GuardResult:
         """Run the guarded migration; raise a SafeguardError (carrying the result)
@@ -97,17 +101,23 @@ class Guard:
         with self.ws.exclusive(backend, f"{direction} {target}"):
             # Re-read under the lock: another runner may have migrated while we waited.
             state = self.ws.project.database(create=create)
-            plan = make_plan(self.ws.project, state, target=target, direction=direction,
-                             policy=self.settings.policy, database_size=_size(backend))
+            plan = self._plan(state, target, direction, backend)
             self.announce(plan)
             if not plan.steps:
                 self.report(f"Nothing to do: the database is at {format_revs(state.heads)}.")
                 return GuardResult(plan, "up-to-date", heads=state.heads)
             return self._run(plan, backend)
 
+    def _plan(self, state: DatabaseState, target: str, direction: str, backend: Backend) -> Plan:
+        return make_plan(self.ws.project, state, target=target, direction=direction,
+                         policy=self.settings.policy, stoppable=self.settings.timeout is not None,
+                         database_size=_size(backend))
+
     # -- the run -----------------------------------------------------------------
 
     def _run(self, plan: Plan, backend: Backend) -> GuardResult:
+        timeout = self.settings.timeout
+        deadline = time.monotonic() + timeout if timeout else None
         if plan.snapshot:
             backend.preflight()  # refused here, nothing is journaled or written
         op = self.ws.journal.begin(
@@ -122,21 +132,27 @@ class Guard:
         snapshot = self._snapshot(plan, backend, op) if plan.snapshot else None
         # The data guard compares against these; a snapshot has just counted them.
         before_counts = dict(snapshot.row_counts) if snapshot else backend.row_counts()
-        applied: list[str] = []
-        for planned in plan.steps:
-            step = planned.step
-            self.report(f"Applying {step.arrow}  {step.doc}")
-            try:
-                with op.step("apply", revision=step.revision):
-                    self.ws.project.apply(step)
-            except Exception as exc:
-                error = _describe(exc)
-                self.report(f"  FAILED: {error}")
-                return self._fail(plan, backend, op, snapshot, applied, None,
-                                  failed_revision=step.revision, error=error)
-            applied.append(step.revision)
+        if _remaining(deadline) == 0:
+            return self._fail(plan, backend, op, snapshot, [], None, failed_revision=None,
+                              error="the snapshot took the whole --timeout; nothing was applied",
+                              timed_out=True)
+        outcome = apply_steps([p.step for p in plan.steps], self.ws.project.apply, op,
+                              self.report, deadline=deadline, backend=backend)
+        applied = outcome.applied
+        if not outcome.ok:
+            return self._fail(plan, backend, op, snapshot, applied, None,
+                              failed_revision=outcome.failed_revision, error=outcome.error or "",
+                              timed_out=outcome.timed_out)
+        settings = self.settings
+        if deadline is not None:
+            left = _remaining(deadline)
+            if left == 0:
+                return self._fail(plan, backend, op, snapshot, applied, None, failed_revision=None,
+                                  error="the migrations took the whole --timeout; no time "
+                                        "was left for the health checks", timed_out=True)
+            settings = replace(settings, check_timeout=min(settings.check_timeout, left))
 
-        ctx = health.CheckContext(backend=backend, project=self.ws.project, settings=self.settings,
+        ctx = health.CheckContext(backend=backend, project=self.ws.project, settings=settings,
                                   database=plan.database, expected_heads=plan.expected_heads,
                                   before_counts=before_counts,
                                   classifications=[p.classification for p in plan.steps])
@@ -169,16 +185,24 @@ class Guard:
 
     def _fail(self, plan: Plan, backend: Backend, op: Operation, snapshot: Snapshot | None,
               applied: list[str], report: HealthReport | None, *,
-              failed_revision: str | None, error: str) -> GuardResult:
+              failed_revision: str | None, error: str, timed_out: bool = False) -> GuardResult:
         """Restore the snapshot (if there is one) and raise the error that says it all."""
-        error_cls = MigrationFailedError if failed_revision else HealthCheckFailedError
-        what = (f"revision {failed_revision} failed: {error}" if failed_revision
-                else f"health checks failed after migrating: {error}")
+        if timed_out:
+            error_cls: type[SafeguardError] = MigrationTimeoutError
+            limit = f"the --timeout of {self.settings.timeout:g}s"
+            what = (f"revision {failed_revision} did not finish within {limit} and was stopped"
+                    if failed_revision else f"{limit} passed: {error}")
+        elif failed_revision:
+            error_cls = MigrationFailedError
+            what = f"revision {failed_revision} failed: {error}"
+        else:
+            error_cls = HealthCheckFailedError
+            what = f"health checks failed after migrating: {error}"
         if snapshot is None:
             heads = self._heads_now()
             op.finish("failed", error=what, heads=list(heads))
             result = GuardResult(plan, "failed", tuple(applied), None, report, failed_revision,
-                                 error, False, heads, op.id)
+                                 error, False, heads, op.id, timed_out)
             reason = plan.snapshot_reason or "no snapshot was planned"
             raise error_cls(f"{what}; no snapshot to restore ({reason}); the database is at "
                             f"{format_revs(heads)}", report=result)
@@ -191,7 +215,7 @@ class Guard:
         except SafeguardError as exc:
             op.finish("restore-failed", error=str(exc))
             result = GuardResult(plan, "failed", tuple(applied), snapshot, report,
-                                 failed_revision, error, False, (), op.id)
+                                 failed_revision, error, False, (), op.id, timed_out)
             raise RestoreError(
                 f"{what}; then restoring snapshot {snapshot.id} FAILED: {exc}. The database "
                 f"needs attention: the snapshot is at {self.ws.store.path_of(snapshot.id)}",
@@ -201,7 +225,7 @@ class Guard:
             close_progress(progress)
         op.finish("restored", snapshot=snapshot.id, heads=list(restored.heads), error=what)
         result = GuardResult(plan, "restored", tuple(applied), snapshot, report, failed_revision,
-                             error, True, restored.heads, op.id)
+                             error, True, restored.heads, op.id, timed_out)
         raise error_cls(
             f"{what}; restored snapshot {snapshot.id}; the database is back at "
             f"{format_revs(restored.heads)}",
@@ -237,10 +261,11 @@ class Guard:
         return self.progress_factory(label, total)
 
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    first = text[0] if text else ""
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+def _remaining(deadline: float | None) -> float | None:
+    """Seconds left before ``deadline`` (0 once past it); None without one."""
+    if deadline is None:
+        return None
+    return max(deadline - time.monotonic(), 0.0)
 
 
 def _size(backend: Backend) -> int:

@@ -12,13 +12,15 @@ registered under the `safeguard.checks` entry point group.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import logging
 import re
 import threading
 import time
 from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import sqlalchemy as sa
 
@@ -152,7 +154,7 @@ def drift(ctx: CheckContext) -> tuple[bool, str] | None:
     from alembic.runtime.migration import MigrationContext
 
     target = load_object(ctx.settings.metadata, "metadata")
-    with ctx.engine.connect() as conn, quiet_alembic():
+    with ctx.engine.connect() as conn, quiet_alembic(), _quiet_autogenerate():
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         diffs = compare_metadata(context, target)
     if not diffs:
@@ -160,6 +162,19 @@ def drift(ctx: CheckContext) -> tuple[bool, str] | None:
     described = [_describe_diff(d) for d in diffs]
     more = f" (and {len(described) - 3} more)" if len(described) > 3 else ""
     return False, f"schema differs from {ctx.settings.metadata}: {'; '.join(described[:3])}{more}"
+
+
+@contextlib.contextmanager
+def _quiet_autogenerate() -> Iterator[None]:
+    """compare_metadata logs each difference at INFO ("Detected removed table"); the
+    check's own result says it once. Its loggers are children of this one."""
+    logger = logging.getLogger("alembic.autogenerate")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _describe_diff(diff: Any) -> str:

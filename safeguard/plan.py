@@ -81,6 +81,7 @@ def make_plan(
     direction: str,
     policy: str,
     database_size: int,
+    stoppable: bool = False,
 ) -> Plan:
     """Resolve the target, classify every pending revision, decide on a snapshot."""
     steps = project.steps(target, database.heads, direction)
@@ -88,7 +89,7 @@ def make_plan(
         PlannedStep(step, classify_file(step.path, direction=direction, dialect=database.dialect))
         for step in steps
     )
-    snapshot, reason = _snapshot_decision(planned, policy)
+    snapshot, reason = _snapshot_decision(planned, policy, stoppable)
     return Plan(
         database=database,
         direction=direction,
@@ -102,7 +103,10 @@ def make_plan(
     )
 
 
-def _snapshot_decision(steps: Sequence[PlannedStep], policy: str) -> tuple[bool, str | None]:
+def _snapshot_decision(steps: Sequence[PlannedStep], policy: str,
+                       stoppable: bool) -> tuple[bool, str | None]:
+    """Whether to snapshot, and why. A run with a --timeout (``stoppable``) may be
+    stopped half-way, so it always has a snapshot to go back to."""
     if not steps:
         return False, None
     if policy == "never":
@@ -111,6 +115,8 @@ def _snapshot_decision(steps: Sequence[PlannedStep], policy: str) -> tuple[bool,
         return True, "policy is 'always'"
     first = next((p for p in steps if p.destructive), None)
     if first is None:
+        if stoppable:
+            return True, "the run has a --timeout, and a stopped run is restored"
         return False, "every pending revision is safe"
     codes = ", ".join(sorted({f.code for f in first.classification.findings})) or first.classification.verdict
     return True, f"{first.step.revision} is {first.classification.verdict} ({codes})"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ContextManager, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, ContextManager, Mapping, Protocol, Sequence
 
 from sqlalchemy.engine import URL, make_url
 
@@ -87,6 +87,13 @@ class Backend(Protocol):
 
     def close(self) -> None:
         """Release every connection this backend opened."""
+
+    def session_of(self, dbapi_connection: Any) -> int | None:
+        """The server session behind a driver connection (PostgreSQL: the backend pid),
+        or None where a process's death ends its sessions (SQLite)."""
+
+    def end_sessions(self, sessions: Sequence[int]) -> None:
+        """End sessions a stopped migration left running on the server."""
 
 
 def count_mismatches(expected: Mapping[str, int], actual: Mapping[str, int]) -> list[str]:

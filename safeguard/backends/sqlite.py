@@ -20,7 +20,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ContextManager, Mapping
+from typing import TYPE_CHECKING, Any, ContextManager, Mapping, Sequence
 
 from sqlalchemy.engine import URL
 
@@ -97,6 +97,13 @@ class SQLiteBackend:
 
     def close(self) -> None:
         """Nothing to release: every connection here is opened and closed per call."""
+
+    def session_of(self, dbapi_connection: Any) -> None:
+        """None: SQLite has no server; a killed process's locks die with it."""
+        return None
+
+    def end_sessions(self, sessions: Sequence[int]) -> None:
+        """Nothing to end (see session_of)."""
 
     # -- snapshot ----------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import click
 
 from .. import __version__
 from ..project import silence_alembic_info
-from . import alembic_commands, check, lint, migrate, schedule, snapshot
+from . import alembic_commands, check, config, lint, migrate, schedule, snapshot
 from .base import Cli
 
 
@@ -36,6 +36,6 @@ def main(ctx: click.Context, config: str, url: str | None, json_: bool, verbose:
         silence_alembic_info()
 
 
-for module in (migrate, lint, check, snapshot, schedule, alembic_commands):
+for module in (migrate, lint, check, snapshot, schedule, config, alembic_commands):
     for cmd in module.COMMANDS:
         main.add_command(cmd)

@@ -23,6 +23,9 @@ def migration_options(fn: Callable) -> Callable:
                      help="Allow starting a new SQLite database file that does not exist yet."),
         click.option("--lock-timeout", type=float, metavar="SECONDS",
                      help="Wait this long for another guarded operation or backup (default 60)."),
+        click.option("--timeout", type=float, metavar="SECONDS",
+                     help="Stop the run after SECONDS and restore the snapshot (a run with "
+                          "a timeout always takes one)."),
         click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation."),
     ]
     for option in reversed(options):
@@ -56,8 +59,9 @@ def downgrade(cli: Cli, revision: str, **options: Any) -> None:
 
 
 def _migrate(cli: Cli, target: str, direction: str, *, policy: str | None, dry_run: bool,
-             sql: bool, create: bool, lock_timeout: float | None, yes: bool) -> None:
-    settings = cli.settings(policy=policy, lock_timeout=lock_timeout)
+             sql: bool, create: bool, lock_timeout: float | None, timeout: float | None,
+             yes: bool) -> None:
+    settings = cli.settings(policy=policy, lock_timeout=lock_timeout, timeout=timeout)
     if sql:
         api.offline_sql(settings, target, direction, sys.stdout)
         return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import closing
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ContextManager, Mapping
+from typing import TYPE_CHECKING, Any, ContextManager, Mapping, Sequence
 
 import psycopg
 from sqlalchemy.engine import URL
@@ -79,6 +79,21 @@ class PostgresBackend:
     def close(self) -> None:
         """Nothing to release: connections are opened and closed per call (a database
         with safeguard still connected to it could be neither copied nor renamed)."""
+
+    def session_of(self, dbapi_connection: Any) -> int | None:
+        """The backend pid of a psycopg (3 or 2) connection; None for other drivers."""
+        info = getattr(dbapi_connection, "info", None)
+        pid = getattr(info, "backend_pid", None)  # psycopg 3
+        if pid is None and hasattr(dbapi_connection, "get_backend_pid"):
+            pid = dbapi_connection.get_backend_pid()  # psycopg2
+        return int(pid) if pid else None
+
+    def end_sessions(self, sessions: Sequence[int]) -> None:
+        """Terminate the given backends and wait (up to 10 s) until they are gone: a
+        stopped migration's session must not hold its locks into the restore."""
+        with errors_as(RestoreError, f"cannot end the stopped migration's sessions on {self.identity()}"):
+            with closing(self.server.connect_maintenance()) as conn:
+                swap.terminate(conn, list(sessions))
 
     def preflight(self) -> None:
         """Refuse now, before anything is written, what would make a snapshot fail:

@@ -138,3 +138,14 @@ def _rename_when_alone(conn: psycopg.Connection, live: str, old: str, policy: Se
                 f"{policy.timeout:g}s: {who}; {advice}"
             )
         time.sleep(POLL_S)
+
+
+def terminate(conn: psycopg.Connection, pids: list[int], *, timeout: float = 10.0) -> None:
+    """End the sessions ``pids`` and wait until the server has let them go."""
+    deadline = time.monotonic() + timeout
+    conn.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", (pids,))
+    while conn.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)",
+                       (pids,)).fetchone()[0]:
+        if time.monotonic() >= deadline:
+            raise RestoreError(f"sessions {', '.join(map(str, pids))} did not end within {timeout:g}s")
+        time.sleep(POLL_S)

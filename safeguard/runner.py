@@ -1,0 +1,234 @@
+"""Applying a run's revisions, here or in a child process a deadline can stop.
+
+Without a deadline the revisions run in this process, one Alembic command each. With
+one (`--timeout`), they run in a forked child and this process only watches: a
+migration that hangs (a lock it waits for forever, a query that never ends, an infinite
+loop in Python) cannot be interrupted reliably from inside, but a child can always be
+killed. The child journals its own steps exactly as the in-process loop does, and tells
+the parent what it begins and finishes through a pipe, so the parent can report the
+revision that was running and end the database sessions the child left behind.
+
+The child dies with its parent (PR_SET_PDEATHSIG on Linux): a migration must never go
+on unsupervised after the process that would restore it is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import select
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Sequence
+
+from sqlalchemy import event
+from sqlalchemy.pool import Pool
+
+from .backends import Backend
+from .journal import Operation
+from .project import Step
+
+Reporter = Callable[[str], None]
+ApplyOne = Callable[[Step], None]
+
+
+@dataclass
+class ApplyOutcome:
+    """What happened to the run's revisions."""
+
+    applied: list[str] = field(default_factory=list)
+    failed_revision: str | None = None
+    error: str | None = None
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.failed_revision is None
+
+
+def describe(exc: BaseException) -> str:
+    """`Type: first line of the message`, as the report shows a migration's error."""
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def apply_steps(steps: Sequence[Step], apply: ApplyOne, op: Operation, report: Reporter, *,
+                deadline: float | None = None, backend: Backend | None = None) -> ApplyOutcome:
+    """Apply ``steps`` in order and stop at the first failure. ``deadline`` is a
+    ``time.monotonic()`` instant; past it the migration is stopped (see module doc)."""
+    if deadline is None:
+        return _apply_here(steps, apply, op, report)
+    return _apply_in_child(steps, apply, op, report, deadline, backend)
+
+
+def _apply_here(steps: Sequence[Step], apply: ApplyOne, op: Operation, report: Reporter) -> ApplyOutcome:
+    outcome = ApplyOutcome()
+    for step in steps:
+        report(f"Applying {step.arrow}  {step.doc}")
+        try:
+            with op.step("apply", revision=step.revision):
+                apply(step)
+        except Exception as exc:
+            outcome.failed_revision, outcome.error = step.revision, describe(exc)
+            report(f"  FAILED: {outcome.error}")
+            return outcome
+        outcome.applied.append(step.revision)
+    return outcome
+
+
+# -- the child -------------------------------------------------------------------------
+
+def _apply_in_child(steps: Sequence[Step], apply: ApplyOne, op: Operation, report: Reporter,
+                    deadline: float, backend: Backend | None) -> ApplyOutcome:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child, measured by the tests' outcomes
+        os.close(read_fd)
+        _child(steps, apply, op, write_fd, backend)
+    os.close(write_fd)
+    return _watch(pid, read_fd, steps, op, report, deadline, backend)
+
+
+def _child(steps: Sequence[Step], apply: ApplyOne, op: Operation, fd: int,
+           backend: Backend | None) -> None:
+    """Apply the steps and exit; never returns. os._exit skips the parent's finalizers,
+    which would otherwise close connections (and locks) the parent still holds."""
+    status = 1
+    try:
+        _die_with_parent()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+        def send(**message: Any) -> None:
+            os.write(fd, (json.dumps(message) + "\n").encode())
+
+        with _fresh_connections(backend, send):
+            for step in steps:
+                send(begin=step.revision)
+                try:
+                    with op.step("apply", revision=step.revision):
+                        apply(step)
+                except Exception as exc:
+                    send(failed=step.revision, error=describe(exc))
+                    return
+                send(done=step.revision)
+        status = 0
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (no-op elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return
+    pr_set_pdeathsig = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() == 1:  # the parent died before the request took effect
+        os._exit(1)
+
+
+@contextlib.contextmanager
+def _fresh_connections(backend: Backend | None, send: Callable[..., None]) -> Iterator[None]:
+    """In the child: never reuse a pooled connection the parent opened (its socket is
+    the parent's too), and report each new database session so the parent can end it
+    if it has to stop the child. This is SQLAlchemy's documented recipe for pools and
+    os.fork(), applied to every pool."""
+    me = os.getpid()
+
+    def on_connect(dbapi_connection: Any, record: Any) -> None:
+        record.info["safeguard_pid"] = me
+        session = backend.session_of(dbapi_connection) if backend is not None else None
+        if session is not None:
+            send(session=session)
+
+    def on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if record.info.get("safeguard_pid") != me:
+            from sqlalchemy import exc
+
+            record.dbapi_connection = proxy.dbapi_connection = None
+            raise exc.DisconnectionError("connection opened before the fork")
+
+    event.listen(Pool, "connect", on_connect)
+    event.listen(Pool, "checkout", on_checkout)
+    yield
+
+
+# -- the parent ------------------------------------------------------------------------
+
+def _watch(pid: int, fd: int, steps: Sequence[Step], op: Operation, report: Reporter,
+           deadline: float, backend: Backend | None) -> ApplyOutcome:
+    outcome = ApplyOutcome()
+    by_revision = {s.revision: s for s in steps}
+    sessions: list[int] = []
+    running: str | None = None
+    buffered = b""
+    with os.fdopen(fd, "rb", buffering=0) as pipe:
+        while True:
+            remaining = deadline - time.monotonic()
+            ready = select.select([pipe], [], [], max(remaining, 0))[0] if remaining > 0 else []
+            if not ready:
+                _stop(pid, backend, sessions)
+                outcome.timed_out = True
+                outcome.failed_revision = running or (steps[len(outcome.applied)].revision
+                                                      if len(outcome.applied) < len(steps) else None)
+                outcome.error = "did not finish before the run's --timeout; stopped"
+                if running:
+                    op.record("apply", "failed", revision=running, error=outcome.error)
+                report(f"  STOPPED: {outcome.error}")
+                return outcome
+            chunk = pipe.read(65536)
+            if not chunk:
+                break
+            buffered += chunk
+            *lines, buffered = buffered.split(b"\n")
+            for line in lines:
+                message = json.loads(line)
+                if "begin" in message:
+                    running = message["begin"]
+                    step = by_revision[running]
+                    report(f"Applying {step.arrow}  {step.doc}")
+                elif "done" in message:
+                    outcome.applied.append(message["done"])
+                    running = None
+                elif "failed" in message:
+                    outcome.failed_revision, outcome.error = message["failed"], message["error"]
+                    running = None
+                    report(f"  FAILED: {outcome.error}")
+                elif "session" in message:
+                    sessions.append(message["session"])
+    _, status = os.waitpid(pid, 0)
+    if outcome.failed_revision is None and (running or not os.WIFEXITED(status)
+                                            or os.WEXITSTATUS(status) != 0):
+        # Died without saying why: a signal from outside, or the OOM killer.
+        outcome.failed_revision = running or "?"
+        outcome.error = f"the migration process died ({_status_text(status)})"
+        if running:
+            op.record("apply", "failed", revision=running, error=outcome.error)
+        report(f"  FAILED: {outcome.error}")
+    return outcome
+
+
+def _stop(pid: int, backend: Backend | None, sessions: Sequence[int]) -> None:
+    """Kill the child, then end the database sessions it opened: a server goes on
+    running a killed client's query (and holding its locks) until it notices."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    if backend is not None and sessions:
+        backend.end_sessions(sessions)
+
+
+def _status_text(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exit status {os.WEXITSTATUS(status)}"
