@@ -13,7 +13,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "check": "api", "create_snapshot": "api", "current": "api", "heads": "api",
+    "check": "api", "create_snapshot": "api", "current": "api", "effective_config": "api",
+    "heads": "api",
     "history": "api", "journal": "api", "list_snapshots": "api", "migrate": "api",
     "offline_sql": "api", "plan": "api", "prune": "api", "recover": "api",
     "restore": "api", "show_snapshot": "api", "stamp": "api", "verify_snapshot": "api",
