@@ -10,6 +10,7 @@ Every state change is announced in the journal before it happens (see journal.py
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
@@ -33,6 +34,8 @@ from .restore import restore_snapshot
 from .runner import apply_steps
 from .store import Snapshot
 from .workspace import Workspace
+
+log = logging.getLogger(__name__)
 
 Reporter = Callable[[str], None]
 """Receives one human-readable line per event; the CLI prints them, tests collect them."""
@@ -159,6 +162,8 @@ class Guard:
         with op.step("check") as outcome:
             report = health.run_checks(ctx)
             outcome["ok"] = report.ok
+        for result in report.results:
+            log.info("check %s: %s in %.0f ms", result.name, result.status, result.duration * 1000)
         self.report("Health checks:")
         for result in report.results:
             self.report(f"  {result.status:<8} {result.name}: {result.detail}")

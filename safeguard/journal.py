@@ -14,6 +14,7 @@ exactly what was in flight; `safeguard recover` reads that and finishes the job.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 from contextlib import contextmanager
@@ -24,6 +25,8 @@ from typing import Any, Iterator
 
 from . import faults
 from .durable import FILE_MODE, make_dir
+
+log = logging.getLogger(__name__)
 
 JOURNAL = "journal.jsonl"
 
@@ -79,6 +82,7 @@ class Journal:
         return operation
 
     def append(self, entry: dict[str, Any]) -> None:
+        log.debug("journal: %s", json.dumps(entry, default=str))
         """Append one line and fsync it: it must be on disk before the step runs."""
         make_dir(self.root)
         line = json.dumps({"ts": _now(), **entry}, default=str, sort_keys=False) + "\n"

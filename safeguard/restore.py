@@ -7,6 +7,8 @@ restore is not done until the live database matches the manifest again.
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +17,8 @@ from .durable import Progress
 from .errors import RestoreError, SafeguardError, VerificationError
 from .project import Project
 from .store import Snapshot, SnapshotStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ def restore_snapshot(
     """Restore (the backend proves the snapshot before replacing anything), re-stamp,
     and re-verify the live database; RestoreError if any of it fails."""
     check_compatible(snapshot, backend)
+    started = time.perf_counter()
     if not (backend.proves_payload_on_restore or checksum_verified):
         store.verify_checksum(snapshot)  # VerificationError: nothing was touched
     try:
@@ -89,6 +94,8 @@ def restore_snapshot(
         raise RestoreError(
             f"snapshot {snapshot.id} was restored but does not verify: {problems[0]}"
         )
+    log.info("restored snapshot %s into %s in %.2fs (re-stamped: %s)", snapshot.id,
+             backend.identity(), time.perf_counter() - started, "yes" if restamped else "no")
     return RestoreResult(snapshot, tuple(heads), restamped, counts)
 
 

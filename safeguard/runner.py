@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import json
+import logging
 import os
 import select
 import signal
@@ -31,6 +32,8 @@ from sqlalchemy.pool import Pool
 from .backends import Backend
 from .journal import Operation
 from .project import Step
+
+log = logging.getLogger(__name__)
 
 Reporter = Callable[[str], None]
 ApplyOne = Callable[[Step], None]
@@ -93,6 +96,8 @@ def _apply_in_child(steps: Sequence[Step], apply: ApplyOne, op: Operation, repor
         os.close(read_fd)
         _child(steps, apply, op, write_fd, backend)
     os.close(write_fd)
+    log.debug("applying %d revision(s) in child process %d; %.1fs left before the timeout",
+              len(steps), pid, deadline - time.monotonic())
     return _watch(pid, read_fd, steps, op, report, deadline, backend)
 
 

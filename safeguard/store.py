@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import secrets
 import shutil
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,6 +36,8 @@ from .errors import (
     StoreNotWritableError,
     VerificationError,
 )
+
+log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 ID_PATTERN = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
@@ -185,6 +189,8 @@ class SnapshotStore:
         self.ensure_writable()
         self.ensure_space(backend.size())
         snapshot_id = snapshot_id or new_snapshot_id()
+        started = time.perf_counter()
+        log.debug("snapshot %s of %s: writing into %s", snapshot_id, backend.identity(), self.snapshots_dir)
         staging = self.snapshots_dir / f".tmp-{snapshot_id}"
         final = self.path_of(snapshot_id)
         try:
@@ -223,6 +229,9 @@ class SnapshotStore:
         except OSError as exc:
             shutil.rmtree(final, ignore_errors=True)
             raise SnapshotError(f"cannot write the manifest of {snapshot_id}: {exc}") from exc
+        log.info("snapshot %s: %d bytes, %d tables, sha256 %s, verified, in %.2fs", snapshot_id,
+                 snapshot.size, len(snapshot.row_counts), snapshot.sha256[:12],
+                 time.perf_counter() - started)
         return snapshot
 
     def verify_checksum(self, snapshot: Snapshot, *, progress: Progress = None) -> None:

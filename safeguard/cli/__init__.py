@@ -11,7 +11,7 @@ import click
 from .. import __version__
 from ..project import silence_alembic_info
 from . import alembic_commands, check, config, lint, migrate, schedule, snapshot
-from .base import Cli
+from .base import Cli, configure_logging
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -32,6 +32,7 @@ def main(ctx: click.Context, config: str, url: str | None, json_: bool, verbose:
     Use `safeguard upgrade head` where you used `alembic upgrade head`.
     """
     ctx.obj = Cli(config=config, url=url, json=json_, verbosity=-1 if quiet else verbose)
+    configure_logging(ctx.obj.verbosity)
     if quiet:
         silence_alembic_info()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import sys
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -58,6 +59,30 @@ class _Bar:
 
     def close(self) -> None:
         self._bar.__exit__(None, None, None)
+
+
+class EchoHandler(logging.Handler):
+    """Log records to the current stderr through click (so in-process runners see them)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            click.echo(self.format(record), err=True)
+        except Exception:  # noqa: BLE001 - logging must never raise into the work
+            self.handleError(record)
+
+
+def configure_logging(verbosity: int) -> None:
+    """safeguard's loggers on stderr in Alembic's format: warnings by default, INFO
+    with -v, DEBUG with -vv, errors only with -q. Idempotent (in-process runs)."""
+    logger = logging.getLogger("safeguard")
+    for handler in [h for h in logger.handlers if isinstance(h, EchoHandler)]:
+        logger.removeHandler(handler)
+    handler = EchoHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)-5.5s [%(name)s] %(message)s"))
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.ERROR if verbosity < 0 else logging.WARNING if verbosity == 0
+                    else logging.INFO if verbosity == 1 else logging.DEBUG)
 
 
 pass_cli = click.make_pass_decorator(Cli)

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import click
 
 from .. import schedule as schedule_
-from .base import Cli, command
+from .base import Cli, EchoHandler, command
 
 LOGGERS = ("safeguard.schedule", "apscheduler")
 
@@ -130,21 +130,11 @@ def _print_status(cli: Cli, status: schedule_.ScheduleStatus) -> None:
             click.echo(f"{'':<{name_w}}  ({job.note})")
 
 
-class _EchoHandler(logging.Handler):
-    """Log lines to the current stderr (click's, so in-process test runners see them)."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            click.echo(self.format(record), err=True)
-        except Exception:  # noqa: BLE001 - logging must never raise into a job
-            self.handleError(record)
-
-
 @contextmanager
 def _logging_to_stderr(cli: Cli) -> Iterator[None]:
     """The scheduler's log: one timestamped UTC line per event on stderr. APScheduler's
     own chatter only with -v (its errors always)."""
-    handler = _EchoHandler()
+    handler = EchoHandler()
     formatter = logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%Y-%m-%dT%H:%M:%SZ")
     formatter.converter = time.gmtime
     handler.setFormatter(formatter)

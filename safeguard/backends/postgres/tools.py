@@ -8,6 +8,7 @@ cannot read it. Both are checked before anything is written.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -20,6 +21,8 @@ from typing import Callable, Mapping, Sequence
 
 from ...durable import Progress
 from ...errors import RefusedError, SafeguardError
+
+log = logging.getLogger(__name__)
 
 VERSION_PATTERN = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?")
 VERSION_TIMEOUT_S = 30
@@ -104,6 +107,7 @@ def run(
     warnings can never block on a full pipe. While it runs, ``measure()`` (bytes
     written so far) feeds ``progress`` with the growth.
     """
+    log.debug("running %s", " ".join(argv))  # argv never holds a password (see server.py)
     with tempfile.TemporaryFile() as stderr:
         try:
             proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL,
