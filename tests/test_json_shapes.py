@@ -1,0 +1,52 @@
+"""--json: one object on stdout per command, with the top-level keys the README
+documents. Changing a shape must change this test (and the README) on purpose."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import HEAD
+
+MIGRATION = {"outcome", "plan", "applied", "snapshot", "health", "failed_revision", "error",
+             "restored", "heads", "operation", "timed_out"}
+MANIFEST = {"id", "created_at", "reason", "engine", "database", "revisions", "revision", "size",
+            "sha256", "files", "row_counts", "label", "pinned", "compression", "content_sha256",
+            "extra"}
+
+SHAPES = [
+    (("upgrade", HEAD), MIGRATION),
+    (("upgrade", "--dry-run"), {"outcome", "plan"}),
+    (("plan",), {"database", "current", "target", "direction", "expected_heads", "policy",
+                 "snapshot", "snapshot_reason", "database_size", "steps"}),
+    (("lint",), {"revisions"}),
+    (("check",), {"ok", "checks"}),
+    (("snapshot", "create"), MANIFEST),
+    (("snapshot", "show", "latest"), MANIFEST),
+    (("snapshot", "list"), {"snapshots"}),
+    (("snapshot", "verify", "latest"), {"snapshot", "ok", "problems"}),
+    (("snapshot", "prune", "--dry-run"), {"dry_run", "decisions"}),
+    (("restore", "latest", "--dry-run"), {"snapshot", "heads_before", "dry_run", "warnings",
+                                          "safety_snapshot", "result", "health"}),
+    (("recover",), {"recovered"}),
+    (("log",), {"operations"}),
+    (("config",), {"settings", "database"}),
+    (("current",), {"database", "heads"}),
+    (("heads",), {"heads"}),
+    (("history",), {"revisions"}),
+    (("schedule", "--status"), {"running", "pid", "since", "job_store", "jobs"}),
+    (("stamp", HEAD), {"database", "heads"}),
+]
+
+
+def test_every_reporting_command_prints_its_documented_keys(seeded):
+    for args, keys in SHAPES:
+        result = seeded.cli("--json", *args)
+        document = json.loads(result.stdout)
+        assert set(document) == keys, f"{' '.join(args)}: {sorted(set(document) ^ keys)}"
+
+
+def test_an_error_is_one_object_with_its_exit_code(seeded):
+    result = seeded.cli("--json", "upgrade", "no-such-revision", expect=3)
+    document = json.loads(result.stdout)
+    assert set(document) == {"error", "exit_code", "kind", "result"}
+    assert document["exit_code"] == 3 and document["kind"] == "UnknownRevisionError"
