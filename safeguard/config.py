@@ -1,5 +1,6 @@
 """Settings: the `[safeguard]` section of alembic.ini, `[tool.safeguard]` in
-pyproject.toml, `SAFEGUARD_*` environment variables and command-line flags.
+pyproject.toml, `SAFEGUARD_*` environment variables and command-line flags; and where
+the project's Alembic configuration is (alembic.ini, or pyproject.toml alone).
 
 Later sources win: pyproject.toml < alembic.ini < environment < flags. Unknown keys are
 an error that names the key, because a misspelt `polcy = always` silently ignored is
@@ -55,6 +56,7 @@ PREFIXED_KEYS = ("sql_check.", "job.")
 class Settings:
     """Everything a command needs to know before it looks at the database."""
 
+    #: alembic.ini, or pyproject.toml for a project configured there alone.
     config_file: Path
     url: str | None = None
     store: Path | None = None
@@ -89,6 +91,19 @@ class Settings:
         return self.config_file.resolve().parent
 
     @property
+    def ini_file(self) -> Path | None:
+        """alembic.ini, unless the project keeps its configuration in pyproject.toml only."""
+        return None if _is_toml(self.config_file) else self.config_file
+
+    @property
+    def toml_file(self) -> Path | None:
+        """The pyproject.toml whose [tool.alembic] Alembic also reads (1.16+), if any."""
+        if _is_toml(self.config_file):
+            return self.config_file
+        beside = self.project_dir / "pyproject.toml"
+        return beside if beside.is_file() else None
+
+    @property
     def store_dir(self) -> Path:
         """The snapshot store, absolute."""
         if self.store is None:
@@ -102,20 +117,21 @@ class Settings:
 
 
 def load_settings(
-    config_file: str | os.PathLike[str] = "alembic.ini",
+    config_file: str | os.PathLike[str] | None = None,
     *,
     environ: Mapping[str, str] | None = None,
     **flags: Any,
 ) -> Settings:
-    """Read settings from every source, later sources winning, then validate them."""
-    path = Path(config_file)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path} (pass -c/--config PATH)")
+    """Read settings from every source, later sources winning, then validate them.
+    Without ``config_file`` the configuration is found as Alembic finds it (see
+    ``locate_config``)."""
     environ = os.environ if environ is None else environ
+    path = locate_config(config_file, environ=environ)
 
     raw: dict[str, str] = {}
     raw.update(_read_pyproject(path.resolve().parent / "pyproject.toml"))
-    raw.update(_read_ini(path))
+    if not _is_toml(path):
+        raw.update(_read_ini(path))
     env_values = {
         key[len("SAFEGUARD_"):].lower(): value
         for key, value in environ.items()
@@ -127,6 +143,43 @@ def load_settings(
     url = flags.pop("url", None) or environ.get("DATABASE_URL") or None
     settings = Settings(config_file=path, url=url, **values)
     return settings.with_overrides(**flags)
+
+
+def locate_config(config_file: str | os.PathLike[str] | None = None, *,
+                  environ: Mapping[str, str] | None = None) -> Path:
+    """The project's Alembic configuration, as Alembic's own command line finds it: the
+    file named (-c), else ALEMBIC_CONFIG, else ./alembic.ini, else ./pyproject.toml when
+    it has a [tool.alembic] table (Alembic 1.16+ projects need no alembic.ini at all)."""
+    environ = os.environ if environ is None else environ
+    named = config_file or environ.get("ALEMBIC_CONFIG")
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path} (pass -c/--config PATH)")
+        if _is_toml(path) and not _has_tool_alembic(path):
+            raise ConfigError(f"{path} has no [tool.alembic] table (pass -c/--config PATH)")
+        return path
+    if Path("alembic.ini").is_file():
+        return Path("alembic.ini")
+    if _has_tool_alembic(Path("pyproject.toml")):
+        return Path("pyproject.toml")
+    raise ConfigError("no alembic.ini here, and no pyproject.toml with a [tool.alembic] table "
+                      "(pass -c/--config PATH)")
+
+
+def _is_toml(path: Path) -> bool:
+    return path.suffix == ".toml"
+
+
+def _has_tool_alembic(path: Path) -> bool:
+    return path.is_file() and "alembic" in _load_toml(path).get("tool", {})
+
+
+def _load_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot parse: {exc}") from exc
 
 
 def _read_ini(path: Path) -> dict[str, str]:
@@ -148,11 +201,7 @@ def _read_ini(path: Path) -> dict[str, str]:
 def _read_pyproject(path: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot parse: {exc}") from exc
-    section = data.get("tool", {}).get("safeguard", {})
+    section = _load_toml(path).get("tool", {}).get("safeguard", {})
     flat: dict[str, str] = {}
     for key, value in section.items():
         if isinstance(value, dict):  # [tool.safeguard.sql_check] NAME = "..."

@@ -11,13 +11,14 @@ Every state change is announced in the journal before it happens (see journal.py
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 from . import health
 from .backends import Backend
 from .config import Settings
 from .durable import Progress, close_progress
 from .errors import (
+    DatabaseMismatchError,
     HealthCheckFailedError,
     MigrationFailedError,
     RestoreError,
@@ -44,7 +45,7 @@ class GuardResult:
     """Everything a guarded run did, for the report and for --json."""
 
     plan: Plan
-    outcome: str  # up-to-date | dry-run | migrated | restored | failed
+    outcome: str  # up-to-date | dry-run | migrated | restored | failed | refused
     applied: tuple[str, ...] = ()
     snapshot: Snapshot | None = None
     health: HealthReport | None = None
@@ -130,6 +131,8 @@ class Guard:
                 with op.step("apply", revision=step.revision):
                     self.ws.project.apply(step)
             except Exception as exc:
+                if isinstance(exc, DatabaseMismatchError) and exc.first_connection and not applied:
+                    self._refuse(plan, op, snapshot, exc)
                 error = _describe(exc)
                 self.report(f"  FAILED: {error}")
                 return self._fail(plan, backend, op, snapshot, applied, None,
@@ -207,6 +210,17 @@ class Guard:
             f"{format_revs(restored.heads)}",
             report=result,
         )
+
+    def _refuse(self, plan: Plan, op: Operation, snapshot: Snapshot | None,
+                exc: DatabaseMismatchError) -> NoReturn:
+        """env.py turned to another database before this run changed anything: there is
+        nothing to restore, and a restore would run env.py yet again."""
+        heads = plan.database.heads
+        op.finish("refused", error=str(exc), heads=list(heads))
+        kept = f"; snapshot {snapshot.id} is kept" if snapshot else ""
+        result = GuardResult(plan, "refused", (), snapshot, None, None, str(exc), False, heads, op.id)
+        raise DatabaseMismatchError(f"{exc}; nothing was applied, the database is still at "
+                                    f"{format_revs(heads)}{kept}", report=result) from exc
 
     # -- helpers -----------------------------------------------------------------
 
