@@ -33,6 +33,13 @@ def test_pyproject_toml_is_found_without_an_alembic_ini(pyproject_only):
     assert invoke("-c", "pyproject.toml", "heads").stdout.split() == [CHAIN[-1]]
 
 
+def test_alembic_config_variable_names_the_configuration(pyproject_only, tmp_path, monkeypatch):
+    monkeypatch.setenv("ALEMBIC_CONFIG", str(pyproject_only / "pyproject.toml"))
+    monkeypatch.chdir(tmp_path)
+
+    assert invoke("heads").stdout.split() == [CHAIN[-1]]
+
+
 def test_alembic_ini_beside_a_tool_alembic_table_is_read_with_it(pyproject_only):
     """Alembic's `pyproject` template: the scripts in pyproject.toml, an alembic.ini
     beside it. Alembic reads both, and so does safeguard ([safeguard] in the ini wins

@@ -55,6 +55,8 @@ class Style:
     store: str = ".safeguard"
     #: The URL the setup hands Alembic's API when env.py cannot find one alone.
     setup_url: str | None = None
+    #: A line the successful run must print (a check only this style configures).
+    says: str | None = None
 
     def __str__(self) -> str:
         return self.name
@@ -86,7 +88,7 @@ STYLES = [
     Style("emptyurl", "alembic/versions", CHAIN_AT_HEAD, args=("--url", "sqlite:///app.db"),
           setup_url="sqlite:///app.db"),
     Style("pyproject", "migrations/versions", CHAIN_AT_HEAD, db="instance/inventory.db",
-          store="var/backups"),
+          store="var/backups", says="passed   sql:items_have_names"),
 ]
 
 
@@ -224,6 +226,7 @@ def test_upgrade_head_runs_the_projects_own_env_py(tmp_path, style):
     done = sp.safeguard("upgrade", "head")
 
     assert done.returncode == 0, done.stderr
+    assert style.says is None or style.says in done.stderr, done.stderr
     assert versions_in(sp.db) == [style.head]
     with sqlite3.connect(sp.db) as conn:
         assert conn.execute(f"SELECT {style.at_head}").fetchone() == (1,), done.stderr
