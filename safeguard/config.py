@@ -24,7 +24,7 @@ COMPRESSIONS = ("none", "zstd")
 
 #: Every key safeguard understands, with a one-line meaning (shown in errors and docs).
 KNOWN_KEYS: dict[str, str] = {
-    "store": "snapshot store directory (default: .safeguard beside alembic.ini)",
+    "store": "snapshot store directory (default: .safeguard beside alembic.ini or pyproject.toml)",
     "policy": "when to snapshot: destructive | always | never",
     "metadata": "dotted path to the application's MetaData, e.g. core.database.models:SQLModel.metadata",
     "checks": "dotted paths of Python health checks, comma or newline separated",
@@ -87,7 +87,7 @@ class Settings:
 
     @property
     def project_dir(self) -> Path:
-        """The directory holding alembic.ini: relative paths are resolved from here."""
+        """The directory holding the config file: relative paths are resolved from here."""
         return self.config_file.resolve().parent
 
     @property
