@@ -1,5 +1,6 @@
 """Settings: the `[safeguard]` section of alembic.ini, `[tool.safeguard]` in
-pyproject.toml, `SAFEGUARD_*` environment variables and command-line flags.
+pyproject.toml, `SAFEGUARD_*` environment variables and command-line flags; and where
+the project's Alembic configuration is (alembic.ini, or pyproject.toml alone).
 
 Later sources win: pyproject.toml < alembic.ini < environment < flags. Unknown keys are
 an error that names the key, because a misspelt `polcy = always` silently ignored is
@@ -23,7 +24,7 @@ COMPRESSIONS = ("none", "zstd")
 
 #: Every key safeguard understands, with a one-line meaning (shown in errors and docs).
 KNOWN_KEYS: dict[str, str] = {
-    "store": "snapshot store directory (default: .safeguard beside alembic.ini)",
+    "store": "snapshot store directory (default: .safeguard beside alembic.ini or pyproject.toml)",
     "policy": "when to snapshot: destructive | always | never",
     "metadata": "dotted path to the application's MetaData, e.g. core.database.models:SQLModel.metadata",
     "checks": "dotted paths of Python health checks, comma or newline separated",
@@ -56,6 +57,7 @@ PREFIXED_KEYS = ("sql_check.", "job.")
 class Settings:
     """Everything a command needs to know before it looks at the database."""
 
+    #: alembic.ini, or pyproject.toml for a project configured there alone.
     config_file: Path
     url: str | None = None
     store: Path | None = None
@@ -89,8 +91,21 @@ class Settings:
 
     @property
     def project_dir(self) -> Path:
-        """The directory holding alembic.ini: relative paths are resolved from here."""
+        """The directory holding the config file: relative paths are resolved from here."""
         return self.config_file.resolve().parent
+
+    @property
+    def ini_file(self) -> Path | None:
+        """alembic.ini, unless the project keeps its configuration in pyproject.toml only."""
+        return None if _is_toml(self.config_file) else self.config_file
+
+    @property
+    def toml_file(self) -> Path | None:
+        """The pyproject.toml whose [tool.alembic] Alembic also reads (1.16+), if any."""
+        if _is_toml(self.config_file):
+            return self.config_file
+        beside = self.project_dir / "pyproject.toml"
+        return beside if beside.is_file() else None
 
     @property
     def store_dir(self) -> Path:
@@ -139,16 +154,16 @@ def mask_url(url: str) -> str:
 
 
 def load_settings(
-    config_file: str | os.PathLike[str] = "alembic.ini",
+    config_file: str | os.PathLike[str] | None = None,
     *,
     environ: Mapping[str, str] | None = None,
     **flags: Any,
 ) -> Settings:
-    """Read settings from every source, later sources winning, then validate them."""
-    path = Path(config_file)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path} (pass -c/--config PATH)")
+    """Read settings from every source, later sources winning, then validate them.
+    Without ``config_file`` the configuration is found as Alembic finds it (see
+    ``locate_config``)."""
     environ = os.environ if environ is None else environ
+    path = locate_config(config_file, environ=environ)
 
     raw: dict[str, str] = {}
     sources: dict[str, str] = {}
@@ -159,7 +174,8 @@ def load_settings(
 
     take(_read_pyproject(path.resolve().parent / "pyproject.toml"),
          lambda _: "pyproject.toml [tool.safeguard]")
-    take(_read_ini(path), lambda _: f"{path.name} [safeguard]")
+    if not _is_toml(path):
+        take(_read_ini(path), lambda _: f"{path.name} [safeguard]")
     take({key[len("SAFEGUARD_"):].lower(): value for key, value in environ.items()
           if key.startswith("SAFEGUARD_") and key[len("SAFEGUARD_"):].lower() in KNOWN_KEYS},
          lambda key: f"environment SAFEGUARD_{key.upper()}")
@@ -174,6 +190,43 @@ def load_settings(
         sources["url"] = "environment DATABASE_URL"
     settings = Settings(config_file=path, url=url, sources=sources, **values)
     return settings.with_overrides(**flags)
+
+
+def locate_config(config_file: str | os.PathLike[str] | None = None, *,
+                  environ: Mapping[str, str] | None = None) -> Path:
+    """The project's Alembic configuration, as Alembic's own command line finds it: the
+    file named (-c), else ALEMBIC_CONFIG, else ./alembic.ini, else ./pyproject.toml when
+    it has a [tool.alembic] table (Alembic 1.16+ projects need no alembic.ini at all)."""
+    environ = os.environ if environ is None else environ
+    named = config_file or environ.get("ALEMBIC_CONFIG")
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path} (pass -c/--config PATH)")
+        if _is_toml(path) and not _has_tool_alembic(path):
+            raise ConfigError(f"{path} has no [tool.alembic] table (pass -c/--config PATH)")
+        return path
+    if Path("alembic.ini").is_file():
+        return Path("alembic.ini")
+    if _has_tool_alembic(Path("pyproject.toml")):
+        return Path("pyproject.toml")
+    raise ConfigError("no alembic.ini here, and no pyproject.toml with a [tool.alembic] table "
+                      "(pass -c/--config PATH)")
+
+
+def _is_toml(path: Path) -> bool:
+    return path.suffix == ".toml"
+
+
+def _has_tool_alembic(path: Path) -> bool:
+    return path.is_file() and "alembic" in _load_toml(path).get("tool", {})
+
+
+def _load_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot parse: {exc}") from exc
 
 
 def _read_ini(path: Path) -> dict[str, str]:
@@ -195,11 +248,7 @@ def _read_ini(path: Path) -> dict[str, str]:
 def _read_pyproject(path: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot parse: {exc}") from exc
-    section = data.get("tool", {}).get("safeguard", {})
+    section = _load_toml(path).get("tool", {}).get("safeguard", {})
     flat: dict[str, str] = {}
     for key, value in section.items():
         if isinstance(value, dict):  # [tool.safeguard.sql_check] NAME = "..."

@@ -7,6 +7,8 @@
     │   ├── MultipleHeadsError              several heads and no explicit target
     │   ├── DatabaseMissingError            the database file does not exist
     │   ├── UnsupportedDatabaseError        no backend for this URL
+    │   ├── DatabaseMismatchError           env.py connects to another database than the
+    │   │                                   one named (--url) or read earlier in the run
     │   ├── StoreNotWritableError           the snapshot store cannot be written
     │   └── SnapshotNotFoundError           no snapshot with that id
     ├── LockBusyError                   4  another guarded operation holds the database
@@ -67,6 +69,18 @@ class DatabaseMissingError(RefusedError):
 
 class UnsupportedDatabaseError(RefusedError):
     """No backend supports this database URL."""
+
+
+class DatabaseMismatchError(RefusedError):
+    """env.py connects to a database other than the one --url/DATABASE_URL names, or
+    than the one it connected to earlier in the same run (the one snapshotted)."""
+
+    def __init__(self, message: str, *, report: object | None = None,
+                 first_connection: bool = True) -> None:
+        super().__init__(message, report=report)
+        #: True when env.py had opened no other connection in that run of it: nothing
+        #: can have been executed anywhere yet.
+        self.first_connection = first_connection
 
 
 class StoreNotWritableError(RefusedError):

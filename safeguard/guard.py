@@ -13,13 +13,14 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 from . import health
 from .backends import Backend
 from .config import Settings
 from .durable import Progress, close_progress
 from .errors import (
+    DatabaseMismatchError,
     HealthCheckFailedError,
     MigrationFailedError,
     MigrationTimeoutError,
@@ -50,7 +51,7 @@ class GuardResult:
     """Everything a guarded run did, for the report and for --json."""
 
     plan: Plan
-    outcome: str  # up-to-date | dry-run | migrated | restored | failed
+    outcome: str  # up-to-date | dry-run | migrated | restored | failed | refused
     applied: tuple[str, ...] = ()
     snapshot: Snapshot | None = None
     health: HealthReport | None = None
@@ -142,6 +143,8 @@ class Guard:
         outcome = apply_steps([p.step for p in plan.steps], self.ws.project.apply, op,
                               self.report, deadline=deadline, backend=backend)
         applied = outcome.applied
+        if outcome.mismatch is not None:
+            self._refuse(plan, op, snapshot, outcome.mismatch)
         if not outcome.ok:
             return self._fail(plan, backend, op, snapshot, applied, None,
                               failed_revision=outcome.failed_revision, error=outcome.error or "",
@@ -236,6 +239,16 @@ class Guard:
             f"{format_revs(restored.heads)}",
             report=result,
         )
+
+    def _refuse(self, plan: Plan, op: Operation, snapshot: Snapshot | None, mismatch: str) -> NoReturn:
+        """env.py turned to another database before this run changed anything: there is
+        nothing to restore, and a restore would run env.py yet again."""
+        heads = plan.database.heads
+        op.finish("refused", error=mismatch, heads=list(heads))
+        kept = f"; snapshot {snapshot.id} is kept" if snapshot else ""
+        result = GuardResult(plan, "refused", (), snapshot, None, None, mismatch, False, heads, op.id)
+        raise DatabaseMismatchError(f"{mismatch}; nothing was applied, the database is still at "
+                                    f"{format_revs(heads)}{kept}", report=result)
 
     # -- helpers -----------------------------------------------------------------
 

@@ -3,7 +3,6 @@ no database, and the `revision` command that lints what it just wrote."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -65,13 +64,11 @@ def script_locations(settings: Settings) -> list[Path]:
     """The project's version directories (read from the config, never by importing the
     revision files as Alembic's own loader would)."""
     project = Project(settings)
-    option = project.config.get_main_option("version_locations")
-    if not option:
+    # Alembic has parsed version_locations already, from alembic.ini or [tool.alembic].
+    locations = project.config.get_version_locations_list()
+    if not locations:
         return [Path(project.script.versions)]
-    separator = {"space": " ", "newline": "\n"}.get(
-        project.config.get_main_option("path_separator", "os"), os.pathsep)
-    parts = option.split(separator)
-    return [Path(p.strip()) for p in parts if p.strip()]
+    return [Path(p) for p in locations]
 
 
 def new_revision(settings: Settings, message: str | None, *, autogenerate: bool = False,

@@ -32,12 +32,14 @@ from alembic import command
 from .config import Settings
 from .errors import (
     ConfigError,
+    DatabaseMismatchError,
     DatabaseMissingError,
     MultipleHeadsError,
     RefusedError,
     SafeguardError,
     UnknownRevisionError,
 )
+from .identity import held_to, identity_of
 
 
 @dataclass(frozen=True)
@@ -92,9 +94,16 @@ class Project:
 
     def __init__(self, settings: Settings, *, stdout: io.TextIOBase | None = None) -> None:
         self.settings = settings
-        self.config = Config(str(settings.config_file), stdout=stdout or io.StringIO())
+        ini, toml = settings.ini_file, settings.toml_file
+        self.config = Config(str(ini) if ini else None, toml_file=str(toml) if toml else None,
+                             stdout=stdout or io.StringIO())
+        #: The database every connection env.py makes must go to: the one --url or
+        #: DATABASE_URL names, else the one env.py connected to the first time.
+        self.identity: str | None = None
+        self._named = False
         if settings.url:
-            _check_url(settings.url)
+            self.identity = identity_of(_check_url(settings.url))
+            self._named = True
             # An unmodified env.py reads its URL either from sqlalchemy.url or from
             # DATABASE_URL (as the example app does); set both so --url reaches either.
             os.environ["DATABASE_URL"] = settings.url
@@ -125,15 +134,50 @@ class Project:
             return []
 
         guard = contextlib.nullcontext() if create else _refuse_missing_sqlite_file()
-        with guard, quiet_alembic(), _alembic_errors():
+        with self._held("reading the database's revision"), guard, quiet_alembic(), \
+                _alembic_errors(self._empty_url_hint()):
             with EnvironmentContext(self.config, self.script, fn=probe, dont_mutate=True):
                 self.script.run_env()
         if "url" not in captured:
             raise ConfigError("env.py did not configure a connection (is run_migrations_online called?)")
         state = DatabaseState(url=captured["url"], heads=captured["heads"])  # type: ignore[arg-type]
+        self._hold(state.url)
         if check_known:
             self._check_known(state.heads)
         return state
+
+    def _hold(self, url: URL) -> None:
+        """Remember the first database env.py connected to, and check each later one
+        (a connection do_connect did not see: a pooled one, a driver with no backend)."""
+        found = identity_of(url)
+        if self.identity is None:
+            self.identity = found
+        elif found != self.identity:
+            raise DatabaseMismatchError(self._mismatch("reading the database's revision", found))
+
+    def _held(self, action: str) -> contextlib.AbstractContextManager:
+        """While env.py runs for ``action``, refuse a connection to any other database
+        than the one this project is held to (once it is known)."""
+        if self.identity is None:
+            return contextlib.nullcontext()
+        return held_to(self.identity, lambda actual: self._mismatch(action, actual))
+
+    def _mismatch(self, action: str, actual: str) -> str:
+        if self._named:
+            return (f"env.py connected to {actual} while {action}, but --url/DATABASE_URL "
+                    f"names {self.identity}: safeguard will not snapshot one database and migrate "
+                    "another (make env.py use that URL, or leave out --url and DATABASE_URL "
+                    "to use env.py's own)")
+        return (f"env.py connected to {actual} while {action}, but earlier in this run it "
+                f"connected to {self.identity}, the database safeguard is working on: "
+                f"refused before any statement ran on {actual}")
+
+    def _empty_url_hint(self) -> str | None:
+        """What to do when env.py fails on an empty sqlalchemy.url and none was given."""
+        if self._named or self.config.get_main_option("sqlalchemy.url"):
+            return None
+        return ("sqlalchemy.url is empty and no URL was given: pass --url or set DATABASE_URL "
+                "(or make env.py find its URL)")
 
     def unknown_revisions(self, revisions: Sequence[str]) -> list[str]:
         """The revisions in ``revisions`` that the scripts do not know."""
@@ -193,7 +237,8 @@ class Project:
     def apply(self, step: Step) -> None:
         """Run one revision through the project's own env.py. Whatever it raises is the
         migration's own error and goes up unchanged, for the report to name."""
-        with _filtered(_DropSetupNoise()), alembic_output_to_stderr():
+        with self._held(f"applying {step.revision}"), _filtered(_DropSetupNoise()), \
+                alembic_output_to_stderr():
             if step.direction == "upgrade":
                 command.upgrade(self.config, step.destination)
             else:
@@ -201,7 +246,7 @@ class Project:
 
     def stamp(self, revisions: Sequence[str]) -> None:
         """Set alembic_version to exactly ``revisions`` (base when empty)."""
-        with _alembic_errors(), alembic_output_to_stderr():
+        with self._held("stamping"), _alembic_errors(), alembic_output_to_stderr():
             command.stamp(self.config, list(revisions) or "base", purge=True)
 
     def offline_sql(self, target: str, direction: str, out: io.TextIOBase) -> None:
@@ -284,7 +329,7 @@ def _filtered(log_filter: logging.Filter) -> Iterator[None]:
             logger.removeFilter(log_filter)
 
 
-def _check_url(url: str) -> None:
+def _check_url(url: str) -> URL:
     """Refuse a URL that cannot be parsed or that no backend supports, before env.py
     tries to import a driver for it."""
     from .backends import backend_for
@@ -298,6 +343,7 @@ def _check_url(url: str) -> None:
             "postgresql://user@host/dbname)"
         ) from exc
     backend_for(parsed)
+    return parsed
 
 
 @contextlib.contextmanager
@@ -327,8 +373,9 @@ def _refuse_missing_sqlite_file() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _alembic_errors() -> Iterator[None]:
-    """Translate Alembic's errors into safeguard's at this one boundary."""
+def _alembic_errors(hint: str | None = None) -> Iterator[None]:
+    """Translate Alembic's errors into safeguard's at this one boundary. ``hint`` is
+    the likely cause when env.py itself fails."""
     try:
         yield
     except SafeguardError:
@@ -347,6 +394,8 @@ def _alembic_errors() -> Iterator[None]:
                 or "is not a valid" in message or "Relative revision" in message:
             raise UnknownRevisionError(message) from exc
         raise ConfigError(message) from exc
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # env.py may sys.exit() on a missing setting
+        if hint and (isinstance(exc, sa_exc.ArgumentError) or "url" in str(exc).lower()):
+            raise ConfigError(f"env.py failed ({type(exc).__name__}: {exc}): {hint}") from exc
         raise SafeguardError(f"env.py failed: {type(exc).__name__}: {exc}") from exc
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from .backends import Backend
 from .durable import Progress
-from .errors import RestoreError, SafeguardError, VerificationError
+from .errors import DatabaseMismatchError, RestoreError, SafeguardError, VerificationError
 from .project import Project
 from .store import Snapshot, SnapshotStore
 
@@ -73,6 +73,9 @@ def restore_snapshot(
             heads = project.database(check_known=False).heads
     except RestoreError:
         raise
+    except DatabaseMismatchError as exc:
+        raise RestoreError(f"snapshot {snapshot.id} was written back to {backend.identity()}, "
+                           f"but its revision could not be checked: {exc}") from exc
     except SafeguardError as exc:
         raise RestoreError(f"restoring snapshot {snapshot.id} failed: {exc}") from exc
     except Exception as exc:

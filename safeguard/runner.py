@@ -30,6 +30,7 @@ from sqlalchemy import event
 from sqlalchemy.pool import Pool
 
 from .backends import Backend
+from .errors import DatabaseMismatchError
 from .journal import Operation
 from .project import Step
 
@@ -47,6 +48,9 @@ class ApplyOutcome:
     failed_revision: str | None = None
     error: str | None = None
     timed_out: bool = False
+    #: env.py turned to another database at the first connection of the run, before
+    #: anything was applied (see identity.py): the run is refused, not restored.
+    mismatch: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -78,10 +82,18 @@ def _apply_here(steps: Sequence[Step], apply: ApplyOne, op: Operation, report: R
                 apply(step)
         except Exception as exc:
             outcome.failed_revision, outcome.error = step.revision, describe(exc)
+            outcome.mismatch = _refusal(exc, outcome.applied)
             report(f"  FAILED: {outcome.error}")
             return outcome
         outcome.applied.append(step.revision)
     return outcome
+
+
+def _refusal(exc: Exception, applied: Sequence[str]) -> str | None:
+    """The message of a database mismatch that happened before anything ran."""
+    if isinstance(exc, DatabaseMismatchError) and exc.first_connection and not applied:
+        return str(exc)
+    return None
 
 
 # -- the child -------------------------------------------------------------------------
@@ -114,6 +126,7 @@ def _child(steps: Sequence[Step], apply: ApplyOne, op: Operation, fd: int,
         def send(**message: Any) -> None:
             os.write(fd, (json.dumps(message) + "\n").encode())
 
+        applied: list[str] = []
         with _fresh_connections(backend, send):
             for step in steps:
                 send(begin=step.revision)
@@ -121,8 +134,10 @@ def _child(steps: Sequence[Step], apply: ApplyOne, op: Operation, fd: int,
                     with op.step("apply", revision=step.revision):
                         apply(step)
                 except Exception as exc:
-                    send(failed=step.revision, error=describe(exc))
+                    send(failed=step.revision, error=describe(exc),
+                         mismatch=_refusal(exc, applied))
                     return
+                applied.append(step.revision)
                 send(done=step.revision)
         status = 0
     finally:
@@ -207,6 +222,7 @@ def _watch(pid: int, fd: int, steps: Sequence[Step], op: Operation, report: Repo
                     running = None
                 elif "failed" in message:
                     outcome.failed_revision, outcome.error = message["failed"], message["error"]
+                    outcome.mismatch = message.get("mismatch")
                     running = None
                     report(f"  FAILED: {outcome.error}")
                 elif "session" in message:

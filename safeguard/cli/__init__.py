@@ -15,8 +15,9 @@ from .base import Cli, configure_logging
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-c", "--config", default="alembic.ini", show_default=True, metavar="PATH",
-              help="The project's alembic.ini (its [safeguard] section configures safeguard).")
+@click.option("-c", "--config", metavar="PATH",
+              help="The project's alembic.ini, or pyproject.toml with [tool.alembic] "
+                   "(default: ./alembic.ini, else ./pyproject.toml, as Alembic finds them).")
 @click.option("--url", metavar="URL",
               help="Database URL. Default: DATABASE_URL, else the ini's sqlalchemy.url.")
 @click.option("--json", "json_", is_flag=True, help="Print one JSON object on stdout.")
@@ -24,7 +25,7 @@ from .base import Cli, configure_logging
 @click.option("-q", "--quiet", is_flag=True, help="Only errors (and --json output).")
 @click.version_option(__version__, prog_name="safeguard")
 @click.pass_context
-def main(ctx: click.Context, config: str, url: str | None, json_: bool, verbose: int,
+def main(ctx: click.Context, config: str | None, url: str | None, json_: bool, verbose: int,
          quiet: bool) -> None:
     """Run Alembic migrations with a verified snapshot before anything that can lose
     data, health checks after, and an automatic restore when either fails.

@@ -24,7 +24,7 @@ from ..errors import SafeguardError
 class Cli:
     """Global options, shared by every command."""
 
-    config: str = "alembic.ini"
+    config: str | None = None  # None: found as Alembic finds it
     url: str | None = None
     json: bool = False
     verbosity: int = 0

@@ -1,0 +1,13 @@
+"""Online env.py; the chain has branch labels and a merge point."""
+from sqlalchemy import engine_from_config, pool
+
+from alembic import context
+
+config = context.config
+connectable = engine_from_config(
+    config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.", poolclass=pool.NullPool
+)
+with connectable.connect() as connection:
+    context.configure(connection=connection)
+    with context.begin_transaction():
+        context.run_migrations()
