@@ -140,8 +140,11 @@ class Guard:
             return self._fail(plan, backend, op, snapshot, [], None, failed_revision=None,
                               error="the snapshot took the whole --timeout; nothing was applied",
                               timed_out=True)
-        outcome = apply_steps([p.step for p in plan.steps], self.ws.project.apply, op,
-                              self.report, deadline=deadline, backend=backend)
+        def run(applied: Callable[[str], None]) -> None:
+            self.ws.project.apply_run(plan.target, plan.direction, applied)
+
+        outcome = apply_steps([p.step for p in plan.steps], run, op, self.report,
+                              deadline=deadline, backend=backend)
         applied = outcome.applied
         if outcome.mismatch is not None:
             self._refuse(plan, op, snapshot, outcome.mismatch)

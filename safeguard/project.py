@@ -16,7 +16,7 @@ import logging
 import os
 import sys
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
@@ -27,7 +27,7 @@ from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Engine, make_url
 
-from alembic import command
+from alembic import command, util
 
 from .config import Settings
 from .errors import (
@@ -234,15 +234,31 @@ class Project:
 
     # -- changing ----------------------------------------------------------------
 
-    def apply(self, step: Step) -> None:
-        """Run one revision through the project's own env.py. Whatever it raises is the
-        migration's own error and goes up unchanged, for the report to name."""
-        with self._held(f"applying {step.revision}"), _filtered(_DropSetupNoise()), \
+    def apply_run(self, target: str, direction: str, applied: Callable[[str], None]) -> None:
+        """Run a whole run's revisions in one pass of the project's own env.py, exactly
+        as `alembic upgrade TARGET` does (one transaction for all of them where env.py
+        and the dialect make it so), calling ``applied(revision)`` as Alembic reports
+        each one done. Whatever the migration raises goes up unchanged, for the report
+        to name.
+
+        The per-revision report comes from Alembic's own ``on_version_apply`` hook, added
+        to whatever env.py passes to ``context.configure`` (see _Watched); the revision
+        files are loaded once, by the ScriptDirectory already read for the plan."""
+        script = self.script
+
+        def revisions(rev: Any, context: Any) -> Any:
+            if direction == "upgrade":
+                return script._upgrade_revs(target, rev)
+            return script._downgrade_revs(target, rev)
+
+        def report(ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
+            applied(step.up_revision_id)
+
+        with self._held(f"{direction[:-1]}ing to {target}"), _filtered(_DropSetupNoise()), \
                 alembic_output_to_stderr():
-            if step.direction == "upgrade":
-                command.upgrade(self.config, step.destination)
-            else:
-                command.downgrade(self.config, step.destination)
+            env = EnvironmentContext(self.config, script, fn=revisions, destination_rev=target)
+            with _watched(env, report):
+                script.run_env()
 
     def stamp(self, revisions: Sequence[str]) -> None:
         """Set alembic_version to exactly ``revisions`` (base when empty)."""
@@ -258,6 +274,21 @@ class Project:
                 command.upgrade(self.config, target, sql=True)
             else:
                 command.downgrade(self.config, target, sql=True)
+
+
+def _watched(env: EnvironmentContext, on_applied: Callable[..., None]) -> EnvironmentContext:
+    """``env`` with one ``on_version_apply`` callback of safeguard's added after env.py's
+    own, whatever env.py passes to ``context.configure(...)``. The override is on the
+    instance: Alembic's ``context`` module proxies its functions to the installed
+    instance's methods, and its attributes by class, so a subclass would lose them."""
+    configure = env.configure
+
+    def configure_watched(*args: Any, on_version_apply: Any = None, **kwargs: Any) -> None:
+        theirs = list(util.to_tuple(on_version_apply, default=()))
+        configure(*args, on_version_apply=[*theirs, on_applied], **kwargs)
+
+    env.configure = configure_watched  # type: ignore[method-assign]
+    return env
 
 
 def _step(script: Script, direction: str, target: str, last: bool) -> Step:

@@ -37,7 +37,9 @@ from .project import Step
 log = logging.getLogger(__name__)
 
 Reporter = Callable[[str], None]
-ApplyOne = Callable[[Step], None]
+#: Runs the whole run's revisions, calling its argument with each revision id as
+#: Alembic reports it applied (Project.apply_run, bound to a target).
+RunAll = Callable[[Callable[[str], None]], None]
 
 
 @dataclass
@@ -64,29 +66,65 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
-def apply_steps(steps: Sequence[Step], apply: ApplyOne, op: Operation, report: Reporter, *,
+def apply_steps(steps: Sequence[Step], run: RunAll, op: Operation, report: Reporter, *,
                 deadline: float | None = None, backend: Backend | None = None) -> ApplyOutcome:
-    """Apply ``steps`` in order and stop at the first failure. ``deadline`` is a
-    ``time.monotonic()`` instant; past it the migration is stopped (see module doc)."""
+    """Apply ``steps`` (one pass of env.py, see Project.apply_run) and stop at the first
+    failure. ``deadline`` is a ``time.monotonic()`` instant; past it the migration is
+    stopped (see the module doc)."""
     if deadline is None:
-        return _apply_here(steps, apply, op, report)
-    return _apply_in_child(steps, apply, op, report, deadline, backend)
+        outcome = ApplyOutcome()
 
+        def begun(step: Step) -> None:
+            report(f"Applying {step.arrow}  {step.doc}")
 
-def _apply_here(steps: Sequence[Step], apply: ApplyOne, op: Operation, report: Reporter) -> ApplyOutcome:
-    outcome = ApplyOutcome()
-    for step in steps:
-        report(f"Applying {step.arrow}  {step.doc}")
-        try:
-            with op.step("apply", revision=step.revision):
-                apply(step)
-        except Exception as exc:
+        def failed(step: Step, exc: Exception) -> None:
             outcome.failed_revision, outcome.error = step.revision, describe(exc)
             outcome.mismatch = _refusal(exc, outcome.applied)
             report(f"  FAILED: {outcome.error}")
-            return outcome
-        outcome.applied.append(step.revision)
-    return outcome
+
+        _run_journaled(steps, run, op, begun=begun, done=lambda s: outcome.applied.append(s.revision),
+                       failed=failed)
+        return outcome
+    return _apply_in_child(steps, run, op, report, deadline, backend)
+
+
+def _run_journaled(steps: Sequence[Step], run: RunAll, op: Operation, *,
+                   begun: Callable[[Step], None], done: Callable[[Step], None],
+                   failed: Callable[[Step, Exception], None]) -> bool:
+    """One pass over the run's revisions, each journaled as a step of its own: 'started'
+    before it runs (for the first, before env.py; for the next, as Alembic reports the
+    previous one applied), then 'done' or 'failed'. True when every step is done."""
+    pending = list(steps)
+
+    def start_next() -> None:
+        if pending:
+            op.record("apply", "started", revision=pending[0].revision)
+            begun(pending[0])
+
+    def applied(revision: str) -> None:
+        step = next((s for s in pending if s.revision == revision), None)
+        if step is None:
+            return  # not one of ours (a stamp of a merge point's extra head)
+        pending.remove(step)
+        op.record("apply", "done", revision=revision)
+        done(step)
+        start_next()
+
+    start_next()
+    try:
+        run(applied)
+    except Exception as exc:
+        step = pending[0] if pending else steps[-1]
+        op.record("apply", "failed", revision=step.revision, error=f"{type(exc).__name__}: {exc}")
+        failed(step, exc)
+        return False
+    if pending:
+        missing = ", ".join(s.revision for s in pending)
+        error = RuntimeError(f"Alembic finished without applying {missing}")
+        op.record("apply", "failed", revision=pending[0].revision, error=str(error))
+        failed(pending[0], error)
+        return False
+    return True
 
 
 def _refusal(exc: Exception, applied: Sequence[str]) -> str | None:
@@ -98,7 +136,7 @@ def _refusal(exc: Exception, applied: Sequence[str]) -> str | None:
 
 # -- the child -------------------------------------------------------------------------
 
-def _apply_in_child(steps: Sequence[Step], apply: ApplyOne, op: Operation, report: Reporter,
+def _apply_in_child(steps: Sequence[Step], run: RunAll, op: Operation, report: Reporter,
                     deadline: float, backend: Backend | None) -> ApplyOutcome:
     sys.stdout.flush()
     sys.stderr.flush()
@@ -106,14 +144,14 @@ def _apply_in_child(steps: Sequence[Step], apply: ApplyOne, op: Operation, repor
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child, measured by the tests' outcomes
         os.close(read_fd)
-        _child(steps, apply, op, write_fd, backend)
+        _child(steps, run, op, write_fd, backend)
     os.close(write_fd)
     log.debug("applying %d revision(s) in child process %d; %.1fs left before the timeout",
               len(steps), pid, deadline - time.monotonic())
     return _watch(pid, read_fd, steps, op, report, deadline, backend)
 
 
-def _child(steps: Sequence[Step], apply: ApplyOne, op: Operation, fd: int,
+def _child(steps: Sequence[Step], run: RunAll, op: Operation, fd: int,
            backend: Backend | None) -> None:
     """Apply the steps and exit; never returns. os._exit skips the parent's finalizers,
     which would otherwise close connections (and locks) the parent still holds."""
@@ -127,19 +165,18 @@ def _child(steps: Sequence[Step], apply: ApplyOne, op: Operation, fd: int,
             os.write(fd, (json.dumps(message) + "\n").encode())
 
         applied: list[str] = []
+
+        def done(step: Step) -> None:
+            applied.append(step.revision)
+            send(done=step.revision)
+
+        def failed(step: Step, exc: Exception) -> None:
+            send(failed=step.revision, error=describe(exc), mismatch=_refusal(exc, applied))
+
         with _fresh_connections(backend, send):
-            for step in steps:
-                send(begin=step.revision)
-                try:
-                    with op.step("apply", revision=step.revision):
-                        apply(step)
-                except Exception as exc:
-                    send(failed=step.revision, error=describe(exc),
-                         mismatch=_refusal(exc, applied))
-                    return
-                applied.append(step.revision)
-                send(done=step.revision)
-        status = 0
+            if _run_journaled(steps, run, op, begun=lambda s: send(begin=s.revision),
+                              done=done, failed=failed):
+                status = 0
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
