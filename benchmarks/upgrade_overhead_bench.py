@@ -1,9 +1,15 @@
 """What `safeguard upgrade head` costs over `alembic upgrade head`, whole process.
 
     python benchmarks/upgrade_overhead_bench.py [--revisions 50] [--runs 5] [--rows 300]
+                                                [--against TREE ...]
 
 Two projects, each timed as a user pays it: a fresh process, interpreter start and
-imports included, wall clock from spawn to exit.
+imports included, wall clock from spawn to exit, and the CPU time it used (on a busy
+machine the wall time swings with the load, the CPU time much less). Each command runs
+as `python -m alembic` / `python -m safeguard` with this tree first on PYTHONPATH;
+--against adds the same safeguard commands run from another source tree (the commit
+before a change, say: `git archive HEAD~1 safeguard core | tar -x -C /tmp/before`),
+alternating with the others, so a change is measured under the same load.
 
 * chain: a project made by `alembic init` (the stock env.py and alembic.ini) with
   --revisions safe revisions (tables added, nullable columns added, indexes created),
@@ -14,9 +20,10 @@ imports included, wall clock from spawn to exit.
   renames and drops columns), five revisions, every health check.
 
 Every run starts from a fresh database (an empty file's absence, or a fresh copy of the
-seeded one) and an empty snapshot store; the two commands alternate, run by run, after
-one warm-up each, and each run is checked to have reached head. Floors measured in the
-same session: `python -c pass` and `python -c "import alembic.config"`.
+seeded one) and an empty snapshot store; the commands alternate, run by run, after one
+warm-up each, and each run is checked to have reached head. Floors measured in the same
+session: `python -c pass`, `python -c "import alembic.config"` and the same for
+safeguard's command line.
 
 Target (the issue): on the chain, safeguard within 1.3x of alembic's median.
 """
@@ -221,16 +228,27 @@ def alternate(commands: dict[str, Callable[[], Sample]], runs: int) -> list[Timi
     return [Timing(label, tuple(samples)) for label, samples in times.items()]
 
 
-def floors(runs: int) -> list[Timing]:
-    python = [sys.executable]
-    return alternate({
-        "python -c pass": lambda: timed([*python, "-c", "pass"], cwd=REPO),
-        "python -c 'import alembic.config'": lambda: timed([*python, "-c", "import alembic.config"], cwd=REPO),
-        "python -c 'import safeguard.cli'": lambda: timed([*python, "-c", "import safeguard.cli"], cwd=REPO),
-    }, runs)
+def python(tree: Path, *args: str) -> list[str]:
+    """``python ARGS`` run with ``tree`` first on the import path."""
+    return ["env", f"PYTHONPATH={tree}", sys.executable, *args]
 
 
-def chain_timings(work: Path, revisions: int, runs: int) -> tuple[list[Timing], str]:
+def tree_label(tree: Path) -> str:
+    return "" if tree == REPO else f" [{tree.name}]"
+
+
+def floors(trees: list[Path], runs: int) -> list[Timing]:
+    commands = {
+        "python -c pass": lambda: timed(python(REPO, "-c", "pass"), cwd=REPO),
+        "python -c 'import alembic.config'": lambda: timed(python(REPO, "-c", "import alembic.config"), cwd=REPO),
+    }
+    for tree in trees:
+        commands[f"python -c 'import safeguard.cli'{tree_label(tree)}"] = \
+            lambda tree=tree: timed(python(tree, "-c", "import safeguard.cli"), cwd=REPO)
+    return alternate(commands, runs)
+
+
+def chain_timings(work: Path, revisions: int, trees: list[Path], runs: int) -> tuple[list[Timing], str]:
     root = work / "chain"
     db = make_chain_project(root, revisions)
     store = root / ".safeguard"
@@ -243,13 +261,14 @@ def chain_timings(work: Path, revisions: int, runs: int) -> tuple[list[Timing], 
     def fresh_run(argv: list[str]) -> Callable[[], Sample]:
         return run_to_head(argv, root, child_env(), reset, db, head)
 
-    return alternate({
-        "alembic upgrade head": fresh_run([str(BIN / "alembic"), "upgrade", "head"]),
-        "safeguard upgrade head --create": fresh_run([str(BIN / "safeguard"), "upgrade", "head", "--create"]),
-    }, runs), head
+    commands = {"alembic upgrade head": fresh_run(python(REPO, "-m", "alembic", "upgrade", "head"))}
+    for tree in trees:
+        commands[f"safeguard upgrade head --create{tree_label(tree)}"] = fresh_run(
+            python(tree, "-m", "safeguard", "upgrade", "head", "--create"))
+    return alternate(commands, runs), head
 
 
-def example_timings(work: Path, rows: int, runs: int) -> list[Timing]:
+def example_timings(work: Path, rows: int, trees: list[Path], runs: int) -> list[Timing]:
     root = work / "example"
     seeded = make_example_project(root, rows)
     db, store, env = root / "poolula.db", root / ".safeguard", example_env(root)
@@ -263,19 +282,20 @@ def example_timings(work: Path, rows: int, runs: int) -> list[Timing]:
     def fresh_run(argv: list[str]) -> Callable[[], Sample]:
         return run_to_head(argv, root, env, reset, db, head)
 
-    return alternate({
-        "alembic upgrade head": fresh_run([str(BIN / "alembic"), "upgrade", "head"]),
-        "safeguard upgrade head": fresh_run([str(BIN / "safeguard"), "upgrade", "head"]),
-        "safeguard upgrade head --policy never": fresh_run(
-            [str(BIN / "safeguard"), "upgrade", "head", "--policy", "never"]),
-    }, runs)
+    commands = {"alembic upgrade head": fresh_run(python(REPO, "-m", "alembic", "upgrade", "head"))}
+    for tree in trees:
+        commands[f"safeguard upgrade head{tree_label(tree)}"] = fresh_run(
+            python(tree, "-m", "safeguard", "upgrade", "head"))
+    commands["safeguard upgrade head --policy never"] = fresh_run(
+        python(REPO, "-m", "safeguard", "upgrade", "head", "--policy", "never"))
+    return alternate(commands, runs)
 
 
 def print_table(title: str, timings: list[Timing], baseline: Timing | None) -> None:
     """Wall medians (min, max), the ratio and difference to the baseline, and the
     same for CPU time."""
     print(f"\n{title}")
-    print(f"  {'command':<40} {'wall s':>7} {'min':>6} {'max':>6} {'x base':>7} {'+ms':>6}"
+    print(f"  {'command':<50} {'wall s':>7} {'min':>6} {'max':>6} {'x base':>7} {'+ms':>6}"
           f" {'cpu s':>7} {'x base':>7}")
     for t in timings:
         ratio = extra = cpu_ratio = ""
@@ -283,7 +303,7 @@ def print_table(title: str, timings: list[Timing], baseline: Timing | None) -> N
             ratio = f"{t.median / baseline.median:.2f}x"
             extra = f"{(t.median - baseline.median) * 1000:+.0f}"
             cpu_ratio = f"{t.cpu / baseline.cpu:.2f}x"
-        print(f"  {t.label:<40} {t.median:>7.3f} {min(t.walls):>6.2f} {max(t.walls):>6.2f} {ratio:>7} "
+        print(f"  {t.label:<50} {t.median:>7.3f} {min(t.walls):>6.2f} {max(t.walls):>6.2f} {ratio:>7} "
               f"{extra:>6} {t.cpu:>7.3f} {cpu_ratio:>7}")
 
 
@@ -292,17 +312,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--revisions", type=int, default=50, help="safe revisions in the generated chain")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--rows", type=int, default=300, help="properties seeded in the example database")
+    parser.add_argument("--against", type=Path, action="append", default=[], metavar="TREE",
+                        help="also time safeguard from this source tree (holding safeguard/ and core/)")
     args = parser.parse_args(argv)
+    for tree in args.against:
+        if not (tree / "safeguard" / "__init__.py").is_file():
+            parser.error(f"--against {tree}: no safeguard/__init__.py there")
+    trees = [REPO, *(tree.resolve() for tree in args.against)]
 
     print(f"whole process, median of {args.runs} alternating runs after a warm-up; "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; {sys.executable}")
     with tempfile.TemporaryDirectory(prefix="sg-upgrade-bench-") as tmp:
         work = Path(tmp)
-        print_table("floors", floors(args.runs), None)
-        chain, head = chain_timings(work, args.revisions, args.runs)
+        print_table("floors", floors(trees, args.runs), None)
+        chain, head = chain_timings(work, args.revisions, trees, args.runs)
         print_table(f"chain: {args.revisions} safe revisions, stock env.py, empty SQLite file -> {head}",
                     chain, chain[0])
-        example = example_timings(work, args.rows, args.runs)
+        example = example_timings(work, args.rows, trees, args.runs)
         print_table(f"example: this repository's chain, {args.rows} seeded properties, "
                     f"{SEED_REVISION} -> head", example, example[0])
 
