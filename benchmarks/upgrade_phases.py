@@ -2,6 +2,7 @@
 `alembic upgrade head` on the same chain.
 
     python benchmarks/upgrade_phases.py [--revisions 50] [--runs 3] [--example] [--rows 300]
+                                        [--against TREE ...]
 
 Each run is a fresh interpreter that wraps timers around the functions of safeguard and
 Alembic that make up an upgrade (probing env.py, classifying, journaling, applying,
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -36,7 +38,7 @@ PHASES = (
     ("safeguard.project", "Project.database", "probe env.py (Project.database)"),
     ("safeguard.guard", "make_plan", "plan (steps, classification, snapshot decision)"),
     ("safeguard.plan", "classify_file", "classify a revision"),
-    ("safeguard.journal", "Journal.append", "journal line + fsync"),
+    ("safeguard.journal", "Journal.append", "journal line (and its fsync)"),
     ("safeguard.store", "SnapshotStore.create", "snapshot"),
     ("safeguard.backends.sqlite", "SQLiteBackend.row_counts", "row counts"),
     ("safeguard.project", "Project.apply", "apply one revision (alembic command.upgrade)"),
@@ -148,47 +150,70 @@ def child(tool: str, argv: list[str], out: Path) -> None:
 
 # -- the parent: projects, runs, table ------------------------------------------------------
 
-def measure(tool: str, argv: list[str], *, cwd: Path, env: dict[str, str], reset: Callable[[], None],
-            runs: int) -> tuple[dict[str, float], dict[str, int]]:
-    """Medians of each phase over ``runs`` fresh processes (after one warm-up), and
-    the calls of the last run. "whole process" is the wall time from spawn to exit;
-    START is what the imports and the command leave of it."""
-    samples: list[dict[str, float]] = []
-    calls: dict[str, int] = {}
+@dataclass(frozen=True)
+class Command:
+    """One command to break down: which tool, its arguments, its environment."""
+
+    tool: str  # "alembic" | "safeguard"
+    argv: tuple[str, ...]
+    env: dict[str, str]
+
+
+def measure(commands: dict[str, Command], *, cwd: Path, reset: Callable[[], None],
+            runs: int) -> dict[str, tuple[dict[str, float], dict[str, int]]]:
+    """Per command: the median of each phase over ``runs`` fresh processes (after one
+    warm-up each), and the calls of its last run. The commands alternate, run by run,
+    so a change in the machine's load hits all alike. "whole process" is the wall time
+    from spawn to exit; START is what the imports and the command leave of it."""
+    samples: dict[str, list[dict[str, float]]] = {label: [] for label in commands}
+    calls: dict[str, dict[str, int]] = {}
     with tempfile.TemporaryDirectory(prefix="sg-phases-") as tmp:
         out = Path(tmp) / "figures.json"
         for n in range(runs + 1):
-            reset()
-            start = time.perf_counter()
-            subprocess.run([sys.executable, __file__, "--child", tool, str(out), *argv],
-                           cwd=cwd, env=env, check=True, capture_output=True)
-            wall = time.perf_counter() - start
-            if n:  # the first run warms the bytecode and page caches
-                data = json.loads(out.read_text())
-                sample = data["seconds"]
-                sample["whole process"] = wall
-                sample[START] = wall - sample[IMPORTS] - sample[COMMAND]
-                samples.append(sample)
-                calls = data["calls"]
-    return {k: statistics.median(s.get(k, 0.0) for s in samples) for k in samples[0]}, calls
+            for label, cmd in commands.items():
+                reset()
+                start = time.perf_counter()
+                subprocess.run([sys.executable, __file__, "--child", cmd.tool, str(out), *cmd.argv],
+                               cwd=cwd, env=cmd.env, check=True, capture_output=True)
+                wall = time.perf_counter() - start
+                if n:  # the first round warms the bytecode and page caches
+                    data = json.loads(out.read_text())
+                    sample = data["seconds"]
+                    sample["whole process"] = wall
+                    sample[START] = wall - sample[IMPORTS] - sample[COMMAND]
+                    samples[label].append(sample)
+                    calls[label] = data["calls"]
+    return {label: ({k: statistics.median(s.get(k, 0.0) for s in runs_) for k in runs_[0]}, calls[label])
+            for label, runs_ in samples.items()}
 
 
 def print_phases(title: str, results: dict[str, tuple[dict[str, float], dict[str, int]]]) -> None:
-    """Each tool's phases as a tree, the largest first at each level."""
+    """One row per phase, one column per command: milliseconds and calls. Phases are
+    a tree (a child's time is part of its parent's), largest first at each level (by
+    the largest figure of any command)."""
     print(f"\n{title}")
-    for tool, (phases, calls) in results.items():
-        print(f"  {tool}")
-        print(f"    {'whole process (wall)':<58} {phases['whole process'] * 1000:8.0f} ms")
-        for top in (START, IMPORTS):
-            print(f"      {top:<56} {phases[top] * 1000:8.0f} ms")
-        nested = [p for p in phases if p.startswith(COMMAND)]
-        for path in sorted(nested, key=lambda p: _order(p, phases)):
-            depth = path.count("/") + 1
-            name = path.rsplit("/", 1)[-1]
-            count = f"x{calls[path]}" if path in calls else ""
-            print(f"    {'  ' * depth}{name:<{58 - 2 * depth}} {phases[path] * 1000:8.0f} ms {count:>6}")
-        rest = phases[COMMAND] - sum(v for k, v in phases.items() if k.count("/") == 1)
-        print(f"        {'(the command, outside the phases above)':<54} {rest * 1000:8.0f} ms")
+    print(f"  {'phase':<60}" + "".join(f" {label[-22:]:>22}" for label in results))
+    largest: dict[str, float] = defaultdict(float)
+    for phases, _ in results.values():
+        for path, seconds in phases.items():
+            largest[path] = max(largest[path], seconds)
+    paths = [p for p in largest if p.startswith(COMMAND)]
+    rows = ["whole process", START, IMPORTS, *sorted(paths, key=lambda p: _order(p, largest))]
+    for path in rows:
+        depth = path.count("/") + (1 if path != "whole process" else 0)
+        name = f"{'  ' * depth}{path.rsplit('/', 1)[-1]}"
+        cells = []
+        for phases, calls in results.values():
+            if path not in phases:
+                cells.append("")
+                continue
+            count = f" x{calls[path]}" if path in calls else ""
+            cells.append(f"{phases[path] * 1000:.0f} ms{count}")
+        print(f"  {name:<60}" + "".join(f" {cell:>22}" for cell in cells))
+    rest = [phases[COMMAND] - sum(v for k, v in phases.items() if k.count("/") == 1)
+            for phases, _ in results.values()]
+    print(f"  {'    (the command, outside the phases above)':<60}"
+          + "".join(f" {f'{r * 1000:.0f} ms':>22}" for r in rest))
 
 
 def _order(path: str, phases: dict[str, float]) -> tuple:
@@ -204,12 +229,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--example", action="store_true", help="also the seeded example chain")
     parser.add_argument("--rows", type=int, default=300)
+    parser.add_argument("--against", type=Path, action="append", default=[], metavar="TREE",
+                        help="also break down safeguard from this source tree (as in upgrade_overhead_bench.py)")
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from upgrade_overhead_bench import child_env, example_env, make_chain_project, make_example_project
 
-    print(f"median of {args.runs} runs after a warm-up, load average {os.getloadavg()[0]:.1f}")
+    def commands(argv: tuple[str, ...], env: dict[str, str]) -> dict[str, Command]:
+        found = {"alembic": Command("alembic", ("upgrade", "head"), env),
+                 "safeguard": Command("safeguard", argv, env)}
+        for tree in args.against:
+            found[f"safeguard [{tree.name}]"] = Command("safeguard", argv,
+                                                        {**env, "PYTHONPATH": str(tree.resolve())})
+        return found
+
+    print(f"median of {args.runs} alternating runs after a warm-up, load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(prefix="sg-phases-") as tmp:
         work = Path(tmp)
         chain = work / "chain"
@@ -219,13 +254,10 @@ def main(argv: list[str] | None = None) -> int:
             db.unlink(missing_ok=True)
             shutil.rmtree(chain / ".safeguard", ignore_errors=True)
 
-        env = child_env()
-        print_phases(f"chain: {args.revisions} safe revisions from an empty SQLite file", {
-            "alembic upgrade head": measure("alembic", ["upgrade", "head"], cwd=chain, env=env,
-                                            reset=empty, runs=args.runs),
-            "safeguard upgrade head --create": measure("safeguard", ["upgrade", "head", "--create"],
-                                                       cwd=chain, env=env, reset=empty, runs=args.runs),
-        })
+        print_phases(f"chain: {args.revisions} safe revisions from an empty SQLite file "
+                     "(alembic upgrade head; safeguard upgrade head --create)",
+                     measure(commands(("upgrade", "head", "--create"), child_env()), cwd=chain,
+                             reset=empty, runs=args.runs))
         if args.example:
             example = work / "example"
             seeded = make_example_project(example, args.rows)
@@ -234,13 +266,10 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree(example / ".safeguard", ignore_errors=True)
                 shutil.copyfile(seeded, example / "poolula.db")
 
-            env = example_env(example)
-            print_phases(f"example: {args.rows} seeded properties, 1580131d7fd2 -> head", {
-                "alembic upgrade head": measure("alembic", ["upgrade", "head"], cwd=example, env=env,
-                                                reset=fresh_copy, runs=args.runs),
-                "safeguard upgrade head": measure("safeguard", ["upgrade", "head"], cwd=example, env=env,
-                                                  reset=fresh_copy, runs=args.runs),
-            })
+            print_phases(f"example: {args.rows} seeded properties, 1580131d7fd2 -> head "
+                         "(alembic upgrade head; safeguard upgrade head)",
+                         measure(commands(("upgrade", "head"), example_env(example)), cwd=example,
+                                 reset=fresh_copy, runs=args.runs))
     return 0
 
 
