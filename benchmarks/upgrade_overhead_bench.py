@@ -335,7 +335,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
     ratio = chain[1].median / chain[0].median
     verdict = "within" if ratio < TARGET_RATIO else "OVER"
-    print(f"\nchain: safeguard {ratio:.2f}x alembic: {verdict} the {TARGET_RATIO}x target")
+    print(f"\nchain: safeguard {ratio:.2f}x alembic (wall; CPU {chain[1].cpu / chain[0].cpu:.2f}x): "
+          f"{verdict} the {TARGET_RATIO}x target")
     return 0 if ratio < TARGET_RATIO else 1
 
 

@@ -61,6 +61,7 @@ PHASES = (
 IMPORTS = "imports (the command line, the phases' modules)"
 COMMAND = "run the command"
 START = "interpreter start and exit (this script's imports too)"
+OUTSIDE = "(the command, outside the phases above)"
 
 
 # -- the child: wrap, run, report ------------------------------------------------------------
@@ -164,7 +165,9 @@ def measure(commands: dict[str, Command], *, cwd: Path, reset: Callable[[], None
     """Per command: the median of each phase over ``runs`` fresh processes (after one
     warm-up each), and the calls of its last run. The commands alternate, run by run,
     so a change in the machine's load hits all alike. "whole process" is the wall time
-    from spawn to exit; START is what the imports and the command leave of it."""
+    from spawn to exit; START is what the imports and the command leave of it, OUTSIDE
+    what the phases leave of the command (each a median of its own: medians of the
+    parts need not add up to the median of the whole)."""
     samples: dict[str, list[dict[str, float]]] = {label: [] for label in commands}
     calls: dict[str, dict[str, int]] = {}
     with tempfile.TemporaryDirectory(prefix="sg-phases-") as tmp:
@@ -181,6 +184,8 @@ def measure(commands: dict[str, Command], *, cwd: Path, reset: Callable[[], None
                     sample = data["seconds"]
                     sample["whole process"] = wall
                     sample[START] = wall - sample[IMPORTS] - sample[COMMAND]
+                    sample[OUTSIDE] = sample[COMMAND] - sum(
+                        v for k, v in sample.items() if k.startswith(COMMAND) and k.count("/") == 1)
                     samples[label].append(sample)
                     calls[label] = data["calls"]
     return {label: ({k: statistics.median(s.get(k, 0.0) for s in runs_) for k in runs_[0]}, calls[label])
@@ -210,10 +215,8 @@ def print_phases(title: str, results: dict[str, tuple[dict[str, float], dict[str
             count = f" x{calls[path]}" if path in calls else ""
             cells.append(f"{phases[path] * 1000:.0f} ms{count}")
         print(f"  {name:<60}" + "".join(f" {cell:>22}" for cell in cells))
-    rest = [phases[COMMAND] - sum(v for k, v in phases.items() if k.count("/") == 1)
-            for phases, _ in results.values()]
-    print(f"  {'    (the command, outside the phases above)':<60}"
-          + "".join(f" {f'{r * 1000:.0f} ms':>22}" for r in rest))
+    print(f"  {'    ' + OUTSIDE:<60}"
+          + "".join(f" {f'{phases[OUTSIDE] * 1000:.0f} ms':>22}" for phases, _ in results.values()))
 
 
 def _order(path: str, phases: dict[str, float]) -> tuple:
