@@ -3,7 +3,7 @@
 `SAFEGUARD_FAULT=<point>` (or `<point>#<n>` for the n-th time) makes the process kill
 itself with SIGKILL when it reaches that point: no cleanup, no `finally`, exactly what
 a power cut or the OOM killer does. Points are the journal's own lines
-(`journal:<step>:<status>`, written and fsynced just before) and a few places inside a
+(`journal:<step>:<status>`, written just before) and a few places inside a
 step (`sqlite:restore:swapped`, ...). Unset, this costs one dictionary lookup.
 """
 

@@ -6,7 +6,6 @@ import ast
 from typing import TYPE_CHECKING
 
 from safeguard.classify import effects as fx
-from safeguard.classify.sql import classify_sql
 from safeguard.classify.values import (
     BuiltString,
     Const,
@@ -56,6 +55,10 @@ def _execute_one(interp: "Interpreter", value: Value, node: ast.AST, sit: "Situa
 
 def run_sql(interp: "Interpreter", text: str, node: ast.AST, sit: "Situation") -> None:
     """Classify SQL text executed at ``node``."""
+    # Imported here, not above: sqlglot is the classifier's largest import (about as
+    # much as Alembic's own), and revisions made only of op.* calls never need it.
+    from safeguard.classify.sql import classify_sql
+
     for effect in classify_sql(text, interp.sql_dialect, interp.recorder.schema):
         interp.emit(effect, node, sit)
 

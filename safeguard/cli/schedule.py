@@ -6,11 +6,14 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
 
-from .. import schedule as schedule_
 from .base import Cli, EchoHandler, command
+
+if TYPE_CHECKING:
+    from .. import schedule as schedule_
 
 LOGGERS = ("safeguard.schedule", "apscheduler")
 
@@ -63,6 +66,10 @@ def schedule(cli: Cli, once: bool, show_status: bool, only: tuple[str, ...], eve
     if flag_job and only:
         raise click.UsageError("--job selects configured jobs; --every/--cron define their own")
 
+    # Imported here: APScheduler is for this command alone, and every other command
+    # (`upgrade` first) would pay for importing it.
+    from .. import schedule as schedule_
+
     settings = cli.settings(lock_timeout=lock_timeout)
     if flag_job:
         jobs = [schedule_.command_line_job(every=every, cron=cron, tz=tz, verify=verify,
@@ -97,6 +104,8 @@ def _select(jobs: list[schedule_.Job], only: tuple[str, ...], flag_job: bool) ->
 
 
 def _run_once(cli: Cli, settings, jobs: list[schedule_.Job]) -> None:
+    from .. import schedule as schedule_
+
     results = schedule_.run_once(settings, jobs)
     if cli.json:
         cli.emit({"ok": all(r.ok for r in results), "runs": [r.to_dict() for r in results]})
