@@ -252,9 +252,8 @@ def heads(settings: Settings) -> tuple[str, ...]:
 
 def history(settings: Settings, rev_range: str | None = None) -> list[dict[str, Any]]:
     """The revisions, newest first, as Alembic's `history` walks them."""
-    project = Project(settings)
     base, _, head = (rev_range or ":").partition(":")
-    scripts = project.script.walk_revisions(base=base or "base", head=head or "heads")
+    scripts = Project(settings).history(base or "base", head or "heads")
     return [
         {
             "revision": s.revision,
@@ -273,8 +272,10 @@ def stamp(settings: Settings, revisions: Sequence[str], *, report: Reporter = _i
     state = ws.database()
     backend = ws.backend(state)
     for rev in revisions:
-        if rev not in ("base", "head", "heads"):
-            ws.project.revision(rev)  # refuse unknown revisions before touching anything
+        if rev not in ("base", "heads"):
+            # Refuse unknown or ambiguous revisions (and 'head' of several) before the
+            # journal and the lock: nothing may change for a bad argument.
+            ws.project.revision(rev)
     with ws.exclusive(backend, "stamp"):
         op = ws.journal.begin("stamp", database=backend.identity(),
                               heads=list(state.heads), target=list(revisions))

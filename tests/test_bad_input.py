@@ -216,6 +216,11 @@ BAD_INPUTS: dict[str, BadInput] = {
     "ini that is not UTF-8": BadInput(
         write_ini(b"[alembic]\nscript_location = \xff\xfe/alembic\n"), every(), 2,
         ("alembic.ini", "UTF-8")),
+    "ini whose script_location interpolates nothing": BadInput(
+        rewrite_ini("%(here)s/alembic", "%(nowhere)s/alembic"),
+        every("upgrade", "downgrade", "plan", "check", "current", "heads", "history", "stamp",
+              "lint", "snapshot create", "snapshot verify", "restore", "recover"), 2,
+        ("alembic.ini", "nowhere")),
     "ini whose [safeguard] interpolates nothing": BadInput(
         rewrite_ini("store = .safeguard", "store = %(nowhere)s/store"), every(), 2,
         ("alembic.ini", "[safeguard]", "nowhere")),
@@ -254,9 +259,22 @@ BAD_INPUTS: dict[str, BadInput] = {
         nothing, every(), 2, ("config file not found", "missing.ini"),
         options=("-c", "{root}/missing.ini")),
     # -- revisions
+    "revision that does not exist": BadInput(
+        nothing, (("downgrade", "deadbeef0000"), ("plan", "deadbeef0000"),
+                  ("plan", "--downgrade", "deadbeef0000"), ("stamp", "deadbeef0000"),
+                  ("history", "-r", "deadbeef0000:")), 3, ("deadbeef0000",)),
     "revision prefix that matches nothing": BadInput(
         nothing, (("upgrade", "ffff"), ("downgrade", "ffff"), ("plan", "ffff"), ("stamp", "ffff")),
         3, ("'ffff'",)),
+    "ambiguous revision prefix": BadInput(
+        nothing, (("upgrade", "7"), ("downgrade", "7"), ("plan", "7"), ("stamp", "7"),
+                  ("history", "-r", "7:")), 3, ("Multiple revisions start with '7'",)),
+    "empty revision": BadInput(
+        nothing, (("upgrade", ""), ("downgrade", ""), ("plan", ""), ("stamp", "")), 3,
+        ("empty revision",)),
+    "several heads": BadInput(
+        branch, (("upgrade", "head"), ("plan",), ("plan", "head"), ("stamp", "head")), 3,
+        ("heads",)),
     "database at a revision the scripts do not know": BadInput(
         stamp_unknown, (("plan",), ("downgrade", "-1"), ("current",), ("stamp", "head")), 3,
         ("abcdef123456", "do not know")),
@@ -274,6 +292,9 @@ BAD_INPUTS: dict[str, BadInput] = {
     # -- the database file
     "file that is not SQLite": BadInput(
         scribble, every(*DATABASE_COMMANDS, "restore", "recover"), 3, ("file is not a database",)),
+    "SQLite URL with a user and password": BadInput(
+        nothing, every(*DATABASE_COMMANDS), 2, ("invalid database URL", "sqlite://app:***@"),
+        options=("--url", "sqlite://app:hunter2@/{root}/poolula.db")),
     "URL of an unsupported dialect": BadInput(
         nothing, every(*DATABASE_COMMANDS, "restore", "snapshot verify", "snapshot prune",
                        "recover"), 3,
@@ -301,6 +322,7 @@ def test_bad_input_is_refused_and_changes_nothing(case, name):
 # -- the same through a real process: no traceback escapes, whatever the input -----------
 
 @pytest.mark.parametrize("name, command", [
+    ("ini whose script_location interpolates nothing", ("upgrade", "head")),
     ("ini that is not UTF-8", ("snapshot", "create")),
 ])
 def test_bad_input_through_a_real_process(case, name, command):
