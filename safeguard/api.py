@@ -174,7 +174,8 @@ def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
     the current state, restore, re-stamp, run the health checks, journal it all."""
     ws = Workspace(settings)
     snapshot = ws.store.get(snapshot_id)
-    state = ws.database(check_known=False)
+    # An empty file is what a restore is for (a database truncated to nothing).
+    state = ws.database(check_known=False, empty_ok=True)
     backend = ws.backend(state)
     check_compatible(snapshot, backend)
     ws.store.verify_checksum(snapshot)
@@ -242,7 +243,7 @@ def journal(settings: Settings, *, limit: int | None = None) -> list[OperationRe
 
 def current(settings: Settings) -> DatabaseState:
     """The database env.py connects to and its revision(s)."""
-    return Project(settings).database()
+    return Workspace(settings).database()
 
 
 def heads(settings: Settings) -> tuple[str, ...]:

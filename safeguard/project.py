@@ -57,6 +57,14 @@ class DatabaseState:
         """The URL with any password hidden: the only form safeguard ever prints."""
         return self.url.render_as_string(hide_password=True)
 
+    @property
+    def empty_file(self) -> bool:
+        """A SQLite file of zero bytes (and no WAL): what connecting to a path that did
+        not exist leaves behind, so a wrong path rather than a database."""
+        path = self.url.database if self.dialect == "sqlite" else None
+        if not path or path == ":memory:" or path.startswith("file:"):
+            return False
+        return all(not os.path.exists(p) or os.path.getsize(p) == 0 for p in (path, path + "-wal"))
 
 
 @dataclass(frozen=True)

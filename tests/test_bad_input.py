@@ -290,6 +290,8 @@ BAD_INPUTS: dict[str, BadInput] = {
         (("snapshot", "verify", "{id}"), ("restore", "{id}", "--yes")), 10,
         ("{id}", "postgresql", "sqlite")),
     # -- the database file
+    "empty database file": BadInput(
+        truncate, every(*DATABASE_COMMANDS), 3, ("database file is empty", "--create")),
     "file that is not SQLite": BadInput(
         scribble, every(*DATABASE_COMMANDS, "restore", "recover"), 3, ("file is not a database",)),
     "SQLite URL with a user and password": BadInput(
@@ -337,3 +339,17 @@ def test_bad_input_through_a_real_process(case, name, command):
     assert done.stdout == ""
     assert state(case) == before
 
+
+def test_an_empty_database_file_is_a_new_database_with_create(case):
+    """--create is the way to start from an empty file, as from a missing one."""
+    truncate(case)
+    case.cli("-q", "upgrade", SEED_AT, "--create", "--policy", "never")
+    assert case.cli("current").stdout.strip() == SEED_AT
+
+
+def test_a_database_truncated_to_nothing_can_be_restored(case):
+    """An empty file is refused everywhere but where it is the very reason to act."""
+    rows = table_contents(case.db)
+    truncate(case)
+    case.cli("-q", "restore", "latest", "--yes")
+    assert table_contents(case.db) == rows
