@@ -285,6 +285,26 @@ BAD_INPUTS: dict[str, BadInput] = {
                        for bad in ("../x", "..", "/etc/passwd", "20261125T201500Z-3f9a1c/../../x")),
         2, ("invalid snapshot id",)),
     # -- manifests
+    "manifest that is not JSON": BadInput(
+        manifest(lambda m: b'{"id": "truncated'), SNAPSHOT_COMMANDS, 10,
+        ("manifest", "{id}", "not JSON")),
+    "manifest that is a JSON list": BadInput(
+        manifest(lambda m: [m]), SNAPSHOT_COMMANDS, 10, ("manifest", "{id}", "not a JSON object")),
+    "manifest missing fields": BadInput(
+        manifest(without("sha256", "files")), SNAPSHOT_COMMANDS, 10,
+        ("manifest", "{id}", "missing", "sha256", "files")),
+    "manifest with fields of the wrong type": BadInput(
+        manifest(changed(size="big", row_counts=None)), SNAPSHOT_COMMANDS, 10,
+        ("manifest", "{id}", "size")),
+    "manifest with a date that is not one": BadInput(
+        manifest(changed(created_at="yesterday")), SNAPSHOT_COMMANDS, 10,
+        ("manifest", "{id}", "created_at")),
+    "manifest naming a file outside its snapshot": BadInput(
+        manifest(lambda m: {**m, "files": {"../../../alembic.ini": m["sha256"]}}),
+        SNAPSHOT_COMMANDS, 10, ("manifest", "{id}", "../../../alembic.ini")),
+    "manifest of another snapshot": BadInput(
+        manifest(changed(id="20200101T000000Z-000000")), SNAPSHOT_COMMANDS, 10,
+        ("manifest", "{id}", "20200101T000000Z-000000")),
     "snapshot of another engine": BadInput(
         manifest(changed(engine="postgresql")),
         (("snapshot", "verify", "{id}"), ("restore", "{id}", "--yes")), 10,
@@ -326,6 +346,7 @@ def test_bad_input_is_refused_and_changes_nothing(case, name):
 @pytest.mark.parametrize("name, command", [
     ("ini whose script_location interpolates nothing", ("upgrade", "head")),
     ("ini that is not UTF-8", ("snapshot", "create")),
+    ("manifest that is not JSON", ("restore", "{id}", "--yes")),
 ])
 def test_bad_input_through_a_real_process(case, name, command):
     bad = BAD_INPUTS[name]
