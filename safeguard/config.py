@@ -61,7 +61,8 @@ class Settings:
     """Everything a command needs to know before it looks at the database."""
 
     config_file: Path
-    url: str | None = None
+    #: May hold a password: kept out of repr(), so printing the settings never shows it.
+    url: str | None = field(default=None, repr=False)
     store: Path | None = None
     policy: str = "destructive"
     metadata: str | None = None

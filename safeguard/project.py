@@ -31,6 +31,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 from alembic import command
 
 from .config import Settings
+from .credentials import public_url
 from .errors import (
     ConfigError,
     DatabaseMissingError,
@@ -55,7 +56,7 @@ class DatabaseState:
     @property
     def display_url(self) -> str:
         """The URL with any password hidden: the only form safeguard ever prints."""
-        return self.url.render_as_string(hide_password=True)
+        return public_url(self.url)
 
     @property
     def empty_file(self) -> bool:
