@@ -174,7 +174,8 @@ def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
     the current state, restore, re-stamp, run the health checks, journal it all."""
     ws = Workspace(settings)
     snapshot = ws.store.get(snapshot_id)
-    state = ws.database(check_known=False)
+    # An empty file is what a restore is for (a database truncated to nothing).
+    state = ws.database(check_known=False, empty_ok=True)
     backend = ws.backend(state)
     check_compatible(snapshot, backend)
     ws.store.verify_checksum(snapshot)
@@ -257,7 +258,7 @@ def effective_config(settings: Settings, *, probe: bool = True) -> dict[str, Any
 
 def current(settings: Settings) -> DatabaseState:
     """The database env.py connects to and its revision(s)."""
-    return Project(settings).database()
+    return Workspace(settings).database()
 
 
 def heads(settings: Settings) -> tuple[str, ...]:
@@ -267,9 +268,8 @@ def heads(settings: Settings) -> tuple[str, ...]:
 
 def history(settings: Settings, rev_range: str | None = None) -> list[dict[str, Any]]:
     """The revisions, newest first, as Alembic's `history` walks them."""
-    project = Project(settings)
     base, _, head = (rev_range or ":").partition(":")
-    scripts = project.script.walk_revisions(base=base or "base", head=head or "heads")
+    scripts = Project(settings).history(base or "base", head or "heads")
     return [
         {
             "revision": s.revision,
@@ -288,8 +288,10 @@ def stamp(settings: Settings, revisions: Sequence[str], *, report: Reporter = _i
     state = ws.database()
     backend = ws.backend(state)
     for rev in revisions:
-        if rev not in ("base", "head", "heads"):
-            ws.project.revision(rev)  # refuse unknown revisions before touching anything
+        if rev not in ("base", "heads"):
+            # Refuse unknown or ambiguous revisions (and 'head' of several) before the
+            # journal and the lock: nothing may change for a bad argument.
+            ws.project.revision(rev)
     with ws.exclusive(backend, "stamp"):
         op = ws.journal.begin("stamp", database=backend.identity(),
                               heads=list(state.heads), target=list(revisions))

@@ -10,6 +10,7 @@ exactly the kind of surprise a safety tool must not have.
 from __future__ import annotations
 
 import configparser
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -51,6 +52,10 @@ KNOWN_KEYS: dict[str, str] = {
 }
 #: Keys with a free-form suffix: `sql_check.NAME = QUERY`, `job.NAME = SPEC`.
 PREFIXED_KEYS = ("sql_check.", "job.")
+#: Keys that are a number of seconds.
+SECONDS_KEYS = ("check_timeout", "lock_timeout", "pg_lock_wait_timeout", "pg_sessions_timeout")
+#: Keys that are a count, which no source may make negative.
+COUNT_KEYS = ("keep_last", "keep_daily", "keep_weekly", "keep_monthly")
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,8 @@ class Settings:
 
     #: alembic.ini, or pyproject.toml for a project configured there alone.
     config_file: Path
-    url: str | None = None
+    #: May hold a password: kept out of repr(), so printing the settings never shows it.
+    url: str | None = field(default=None, repr=False)
     store: Path | None = None
     policy: str = "destructive"
     metadata: str | None = None
@@ -201,6 +207,8 @@ def locate_config(config_file: str | os.PathLike[str] | None = None, *,
     named = config_file or environ.get("ALEMBIC_CONFIG")
     if named:
         path = Path(named)
+        if path.is_dir():
+            raise ConfigError(f"config file {path} is a directory (pass -c/--config PATH/TO/alembic.ini)")
         if not path.is_file():
             raise ConfigError(f"config file not found: {path} (pass -c/--config PATH)")
         if _is_toml(path) and not _has_tool_alembic(path):
@@ -225,8 +233,8 @@ def _has_tool_alembic(path: Path) -> bool:
 def _load_toml(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot parse: {exc}") from exc
+    except (OSError, ValueError) as exc:  # TOMLDecodeError and UnicodeDecodeError are ValueErrors
+        raise ConfigError(f"{path}: cannot parse: {exc}".splitlines()[0]) from exc
 
 
 def _read_ini(path: Path) -> dict[str, str]:
@@ -235,6 +243,8 @@ def _read_ini(path: Path) -> dict[str, str]:
         parser.read(path, encoding="utf-8")
     except configparser.Error as exc:
         raise ConfigError(f"{path}: cannot parse: {exc}".splitlines()[0]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: cannot parse: not UTF-8 text (byte {exc.start})") from exc
     if not parser.has_section("safeguard"):
         return {}
     here = str(path.resolve().parent)
@@ -291,12 +301,11 @@ def _coerce(key: str, value: Any, source: str) -> Any:
             return Path(value)
         if key == "checks":
             return tuple(p.strip() for p in value.replace(",", "\n").splitlines() if p.strip())
-        if key in ("check_timeout", "lock_timeout", "pg_lock_wait_timeout", "pg_sessions_timeout"):
+        if key in SECONDS_KEYS:
             return float(value)
         if key == "timeout":
             return float(value) if value.strip() else None
-        if key in ("compression_level", "keep_last", "keep_daily", "keep_weekly", "keep_monthly",
-                   "pg_jobs", "pg_directory_threshold_mb"):
+        if key in ("compression_level", *COUNT_KEYS, "pg_jobs", "pg_directory_threshold_mb"):
             return int(value)
         if key == "max_age_days":
             return int(value) if value.strip() else None
@@ -315,17 +324,22 @@ def _validated(settings: Settings) -> Settings:
         value = getattr(settings, key)
         if value not in allowed:
             raise ConfigError(f"{key} must be one of {', '.join(allowed)}, not {value!r}")
-    for key in ("lock_timeout", "check_timeout", "pg_jobs", "pg_lock_wait_timeout",
-                "pg_sessions_timeout", "keep_last", "keep_daily", "keep_weekly",
-                "keep_monthly"):
-        if getattr(settings, key) < 0:
+    for key in SECONDS_KEYS:
+        # nan compares false with everything, so it would pass the sign check below.
+        if not math.isfinite(getattr(settings, key)):
+            raise ConfigError(f"{key} must be a finite number of seconds, not {getattr(settings, key)!r}")
+    for key in (*SECONDS_KEYS, *COUNT_KEYS, "max_age_days"):
+        # A negative max_age_days would make every snapshot too old to keep.
+        if (getattr(settings, key) or 0) < 0:
             raise ConfigError(f"{key} must not be negative")
     if settings.timeout is not None:
-        if settings.timeout <= 0:
+        if not math.isfinite(settings.timeout) or settings.timeout <= 0:
             raise ConfigError("timeout must be a positive number of seconds")
         if settings.policy == "never":
             raise ConfigError("timeout needs a snapshot to restore a stopped run, "
                               "and policy is 'never'")
+    if settings.pg_jobs < 1:
+        raise ConfigError("pg_jobs must be at least 1")
     if not 1 <= settings.compression_level <= 22:
         raise ConfigError("compression_level must be between 1 and 22")
     return settings

@@ -10,6 +10,7 @@ and reads the connection env.py configured. Migrations are applied through
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import io
 import logging
@@ -30,6 +31,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 from alembic import command, util
 
 from .config import Settings
+from .credentials import public_url
 from .errors import (
     ConfigError,
     DatabaseMismatchError,
@@ -56,7 +58,16 @@ class DatabaseState:
     @property
     def display_url(self) -> str:
         """The URL with any password hidden: the only form safeguard ever prints."""
-        return self.url.render_as_string(hide_password=True)
+        return public_url(self.url)
+
+    @property
+    def empty_file(self) -> bool:
+        """A SQLite file of zero bytes (and no WAL): what connecting to a path that did
+        not exist leaves behind, so a wrong path rather than a database."""
+        path = self.url.database if self.dialect == "sqlite" else None
+        if not path or path == ":memory:" or path.startswith("file:"):
+            return False
+        return all(not os.path.exists(p) or os.path.getsize(p) == 0 for p in (path, path + "-wal"))
 
 
 @dataclass(frozen=True)
@@ -110,8 +121,9 @@ class Project:
             self.config.set_main_option("sqlalchemy.url", settings.url.replace("%", "%%"))
         try:
             self.script = ScriptDirectory.from_config(self.config)
-        except CommandError as exc:
-            raise ConfigError(f"{settings.config_file}: {exc}") from exc
+        except (CommandError, configparser.Error) as exc:
+            # configparser: an interpolation in [alembic] that names nothing.
+            raise ConfigError(f"{settings.config_file}: {_first_line(exc)}") from exc
 
     # -- reading -----------------------------------------------------------------
 
@@ -205,15 +217,26 @@ class Project:
         return tuple(self.script.get_heads())
 
     def revision(self, rev: str) -> Script:
-        """The script for a revision id (or unique prefix)."""
+        """The script for a revision id (or unique prefix, or 'head' when there is one)."""
+        _refuse_empty(rev)
+        # The revision map, not ScriptDirectory.get_revision: that one reports an
+        # ambiguous prefix as "Can't locate revision", which sends people looking for
+        # a missing file.
         with _alembic_errors():
-            script = self.script.get_revision(rev)
+            script = self.script.revision_map.get_revision(rev)
         if script is None:
             raise UnknownRevisionError(f"unknown revision {rev!r}")
-        return script
+        return script  # type: ignore[return-value]
+
+    def history(self, base: str = "base", head: str = "heads") -> list[Script]:
+        """The revisions from ``head`` down to ``base``, newest first (`alembic history -r`)."""
+        with _alembic_errors():
+            return list(self.script.revision_map.iterate_revisions(  # type: ignore[arg-type]
+                head, base, inclusive=True, assert_relative_length=False))
 
     def steps(self, target: str, current: Sequence[str], direction: str) -> tuple[Step, ...]:
         """The revisions between ``current`` and ``target``, in the order they run."""
+        _refuse_empty(target)
         if direction == "upgrade" and target == "head" and len(self.heads()) > 1:
             raise MultipleHeadsError(
                 f"the scripts have {len(self.heads())} heads ({', '.join(self.heads())}); "
@@ -289,6 +312,18 @@ def _watched(env: EnvironmentContext, on_applied: Callable[..., None]) -> Enviro
 
     env.configure = configure_watched  # type: ignore[method-assign]
     return env
+
+
+def _refuse_empty(rev: str) -> None:
+    # Alembic would fail on an assertion deep inside; say what is wrong instead.
+    if not rev.strip():
+        raise UnknownRevisionError("empty revision: name one (head, heads, a revision id or "
+                                   "unique prefix, +N, -N, base)")
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _step(script: Script, direction: str, target: str, last: bool) -> Step:
@@ -416,7 +451,11 @@ def _alembic_errors(hint: str | None = None) -> Iterator[None]:
     except (ResolutionError, RevisionError) as exc:
         raise UnknownRevisionError(str(exc)) from exc
     except sa_exc.DBAPIError as exc:
-        raise RefusedError(f"cannot read the database: {str(exc.orig).splitlines()[0]}") from exc
+        raise RefusedError(f"cannot read the database: {_first_line(exc.orig)}") from exc
+    except sa_exc.ArgumentError as exc:
+        # create_engine() in env.py refusing the URL (e.g. credentials in a SQLite URL);
+        # SQLAlchemy's message shows the URL with its password masked.
+        raise ConfigError(f"invalid database URL: {_first_line(exc)}") from exc
     except CommandError as exc:
         message = str(exc)
         if "Multiple head" in message:
@@ -427,6 +466,6 @@ def _alembic_errors(hint: str | None = None) -> Iterator[None]:
         raise ConfigError(message) from exc
     except (Exception, SystemExit) as exc:  # env.py may sys.exit() on a missing setting
         if hint and (isinstance(exc, sa_exc.ArgumentError) or "url" in str(exc).lower()):
-            raise ConfigError(f"env.py failed ({type(exc).__name__}: {exc}): {hint}") from exc
-        raise SafeguardError(f"env.py failed: {type(exc).__name__}: {exc}") from exc
+            raise ConfigError(f"env.py failed ({type(exc).__name__}: {_first_line(exc)}): {hint}") from exc
+        raise SafeguardError(f"env.py failed: {type(exc).__name__}: {_first_line(exc)}") from exc
 

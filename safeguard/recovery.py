@@ -50,7 +50,8 @@ def recover(ws: Workspace, *, report: Reporter = lambda _: None) -> list[Recover
         done = backend_for(ws.settings.url, ws.settings).recover()
         if done:
             report(f"Finished an interrupted restore step: {done}")
-    state = ws.database(check_known=False)
+    # A crash early in a `--create` run can leave an empty file: still recoverable.
+    state = ws.database(check_known=False, empty_ok=True)
     backend = ws.backend(state)
     done = []
     with ws.exclusive(backend, "recover", check_unfinished=False):
@@ -72,7 +73,7 @@ def _recover_one(ws: Workspace, backend, record: OperationRecord, report: Report
            + (f" during {in_flight['step']}" if in_flight else ""))
 
     if record.kind in ("upgrade", "downgrade") and _completed_and_checked(record):
-        heads = ws.database(check_known=False).heads
+        heads = ws.database(check_known=False, empty_ok=True).heads
         return Recovered(record.id, record.kind, "confirmed",
                          "every revision was applied and the checks passed before the crash",
                          heads)
@@ -87,7 +88,7 @@ def _recover_one(ws: Workspace, backend, record: OperationRecord, report: Report
             detail = (f"completed the restore of snapshot {snapshot.id}" if record.kind == "restore"
                       else f"restored snapshot {snapshot.id}, the state before the operation")
             return Recovered(record.id, record.kind, "restored", detail, result.heads)
-    heads = ws.database(check_known=False).heads
+    heads = ws.database(check_known=False, empty_ok=True).heads
     if not changed:
         detail = "nothing had been changed yet; the database is as it was"
     else:

@@ -21,10 +21,10 @@ import re
 import secrets
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any, Iterator, Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable, Iterator, Mapping
 
 from . import durable, faults
 from .backends import Backend
@@ -166,10 +166,19 @@ class SnapshotStore:
         return self.snapshots_dir / snapshot_id
 
     def _read_manifest(self, directory: Path) -> Snapshot:
+        path = directory / MANIFEST
         try:
-            return Snapshot.from_dict(json.loads((directory / MANIFEST).read_text()))
-        except (OSError, ValueError, TypeError) as exc:
-            raise VerificationError(f"unreadable manifest in {directory}: {exc}") from exc
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise VerificationError(f"the manifest of snapshot {directory.name} cannot be read: "
+                                    f"{exc}") from exc
+        except ValueError as exc:
+            raise VerificationError(f"the manifest of snapshot {directory.name} is not JSON "
+                                    f"({exc}): {path}") from exc
+        problem = manifest_problem(data, directory.name)
+        if problem:
+            raise VerificationError(f"the manifest of snapshot {directory.name} {problem}: {path}")
+        return Snapshot.from_dict(data)
 
     # -- writing -----------------------------------------------------------------
 
@@ -263,6 +272,87 @@ class SnapshotStore:
                 ID_PATTERN.match(entry.name) and not (entry / MANIFEST).is_file()
             ):
                 yield entry
+
+
+def manifest_problem(data: Any, snapshot_id: str) -> str | None:
+    """What makes ``data`` unfit to be the manifest of ``snapshot_id``, or None.
+
+    Everything else trusts a manifest's fields (their types, that the file names stay
+    inside the snapshot, that the id is the directory's), so a damaged or hand-edited
+    one must be refused here, before any command acts on it.
+    """
+    if not isinstance(data, dict):
+        return "is not a JSON object"
+    missing = [name for name in _REQUIRED if name not in data]
+    if missing:
+        return f"is missing {', '.join(missing)}"
+    for name, (fits, expected) in _FIELDS.items():
+        if name in data and not fits(data[name]):
+            return f"has {name} = {_short(data[name])} (expected {expected})"
+    if data["id"] != snapshot_id:
+        return f"says it is snapshot {_short(data['id'])}"
+    outside = [name for name in data["files"] if not _inside(name)]
+    if outside:
+        return f"names a file outside its directory: {outside[0]!r}"
+    return None
+
+
+def _is_str(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_utc_time(value: Any) -> bool:
+    try:
+        return isinstance(value, str) and datetime.fromisoformat(value).tzinfo is not None
+    except ValueError:
+        return False
+
+
+def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda value: value is None or check(value)
+
+
+def _mapping_of(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, dict) and all(
+        _is_str(k) and check(v) for k, v in value.items())
+
+
+def _inside(name: str) -> bool:
+    """A payload file name that stays inside its snapshot directory."""
+    path = PurePosixPath(name)
+    return bool(name) and not path.is_absolute() and ".." not in path.parts
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+#: Each manifest field: the test its value must pass, and what that test expects.
+_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "id": (_is_str, "a string"),
+    "created_at": (_is_utc_time, "an ISO 8601 time with its UTC offset"),
+    "reason": (_is_str, "a string"),
+    "engine": (_is_str, "a string"),
+    "database": (_is_str, "a string"),
+    "revisions": (lambda v: v is None or isinstance(v, list) and all(map(_is_str, v)),
+                  "a list of revision ids"),
+    "size": (_is_count, "a number of bytes"),
+    "sha256": (_is_str, "a string"),
+    "files": (lambda v: bool(v) and _mapping_of(_is_str)(v), "file names and their sha256"),
+    "row_counts": (_mapping_of(_is_count), "table names and row counts"),
+    "label": (_optional(_is_str), "a string or null"),
+    "pinned": (lambda v: isinstance(v, bool), "true or false"),
+    "compression": (_optional(_is_str), "a string or null"),
+    "content_sha256": (_optional(_is_str), "a string or null"),
+    "extra": (lambda v: isinstance(v, dict), "an object"),
+}
+_REQUIRED = [f.name for f in fields(Snapshot)
+             if f.default is MISSING and f.default_factory is MISSING and f.name != "revisions"]
 
 
 def _mib(n: int) -> str:

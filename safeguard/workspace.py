@@ -10,7 +10,7 @@ from typing import Iterator
 from .backends import Backend, backend_for
 from .config import Settings
 from .durable import Progress, close_progress
-from .errors import UnfinishedOperationError
+from .errors import DatabaseMissingError, UnfinishedOperationError
 from .journal import Journal, Operation
 from .lock import database_lock
 from .project import DatabaseState, Project
@@ -26,9 +26,22 @@ class Workspace:
         self.store = SnapshotStore(settings.store_dir)
         self.journal = Journal(self.store.root)
 
-    def database(self, *, create: bool = False, check_known: bool = True) -> DatabaseState:
-        """The database env.py connects to, and its revision(s)."""
-        return self.project.database(create=create, check_known=check_known)
+    def database(self, *, create: bool = False, check_known: bool = True,
+                 empty_ok: bool = False) -> DatabaseState:
+        """The database env.py connects to, and its revision(s).
+
+        An empty SQLite file is refused as a missing one is (unless ``create``): it is
+        what a mistyped path leaves behind, and migrating it from base would hide that
+        the real database is elsewhere. A restore or a recovery may meet one
+        legitimately (``empty_ok``).
+        """
+        state = self.project.database(create=create, check_known=check_known)
+        if state.empty_file and not (create or empty_ok):
+            raise DatabaseMissingError(
+                f"database file is empty: {state.url.database} (0 bytes; check DATABASE_URL / "
+                "--url, or pass --create to start a new database)"
+            )
+        return state
 
     def backend(self, state: DatabaseState) -> Backend:
         """The engine backend for that database."""

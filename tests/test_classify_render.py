@@ -94,8 +94,11 @@ def test_rendering_leaves_the_global_op_proxy_alone() -> None:
     from alembic import op
 
     rendered("def upgrade():\n    op.drop_table('x')\n")
-    with pytest.raises(NameError):
-        op.get_bind()  # no proxy installed: a real migration elsewhere is unaffected
+    # No proxy installed: a real migration elsewhere is unaffected. Alembic leaves
+    # none at all (NameError) until a migration has run in this process, and None
+    # (AttributeError) after one, so the outcome depends on which tests ran before.
+    with pytest.raises((NameError, AttributeError)):
+        op.get_bind()
 
 
 def test_rendering_prunes_by_executing_only_one_branch() -> None:

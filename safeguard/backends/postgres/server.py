@@ -3,7 +3,8 @@ database on it, and the environment that hands the password to pg_dump/pg_restor
 
 The password never appears in a conninfo string, an argv or a message. In-process
 connections get it as a separate libpq parameter; the client tools get it from a
-temporary passfile (mode 0600) named by ``PGPASSFILE`` and deleted when they exit.
+temporary passfile (mode 0600) named by ``PGPASSFILE`` and deleted when they exit, in
+an environment from which every variable spelling it (``DATABASE_URL``) is removed.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import URL
 
+from ...credentials import SECRET_QUERY_KEYS, url_password, without_secret
 from ...errors import RefusedError, SafeguardError
 
 #: Databases to connect to for work on other databases (CREATE/DROP/RENAME DATABASE,
@@ -43,14 +45,16 @@ class Server:
     @classmethod
     def from_url(cls, url: URL) -> "Server":
         """Read the parameters of a ``postgresql://`` URL (no connection is made)."""
+        # A password in the query string is a password too: never part of a conninfo,
+        # which pg_dump and pg_restore receive on their command line.
         options = {key: value[-1] if isinstance(value, tuple) else value
-                   for key, value in url.query.items()}
+                   for key, value in url.query.items() if key not in SECRET_QUERY_KEYS}
         host = url.host or options.pop("host", None)
         port = url.port or (int(options.pop("port")) if "port" in options else None)
         if not url.database:
             raise RefusedError("the PostgreSQL URL names no database (postgresql://host/DBNAME)")
         return cls(host=host, port=port, user=url.username, database=url.database,
-                   password=url.password, options=options)
+                   password=url_password(url), options=options)
 
     def identity(self) -> str:
         """``host:port/dbname``: what snapshots and locks are keyed by."""
@@ -89,7 +93,9 @@ class Server:
     def client_environment(self) -> Iterator[dict[str, str]]:
         """The environment for pg_dump/pg_restore: the password in a private passfile
         that exists only while the body runs."""
-        env = {**os.environ, "PGAPPNAME": APPLICATION_NAME,
+        # Not this process's environment as it is: it holds DATABASE_URL (set for env.py,
+        # or by the caller), and a child's environment is readable in /proc.
+        env = {**without_secret(os.environ, self.password), "PGAPPNAME": APPLICATION_NAME,
                "PGCONNECT_TIMEOUT": str(CONNECT_TIMEOUT_S)}
         if self.password is None:
             # libpq falls back to PGPASSWORD or ~/.pgpass, as psql would.

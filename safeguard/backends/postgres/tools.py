@@ -81,7 +81,10 @@ class ClientTools:
 
 def _inspect(name: str, path: str) -> Tool:
     try:
+        # --version needs nothing from this process's environment, which holds the
+        # database URL (see server.client_environment).
         out = subprocess.run([path, "--version"], capture_output=True, text=True,
+                             env={"PATH": os.environ.get("PATH", os.defpath)},
                              timeout=VERSION_TIMEOUT_S, check=True).stdout
     except (OSError, subprocess.SubprocessError) as exc:
         raise RefusedError(f"cannot run {path} --version: {exc}") from exc

@@ -1,0 +1,49 @@
+"""The database password: it goes to the server and nowhere else.
+
+A URL may carry it in two places, the user part (``postgresql://app:PW@host/db``) and
+the query string (``postgresql://app@host/db?password=PW``, which libpq and SQLAlchemy
+both accept). safeguard shows a URL only as `public_url` renders it, and hands child
+processes (pg_dump, pg_restore) an environment that `without_secret` has cleaned:
+safeguard itself puts the URL in ``DATABASE_URL`` for an unmodified env.py, and
+/proc/<pid>/environ of a child must not repeat it.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+from urllib.parse import unquote, unquote_plus
+
+from sqlalchemy.engine import URL
+
+#: Query-string keys whose value is a password.
+SECRET_QUERY_KEYS = frozenset({"password"})
+
+
+def url_password(url: URL) -> str | None:
+    """The password the driver will use: the query string's if given (it overrides the
+    user part, as SQLAlchemy's PostgreSQL dialects do), else the user part's."""
+    for key in SECRET_QUERY_KEYS:
+        value = url.query.get(key)
+        if value is not None:
+            return value[-1] if isinstance(value, tuple) else value
+    return url.password
+
+
+def public_url(url: URL) -> str:
+    """The URL with every password masked (``app:***@host``, wherever the URL had it):
+    the only form safeguard prints or records."""
+    public = url.difference_update_query(SECRET_QUERY_KEYS)
+    if url_password(url) is not None:
+        public = public.set(password="masked")
+    return public.render_as_string(hide_password=True)
+
+
+def without_secret(environ: Mapping[str, str], secret: str | None) -> dict[str, str]:
+    """``environ`` without the variables that spell ``secret``, escaped or not."""
+    if not secret:
+        return dict(environ)
+    return {key: value for key, value in environ.items() if not _spells(value, secret)}
+
+
+def _spells(value: str, secret: str) -> bool:
+    return any(secret in form for form in (value, unquote(value), unquote_plus(value)))
