@@ -153,8 +153,10 @@ def mask_url(url: str) -> str:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
+    from .credentials import public_url
+
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        return public_url(make_url(url))
     except ArgumentError:
         return "(unparseable URL)"
 
