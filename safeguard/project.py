@@ -4,8 +4,9 @@ connects to.
 safeguard never re-implements what env.py does. To learn which database a project
 migrates, it runs the project's own env.py the way `alembic current` does (an
 ``EnvironmentContext`` with ``dont_mutate=True`` and a function that returns no steps)
-and reads the connection env.py configured. Migrations are applied through
-``alembic.command``, one revision per call, so the project's env.py runs unmodified.
+and reads the connection env.py configured. A run's revisions are applied in one pass
+of env.py, as `alembic upgrade` does it, with Alembic's ``on_version_apply`` hook
+reporting each revision done, so the project's env.py runs unmodified.
 """
 
 from __future__ import annotations
@@ -355,7 +356,7 @@ def alembic_output_to_stderr() -> contextlib.AbstractContextManager:
 
 class _DropSetupNoise(logging.Filter):
     """Keep Alembic's "Running upgrade a -> b" lines; drop the two it prints before each
-    (the implementation and transactional-DDL lines), once per revision here."""
+    (the implementation and transactional-DDL lines)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith(("Context impl", "Will assume"))

@@ -1,6 +1,6 @@
 """Applying a run's revisions, here or in a child process a deadline can stop.
 
-Without a deadline the revisions run in this process, one Alembic command each. With
+Without a deadline the revisions run in this process, in one pass of env.py. With
 one (`--timeout`), they run in a forked child and this process only watches: a
 migration that hangs (a lock it waits for forever, a query that never ends, an infinite
 loop in Python) cannot be interrupted reliably from inside, but a child can always be
