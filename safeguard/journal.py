@@ -145,11 +145,11 @@ class Operation:
         self.id = op_id
         self.kind = kind
 
-    def record(self, step: str, status: str, **facts: Any) -> None:
-        """A step's line; only 'started' must be on disk before anything else happens
-        (see the module docstring)."""
+    def record(self, step: str, status: str, *, durable: bool | None = None, **facts: Any) -> None:
+        """A step's line; by default only 'started' must be on disk before anything
+        else happens (see the module docstring)."""
         self.journal.append({"op": self.id, "event": "step", "step": step, "status": status, **facts},
-                            durable=status == "started")
+                            durable=status == "started" if durable is None else durable)
 
     @contextmanager
     def step(self, name: str, **facts: Any) -> Iterator[dict[str, Any]]:

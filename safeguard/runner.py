@@ -97,8 +97,12 @@ def _run_journaled(steps: Sequence[Step], run: RunAll, op: Operation, *,
     pending = list(steps)
 
     def start_next() -> None:
+        # Only the first start must reach the disk before anything changes: from there
+        # on, recovery restores the snapshot whatever the later lines say, and the next
+        # durable line (the checks starting, or the end) carries them all.
         if pending:
-            op.record("apply", "started", revision=pending[0].revision)
+            op.record("apply", "started", revision=pending[0].revision,
+                      durable=len(pending) == len(steps))
             begun(pending[0])
 
     def applied(revision: str) -> None:
