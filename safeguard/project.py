@@ -80,8 +80,6 @@ class Step:
     direction: str  # "upgrade" | "downgrade"
     doc: str
     path: str
-    #: The destination handed to alembic.command for this step alone.
-    destination: str
 
     @property
     def arrow(self) -> str:
@@ -253,8 +251,7 @@ class Project:
                 scripts = list(self.script.iterate_revisions(
                     tuple(current), target, select_for_downgrade=True
                 ))
-        return tuple(_step(s, direction, target, i == len(scripts) - 1)
-                     for i, s in enumerate(scripts))
+        return tuple(_step(s, direction) for s in scripts)
 
     # -- changing ----------------------------------------------------------------
 
@@ -327,24 +324,13 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def _step(script: Script, direction: str, target: str, last: bool) -> Step:
-    if direction == "upgrade":
-        destination = script.revision
-    elif last:
-        destination = target
-    elif isinstance(script.down_revision, str):
-        destination = script.down_revision
-    else:
-        # A merge point or a base in the middle of a plan: only the whole remaining
-        # range can be named safely, so hand Alembic the final target.
-        destination = target
+def _step(script: Script, direction: str) -> Step:
     return Step(
         revision=script.revision,
         down_revision=script.down_revision,
         direction=direction,
         doc=(script.doc or "").strip(),
         path=script.path,
-        destination=destination,
     )
 
 
