@@ -184,6 +184,7 @@ class SnapshotStore:
         manifest last."""
         self.ensure_writable()
         self.ensure_space(backend.size())
+        faults.point("store:space-checked")
         snapshot_id = snapshot_id or new_snapshot_id()
         staging = self.snapshots_dir / f".tmp-{snapshot_id}"
         final = self.path_of(snapshot_id)
