@@ -56,7 +56,8 @@ def recover(ws: Workspace, *, report: Reporter = lambda _: None) -> list[Recover
             done = engine.recover(runners)
         if done:
             report(f"Settled in the engine first: {done}")
-    state = ws.database(check_known=False)
+    # Not ws.database(): its "run `safeguard recover`" is no help here.
+    state = ws.project.database(check_known=False)
     backend = ws.backend(state)
     done = []
     with ws.exclusive(backend, "recover", check_unfinished=False):

@@ -10,8 +10,8 @@ from typing import Iterator
 from .backends import Backend, backend_for
 from .config import Settings
 from .durable import Progress, close_progress
-from .errors import UnfinishedOperationError
-from .journal import Journal, Operation
+from .errors import RefusedError, UnfinishedOperationError
+from .journal import Journal, Operation, OperationRecord
 from .lock import database_lock
 from .project import DatabaseState, Project
 from .store import Snapshot, SnapshotStore
@@ -27,8 +27,17 @@ class Workspace:
         self.journal = Journal(self.store.root)
 
     def database(self, *, create: bool = False, check_known: bool = True) -> DatabaseState:
-        """The database env.py connects to, and its revision(s)."""
-        return self.project.database(create=create, check_known=check_known)
+        """The database env.py connects to, and its revision(s). When it cannot be
+        read and the journal holds an unfinished operation, that is the news: a crash
+        mid-restore can leave a PostgreSQL database renamed away until `recover`."""
+        try:
+            return self.project.database(create=create, check_known=check_known)
+        except RefusedError as exc:
+            url = self.settings.url
+            pending = self.journal.unfinished(backend_for(url, self.settings).identity() if url else None)
+            if pending:
+                raise self._unfinished(pending[-1], f", and the database cannot be read ({exc})") from exc
+            raise
 
     def backend(self, state: DatabaseState) -> Backend:
         """The engine backend for that database."""
@@ -38,11 +47,14 @@ class Workspace:
         """Refuse to change a database whose last operation did not finish."""
         pending = self.journal.unfinished(database)
         if pending:
-            op = pending[-1]
-            raise UnfinishedOperationError(
-                f"operation {op.id} ({op.kind}, started {op.begun.get('ts', '?')}) did not "
-                f"finish; run `safeguard recover` before changing this database"
-            )
+            raise self._unfinished(pending[-1])
+
+    @staticmethod
+    def _unfinished(op: OperationRecord, why: str = "") -> UnfinishedOperationError:
+        return UnfinishedOperationError(
+            f"operation {op.id} ({op.kind}, started {op.begun.get('ts', '?')}) did not "
+            f"finish{why}; run `safeguard recover` before changing this database"
+        )
 
     @contextmanager
     def exclusive(self, backend: Backend, purpose: str, *, check_unfinished: bool = True) -> Iterator[None]:
