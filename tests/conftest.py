@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from safeguard.cli import main
 
-pytest_plugins = ["postgres_support"]
+pytest_plugins = ["postgres_support", "reliability.plugin"]
 
 REPO = Path(__file__).resolve().parents[1]
 #: Revisions of the example chain, base first.
