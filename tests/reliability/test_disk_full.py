@@ -149,6 +149,7 @@ def test_a_journal_line_torn_by_a_full_disk_does_not_hide_the_next_one(sqlite_en
             code = run.wait()
         finally:
             run.reap()
+        torn = not journal.read_bytes().endswith(b"\n")
         filler.unlink()
 
         settled = settle(project)
@@ -156,6 +157,7 @@ def test_a_journal_line_torn_by_a_full_disk_does_not_hide_the_next_one(sqlite_en
                      data_lost=int(fingerprint(sqlite_engine, project)["state"] != before["state"])))
         line = one_line(run.stderr())
         assert code == 9 and "cannot write the journal" in line, run.stderr()
+        assert torn, "the full disk should have cut the journal's line short"
         assert_nothing_migrated(sqlite_engine, project, before)
         assert settled.recoveries == 1
         assert Journal(project.store).unfinished() == []

@@ -93,7 +93,7 @@ def settled_state(pg_engine, project, ledger, wanted: dict, *, faults: int = 1,
     return settled, state
 
 
-@pytest.mark.parametrize("after", [0.0, 0.3], ids=["at-once", "mid-dump"])
+@pytest.mark.parametrize("after", [0.0, 0.1], ids=["at-once", "mid-dump"])
 def test_pg_dump_killed_mid_snapshot_leaves_the_database_untouched(after, pg_engine, placed, ledger):
     project = placed(SEED_AT)
     add_ballast(pg_engine, project)
@@ -117,7 +117,7 @@ def test_pg_restore_killed_after_a_failed_check_is_finished_by_recover(pg_engine
     project.add_revision(FAILING_REVISION, HEAD, FAILING_CHECK)
     before = pg_engine.state(project)
     killed, code, stderr = run_killing_tool(pg_engine, project, ("upgrade", "head"),
-                                            "pg_restore", "--dbname=", 0.2)
+                                            "pg_restore", "--dbname=", 0.05)
     line = error_line(stderr)
     settled, state = settled_state(pg_engine, project, ledger, before, faults=int(killed))
 
@@ -136,7 +136,7 @@ def test_pg_restore_killed_during_a_manual_restore_is_finished_by_recover(pg_eng
     snapshot = json.loads(project.cli("--json", "snapshot", "create").stdout)["id"]
     pg_engine.replace(project, HEAD)
     killed, code, stderr = run_killing_tool(pg_engine, project, ("restore", snapshot, "--yes"),
-                                            "pg_restore", "--dbname=", 0.2)
+                                            "pg_restore", "--dbname=", 0.05)
     line = error_line(stderr)
     settled, state = settled_state(pg_engine, project, ledger, wanted, faults=int(killed))
 

@@ -6,12 +6,13 @@ from its first journal line), whether the process dies alone (the OOM killer) or
 its children (a power cut, a container stop), and whether a command that must be
 refused is tried before recovering. Afterwards the database is exactly the pre-run
 state or the finished one, table by table and schema included; the journal says
-which; `safeguard recover` was needed at most once. A failing run prints its seed:
-`SAFEGUARD_FAULT_SEED=<seed> pytest tests/reliability -k <engine>` replays it.
+which; `safeguard recover` was needed at most once. A failing run prints the command
+that replays it: `SAFEGUARD_FAULT_SEED=<seed> pytest '<test>' -k <engine>`.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import time
@@ -90,7 +91,8 @@ def interrupt(scenario_name: str, engine: str, seed: int, fault_engine, referenc
 
     code, at, stderr = kill_at_random(project, args, fault_engine.env, refs.timeline, plan)
     landed = code == -signal.SIGKILL
-    context = (f"[replay: SAFEGUARD_FAULT_SEED={seed} pytest tests/reliability -k {engine}] "
+    test = os.environ.get("PYTEST_CURRENT_TEST", "tests/reliability").split("[")[0]
+    context = (f"[replay: SAFEGUARD_FAULT_SEED={seed} pytest '{test}' -k {engine}] "
                f"{scenario_name} on {engine}, {plan.describe()}: killed at {at:.3f}s "
                f"(a whole run takes {refs.timeline.end:.3f}s), exit {code}")
     if not landed:
