@@ -74,7 +74,9 @@ def _pread_pwrite(inp: int, out: int, offset: int, count: int) -> int:
     return os.pwrite(out, os.pread(inp, count, offset), offset)
 
 
-def _write_all(fd: int, data: memoryview) -> None:
+def write_all(fd: int, data: memoryview) -> None:
+    """Write every byte, or raise: a short write (a disk filling up) is retried until
+    it either completes or fails with the error that stopped it."""
     while data:
         written = os.write(fd, data)
         data = data[written:]
@@ -126,7 +128,7 @@ def write_json(path: Path, data: Any) -> None:
     payload = (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
     try:
-        _write_all(fd, memoryview(payload))
+        write_all(fd, memoryview(payload))
         os.fsync(fd)
     finally:
         os.close(fd)

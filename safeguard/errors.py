@@ -17,6 +17,7 @@
     ├── HealthCheckFailedError          7  a check failed after migrating; restored
     ├── RestoreError                    8  a restore failed: the database needs attention
     ├── UnfinishedOperationError        9  the journal holds an unfinished operation
+    │   └── JournalError                    the journal cannot be written: this one stops unfinished
     ├── VerificationError              10  a snapshot does not match its manifest
     └── LintFailedError                11  `lint --strict` found unacknowledged revisions
 
@@ -129,6 +130,11 @@ class UnfinishedOperationError(SafeguardError):
     """The journal shows an operation that did not finish; run `safeguard recover`."""
 
     exit_code = 9
+
+
+class JournalError(UnfinishedOperationError):
+    """The journal cannot be written (store read-only or full): the operation stops
+    before its next step, unfinished, for `safeguard recover` to settle."""
 
 
 class VerificationError(SafeguardError):

@@ -22,6 +22,7 @@ from .durable import Progress, close_progress
 from .errors import (
     DatabaseMismatchError,
     HealthCheckFailedError,
+    JournalError,
     MigrationFailedError,
     MigrationTimeoutError,
     RestoreError,
@@ -223,13 +224,17 @@ class Guard:
             with op.step("restore", snapshot=snapshot.id):
                 restored = restore_snapshot(self.ws.store, backend, self.ws.project, snapshot,
                                             progress=progress)
+        except JournalError:
+            raise  # the restore never started; recover settles it from the journal
         except SafeguardError as exc:
-            op.finish("restore-failed", error=str(exc))
+            # Not finished: the journal keeps the operation open, so every change is
+            # refused until `safeguard recover` has restored the snapshot.
             result = GuardResult(plan, "failed", tuple(applied), snapshot, report,
                                  failed_revision, error, False, (), op.id, timed_out)
             raise RestoreError(
                 f"{what}; then restoring snapshot {snapshot.id} FAILED: {exc}. The database "
-                f"needs attention: the snapshot is at {self.ws.store.path_of(snapshot.id)}",
+                f"needs attention: once the cause is fixed, `safeguard recover` restores the "
+                f"snapshot (it is at {self.ws.store.path_of(snapshot.id)})",
                 report=result,
             ) from exc
         finally:

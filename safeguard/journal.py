@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from . import faults
-from .durable import FILE_MODE, make_dir
+from .durable import FILE_MODE, make_dir, write_all
+from .errors import JournalError
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,16 @@ class OperationRecord:
         return next(reversed(open_steps.values()), None) if open_steps else None
 
 
+def _after_torn_line(fd: int, line: bytes) -> bytes:
+    """``line``, preceded by a newline if the journal ends in a torn line (a crash or a
+    full disk cut the last write short): appended to the fragment, it would be
+    unreadable too, and an operation's end could vanish with it."""
+    size = os.fstat(fd).st_size
+    if size and os.pread(fd, 1, size - 1) != b"\n":
+        return b"\n" + line
+    return line
+
+
 class Journal:
     """The journal file of one snapshot store."""
 
@@ -92,15 +103,24 @@ class Journal:
         """Append one line; ``durable``: fsync it (with every line before it), for a
         line that must be on disk before the step it announces runs."""
         log.debug("journal: %s", json.dumps(entry, default=str))
-        make_dir(self.root)
         line = json.dumps({"ts": _now(), **entry}, default=str, sort_keys=False) + "\n"
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
         try:
-            os.write(fd, line.encode())
-            if durable:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
+            make_dir(self.root)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, FILE_MODE)
+            try:
+                write_all(fd, memoryview(_after_torn_line(fd, line.encode())))
+                if durable:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            # No step may run unjournaled: the operation stops here, and `recover`
+            # settles it from the lines already on disk.
+            raise JournalError(
+                f"cannot write the journal {self.path}: {exc.strerror or exc}; the operation "
+                "stopped before its next step; run `safeguard recover` once the store is "
+                "writable again"
+            ) from exc
         if entry.get("event") == "step":
             faults.point(f"journal:{entry['step']}:{entry['status']}")
 

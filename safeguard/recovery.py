@@ -46,12 +46,19 @@ def recover(ws: Workspace, *, report: Reporter = lambda _: None) -> list[Recover
     """Finish every unfinished operation on this workspace's database."""
     if ws.settings.url:
         # A crash between a restore's two renames can leave the database missing, so
-        # the engine finishes its own step before env.py is asked to connect.
-        done = backend_for(ws.settings.url, ws.settings).recover()
+        # the engine finishes its own step before env.py is asked to connect; and a
+        # server may still be running what the crashed process had asked of it. Under
+        # the lock: a live operation's sessions and databases are not a crash's.
+        engine = backend_for(ws.settings.url, ws.settings)
+        with ws.exclusive(engine, "recover", check_unfinished=False):
+            runners = [op.begun["pid"] for op in ws.journal.unfinished(engine.identity())
+                       if isinstance(op.begun.get("pid"), int)]
+            done = engine.recover(runners)
         if done:
-            report(f"Finished an interrupted restore step: {done}")
-    # A crash early in a `--create` run can leave an empty file: still recoverable.
-    state = ws.database(check_known=False, empty_ok=True)
+            report(f"Settled in the engine first: {done}")
+    # Not ws.database(): its "run `safeguard recover`" is no help here. A crash early in
+    # a `--create` run can leave an empty file: still recoverable.
+    state = ws.project.database(check_known=False)
     backend = ws.backend(state)
     done = []
     with ws.exclusive(backend, "recover", check_unfinished=False):

@@ -197,6 +197,7 @@ class SnapshotStore:
         manifest last."""
         self.ensure_writable()
         self.ensure_space(backend.size())
+        faults.point("store:space-checked")
         snapshot_id = snapshot_id or new_snapshot_id()
         started = time.perf_counter()
         log.debug("snapshot %s of %s: writing into %s", snapshot_id, backend.identity(), self.snapshots_dir)

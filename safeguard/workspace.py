@@ -10,8 +10,8 @@ from typing import Iterator
 from .backends import Backend, backend_for
 from .config import Settings
 from .durable import Progress, close_progress
-from .errors import DatabaseMissingError, UnfinishedOperationError
-from .journal import Journal, Operation
+from .errors import DatabaseMissingError, RefusedError, UnfinishedOperationError
+from .journal import Journal, Operation, OperationRecord
 from .lock import database_lock
 from .project import DatabaseState, Project
 from .store import Snapshot, SnapshotStore
@@ -33,9 +33,18 @@ class Workspace:
         An empty SQLite file is refused as a missing one is (unless ``create``): it is
         what a mistyped path leaves behind, and migrating it from base would hide that
         the real database is elsewhere. A restore or a recovery may meet one
-        legitimately (``empty_ok``).
+        legitimately (``empty_ok``). When the database cannot be read and the journal
+        holds an unfinished operation, that is the news: a crash mid-restore can leave
+        a PostgreSQL database renamed away until `recover`.
         """
-        state = self.project.database(create=create, check_known=check_known)
+        try:
+            state = self.project.database(create=create, check_known=check_known)
+        except RefusedError as exc:
+            url = self.settings.url
+            pending = self.journal.unfinished(backend_for(url, self.settings).identity() if url else None)
+            if pending:
+                raise self._unfinished(pending[-1], f", and the database cannot be read ({exc})") from exc
+            raise
         if state.empty_file and not (create or empty_ok):
             raise DatabaseMissingError(
                 f"database file is empty: {state.url.database} (0 bytes; check DATABASE_URL / "
@@ -51,11 +60,14 @@ class Workspace:
         """Refuse to change a database whose last operation did not finish."""
         pending = self.journal.unfinished(database)
         if pending:
-            op = pending[-1]
-            raise UnfinishedOperationError(
-                f"operation {op.id} ({op.kind}, started {op.begun.get('ts', '?')}) did not "
-                f"finish; run `safeguard recover` before changing this database"
-            )
+            raise self._unfinished(pending[-1])
+
+    @staticmethod
+    def _unfinished(op: OperationRecord, why: str = "") -> UnfinishedOperationError:
+        return UnfinishedOperationError(
+            f"operation {op.id} ({op.kind}, started {op.begun.get('ts', '?')}) did not "
+            f"finish{why}; run `safeguard recover` before changing this database"
+        )
 
     @contextmanager
     def exclusive(self, backend: Backend, purpose: str, *, check_unfinished: bool = True) -> Iterator[None]:

@@ -93,12 +93,11 @@ def test_unsafe_module_is_never_executed(tmp_path: Path) -> None:
 def test_rendering_leaves_the_global_op_proxy_alone() -> None:
     from alembic import op
 
+    # Absent in a fresh process, None once any real migration ran in it: compare, so the
+    # test holds in whatever order the suite runs.
+    before = vars(op).get("_proxy", "absent")
     rendered("def upgrade():\n    op.drop_table('x')\n")
-    # No proxy installed: a real migration elsewhere is unaffected. Alembic leaves
-    # none at all (NameError) until a migration has run in this process, and None
-    # (AttributeError) after one, so the outcome depends on which tests ran before.
-    with pytest.raises((NameError, AttributeError)):
-        op.get_bind()
+    assert vars(op).get("_proxy", "absent") is before  # a real migration elsewhere is unaffected
 
 
 def test_rendering_prunes_by_executing_only_one_branch() -> None:

@@ -77,9 +77,10 @@ class Backend(Protocol):
     def discard(self, directory: Path, manifest: Mapping[str, Any]) -> None:
         """Release what a snapshot holds outside its directory, before it is deleted."""
 
-    def recover(self) -> str | None:
-        """Finish or undo an engine-level step a crash interrupted (a half-done swap);
-        what was done, or None."""
+    def recover(self, runners: Sequence[int] = ()) -> str | None:
+        """End what the crashed processes ``runners`` (pids from the journal) left
+        running in the engine, then finish or undo an engine-level step they
+        interrupted (a half-done swap); what was done, or None."""
 
     def session_lock(self, timeout: float) -> ContextManager[None]:
         """Hold the engine's own lock for one guarded operation (PostgreSQL: an advisory

@@ -87,8 +87,9 @@ class SQLiteBackend:
     def discard(self, directory: Path, manifest: Mapping[str, Any]) -> None:
         """Nothing outside the snapshot's directory."""
 
-    def recover(self) -> str | None:
-        """Nothing engine-level: a restore is one rename, finished or not."""
+    def recover(self, runners: Sequence[int] = ()) -> str | None:
+        """Nothing engine-level: a restore is one rename, finished or not, and no
+        server runs anything on behalf of a crashed process."""
         return None
 
     def session_lock(self, timeout: float) -> ContextManager[None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ContextManager, Mapping, Sequence
@@ -16,7 +17,7 @@ from . import catalog, databases, names, swap
 from .advisory import advisory_lock
 from .dump import DumpStrategy
 from .options import Options
-from .server import Server, describe, errors_as
+from .server import APPLICATION_NAME, Server, describe, errors_as
 from .strategy import Strategy
 from .template import TemplateStrategy
 from .tools import ClientTools
@@ -38,6 +39,10 @@ class PostgresBackend:
         self.server = Server.from_url(url)
         self.options = Options.from_settings(settings)
         self.tools = ClientTools(self.options.bindir)
+        # The project's env.py connects through libpq too: under this process's name
+        # (not one inherited from a parent), a migration statement the server goes on
+        # running after a crash can be found, and ended, by `recover`.
+        os.environ["PGAPPNAME"] = APPLICATION_NAME
 
     # -- facts -------------------------------------------------------------------
 
@@ -146,12 +151,15 @@ class PostgresBackend:
                     _abandon(conn, live, staging, ready)
                     raise
 
-    def recover(self) -> str | None:
-        """Finish or undo a restore that a crash interrupted (see swap.py); what was
-        done, or None if there was nothing to do."""
+    def recover(self, runners: Sequence[int] = ()) -> str | None:
+        """End what the crashed processes ``runners`` left running on the server, then
+        finish or undo a restore they interrupted (see swap.py); what was done, or None
+        if there was nothing to do."""
         with errors_as(RestoreError, f"cannot recover {self.identity()}"):
             with closing(self.server.connect_maintenance()) as conn:
-                return swap.finish_interrupted(conn, self.server.database)
+                done = [swap.end_orphans(conn, runners, timeout=self.options.sessions.timeout),
+                        swap.finish_interrupted(conn, self.server.database)]
+        return "; ".join(d for d in done if d) or None
 
     # -- helpers -----------------------------------------------------------------
 

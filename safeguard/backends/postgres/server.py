@@ -26,8 +26,16 @@ from ...errors import RefusedError, SafeguardError
 #: the advisory lock), in order of preference.
 MAINTENANCE_DATABASES = ("postgres", "template1")
 CONNECT_TIMEOUT_S = 10
-#: Shown in pg_stat_activity, so a waiting runner (or a person) can tell who holds what.
-APPLICATION_NAME = f"safeguard (pid {os.getpid()})"
+
+
+def application_name(pid: int) -> str:
+    """What every session of the safeguard process ``pid``, and of the pg_dump and
+    pg_restore it runs, is called in pg_stat_activity: a waiting runner (or a person)
+    can tell who holds what, and `recover` can find what a crashed runner left running."""
+    return f"safeguard (pid {pid})"
+
+
+APPLICATION_NAME = application_name(os.getpid())
 
 
 @dataclass(frozen=True)

@@ -27,14 +27,17 @@ New connections are refused from step 1 on, so waiting can end.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
+from typing import Sequence
 
 import psycopg
 
 from ... import faults
 from ...errors import RestoreError
 from . import databases, names
+from .server import application_name
 
 POLL_S = 0.1
 SHOWN_SESSIONS = 3
@@ -99,6 +102,34 @@ def finish_interrupted(conn: psycopg.Connection, live: str) -> str | None:
     databases.drop(conn, ready)
     databases.drop(conn, old)
     return f"cleaned up after an interrupted restore of {live} ({', '.join(sorted(found))})"
+
+
+def end_orphans(conn: psycopg.Connection, runners: Sequence[int], *, timeout: float) -> str | None:
+    """End the server sessions that the crashed safeguard processes ``runners`` (pids)
+    left behind, and wait until they are gone.
+
+    A client killed mid-statement does not stop its server backend: a CREATE DATABASE
+    of ``D.sg-restoring``, a RENAME, a migration holding its locks, or a surviving
+    pg_restore would go on beside the recovery and collide with it. Their sessions carry
+    the runner's pid in their application name (server.application_name)."""
+    names = [application_name(pid) for pid in runners if pid != os.getpid()]
+    if not names:
+        return None
+    deadline = time.monotonic() + timeout
+    ended: set[int] = set()
+    while True:
+        found = [row[0] for row in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = ANY(%s) "
+            "AND pid <> pg_backend_pid()", (names,))]
+        if not found:
+            return f"ended {len(ended)} server session(s) of the interrupted run" if ended else None
+        if time.monotonic() >= deadline:
+            raise RestoreError(f"{len(found)} server session(s) of the interrupted run "
+                               f"(server pids {', '.join(map(str, found))}) did not end within "
+                               f"{timeout:g}s; end them, then run `safeguard recover` again")
+        conn.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", (found,))
+        ended.update(found)
+        time.sleep(POLL_S)
 
 
 def sessions(conn: psycopg.Connection, database: str) -> list[tuple[int, str, str, str]]:

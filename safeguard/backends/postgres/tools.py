@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -133,7 +134,21 @@ def run(
         if proc.returncode != 0:
             stderr.seek(0)
             text = stderr.read().decode(errors="replace")
-            raise error(f"{what} failed (exit {proc.returncode}): {_reason(text)}")
+            # A tool killed by a signal usually says nothing; the signal says it all.
+            reason = _reason(text) or ("no message" if proc.returncode > 0 else "")
+            raise error(f"{what} failed ({_status(proc.returncode)})"
+                        + (f": {reason}" if reason else ""))
+
+
+def _status(returncode: int) -> str:
+    """``exit 1``, or the signal that ended the tool: ``killed by SIGKILL (Killed)``."""
+    if returncode >= 0:
+        return f"exit {returncode}"
+    try:
+        signum = signal.Signals(-returncode)
+    except ValueError:
+        return f"killed by signal {-returncode}"
+    return f"killed by {signum.name} ({signal.strsignal(signum)})"
 
 
 def _reason(stderr: str) -> str:
@@ -142,7 +157,7 @@ def _reason(stderr: str) -> str:
     for line in lines:
         if "error:" in line or "FATAL:" in line or "ERROR:" in line:
             return line
-    return lines[-1] if lines else "no message"
+    return lines[-1] if lines else ""
 
 
 def tree_size(path: Path) -> int:

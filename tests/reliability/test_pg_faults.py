@@ -1,0 +1,198 @@
+"""Faults of PostgreSQL's own: the client tools killed under safeguard (the OOM killer
+picks the biggest process, often pg_dump or pg_restore), a crashed runner's statement
+still running on the server, and a crash between the restore swap's two renames.
+
+pg_dump killed: the snapshot fails, the migration never starts, the database is
+untouched. pg_restore killed: the restore fails, and the operation is left open for
+`safeguard recover`, which finishes it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import pytest
+from conftest import HEAD, SEED_AT
+
+from safeguard.store import SnapshotStore
+
+from .ledger import Tally
+from .processes import child_running, start, wait_until
+from .scenarios import FAILING_CHECK, FAILING_REVISION
+from .states import error_line, journal_says, last_operation, restores_in, settle, store_leftovers
+
+pytestmark = [pytest.mark.reliability, pytest.mark.postgres]
+
+# In a schema of its own, so the drift check (which compares the default schema with
+# the models) is not concerned; big enough that pg_dump and pg_restore take a while.
+BALLAST = ("CREATE SCHEMA archive; "
+           "CREATE TABLE archive.ballast (id serial PRIMARY KEY, payload text); "
+           "INSERT INTO archive.ballast (payload) "
+           "SELECT md5(g::text) || md5((g * 7)::text) FROM generate_series(1, 150000) g")
+# A revision that keeps the server busy after the runner is gone.
+SLEEPS = 'op.execute("SELECT pg_sleep(60)")\n'
+
+
+def add_ballast(pg_engine, project) -> None:
+    with pg_engine.server.connect(project.database) as conn:
+        conn.execute(BALLAST)
+
+
+@pytest.fixture
+def placed(pg_engine, project, monkeypatch):
+    """``placed(revision)``: the project on a fresh seeded database at that revision,
+    dropped after the test."""
+    for key, value in pg_engine.env.items():
+        monkeypatch.setenv(key, value)
+    made = []
+
+    def place(revision: str):
+        made.append(pg_engine.place(project, revision))
+        return made[-1]
+
+    yield place
+    for database in made:
+        pg_engine.discard(database)
+
+
+def run_killing_tool(pg_engine, project, args: tuple[str, ...], program: str, option: str,
+                     after: float) -> tuple[bool, int, str]:
+    """Run the CLI and SIGKILL its ``program`` child ``after`` seconds into that child's
+    work: whether a live one was killed, the exit status, stderr."""
+    run = start(project, "-q", *args, env=pg_engine.env)
+    try:
+        pid = None
+
+        def seen() -> bool:
+            nonlocal pid
+            pid = child_running(run, program, option)
+            return pid is not None
+
+        killed = wait_until(seen, run, what=f"{program} to start")
+        if killed:
+            time.sleep(after)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                killed = False
+        return killed, run.wait(), run.stderr()
+    finally:
+        run.reap()
+
+
+def settled_state(pg_engine, project, ledger, wanted: dict, *, faults: int = 1,
+                  bad_inputs: int = 0):
+    """Recover at most once, read the state, and record the run; (settled, state)."""
+    settled = settle(project)
+    state = pg_engine.state(project)
+    ledger(Tally(tests=1, faults=faults, bad_inputs=bad_inputs, restores=restores_in(project),
+                 recoveries=settled.recoveries, data_lost=int(state != wanted)))
+    return settled, state
+
+
+@pytest.mark.parametrize("after", [0.0, 0.1], ids=["at-once", "mid-dump"])
+def test_pg_dump_killed_mid_snapshot_leaves_the_database_untouched(after, pg_engine, placed, ledger):
+    project = placed(SEED_AT)
+    add_ballast(pg_engine, project)
+    before = pg_engine.state(project)
+    killed, code, stderr = run_killing_tool(pg_engine, project, ("upgrade", "head"),
+                                            "pg_dump", "--file=", after)
+    settled, state = settled_state(pg_engine, project, ledger, before, faults=int(killed))
+
+    assert killed, f"pg_dump was not seen running:\n{stderr}"
+    line = error_line(stderr)
+    assert code == 5 and "pg_dump" in line and "SIGKILL" in line, stderr
+    assert state == before
+    assert SnapshotStore(project.store).list() == [] and store_leftovers(project) == []
+    assert last_operation(project, ("upgrade",)).end["outcome"] == "aborted"
+    assert settled.recoveries == 0 and pg_engine.leftovers(project) == []
+
+
+def test_pg_restore_killed_after_a_failed_check_is_finished_by_recover(pg_engine, placed, ledger):
+    project = placed(SEED_AT)
+    add_ballast(pg_engine, project)
+    project.add_revision(FAILING_REVISION, HEAD, FAILING_CHECK)
+    before = pg_engine.state(project)
+    killed, code, stderr = run_killing_tool(pg_engine, project, ("upgrade", "head"),
+                                            "pg_restore", "--dbname=", 0.05)
+    line = error_line(stderr)
+    settled, state = settled_state(pg_engine, project, ledger, before, faults=int(killed))
+
+    assert killed, f"pg_restore was not seen running:\n{stderr}"
+    assert code == 8 and "pg_restore" in line and "safeguard recover" in line, stderr
+    assert settled.recoveries == 1 and settled.recovered[0]["action"] == "restored"
+    assert state == before
+    assert journal_says(last_operation(project, ("upgrade",))) == "pre"
+    assert pg_engine.leftovers(project) == [] and store_leftovers(project) == []
+
+
+def test_pg_restore_killed_during_a_manual_restore_is_finished_by_recover(pg_engine, placed, ledger):
+    project = placed(SEED_AT)
+    add_ballast(pg_engine, project)
+    wanted = pg_engine.state(project)
+    snapshot = json.loads(project.cli("--json", "snapshot", "create").stdout)["id"]
+    pg_engine.replace(project, HEAD)
+    killed, code, stderr = run_killing_tool(pg_engine, project, ("restore", snapshot, "--yes"),
+                                            "pg_restore", "--dbname=", 0.05)
+    line = error_line(stderr)
+    settled, state = settled_state(pg_engine, project, ledger, wanted, faults=int(killed))
+
+    assert killed, f"pg_restore was not seen running:\n{stderr}"
+    assert code == 8 and "pg_restore" in line, stderr
+    assert settled.recoveries == 1 and settled.recovered[0]["action"] == "restored"
+    assert state == wanted
+    assert journal_says(last_operation(project, ("restore",))) == "post"
+    assert pg_engine.leftovers(project) == [] and store_leftovers(project) == []
+
+
+def test_a_runner_killed_mid_statement_has_its_server_session_ended_by_recover(
+        pg_engine, placed, ledger):
+    """The server goes on running a killed client's statement (here a migration that
+    sleeps, holding its locks). recover ends that session first: otherwise its restore
+    would wait for it to leave the database, and give up."""
+    project = placed(HEAD)
+    project.configure(pg_sessions_timeout="3")
+    project.add_revision("e5f6a1b2c3d4", HEAD, SLEEPS, doc="slow")
+    before = pg_engine.state(project)
+    run = start(project, "-q", "upgrade", "head", "--policy", "always", env=pg_engine.env)
+    name = f"safeguard (pid {run.pid})"
+
+    def sleeping() -> bool:
+        with pg_engine.server.connect() as conn:
+            return bool(conn.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE application_name = %s "
+                "AND query LIKE %s AND state = 'active'", (name, "%pg_sleep%")).fetchone())
+
+    try:
+        assert wait_until(sleeping, run, what="the migration's statement"), run.stderr()
+        run.kill()
+        assert run.wait() == -signal.SIGKILL
+    finally:
+        run.reap()
+    assert sleeping(), "the server should still be running the dead client's statement"
+    settled, state = settled_state(pg_engine, project, ledger, before)
+
+    assert settled.recoveries == 1 and settled.recovered[0]["action"] == "restored"
+    assert not sleeping()
+    assert state == before
+
+
+def test_a_crash_between_the_swap_renames_is_reported_as_unfinished(pg_engine, placed, ledger):
+    """Between `D -> D.sg-old` and `D.sg-ready -> D` there is no database D at all. Until
+    recovered, a command must say an operation is unfinished, not that D is gone."""
+    project = placed(SEED_AT)
+    project.add_revision(FAILING_REVISION, HEAD, FAILING_CHECK)
+    before = pg_engine.state(project)
+    killed = project.run("upgrade", "head",
+                         env={**pg_engine.env, "SAFEGUARD_FAULT": "postgres:swap:renamed-old"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    refused = project.cli("upgrade", "head", expect=None)
+    settled, state = settled_state(pg_engine, project, ledger, before, bad_inputs=1)
+
+    line = error_line(refused.stderr)
+    assert refused.exit_code == 9 and "did not finish" in line and "safeguard recover" in line
+    assert settled.recoveries == 1 and state == before
+    assert pg_engine.leftovers(project) == []
