@@ -228,8 +228,12 @@ def check(settings: Settings) -> health.HealthReport:
     return health.run_checks(ctx)
 
 
-def recover(settings: Settings, *, report: Reporter = _ignore) -> list[recovery.Recovered]:
-    """Finish whatever an interrupted operation left (see recovery.py)."""
+def recover(settings: Settings, *, abandon: bool = False,
+            report: Reporter = _ignore) -> list[recovery.Recovered]:
+    """Finish whatever an interrupted operation left (see recovery.py); with
+    ``abandon``, close it and leave the database as it is."""
+    if abandon:
+        return recovery.abandon(Workspace(settings), report=report)
     return recovery.recover(Workspace(settings), report=report)
 
 

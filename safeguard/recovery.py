@@ -33,7 +33,7 @@ class Recovered:
 
     operation: str
     kind: str
-    action: str  # restored | confirmed
+    action: str  # restored | confirmed | abandoned
     detail: str
     heads: tuple[str, ...]
 
@@ -69,6 +69,24 @@ def recover(ws: Workspace, *, report: Reporter = lambda _: None) -> list[Recover
             done.append(outcome)
         for leftover in ws.store.leftovers():
             shutil.rmtree(leftover, ignore_errors=True)
+    return done
+
+
+def abandon(ws: Workspace, *, report: Reporter = lambda _: None) -> list[Recovered]:
+    """Close every unfinished operation on this database without touching it: the way
+    out when recovery itself cannot finish (its snapshot is damaged or gone) and a
+    person has decided what the database should be. Nothing is restored or re-stamped."""
+    state = ws.project.database(check_known=False)
+    backend = ws.backend(state)
+    done = []
+    with ws.exclusive(backend, "recover --abandon", check_unfinished=False):
+        for record in ws.journal.unfinished(backend.identity()):
+            detail = ("closed by `safeguard recover --abandon`; the database was left as it "
+                      "is, not restored")
+            report(f"Operation {record.id} ({record.kind}) abandoned")
+            Operation(ws.journal, record.id, record.kind).finish("abandoned", detail=detail,
+                                                                 heads=list(state.heads))
+            done.append(Recovered(record.id, record.kind, "abandoned", detail, state.heads))
     return done
 
 

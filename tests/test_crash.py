@@ -152,3 +152,32 @@ def test_killed_during_a_manual_restore(project, template, point):
     else:  # the restore had not touched the database yet
         assert contents == template["post"] and version_of(project.db) == [HEAD]
     _no_leftovers(project)
+
+
+def test_abandon_closes_an_operation_recovery_cannot_finish_and_touches_nothing(project, template):
+    """The snapshot recovery needs is damaged: recover refuses, and --abandon (with
+    --yes) is the way out, leaving the database exactly as the crash left it."""
+    _fresh(project, template)
+    _killed(project, "upgrade", "head", point="journal:apply:done#2")
+    (snapshot,) = (project.store / "snapshots").iterdir()
+    payload = snapshot / "database.sqlite"
+    data = bytearray(payload.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    payload.write_bytes(bytes(data))
+    crashed = project.db.read_bytes()
+
+    refused = project.run("recover")  # the damaged snapshot is refused, nothing replaced
+    assert refused.returncode in (8, 10) and "malformed" in refused.stderr + "checksum"
+    assert project.db.read_bytes() == crashed
+    unconfirmed = project.run("recover", "--abandon")
+    assert unconfirmed.returncode == 2 and "pass --yes" in unconfirmed.stderr
+    assert len(Journal(project.store).unfinished()) == 1
+
+    result = project.run("--json", "recover", "--abandon", "--yes")
+
+    assert result.returncode == 0, result.stderr
+    (abandoned,) = json.loads(result.stdout)["recovered"]
+    assert abandoned["action"] == "abandoned"
+    assert project.db.read_bytes() == crashed
+    assert Journal(project.store).unfinished() == []
+    assert project.run("snapshot", "create").returncode == 0  # no longer refused (exit 9)

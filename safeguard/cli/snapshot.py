@@ -132,10 +132,20 @@ def restore(cli: Cli, snapshot_id: str, yes: bool, dry_run: bool, lock_timeout: 
 
 
 @command("recover")
-def recover(cli: Cli) -> None:
+@click.option("--abandon", is_flag=True,
+              help="Close the unfinished operation without touching the database, when "
+                   "recovery itself cannot finish (e.g. its snapshot is damaged).")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation (--abandon).")
+def recover(cli: Cli, abandon: bool, yes: bool) -> None:
     """Finish an operation a crash interrupted: restore its snapshot, or confirm the
     state the database is in. The journal says which."""
-    done = api.recover(cli.settings(), report=cli.say)
+    if abandon and not yes:
+        if cli.json or not sys.stdin.isatty():
+            raise click.UsageError("--abandon leaves the database as it is, unrecovered: "
+                                   "pass --yes to confirm")
+        click.confirm("Close the unfinished operation(s) and leave the database as it is?",
+                      abort=True, err=True)
+    done = api.recover(cli.settings(), abandon=abandon, report=cli.say)
     if cli.json:
         cli.emit({"recovered": [r.to_dict() for r in done]})
         return
