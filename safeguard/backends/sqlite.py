@@ -54,7 +54,9 @@ class SQLiteBackend:
                 "safeguard needs a database file path"
             )
         self.path = Path(database).resolve()
-        self.busy_timeout = busy_timeout
+        # Another writer holding the database is waited for as long as another guarded
+        # operation would be (lock_timeout).
+        self.busy_timeout = settings.lock_timeout if settings else busy_timeout
         self.compression = settings.compression if settings else "none"
         self.compression_level = settings.compression_level if settings else 3
 

@@ -2,8 +2,8 @@
 an application's long write transaction, or a stuck process.
 
 A writer holding BEGIN IMMEDIATE leaves readers alone, so safeguard plans the run and
-then waits for the write lock its snapshot copy needs (the backend's busy timeout,
-30 s); a writer holding an exclusive lock blocks even reading the revision (SQLite's
+then waits for the write lock its snapshot copy needs (lock_timeout, here
+3 s); a writer holding an exclusive lock blocks even reading the revision (SQLite's
 default busy timeout, 5 s). Either way: one clear line, a non-zero exit, the database
 untouched, no snapshot left, nothing for `recover` to do.
 """
@@ -17,12 +17,13 @@ import sys
 import pytest
 from conftest import SEED_AT
 
-from safeguard.backends.sqlite import BUSY_TIMEOUT_S
 from safeguard.store import SnapshotStore
 
 from .ledger import Tally
 from .processes import start
 from .states import error_line, settle, sqlite_state, store_leftovers
+
+LOCK_TIMEOUT_S = 3
 
 pytestmark = pytest.mark.reliability
 
@@ -43,7 +44,7 @@ def fingerprint(project) -> dict:
 
 @pytest.mark.parametrize(("lock", "code", "says"), [
     pytest.param("EXCLUSIVE", 3, "cannot read the database: database is locked", id="exclusive"),
-    pytest.param("IMMEDIATE", 5, "database is locked", id="immediate", marks=pytest.mark.slow),
+    pytest.param("IMMEDIATE", 5, "database is locked", id="immediate"),
 ])
 def test_a_database_locked_longer_than_the_timeout_is_left_untouched(lock, code, says,
                                                                      sqlite_engine, project,
@@ -55,8 +56,8 @@ def test_a_database_locked_longer_than_the_timeout_is_left_untouched(lock, code,
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "holding"
-        run = start(project, "-q", "upgrade", "head")
-        exit_code = run.wait(timeout=BUSY_TIMEOUT_S + 60)
+        run = start(project, "-q", "upgrade", "head", "--lock-timeout", str(LOCK_TIMEOUT_S))
+        exit_code = run.wait(timeout=LOCK_TIMEOUT_S + 60)
         assert holder.poll() is None, "the holder must still hold the lock when safeguard gives up"
     finally:
         holder.stdin.close()
