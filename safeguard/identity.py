@@ -23,16 +23,17 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Dialect, Engine
 
 from .backends import backend_for
+from .credentials import public_url
 from .errors import DatabaseMismatchError, RefusedError
 
 
 def identity_of(url: URL) -> str:
     """The identity of the database ``url`` names (no connection is made); for a URL
-    no backend takes, the URL itself, password hidden."""
+    no backend takes, the URL itself, every password masked."""
     try:
         return backend_for(url).identity()
     except RefusedError:  # another engine, an in-memory SQLite database, no database named
-        return url.render_as_string(hide_password=True)
+        return public_url(url)
 
 
 def connect_identity(dialect: Dialect, cargs: Sequence[Any], cparams: Mapping[str, Any]) -> str | None:

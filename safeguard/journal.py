@@ -102,8 +102,8 @@ class Journal:
     def append(self, entry: dict[str, Any], *, durable: bool = True) -> None:
         """Append one line; ``durable``: fsync it (with every line before it), for a
         line that must be on disk before the step it announces runs."""
-        log.debug("journal: %s", json.dumps(entry, default=str))
         line = json.dumps({"ts": _now(), **entry}, default=str, sort_keys=False) + "\n"
+        log.debug("journal: %s", line.rstrip())
         try:
             make_dir(self.root)
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, FILE_MODE)

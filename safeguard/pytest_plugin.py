@@ -126,13 +126,15 @@ class Harness:
     seeder: Seeder
 
     def __post_init__(self) -> None:
-        self.engine = sa.create_engine(self.url, poolclass=sa.pool.NullPool)
-
-    def settings(self, **overrides: Any) -> Any:
         from .config import load_settings
 
-        return load_settings(self.config_file, url=self.url, store=str(self.store),
-                             environ={}, **overrides)
+        self.engine = sa.create_engine(self.url, poolclass=sa.pool.NullPool)
+        self._settings = load_settings(self.config_file, url=self.url, store=str(self.store),
+                                       environ={})
+
+    def settings(self, **overrides: Any) -> Any:
+        """The project's settings (read once), with ``overrides`` applied as flags."""
+        return self._settings.with_overrides(**overrides)
 
     def upgrade(self, target: str = "head", **overrides: Any) -> Any:
         """The guarded upgrade (a new SQLite file is created on first use)."""

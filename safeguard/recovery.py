@@ -18,9 +18,10 @@ import shutil
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .backends import backend_for
+from .backends import Backend, backend_for
 from .errors import SnapshotNotFoundError
 from .journal import Operation, OperationRecord
+from .project import DatabaseState
 from .restore import restore_snapshot
 from .workspace import Workspace
 
@@ -58,35 +59,46 @@ def recover(ws: Workspace, *, report: Reporter = lambda _: None) -> list[Recover
             report(f"Settled in the engine first: {done}")
     # Not ws.database(): its "run `safeguard recover`" is no help here. A crash early in
     # a `--create` run can leave an empty file: still recoverable.
-    state = ws.project.database(check_known=False)
-    backend = ws.backend(state)
-    done = []
-    with ws.exclusive(backend, "recover", check_unfinished=False):
-        for record in ws.journal.unfinished(backend.identity()):
-            outcome = _recover_one(ws, backend, record, report)
-            Operation(ws.journal, record.id, record.kind).finish(
-                f"recovered: {outcome.action}", detail=outcome.detail, heads=list(outcome.heads))
-            done.append(outcome)
+    def tidy() -> None:  # under the lock: a live operation's staging is not a leftover
         for leftover in ws.store.leftovers():
             shutil.rmtree(leftover, ignore_errors=True)
-    return done
+
+    return _settle_each(ws, "recover",
+                        lambda backend, state, record: _recover_one(ws, backend, record, report),
+                        outcome=lambda r: f"recovered: {r.action}", then=tidy)
 
 
 def abandon(ws: Workspace, *, report: Reporter = lambda _: None) -> list[Recovered]:
     """Close every unfinished operation on this database without touching it: the way
     out when recovery itself cannot finish (its snapshot is damaged or gone) and a
     person has decided what the database should be. Nothing is restored or re-stamped."""
+    detail = "closed by `safeguard recover --abandon`; the database was left as it is, not restored"
+
+    def close(backend: Backend, state: DatabaseState, record: OperationRecord) -> Recovered:
+        report(f"Operation {record.id} ({record.kind}) abandoned")
+        return Recovered(record.id, record.kind, "abandoned", detail, state.heads)
+
+    return _settle_each(ws, "recover --abandon", close, outcome=lambda r: "abandoned")
+
+
+Settle = Callable[[Backend, DatabaseState, OperationRecord], Recovered]
+
+
+def _settle_each(ws: Workspace, purpose: str, settle: Settle, *,
+                 outcome: Callable[[Recovered], str],
+                 then: Callable[[], None] = lambda: None) -> list[Recovered]:
+    """Under the database's lock, settle each unfinished operation and write its end
+    line, then run ``then`` (still under the lock)."""
     state = ws.project.database(check_known=False)
     backend = ws.backend(state)
     done = []
-    with ws.exclusive(backend, "recover --abandon", check_unfinished=False):
+    with ws.exclusive(backend, purpose, check_unfinished=False):
         for record in ws.journal.unfinished(backend.identity()):
-            detail = ("closed by `safeguard recover --abandon`; the database was left as it "
-                      "is, not restored")
-            report(f"Operation {record.id} ({record.kind}) abandoned")
-            Operation(ws.journal, record.id, record.kind).finish("abandoned", detail=detail,
-                                                                 heads=list(state.heads))
-            done.append(Recovered(record.id, record.kind, "abandoned", detail, state.heads))
+            result = settle(backend, state, record)
+            Operation(ws.journal, record.id, record.kind).finish(
+                outcome(result), detail=result.detail, heads=list(result.heads))
+            done.append(result)
+        then()
     return done
 
 

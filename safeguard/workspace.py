@@ -40,8 +40,11 @@ class Workspace:
         try:
             state = self.project.database(create=create, check_known=check_known)
         except RefusedError as exc:
-            url = self.settings.url
-            pending = self.journal.unfinished(backend_for(url, self.settings).identity() if url else None)
+            # The identity the project is held to (--url's, or what env.py connected to
+            # before it failed); with none, nothing to match: another database's
+            # unfinished operation is not this one's news.
+            identity = self.project.identity
+            pending = self.journal.unfinished(identity) if identity else []
             if pending:
                 raise self._unfinished(pending[-1], f", and the database cannot be read ({exc})") from exc
             raise

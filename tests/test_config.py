@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import HEAD
+from conftest import SEED_AT
 
 
 def test_later_sources_win_and_config_names_each_source(seeded, monkeypatch):
@@ -27,15 +27,13 @@ def test_later_sources_win_and_config_names_each_source(seeded, monkeypatch):
     assert settings["sql_check.no_orphans"] == {"value": "SELECT 1",
                                                "source": "pyproject.toml [tool.safeguard]"}
     assert settings["url"] == {"value": seeded.url, "source": "command line --url"}
-    assert report["database"] == {"url": seeded.url, "dialect": "sqlite", "heads": [SEED_HEAD],
+    assert report["database"] == {"url": seeded.url, "dialect": "sqlite", "heads": [SEED_AT],
                                   "source": "env.py"}
 
     text = seeded.cli("config").stdout
     assert "keep_weekly" in text and "(environment SAFEGUARD_KEEP_WEEKLY)" in text
-    assert f"{seeded.url} at {SEED_HEAD}  (env.py)" in text
+    assert f"{seeded.url} at {SEED_AT}  (env.py)" in text
 
-
-SEED_HEAD = "1580131d7fd2"
 
 
 def test_a_flag_beats_every_file_and_the_environment(seeded, monkeypatch):

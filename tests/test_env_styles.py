@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import schema_of, table_contents
+from conftest import schema_of, table_contents, version_of
 from sqlalchemy import create_engine, pool, text
 
 STYLES_DIR = Path(__file__).resolve().parent / "envstyles"
@@ -195,11 +195,6 @@ def make_project(tmp_path: Path, style: Style, *, url: str | None = None,
     return sp
 
 
-def versions_in(db: Path) -> list[str]:
-    with sqlite3.connect(db) as conn:
-        return sorted(r[0] for r in conn.execute("SELECT version_num FROM alembic_version"))
-
-
 def snapshot_contents(sp: StyleProject, manifest: dict) -> dict:
     return table_contents(sp.root / sp.style.store / "snapshots" / manifest["id"] / "database.sqlite")
 
@@ -227,7 +222,7 @@ def test_upgrade_head_runs_the_projects_own_env_py(tmp_path, style):
 
     assert done.returncode == 0, done.stderr
     assert style.says is None or style.says in done.stderr, done.stderr
-    assert versions_in(sp.db) == [style.head]
+    assert version_of(sp.db) == [style.head]
     with sqlite3.connect(sp.db) as conn:
         assert conn.execute(f"SELECT {style.at_head}").fetchone() == (1,), done.stderr
         assert [r[0] for r in conn.execute("SELECT id FROM items ORDER BY id")] == [1, 2, 3, 4, 5]

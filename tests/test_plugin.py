@@ -22,12 +22,7 @@ def safeguard_database_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'plugin.db'}"
         return
-    server = request.getfixturevalue("pg_server")
-    name = server.create_database("sg_plugin")
-    try:
-        yield server.url_for(name)
-    finally:
-        server.drop_database(name)
+    yield request.getfixturevalue("pg_url")
 
 
 @pytest.fixture

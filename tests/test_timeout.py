@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import pytest
 from conftest import HEAD, schema_of, table_contents, version_of
 from postgres_support import database_state
 from postgres_support import version_of as pg_version_of
+from reliability.processes import descendants, state_of
 
 from safeguard.journal import Journal
 
@@ -48,25 +51,8 @@ def last_operation(store: Path):
     return Journal(store).operations()[-1]
 
 
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
 def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+    return state_of(pid) not in ("", "Z")
 
 
 @pytest.fixture
@@ -157,16 +143,14 @@ def test_killing_safeguard_kills_the_migration_it_runs_and_recover_restores(at_h
     restore the database: SIGKILL the parent, and the child goes with it."""
     at_head.add_revision("a1b2c3d4e5f6", HEAD, PYTHON_HANG, doc="hangs")
     pre_run = table_contents(at_head.db)
-    import subprocess
-    import sys
     proc = subprocess.Popen(
         [sys.executable, "-m", "safeguard", "-c", str(at_head.ini), "--url", at_head.url,
          "upgrade", "head", "--timeout", "600"],
         cwd=at_head.root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    while not children_of(proc.pid) and time.monotonic() < deadline:
+    while not descendants(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    (child,) = children_of(proc.pid)
+    ((child, _argv),) = descendants(proc.pid)
     time.sleep(0.5)  # well inside the sleeping revision
 
     proc.send_signal(signal.SIGKILL)

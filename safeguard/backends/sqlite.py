@@ -45,8 +45,7 @@ class SQLiteBackend:
     engine = "sqlite"
     proves_payload_on_restore = True
 
-    def __init__(self, url: URL, settings: "Settings | None" = None, *,
-                 busy_timeout: float = BUSY_TIMEOUT_S) -> None:
+    def __init__(self, url: URL, settings: "Settings | None" = None) -> None:
         database = url.database
         if not database or database == ":memory:" or database.startswith("file:"):
             raise RefusedError(
@@ -56,7 +55,7 @@ class SQLiteBackend:
         self.path = Path(database).resolve()
         # Another writer holding the database is waited for as long as another guarded
         # operation would be (lock_timeout).
-        self.busy_timeout = settings.lock_timeout if settings else busy_timeout
+        self.busy_timeout = settings.lock_timeout if settings else BUSY_TIMEOUT_S
         self.compression = settings.compression if settings else "none"
         self.compression_level = settings.compression_level if settings else 3
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .ledger import Ledger
+from .ledger import Ledger, Tally
 
 LEDGER = pytest.StashKey[Ledger]()
 BASE = pytest.StashKey[int]()

@@ -42,13 +42,13 @@ TRANSFER = ("INSERT INTO transfers VALUES ({m}, {m}, {m}, {m})",
 
 
 class Writer(threading.Thread):
-    """Commits transfers until told to stop, remembering every count it committed."""
+    """Commits transfers until told to stop; ``count`` is how many have committed."""
 
     def __init__(self, connect: Callable[[], Any], begin: str, mark: str) -> None:
         super().__init__(daemon=True)
         self.connect, self.begin, self.mark = connect, begin, mark
         self.stop = threading.Event()
-        self.committed = {0}
+        self.count = 0
         self.error: BaseException | None = None
 
     def run(self) -> None:
@@ -66,7 +66,7 @@ class Writer(threading.Thread):
                 conn.execute(credit, (amount, dst))
                 conn.execute("COMMIT")
                 n += 1
-                self.committed.add(n)
+                self.count = n
                 time.sleep(0.001)  # an application pauses between requests
         except BaseException as exc:  # surfaced by the test
             self.error = exc
@@ -74,12 +74,15 @@ class Writer(threading.Thread):
             conn.close()
 
 
-def check_ledger(rows: Callable[[str], list[tuple]], committed: set[int]) -> int:
-    """Assert the ledger is one committed prefix whose balances add up; its length."""
+def check_ledger(rows: Callable[[str], list[tuple]], window: tuple[int, int]) -> int:
+    """Assert the ledger is one committed prefix whose balances add up, of a length the
+    writer had reached while the snapshot was taken (``window``: its count just before
+    and just after); the length."""
     transfers = rows("SELECT n, src, dst, amount FROM transfers ORDER BY n")
     count = len(transfers)
     assert [t[0] for t in transfers] == list(range(1, count + 1)), "transfers are not a prefix"
-    assert count in committed, f"{count} transfers were never committed together"
+    assert window[0] <= count <= window[1], \
+        f"{count} transfers: not a state of the snapshot's own moment (the writer was at {window})"
     expected = {i: OPENING for i in range(1, ACCOUNTS + 1)}
     for _, src, dst, amount in transfers:
         expected[src] -= amount
@@ -145,14 +148,15 @@ def test_snapshots_under_a_busy_writer_restore_to_a_committed_state(ledger_db, t
     backend = backend_for(ledger_db.url, ledger_db.settings)
     writer = ledger_db.writer()
     writer.start()
-    snapshots, overlapped = [], 0
+    snapshots, windows, overlapped = [], [], 0
     try:
         deadline = time.monotonic() + 60
         while (len(snapshots) < SNAPSHOTS or not overlapped) and time.monotonic() < deadline:
             time.sleep(0.05)
-            first = max(writer.committed)
+            first = writer.count
             snapshots.append(store.create(backend, reason="under a writer", revisions=()))
-            overlapped += max(writer.committed) > first  # the writer committed meanwhile
+            windows.append((first, writer.count))
+            overlapped += writer.count > first  # the writer committed meanwhile
     finally:
         writer.stop.set()
         writer.join()
@@ -161,12 +165,12 @@ def test_snapshots_under_a_busy_writer_restore_to_a_committed_state(ledger_db, t
 
     counts, restored, lost = [], 0, 0
     try:
-        for snapshot in snapshots:
+        for snapshot, window in zip(snapshots, windows):
             # Put the snapshot back into the database itself, then read the ledger there.
             backend.restore(store.path_of(snapshot.id), snapshot.to_dict())
             restored += 1
             try:
-                count = check_ledger(ledger_db.rows, writer.committed)
+                count = check_ledger(ledger_db.rows, window)
                 assert snapshot.row_counts["transfers"] == count
             except AssertionError:
                 lost += 1

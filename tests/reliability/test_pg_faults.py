@@ -118,8 +118,8 @@ def test_pg_restore_killed_after_a_failed_check_is_finished_by_recover(pg_engine
     before = pg_engine.state(project)
     killed, code, stderr = run_killing_tool(pg_engine, project, ("upgrade", "head"),
                                             "pg_restore", "--dbname=", 0.05)
-    line = error_line(stderr)
     settled, state = settled_state(pg_engine, project, ledger, before, faults=int(killed))
+    line = error_line(stderr)  # after the ledger entry: a test records before it asserts
 
     assert killed, f"pg_restore was not seen running:\n{stderr}"
     assert code == 8 and "pg_restore" in line and "safeguard recover" in line, stderr
@@ -137,8 +137,8 @@ def test_pg_restore_killed_during_a_manual_restore_is_finished_by_recover(pg_eng
     pg_engine.replace(project, HEAD)
     killed, code, stderr = run_killing_tool(pg_engine, project, ("restore", snapshot, "--yes"),
                                             "pg_restore", "--dbname=", 0.05)
-    line = error_line(stderr)
     settled, state = settled_state(pg_engine, project, ledger, wanted, faults=int(killed))
+    line = error_line(stderr)  # after the ledger entry: a test records before it asserts
 
     assert killed, f"pg_restore was not seen running:\n{stderr}"
     assert code == 8 and "pg_restore" in line, stderr

@@ -48,18 +48,20 @@ def fingerprint(project) -> dict:
 ])
 def test_a_database_locked_longer_than_the_timeout_is_left_untouched(lock, code, says,
                                                                      sqlite_engine, project,
-                                                                     monkeypatch, ledger):
-    monkeypatch.setenv("DATABASE_URL", project.url)
+                                                                     ledger):
     project = sqlite_engine.place(project, SEED_AT)
     before = fingerprint(project)
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(project.db), lock],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    run = None
     try:
         assert holder.stdout.readline().strip() == "holding"
         run = start(project, "-q", "upgrade", "head", "--lock-timeout", str(LOCK_TIMEOUT_S))
         exit_code = run.wait(timeout=LOCK_TIMEOUT_S + 60)
         assert holder.poll() is None, "the holder must still hold the lock when safeguard gives up"
     finally:
+        if run is not None:
+            run.reap()  # nothing left running if the wait timed out
         holder.stdin.close()
         holder.wait(timeout=30)
 

@@ -98,7 +98,7 @@ class PostgresBackend:
         stopped migration's session must not hold its locks into the restore."""
         with errors_as(RestoreError, f"cannot end the stopped migration's sessions on {self.identity()}"):
             with closing(self.server.connect_maintenance()) as conn:
-                swap.terminate(conn, list(sessions))
+                swap.terminate(conn, list(sessions), timeout=self.options.sessions.timeout)
 
     def preflight(self) -> None:
         """Refuse now, before anything is written, what would make a snapshot fail:

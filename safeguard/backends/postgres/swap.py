@@ -117,19 +117,18 @@ def end_orphans(conn: psycopg.Connection, runners: Sequence[int], *, timeout: fl
         return None
     deadline = time.monotonic() + timeout
     ended: set[int] = set()
-    while True:
-        found = [row[0] for row in conn.execute(
+    # Looked up again after each round: a dying pg_restore's workers may still be starting.
+    while found := [row[0] for row in conn.execute(
             "SELECT pid FROM pg_stat_activity WHERE application_name = ANY(%s) "
-            "AND pid <> pg_backend_pid()", (names,))]
-        if not found:
-            return f"ended {len(ended)} server session(s) of the interrupted run" if ended else None
-        if time.monotonic() >= deadline:
+            "AND pid <> pg_backend_pid()", (names,))]:
+        try:
+            terminate(conn, found, timeout=max(deadline - time.monotonic(), 0.0))
+        except RestoreError as exc:
             raise RestoreError(f"{len(found)} server session(s) of the interrupted run "
                                f"(server pids {', '.join(map(str, found))}) did not end within "
-                               f"{timeout:g}s; end them, then run `safeguard recover` again")
-        conn.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", (found,))
+                               f"{timeout:g}s; end them, then run `safeguard recover` again") from exc
         ended.update(found)
-        time.sleep(POLL_S)
+    return f"ended {len(ended)} server session(s) of the interrupted run" if ended else None
 
 
 def sessions(conn: psycopg.Connection, database: str) -> list[tuple[int, str, str, str]]:
@@ -172,7 +171,8 @@ def _rename_when_alone(conn: psycopg.Connection, live: str, old: str, policy: Se
 
 
 def terminate(conn: psycopg.Connection, pids: list[int], *, timeout: float = 10.0) -> None:
-    """End the sessions ``pids`` and wait until the server has let them go."""
+    """End the sessions ``pids`` and wait until the server has let them go (the one
+    way safeguard ends sessions it knows by pid: a stopped migration's, a crashed run's)."""
     deadline = time.monotonic() + timeout
     conn.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", (pids,))
     while conn.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)",
