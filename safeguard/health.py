@@ -347,8 +347,9 @@ def run_checks(ctx: CheckContext, checks: Sequence[tuple[str, Check]] | None = N
         checks = [*BUILTIN_CHECKS, *user_checks(ctx.settings)]
     results = []
     try:
-        for name, check in checks:
-            results.append(_run_one(name, check, ctx, ctx.settings.check_timeout))
+        with ctx.project.environment():  # the smoke check reads DATABASE_URL as env.py does
+            for name, check in checks:
+                results.append(_run_one(name, check, ctx, ctx.settings.check_timeout))
     finally:
         ctx.close()
     return HealthReport(tuple(results))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import configparser
 import contextlib
 import io
-import os
 from typing import Any, Callable, Sequence
 
 from alembic.config import Config
@@ -29,9 +28,17 @@ from alembic import command, util
 
 from .alembic_errors import alembic_errors, first_line
 from .alembic_output import alembic_output_to_stderr, quiet_alembic, without_setup_noise
+from .backends import backend_for
 from .backends.sqlite import refuse_missing_file
 from .config import Settings
-from .errors import ConfigError, DatabaseMismatchError, MultipleHeadsError, UnknownRevisionError
+from .environ import scoped_environ
+from .errors import (
+    ConfigError,
+    DatabaseMismatchError,
+    MultipleHeadsError,
+    RefusedError,
+    UnknownRevisionError,
+)
 from .identity import held_to, identity_of
 from .revisions import DatabaseState, Step
 
@@ -48,18 +55,28 @@ class Project:
         #: DATABASE_URL names, else the one env.py connected to the first time.
         self.identity: str | None = None
         self._named = False
+        #: The environment env.py runs in (see environment()).
+        self._environ: dict[str, str] = {}
         if settings.url:
-            self.identity = identity_of(_check_url(settings.url))
+            url = _check_url(settings.url)
+            self.identity = identity_of(url)
             self._named = True
             # An unmodified env.py reads its URL either from sqlalchemy.url or from
-            # DATABASE_URL (as the example app does); set both so --url reaches either.
-            os.environ["DATABASE_URL"] = settings.url
+            # DATABASE_URL (as the example app does): both name --url while it runs.
+            self._environ = {"DATABASE_URL": settings.url, **backend_for(url).client_environ()}
             self.config.set_main_option("sqlalchemy.url", settings.url.replace("%", "%%"))
         try:
             self.script = ScriptDirectory.from_config(self.config)
         except (CommandError, configparser.Error) as exc:
             # configparser: an interpolation in [alembic] that names nothing.
             raise ConfigError(f"{settings.config_file}: {first_line(exc)}") from exc
+
+    def environment(self) -> contextlib.AbstractContextManager:
+        """The process environment the project's own code (env.py, the application's
+        smoke check) runs in: DATABASE_URL naming --url, and the engine's client
+        variables (PostgreSQL: the application name `recover` finds sessions by); the
+        caller's environment comes back when the body ends."""
+        return scoped_environ(self._environ)
 
     # -- reading -----------------------------------------------------------------
 
@@ -82,8 +99,8 @@ class Project:
             return []
 
         guard = contextlib.nullcontext() if create else refuse_missing_file()
-        with self._held("reading the database's revision"), guard, quiet_alembic(), \
-                alembic_errors(self._empty_url_hint()):
+        with self.environment(), self._held("reading the database's revision"), guard, \
+                quiet_alembic(), alembic_errors(self._empty_url_hint()):
             with EnvironmentContext(self.config, self.script, fn=probe, dont_mutate=True):
                 self.script.run_env()
         if "url" not in captured:
@@ -100,6 +117,10 @@ class Project:
         found = identity_of(url)
         if self.identity is None:
             self.identity = found
+            try:
+                self._environ = {**backend_for(url).client_environ(), **self._environ}
+            except RefusedError:  # no backend: nothing of its own to set
+                pass
         elif found != self.identity:
             raise DatabaseMismatchError(self._mismatch("reading the database's revision", found))
 
@@ -212,22 +233,23 @@ class Project:
         def report(ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
             applied(step.up_revision_id)
 
-        with self._held(f"{direction[:-1]}ing to {target}"), without_setup_noise(), \
-                alembic_output_to_stderr():
+        with self.environment(), self._held(f"{direction[:-1]}ing to {target}"), \
+                without_setup_noise(), alembic_output_to_stderr():
             env = EnvironmentContext(self.config, script, fn=revisions, destination_rev=target)
             with _watched(env, report):
                 script.run_env()
 
     def stamp(self, revisions: Sequence[str]) -> None:
         """Set alembic_version to exactly ``revisions`` (base when empty)."""
-        with self._held("stamping"), alembic_errors(), alembic_output_to_stderr():
+        with self.environment(), self._held("stamping"), alembic_errors(), \
+                alembic_output_to_stderr():
             command.stamp(self.config, list(revisions) or "base", purge=True)
 
     def offline_sql(self, target: str, direction: str, out: io.TextIOBase) -> None:
         """Alembic's --sql mode: print the SQL, touch no database."""
         self.config.stdout = out  # type: ignore[misc]
         self.config.output_buffer = out  # type: ignore[attr-defined]
-        with alembic_errors():
+        with self.environment(), alembic_errors():
             if direction == "upgrade":
                 command.upgrade(self.config, target, sql=True)
             else:
@@ -269,8 +291,6 @@ def _step(script: Script, direction: str) -> Step:
 def _check_url(url: str) -> URL:
     """Refuse a URL that cannot be parsed or that no backend supports, before env.py
     tries to import a driver for it."""
-    from .backends import backend_for
-
     try:
         parsed = make_url(url)
     except sa_exc.ArgumentError as exc:

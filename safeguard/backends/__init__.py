@@ -89,6 +89,10 @@ class Backend(Protocol):
     def close(self) -> None:
         """Release every connection this backend opened."""
 
+    def client_environ(self) -> Mapping[str, str]:
+        """Environment variables the project's own code connects under while safeguard
+        runs it (PostgreSQL: PGAPPNAME, the name `recover` finds sessions by)."""
+
     def limit_statement_time(self, connection: Any, seconds: float) -> None:
         """Bound each statement on ``connection`` (a SQLAlchemy Connection) to
         ``seconds`` where the engine can (PostgreSQL: statement_timeout)."""

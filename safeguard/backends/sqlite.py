@@ -101,6 +101,10 @@ class SQLiteBackend:
     def close(self) -> None:
         """Nothing to release: every connection here is opened and closed per call."""
 
+    def client_environ(self) -> Mapping[str, str]:
+        """None: a SQLite connection has no name to give."""
+        return {}
+
     def limit_statement_time(self, connection: Any, seconds: float) -> None:
         """No per-statement limit in SQLite: the check's own timeout bounds it."""
 

@@ -14,7 +14,9 @@ bodies are read with the same keyword reading.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import sqlglot
 from sqlglot import exp
@@ -40,7 +42,29 @@ class _QuietCommandFallback(logging.Filter):
         return "Falling back to parsing as a 'Command'" not in record.getMessage()
 
 
-logging.getLogger("sqlglot").addFilter(_QuietCommandFallback())
+_QUIET = _QuietCommandFallback()
+_quiet_holders = 0
+_quiet_lock = threading.Lock()
+
+
+@contextmanager
+def _quiet_sqlglot() -> Iterator[None]:
+    """The filter on sqlglot's logger while safeguard parses, and only then: importing
+    or using the classifier leaves the caller's loggers as they were. Counted, so that
+    two threads parsing at once do not remove it from under each other."""
+    global _quiet_holders
+    logger = logging.getLogger("sqlglot")
+    with _quiet_lock:
+        if _quiet_holders == 0:
+            logger.addFilter(_QUIET)
+        _quiet_holders += 1
+    try:
+        yield
+    finally:
+        with _quiet_lock:
+            _quiet_holders -= 1
+            if _quiet_holders == 0:
+                logger.removeFilter(_QUIET)
 
 #: Without a target dialect, try the generic grammar first, then the two the
 #: harness supports; the first that parses wins.
@@ -106,7 +130,8 @@ def _parse(text: str, dialect: str | None) -> exp.Expression | None:
     readers = (dialect,) if dialect else _READERS_WITHOUT_DIALECT
     for reader in readers:
         try:
-            parsed = [e for e in sqlglot.parse(text, read=reader) if e is not None]
+            with _quiet_sqlglot():
+                parsed = [e for e in sqlglot.parse(text, read=reader) if e is not None]
         except SqlglotError:
             continue
         if parsed:

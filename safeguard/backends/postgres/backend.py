@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ContextManager, Mapping, Sequence
@@ -40,10 +39,6 @@ class PostgresBackend:
         self.server = Server.from_url(url)
         self.options = Options.from_settings(settings)
         self.tools = ClientTools(self.options.bindir)
-        # The project's env.py connects through libpq too: under this process's name
-        # (not one inherited from a parent), a migration statement the server goes on
-        # running after a crash can be found, and ended, by `recover`.
-        os.environ["PGAPPNAME"] = APPLICATION_NAME
 
     # -- facts -------------------------------------------------------------------
 
@@ -85,6 +80,12 @@ class PostgresBackend:
     def close(self) -> None:
         """Nothing to release: connections are opened and closed per call (a database
         with safeguard still connected to it could be neither copied nor renamed)."""
+
+    def client_environ(self) -> Mapping[str, str]:
+        """The project's env.py connects through libpq too: under this process's name
+        (not one inherited from a parent), a migration statement the server goes on
+        running after a crash can be found, and ended, by `recover`."""
+        return {"PGAPPNAME": APPLICATION_NAME}
 
     def limit_statement_time(self, connection: Any, seconds: float) -> None:
         """SET statement_timeout on ``connection`` (a SQLAlchemy Connection)."""
