@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .errors import ConfigError
+from .retention import RetentionPolicy
 
 POLICIES = ("destructive", "always", "never")
 INTEGRITY_MODES = ("full", "quick")
@@ -78,11 +79,12 @@ class Settings:
     timeout: float | None = None
     compression: str = "none"
     compression_level: int = 3
-    keep_last: int = 10
-    keep_daily: int = 7
-    keep_weekly: int = 4
-    keep_monthly: int = 12
-    max_age_days: int | None = None
+    # The retention rules: their defaults are the policy's own.
+    keep_last: int = RetentionPolicy.keep_last
+    keep_daily: int = RetentionPolicy.keep_daily
+    keep_weekly: int = RetentionPolicy.keep_weekly
+    keep_monthly: int = RetentionPolicy.keep_monthly
+    max_age_days: int | None = RetentionPolicy.max_age_days
     jobs: Mapping[str, str] = field(default_factory=dict)
     pg_bindir: str | None = None
     pg_strategy: str = "dump"

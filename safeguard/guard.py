@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, NoReturn
+from typing import Any, Callable, Literal, NoReturn
 
 from . import health
 from .backends import Backend
@@ -31,7 +31,7 @@ from .errors import (
 from .health import HealthReport
 from .journal import Operation
 from .plan import Plan, make_plan
-from .revisions import DatabaseState, format_revs
+from .revisions import DatabaseState, Direction, format_revs
 from .reporting import ProgressFactory, Reporter, silent
 from .restore import restore_snapshot
 from .runner import apply_steps
@@ -41,12 +41,16 @@ from .workspace import Held, Workspace
 log = logging.getLogger(__name__)
 
 
+Outcome = Literal["up-to-date", "dry-run", "migrated", "restored", "failed", "refused"]
+"""How a guarded run ended."""
+
+
 @dataclass(frozen=True)
 class GuardResult:
     """Everything a guarded run did, for the report and for --json."""
 
     plan: Plan
-    outcome: str  # up-to-date | dry-run | migrated | restored | failed | refused
+    outcome: Outcome
     applied: tuple[str, ...] = ()
     snapshot: Snapshot | None = None
     health: HealthReport | None = None
@@ -87,12 +91,13 @@ class Guard:
 
     # -- public ------------------------------------------------------------------
 
-    def plan(self, target: str, direction: str = "upgrade", *, create: bool = False) -> Plan:
+    def plan(self, target: str, direction: Direction = "upgrade", *, create: bool = False) -> Plan:
         """The plan for this database as it is now; touches nothing."""
         state = self.ws.database(create=create)
         return self._plan(state, target, direction, self.ws.backend(state))
 
-    def migrate(self, target: str, direction: str = "upgrade", *, create: bool = False) -> GuardResult:
+    def migrate(self, target: str, direction: Direction = "upgrade", *,
+                create: bool = False) -> GuardResult:
         """Run the guarded migration; raise a SafeguardError (carrying the result)
         when it fails, after restoring whatever can be restored."""
         state = self.ws.database(create=create)
@@ -104,10 +109,11 @@ class Guard:
             self.announce(plan)
             if not plan.steps:
                 self.report(f"Nothing to do: the database is at {format_revs(state.heads)}.")
-                return GuardResult(plan, "up-to-date", heads=state.heads)
+                return GuardResult(plan=plan, outcome="up-to-date", heads=state.heads)
             return self._run(plan, held)
 
-    def _plan(self, state: DatabaseState, target: str, direction: str, backend: Backend) -> Plan:
+    def _plan(self, state: DatabaseState, target: str, direction: Direction,
+              backend: Backend) -> Plan:
         return make_plan(self.ws.project, state, target=target, direction=direction,
                          policy=self.settings.policy, stoppable=self.settings.timeout is not None,
                          database_size=_size(backend))
@@ -173,8 +179,8 @@ class Guard:
         heads = plan.expected_heads
         op.finish("migrated", heads=list(heads), snapshot=snapshot.id if snapshot else None)
         self.report(f"Done: the database is at {format_revs(heads)}.")
-        return GuardResult(plan, "migrated", tuple(applied), snapshot, report,
-                           heads=heads, operation=op.id)
+        return GuardResult(plan=plan, outcome="migrated", applied=tuple(applied), snapshot=snapshot,
+                           health=report, heads=heads, operation=op.id)
 
     def _snapshot(self, plan: Plan, held: Held) -> Snapshot:
         self.report(f"Snapshot before the run: {plan.snapshot_reason}")
@@ -205,8 +211,9 @@ class Guard:
         if snapshot is None:
             heads = self._heads_now()
             op.finish("failed", error=what, heads=list(heads))
-            result = GuardResult(plan, "failed", tuple(applied), None, report, failed_revision,
-                                 error, False, heads, op.id, timed_out)
+            result = GuardResult(plan=plan, outcome="failed", applied=tuple(applied), health=report,
+                                 failed_revision=failed_revision, error=error, heads=heads,
+                                 operation=op.id, timed_out=timed_out)
             reason = plan.snapshot_reason or "no snapshot was planned"
             raise error_cls(f"{what}; no snapshot to restore ({reason}); the database is at "
                             f"{format_revs(heads)}", report=result)
@@ -219,8 +226,9 @@ class Guard:
         except SafeguardError as exc:
             # Not finished: the journal keeps the operation open, so every change is
             # refused until `safeguard recover` has restored the snapshot.
-            result = GuardResult(plan, "failed", tuple(applied), snapshot, report,
-                                 failed_revision, error, False, (), op.id, timed_out)
+            result = GuardResult(plan=plan, outcome="failed", applied=tuple(applied),
+                                 snapshot=snapshot, health=report, failed_revision=failed_revision,
+                                 error=error, operation=op.id, timed_out=timed_out)
             raise RestoreError(
                 f"{what}; then restoring snapshot {snapshot.id} FAILED: {exc}. The database "
                 f"needs attention: once the cause is fixed, `safeguard recover` restores the "
@@ -228,8 +236,10 @@ class Guard:
                 report=result,
             ) from exc
         op.finish("restored", snapshot=snapshot.id, heads=list(restored.heads), error=what)
-        result = GuardResult(plan, "restored", tuple(applied), snapshot, report, failed_revision,
-                             error, True, restored.heads, op.id, timed_out)
+        result = GuardResult(plan=plan, outcome="restored", applied=tuple(applied), snapshot=snapshot,
+                             health=report, failed_revision=failed_revision, error=error,
+                             restored=True, heads=restored.heads, operation=op.id,
+                             timed_out=timed_out)
         raise error_cls(
             f"{what}; restored snapshot {snapshot.id}; the database is back at "
             f"{format_revs(restored.heads)}",
@@ -242,7 +252,8 @@ class Guard:
         heads = plan.database.heads
         op.finish("refused", error=mismatch, heads=list(heads))
         kept = f"; snapshot {snapshot.id} is kept" if snapshot else ""
-        result = GuardResult(plan, "refused", (), snapshot, None, None, mismatch, False, heads, op.id)
+        result = GuardResult(plan=plan, outcome="refused", snapshot=snapshot, error=mismatch,
+                             heads=heads, operation=op.id)
         raise DatabaseMismatchError(f"{mismatch}; nothing was applied, the database is still at "
                                     f"{format_revs(heads)}{kept}", report=result)
 
@@ -250,18 +261,8 @@ class Guard:
 
     def announce(self, plan: Plan) -> None:
         """Report the plan, one line per revision, through the reporter."""
-        self.report(f"Database: {plan.database.display_url} at {format_revs(plan.database.heads)}")
-        if not plan.steps:
-            return
-        self.report(f"Plan: {plan.direction} to {plan.target}, {len(plan.steps)} revision(s):")
-        for p in plan.steps:
-            codes = ", ".join(dict.fromkeys(f.code for f in p.classification.findings))
-            self.report(f"  {p.step.arrow:<30} {p.classification.verdict:<12} {p.step.doc}"
-                        + (f"  [{codes}]" if codes else ""))
-        if plan.snapshot:
-            self.report(f"Snapshot: yes ({plan.snapshot_reason}), about {plan.database_size:,} bytes")
-        else:
-            self.report(f"Snapshot: no ({plan.snapshot_reason})")
+        for line in plan.lines():
+            self.report(line)
 
     def _heads_now(self) -> tuple[str, ...]:
         try:

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from .classify import Classification, classify_file
 from .project import Project
-from .revisions import DatabaseState, Step
+from .revisions import DatabaseState, Direction, Step, format_revs
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class Plan:
     """What a guarded upgrade or downgrade is going to do."""
 
     database: DatabaseState
-    direction: str
+    direction: Direction
     target: str
     steps: tuple[PlannedStep, ...]
     expected_heads: tuple[str, ...]
@@ -58,6 +58,41 @@ class Plan:
     @property
     def first_destructive(self) -> PlannedStep | None:
         return next((p for p in self.steps if p.destructive), None)
+
+    def lines(self, *, detailed: bool = False) -> list[str]:
+        """The plan as people read it, one line each: what a guarded run announces
+        before it starts, or (``detailed``, `safeguard plan`) every finding and
+        acknowledgement, and the snapshot's cost in MiB. The one place a plan is worded."""
+        where = f"{self.database.display_url} at {format_revs(self.database.heads)}"
+        if detailed:
+            out = [f"Database {where}; {self.direction} to {self.target}: "
+                   f"{len(self.steps)} pending revision(s)"]
+        elif self.steps:
+            out = [f"Database: {where}",
+                   f"Plan: {self.direction} to {self.target}, {len(self.steps)} revision(s):"]
+        else:
+            return [f"Database: {where}"]
+        for p in self.steps:
+            c = p.classification
+            line = f"  {p.step.arrow:<30} {c.verdict:<12} {p.step.doc}"
+            if detailed:
+                out.append(line + (f"  acknowledged: {c.acknowledgement.reason}" if c.acknowledgement else ""))
+                out += [f"      {f.code} {f.message} (line {f.line})" for f in c.findings]
+            else:
+                codes = ", ".join(dict.fromkeys(f.code for f in c.findings))
+                out.append(line + (f"  [{codes}]" if codes else ""))
+        if detailed and self.snapshot:
+            first = self.first_destructive
+            because = f", because {first.step.revision} is {first.classification.verdict}" if first else ""
+            out.append(f"Snapshot: before the first revision{because}; about "
+                       f"{self.database_size / 1048576:.1f} MiB to copy")
+        elif detailed:
+            out.append(f"Snapshot: none ({self.snapshot_reason or 'nothing to do'})")
+        elif self.snapshot:
+            out.append(f"Snapshot: yes ({self.snapshot_reason}), about {self.database_size:,} bytes")
+        else:
+            out.append(f"Snapshot: no ({self.snapshot_reason})")
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,7 +114,7 @@ def make_plan(
     database: DatabaseState,
     *,
     target: str,
-    direction: str,
+    direction: Direction,
     policy: str,
     database_size: int,
     stoppable: bool = False,

@@ -86,7 +86,7 @@ def _restore_and_verify(store: SnapshotStore, backend: Backend, project: Project
     if not (backend.proves_payload_on_restore or checksum_verified):
         store.verify_checksum(snapshot)  # VerificationError: nothing was touched
     try:
-        verified_counts = backend.restore(store.path_of(snapshot.id), snapshot.to_dict(),
+        verified_counts = backend.restore(store.path_of(snapshot.id), snapshot,
                                           progress=progress)
         heads = project.database(check_known=False).heads
         restamped = set(heads) != set(snapshot.revisions)
@@ -121,4 +121,5 @@ def _restore_and_verify(store: SnapshotStore, backend: Backend, project: Project
         )
     log.info("restored snapshot %s into %s in %.2fs (re-stamped: %s)", snapshot.id,
              backend.identity(), time.perf_counter() - started, "yes" if restamped else "no")
-    return RestoreResult(snapshot, tuple(heads), restamped, counts)
+    return RestoreResult(snapshot=snapshot, heads=tuple(heads), restamped=restamped,
+                         row_counts=counts)

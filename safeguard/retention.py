@@ -9,11 +9,11 @@ recent migration (the one you would restore if that migration turns out bad).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
-from .store import Snapshot
+from .manifest import Snapshot
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,11 @@ class RetentionPolicy:
     keep_weekly: int = 4
     keep_monthly: int = 12
     max_age_days: int | None = None
+
+    @classmethod
+    def of(cls, settings: Any) -> "RetentionPolicy":
+        """The policy ``settings`` (a config.Settings) sets: its keys of the same names."""
+        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
 
 
 @dataclass(frozen=True)

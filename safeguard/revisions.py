@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Literal, Sequence
 
 from sqlalchemy.engine import URL
 
 from .credentials import public_url
+
+Direction = Literal["upgrade", "downgrade"]
+"""Which way a run goes."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,7 @@ class Step:
 
     revision: str
     down_revision: str | tuple[str, ...] | None
-    direction: str  # "upgrade" | "downgrade"
+    direction: Direction
     doc: str
     path: str
 

@@ -45,7 +45,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from threading import TIMEOUT_MAX
-from typing import Any
+from typing import Any, Literal
 
 from apscheduler.events import (
     EVENT_JOB_ERROR,
@@ -262,7 +262,7 @@ class RunResult:
     """What one run of a job did: its snapshot, how long it took, how it ended."""
 
     job: str
-    outcome: str  # "ok" | "failed" | "skipped"
+    outcome: Literal["ok", "failed", "skipped"]
     started_at: str
     duration_s: float
     snapshot: str | None = None
@@ -312,8 +312,9 @@ def run_job(settings: Settings, job: Job, *, trigger: str = "schedule") -> RunRe
     except Exception as exc:  # an untranslated error must not kill the scheduler either
         log.debug("job %s raised", job.name, exc_info=True)
         facts.update(outcome="failed", error=f"{type(exc).__name__}: {exc}", exit_code=1)
-    result = RunResult(job.name, facts.pop("outcome", "ok"), started.isoformat(timespec="seconds"),
-                       round(time.monotonic() - clock, 3), **facts)
+    result = RunResult(job=job.name, outcome=facts.pop("outcome", "ok"),
+                       started_at=started.isoformat(timespec="seconds"),
+                       duration_s=round(time.monotonic() - clock, 3), **facts)
     _journal_note(settings, job, trigger, result.to_dict())
     return result
 
@@ -362,7 +363,8 @@ def run_once(settings: Settings, jobs: Sequence[Job]) -> list[RunResult]:
     with _stop_on_signals() as stop:
         for job in jobs:
             if stop.signum is not None:
-                results.append(RunResult(job.name, "skipped", _now(), 0.0, exit_code=1,
+                results.append(RunResult(job=job.name, outcome="skipped", started_at=_now(),
+                                         duration_s=0.0, exit_code=1,
                                          error=f"stopped by {stop.name} before it ran"))
             else:
                 results.append(run_job(settings, job, trigger="once"))

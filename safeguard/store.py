@@ -21,7 +21,7 @@ import re
 import secrets
 import shutil
 import time
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, fields
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterator, Mapping
@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterator, Mapping
 from . import durable, faults
 from .backends import Backend
 from .durable import Progress
+from .manifest import Snapshot
 from .errors import (
     ConfigError,
     SnapshotError,
@@ -43,52 +44,6 @@ MANIFEST = "manifest.json"
 ID_PATTERN = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
 #: Free space wanted beyond the database's size before a snapshot is attempted.
 SPACE_MARGIN = 1.1
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """A snapshot's manifest: what was copied, from where, when and why."""
-
-    id: str
-    created_at: str  # ISO 8601, UTC
-    reason: str
-    engine: str
-    database: str  # the backend's identity of the database (never a secret)
-    revisions: tuple[str, ...]
-    size: int
-    sha256: str  # of the payload: the file's hash, or a hash over per-file hashes
-    files: Mapping[str, str]
-    row_counts: Mapping[str, int]
-    label: str | None = None
-    #: Never pruned by retention.
-    pinned: bool = False
-    #: Payload compression ("zstd") or None.
-    compression: str | None = None
-    #: sha256 of the uncompressed database bytes, when the payload is compressed.
-    content_sha256: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def revision(self) -> str | None:
-        """The revision(s) as one string, None at base (the JSON contract's shape)."""
-        return ",".join(self.revisions) or None
-
-    @property
-    def created(self) -> datetime:
-        return datetime.fromisoformat(self.created_at)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["revisions"] = list(self.revisions)
-        data["revision"] = self.revision
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Snapshot":
-        known = {f for f in cls.__dataclass_fields__}
-        values = {k: v for k, v in data.items() if k in known}
-        values["revisions"] = tuple(values.get("revisions") or ())
-        return cls(**values)
 
 
 def new_snapshot_id(now: datetime | None = None) -> str:

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from safeguard.backends import Backend, Payload, backend_for
 from safeguard.config import Settings
+from safeguard.manifest import Snapshot
 
 SCHEMA = (
     "CREATE TABLE owners (id INTEGER PRIMARY KEY, name VARCHAR(40) NOT NULL)",
@@ -74,14 +75,17 @@ def subject(request, tmp_path) -> Subject:
     found = Subject(url, backend_for(url, settings), engine, missing, settings)
     found.execute(*SCHEMA)
     yield found
-    found.backend.close()
     engine.dispose()
 
 
-def manifest_of(payload: Payload, **changes: Any) -> dict[str, Any]:
+def manifest_of(payload: Payload, **changes: Any) -> Snapshot:
     """The manifest a store would write for this payload."""
-    return {"id": "contract", "files": dict(payload.files), "size": payload.size,
-            "row_counts": dict(payload.row_counts), "extra": dict(payload.extra), **changes}
+    return Snapshot(**{"id": "contract", "created_at": "2026-01-01T00:00:00+00:00",
+                       "reason": "contract", "engine": "-", "database": "-", "revisions": (),
+                       "sha256": "-", "files": dict(payload.files), "size": payload.size,
+                       "row_counts": dict(payload.row_counts), "extra": dict(payload.extra),
+                       "compression": payload.compression,
+                       "content_sha256": payload.content_sha256, **changes})
 
 
 def take(subject: Subject, directory: Path) -> Payload:

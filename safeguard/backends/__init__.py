@@ -7,7 +7,6 @@ store, the journal, the guard) is engine-agnostic and talks only to this protoco
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ContextManager, Mapping, Protocol, Sequence
 
@@ -15,21 +14,10 @@ from sqlalchemy.engine import URL, make_url
 
 from ..durable import Progress
 from ..errors import UnsupportedDatabaseError
+from ..manifest import Payload, Snapshot
 
 if TYPE_CHECKING:
     from ..config import Settings
-
-
-@dataclass(frozen=True)
-class Payload:
-    """What a backend wrote into a snapshot directory."""
-
-    files: Mapping[str, str]  # file name -> sha256
-    size: int  # bytes on disk
-    row_counts: Mapping[str, int]
-    extra: Mapping[str, Any] = field(default_factory=dict)  # engine facts for the manifest
-    compression: str | None = None
-    content_sha256: str | None = None  # of the uncompressed bytes, when compressed
 
 
 class Backend(Protocol):
@@ -55,14 +43,14 @@ class Backend(Protocol):
     def snapshot(self, directory: Path, *, progress: Progress = None) -> Payload:
         """Write a consistent copy of the committed state into ``directory``."""
 
-    def restore(self, directory: Path, manifest: Mapping[str, Any], *,
+    def restore(self, directory: Path, snapshot: Snapshot, *,
                 progress: Progress = None) -> Mapping[str, int] | None:
         """Replace the database with the copy in ``directory``. The backend proves the
         copy against the manifest (checksum, integrity, row counts) before it replaces
         anything: a damaged snapshot leaves the live database untouched. Returns the
         row counts it verified on the restored data, or None to have them counted."""
 
-    def verify_payload(self, directory: Path, manifest: Mapping[str, Any], *,
+    def verify_payload(self, directory: Path, snapshot: Snapshot, *,
                        progress: Progress = None) -> list[str]:
         """Restore the copy in ``directory`` into a scratch database and return the
         problems found there (integrity, row counts against the manifest)."""
@@ -74,7 +62,7 @@ class Backend(Protocol):
         """Refuse, before anything is journaled or written, what would make a snapshot
         fail (an unreachable server, a missing or too old pg_dump)."""
 
-    def discard(self, directory: Path, manifest: Mapping[str, Any]) -> None:
+    def discard(self, directory: Path, snapshot: Snapshot) -> None:
         """Release what a snapshot holds outside its directory, before it is deleted."""
 
     def recover(self, runners: Sequence[int] = ()) -> str | None:
@@ -85,9 +73,6 @@ class Backend(Protocol):
     def session_lock(self, timeout: float) -> ContextManager[None]:
         """Hold the engine's own lock for one guarded operation (PostgreSQL: an advisory
         lock), on top of the store's file lock; LockBusyError after ``timeout``."""
-
-    def close(self) -> None:
-        """Release every connection this backend opened."""
 
     def client_environ(self) -> Mapping[str, str]:
         """Environment variables the project's own code connects under while safeguard

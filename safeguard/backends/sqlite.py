@@ -28,7 +28,8 @@ from sqlalchemy.engine import URL, Engine
 from .. import compression, durable, faults
 from ..durable import Progress
 from ..errors import DatabaseMissingError, RefusedError, RestoreError, SnapshotError
-from . import Payload, count_mismatches
+from ..manifest import Payload, Snapshot
+from . import count_mismatches
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -75,10 +76,6 @@ class SQLiteBackend:
         with closing(self._connect()) as conn:
             return _row_counts(conn)
 
-    def journal_mode(self) -> str:
-        with closing(self._connect()) as conn:
-            return conn.execute("PRAGMA journal_mode").fetchone()[0].lower()
-
     def integrity_problems(self, *, quick: bool = False) -> list[str]:
         with closing(self._connect()) as conn:
             return _integrity_problems(conn, quick=quick)
@@ -86,7 +83,7 @@ class SQLiteBackend:
     def preflight(self) -> None:
         """Nothing to check beyond what opening the file already did."""
 
-    def discard(self, directory: Path, manifest: Mapping[str, Any]) -> None:
+    def discard(self, directory: Path, snapshot: Snapshot) -> None:
         """Nothing outside the snapshot's directory."""
 
     def recover(self, runners: Sequence[int] = ()) -> str | None:
@@ -97,9 +94,6 @@ class SQLiteBackend:
     def session_lock(self, timeout: float) -> ContextManager[None]:
         """Nothing beyond the store's file lock: SQLite has no server to hold one."""
         return nullcontext()
-
-    def close(self) -> None:
-        """Nothing to release: every connection here is opened and closed per call."""
 
     def client_environ(self) -> Mapping[str, str]:
         """None: a SQLite connection has no name to give."""
@@ -179,7 +173,7 @@ class SQLiteBackend:
                        row_counts=counts, extra=extra, compression="zstd",
                        content_sha256=raw_sha256)
 
-    def verify_payload(self, directory: Path, manifest: Mapping[str, Any], *,
+    def verify_payload(self, directory: Path, snapshot: Snapshot, *,
                        progress: Progress = None) -> list[str]:
         """Restore the snapshot into a scratch file beside it, then check that file:
         a backup is not trusted until a restore of it worked."""
@@ -187,7 +181,7 @@ class SQLiteBackend:
         scratch = scratch_dir / PAYLOAD_NAME
         try:
             # Checks the bytes, quick_check and the row counts against the manifest...
-            _materialize(directory, manifest, scratch, progress=progress)
+            _materialize(directory, snapshot, scratch, progress=progress)
             # ...and then the full integrity_check, which only a verify has time for.
             with closing(sqlite3.connect(scratch, isolation_level=None)) as copy:
                 return _integrity_problems(copy, quick=False)
@@ -198,14 +192,14 @@ class SQLiteBackend:
 
     # -- restore -----------------------------------------------------------------
 
-    def restore(self, directory: Path, manifest: Mapping[str, Any], *,
+    def restore(self, directory: Path, snapshot: Snapshot, *,
                 progress: Progress = None) -> Mapping[str, int]:
         staging = self.path.with_name(f".{self.path.name}.safeguard-restore")
         durable.remove_quietly(staging)
         try:
             # The live file is untouched until the staged copy is known to hold exactly
             # the bytes that were snapshotted.
-            counts = _materialize(directory, manifest, staging, progress=progress)
+            counts = _materialize(directory, snapshot, staging, progress=progress)
             # Side files belong to the old database: a stale -wal replayed onto the
             # restored file would corrupt it, so they go before the new file arrives.
             for suffix in SIDE_FILES:
@@ -224,29 +218,29 @@ class SQLiteBackend:
         return sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
 
 
-def _materialize(directory: Path, manifest: Mapping[str, Any], dst: Path, *,
+def _materialize(directory: Path, snapshot: Snapshot, dst: Path, *,
                  progress: Progress = None) -> dict[str, int]:
     """Write the snapshot's database to ``dst`` (decompressing if needed) and prove it
     is the database the manifest describes: the sha256 of its bytes, quick_check, and
     the row counts, which it returns. ``dst`` is removed if any of it fails."""
     try:
-        if manifest.get("compression") == "zstd":
-            expected = manifest["content_sha256"]
+        if snapshot.compression == "zstd":
+            expected = snapshot.content_sha256
             try:
                 compression.decompress(directory / COMPRESSED_NAME, dst, progress=progress)
             except ValueError as exc:
-                raise RestoreError(f"snapshot {manifest.get('id')}: {exc}") from exc
+                raise RestoreError(f"snapshot {snapshot.id}: {exc}") from exc
         else:
-            expected = manifest["files"][PAYLOAD_NAME]
+            expected = snapshot.files[PAYLOAD_NAME]
             durable.kernel_copy(directory / PAYLOAD_NAME, dst, progress=progress)
         actual, problems, counts = _examine(dst)
         if actual != expected:
             raise RestoreError(
-                f"snapshot {manifest.get('id')} does not hold the bytes its manifest describes "
+                f"snapshot {snapshot.id} does not hold the bytes its manifest describes "
                 f"(sha256 {actual[:12]} != {expected[:12]}); nothing was restored")
-        problems += count_mismatches(manifest.get("row_counts", {}), counts)
+        problems += count_mismatches(snapshot.row_counts, counts)
         if problems:
-            raise RestoreError(f"snapshot {manifest.get('id')} does not verify: {problems[0]}; "
+            raise RestoreError(f"snapshot {snapshot.id} does not verify: {problems[0]}; "
                                "nothing was restored")
         return counts
     except BaseException:

@@ -9,6 +9,7 @@ determined, and its verdict is ``unknown`` (which callers treat as destructive).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Literal
 
 DROP_SCHEMA = "DS101"
 DROP_TABLE = "DS102"
@@ -39,12 +40,15 @@ MEANINGS: dict[str, str] = {
     UNANALYSABLE: "cannot be analysed statically",
 }
 
-DESTRUCTIVE = "destructive"
-SAFE = "safe"
-UNKNOWN = "unknown"
+Verdict = Literal["destructive", "safe", "unknown"]
+"""A revision's verdict; ``unknown`` is treated as destructive (fail safe)."""
+
+DESTRUCTIVE: Verdict = "destructive"
+SAFE: Verdict = "safe"
+UNKNOWN: Verdict = "unknown"
 
 
-def verdict_for(codes: Iterable[str]) -> str:
+def verdict_for(codes: Iterable[str]) -> Verdict:
     """Return ``safe``, ``unknown`` or ``destructive`` for a revision's finding codes.
 
     ``unknown`` only when UN101 is all there is: as soon as anything concrete was

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from safeguard.classify.codes import SAFE
+from safeguard.classify.codes import SAFE, Verdict
+
+if TYPE_CHECKING:
+    from safeguard.revisions import Direction
 
 
 @dataclass(frozen=True)
@@ -43,8 +47,8 @@ class Classification:
     path: str
     revision: str | None
     down_revision: str | tuple | None
-    direction: str
-    verdict: str
+    direction: Direction
+    verdict: Verdict
     findings: tuple[Finding, ...]
     acknowledgement: Acknowledgement | None
 

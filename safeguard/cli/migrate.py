@@ -26,7 +26,9 @@ def migration_options(fn: Callable) -> Callable:
         click.option("--timeout", type=float, metavar="SECONDS",
                      help="Stop the run after SECONDS and restore the snapshot (a run with "
                           "a timeout always takes one)."),
-        click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation."),
+        # Accepted, as DESIGN.md's command line promises scripts, and ignored: a guarded
+        # run never asks (its undo is the snapshot), so the flag has nothing to confirm.
+        click.option("-y", "--yes", is_flag=True, expose_value=False, hidden=True),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -59,8 +61,8 @@ def downgrade(cli: Cli, revision: str, **options: Any) -> None:
 
 
 def _migrate(cli: Cli, target: str, direction: str, *, policy: str | None, dry_run: bool,
-             sql: bool, create: bool, lock_timeout: float | None, timeout: float | None,
-             yes: bool) -> None:
+             sql: bool, create: bool, lock_timeout: float | None,
+             timeout: float | None) -> None:
     settings = cli.settings(policy=policy, lock_timeout=lock_timeout, timeout=timeout)
     if sql:
         api.offline_sql(settings, target, direction, sys.stdout)

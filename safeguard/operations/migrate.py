@@ -8,10 +8,11 @@ from ..config import Settings
 from ..guard import Guard, GuardResult
 from ..plan import Plan
 from ..project import Project
+from ..revisions import Direction
 from ..reporting import ProgressFactory, Reporter, silent
 
 
-def plan(settings: Settings, target: str = "head", direction: str = "upgrade", *,
+def plan(settings: Settings, target: str = "head", direction: Direction = "upgrade", *,
          create: bool = False, report: Reporter = silent) -> Plan:
     """The pending revisions, their verdicts and the snapshot decision; touches nothing."""
     guard = Guard(settings, report=report)
@@ -20,7 +21,7 @@ def plan(settings: Settings, target: str = "head", direction: str = "upgrade", *
     return result
 
 
-def migrate(settings: Settings, target: str = "head", direction: str = "upgrade", *,
+def migrate(settings: Settings, target: str = "head", direction: Direction = "upgrade", *,
             create: bool = False, report: Reporter = silent,
             progress: ProgressFactory | None = None) -> GuardResult:
     """The guarded upgrade or downgrade (see guard.py)."""
@@ -28,6 +29,7 @@ def migrate(settings: Settings, target: str = "head", direction: str = "upgrade"
         target, direction, create=create)
 
 
-def offline_sql(settings: Settings, target: str, direction: str, out: io.TextIOBase) -> None:
+def offline_sql(settings: Settings, target: str, direction: Direction,
+                out: io.TextIOBase) -> None:
     """Alembic's --sql mode, passed through: prints SQL, touches no database."""
     Project(settings).offline_sql(target, direction, out)

@@ -15,8 +15,7 @@ def prune(settings: Settings, *, now: datetime | None = None, dry_run: bool = Fa
     """Apply the retention policy: delete what no rule keeps (nothing with dry_run)."""
     ws = Workspace(settings)
     now = now or datetime.now(timezone.utc)
-    policy = RetentionPolicy(settings.keep_last, settings.keep_daily, settings.keep_weekly,
-                             settings.keep_monthly, settings.max_age_days)
+    policy = RetentionPolicy.of(settings)
     if dry_run:
         return decide(ws.store.list(), now, policy, protected=_protected(ws))
     backend = ws.backend(ws.database(check_known=False))
@@ -28,7 +27,7 @@ def prune(settings: Settings, *, now: datetime | None = None, dry_run: bool = Fa
             op = held.begin(of_database=False, snapshots=[d.snapshot.id for d in doomed])
             for d in doomed:
                 with op.step("delete", snapshot=d.snapshot.id):
-                    backend.discard(ws.store.path_of(d.snapshot.id), d.snapshot.to_dict())
+                    backend.discard(ws.store.path_of(d.snapshot.id), d.snapshot)
                     ws.store.delete(d.snapshot.id)
                 report(f"Pruned {d.snapshot.id} ({', '.join(d.reasons)})")
             op.finish("pruned", count=len(doomed))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 from ..backends import Backend, backend_for
 from ..config import Settings
@@ -34,7 +34,7 @@ class Recovered:
 
     operation: str
     kind: str
-    action: str  # restored | confirmed | abandoned
+    action: Literal["restored", "confirmed", "abandoned"]
     detail: str
     heads: tuple[str, ...]
 
@@ -81,7 +81,8 @@ def _abandon(ws: Workspace, *, report: Reporter) -> list[Recovered]:
 
     def close(backend: Backend, state: DatabaseState, record: OperationRecord) -> Recovered:
         report(f"Operation {record.id} ({record.kind}) abandoned")
-        return Recovered(record.id, record.kind, "abandoned", detail, state.heads)
+        return Recovered(operation=record.id, kind=record.kind, action="abandoned", detail=detail,
+                         heads=state.heads)
 
     return _settle_each(ws, "recover --abandon", close, outcome=lambda r: "abandoned")
 
@@ -117,9 +118,9 @@ def _recover_one(ws: Workspace, backend: Backend, record: OperationRecord,
 
     if record.kind in ("upgrade", "downgrade") and _completed_and_checked(record):
         heads = ws.database(check_known=False, empty_ok=True).heads
-        return Recovered(record.id, record.kind, "confirmed",
-                         "every revision was applied and the checks passed before the crash",
-                         heads)
+        return Recovered(operation=record.id, kind=record.kind, action="confirmed",
+                         detail="every revision was applied and the checks passed before the crash",
+                         heads=heads)
     if changed and snapshot_id:
         try:
             snapshot = ws.store.get(snapshot_id)
@@ -129,14 +130,16 @@ def _recover_one(ws: Workspace, backend: Backend, record: OperationRecord,
             result = restore_snapshot(ws.store, backend, ws.project, snapshot, report=report)
             detail = (f"completed the restore of snapshot {snapshot.id}" if record.kind == "restore"
                       else f"restored snapshot {snapshot.id}, the state before the operation")
-            return Recovered(record.id, record.kind, "restored", detail, result.heads)
+            return Recovered(operation=record.id, kind=record.kind, action="restored",
+                             detail=detail, heads=result.heads)
     heads = ws.database(check_known=False, empty_ok=True).heads
     if not changed:
         detail = "nothing had been changed yet; the database is as it was"
     else:
         detail = ("no snapshot had been taken (every revision was classified safe, or "
                   "policy never); the database is left as it is")
-    return Recovered(record.id, record.kind, "confirmed", detail, heads)
+    return Recovered(operation=record.id, kind=record.kind, action="confirmed", detail=detail,
+                     heads=heads)
 
 
 def _pre_run_snapshot(record: OperationRecord) -> str | None:

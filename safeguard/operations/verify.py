@@ -43,7 +43,7 @@ def verify_snapshot(settings: Settings, snapshot_id: str, *,
     bar = progress("Verify", snapshot.size)
     try:
         ws.store.verify_checksum(snapshot, progress=bar)
-        problems = backend.verify_payload(ws.store.path_of(snapshot.id), snapshot.to_dict())
+        problems = backend.verify_payload(ws.store.path_of(snapshot.id), snapshot)
     finally:
         close_progress(bar)
     result = VerifyResult(snapshot=snapshot, problems=tuple(problems))

@@ -167,7 +167,7 @@ def test_snapshots_under_a_busy_writer_restore_to_a_committed_state(ledger_db, t
     try:
         for snapshot, window in zip(snapshots, windows):
             # Put the snapshot back into the database itself, then read the ledger there.
-            backend.restore(store.path_of(snapshot.id), snapshot.to_dict())
+            backend.restore(store.path_of(snapshot.id), snapshot)
             restored += 1
             try:
                 count = check_ledger(ledger_db.rows, window)

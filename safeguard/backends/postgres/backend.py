@@ -12,7 +12,7 @@ from sqlalchemy.engine import URL
 
 from ...durable import Progress
 from ...errors import ConfigError, RefusedError, RestoreError
-from .. import Payload
+from ...manifest import Payload, Snapshot
 from . import catalog, databases, names, swap
 from .advisory import advisory_lock
 from .dump import DumpStrategy
@@ -77,10 +77,6 @@ class PostgresBackend:
         """The advisory lock of this database, held for the whole guarded operation."""
         return advisory_lock(self.server, timeout=timeout)
 
-    def close(self) -> None:
-        """Nothing to release: connections are opened and closed per call (a database
-        with safeguard still connected to it could be neither copied nor renamed)."""
-
     def client_environ(self) -> Mapping[str, str]:
         """The project's env.py connects through libpq too: under this process's name
         (not one inherited from a parent), a migration statement the server goes on
@@ -124,24 +120,24 @@ class PostgresBackend:
         """A consistent snapshot by the configured strategy (pg_strategy)."""
         return self._strategy(self.options.strategy).snapshot(directory, progress=progress)
 
-    def verify_payload(self, directory: Path, manifest: Mapping[str, Any], *,
+    def verify_payload(self, directory: Path, snapshot: Snapshot, *,
                        progress: Progress = None) -> list[str]:
         """Read the snapshot back as a database (dump: a scratch restore) and compare
         its row counts with the manifest's."""
-        return self._strategy_of(manifest).verify(directory, manifest)
+        return self._strategy_of(snapshot).verify(directory, snapshot)
 
-    def discard(self, directory: Path, manifest: Mapping[str, Any]) -> None:
+    def discard(self, directory: Path, snapshot: Snapshot) -> None:
         """Release what a snapshot holds outside its directory (a template copy)."""
-        self._strategy_of(manifest).discard(directory, manifest)
+        self._strategy_of(snapshot).discard(directory, snapshot)
 
     # -- restore -----------------------------------------------------------------
 
-    def restore(self, directory: Path, manifest: Mapping[str, Any], *,
+    def restore(self, directory: Path, snapshot: Snapshot, *,
                 progress: Progress = None) -> None:
         """Rebuild the snapshot beside the live database, then swap it in by rename
         (see swap.py): what the failed migration created is dropped with the old
         database, and the live one is untouched until the copy is complete."""
-        strategy = self._strategy_of(manifest)
+        strategy = self._strategy_of(snapshot)
         live = self.server.database
         staging, ready = names.restoring(live), names.ready(live)
         with errors_as(RestoreError, f"cannot restore {self.identity()}"):
@@ -149,9 +145,9 @@ class PostgresBackend:
         with closing(conn):
             with errors_as(RestoreError, f"cannot restore {self.identity()}"):
                 swap.finish_interrupted(conn, live)
-                strategy.materialize(conn, directory, manifest, staging, progress=progress)
+                strategy.materialize(conn, directory, snapshot, staging, progress=progress)
                 try:
-                    databases.apply_properties(conn, staging, _properties(manifest, conn, live))
+                    databases.apply_properties(conn, staging, _properties(snapshot, conn, live))
                     databases.rename(conn, staging, ready)
                     swap.swap_in(conn, live, ready, self.options.sessions)
                 except BaseException:
@@ -177,11 +173,11 @@ class PostgresBackend:
             raise ConfigError(f"unknown pg_strategy {name!r} (dump or template)") from None
         return cls(self.server, self.tools, self.options)
 
-    def _strategy_of(self, manifest: Mapping[str, Any]) -> Strategy:
+    def _strategy_of(self, snapshot: Snapshot) -> Strategy:
         """The strategy that took the snapshot, whatever the settings say now."""
-        name = manifest.get("extra", {}).get("strategy")
+        name = snapshot.extra.get("strategy")
         if name not in STRATEGIES:
-            raise RestoreError(f"snapshot {manifest.get('id')} does not say how it was taken "
+            raise RestoreError(f"snapshot {snapshot.id} does not say how it was taken "
                                f"(extra.strategy = {name!r})")
         return self._strategy(name)
 
@@ -193,9 +189,9 @@ class PostgresBackend:
             raise RefusedError(f"cannot connect to {self.identity()}: {describe(exc)}") from exc
 
 
-def _properties(manifest: Mapping[str, Any], conn: psycopg.Connection,
+def _properties(snapshot: Snapshot, conn: psycopg.Connection,
                 live: str) -> databases.DatabaseProperties:
-    recorded = manifest.get("extra", {}).get("database_properties")
+    recorded = snapshot.extra.get("database_properties")
     if recorded:
         return databases.DatabaseProperties.from_dict(recorded)
     return databases.read_properties(conn, live)

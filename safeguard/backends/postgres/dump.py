@@ -22,7 +22,6 @@ should not meet a slow plan on its first query after the rollback.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
 
 import psycopg
 from psycopg import sql
@@ -30,7 +29,7 @@ from psycopg import sql
 from ... import durable
 from ...durable import Progress
 from ...errors import RestoreError, SnapshotError
-from .. import Payload
+from ...manifest import Payload, Snapshot
 from . import catalog, databases, names, tools
 from .databases import DatabaseProperties
 from .options import Options
@@ -107,22 +106,22 @@ class DumpStrategy:
 
     # -- reading it back ---------------------------------------------------------
 
-    def verify(self, directory: Path, manifest: Mapping[str, Any]) -> list[str]:
+    def verify(self, directory: Path, snapshot: Snapshot) -> list[str]:
         """Restore into a scratch database, count its rows against the manifest, drop it."""
         pg_restore = self._pg_restore()  # missing: could not check, which is an error
         try:
-            payload = _payload_path(directory, manifest)
+            payload = _payload_path(directory, snapshot)
             with self.server.client_environment() as env:
                 tools.run([pg_restore.path, "--list", str(payload)], env=env,
                           error=RestoreError, what="reading the dump's table of contents")
         except RestoreError as exc:
             return [f"the dump cannot be read: {exc}"]
-        scratch = names.verify(_database_of(manifest, self.server))
+        scratch = names.verify(_database_of(snapshot, self.server))
         try:
             with self.server.connect_maintenance() as conn:
                 databases.drop(conn, scratch)
                 try:
-                    self.materialize(conn, directory, manifest, scratch, analyze=False)
+                    self.materialize(conn, directory, snapshot, scratch, analyze=False)
                 except RestoreError as exc:
                     return [f"the dump does not restore: {exc}"]
                 try:
@@ -133,19 +132,19 @@ class DumpStrategy:
         except psycopg.Error as exc:
             raise RestoreError(f"cannot verify the dump on {self.server.identity()}: "
                                f"{describe(exc)}") from exc
-        return count_mismatches(manifest.get("row_counts", {}), counts)
+        return count_mismatches(snapshot.row_counts, counts)
 
-    def materialize(self, conn: psycopg.Connection, directory: Path, manifest: Mapping[str, Any],
+    def materialize(self, conn: psycopg.Connection, directory: Path, snapshot: Snapshot,
                     target: str, *, progress: Progress = None, analyze: bool = True) -> None:
         """pg_restore the dump into a new database ``target``."""
-        payload = _payload_path(directory, manifest)
-        extra = manifest.get("extra", {})
+        payload = _payload_path(directory, snapshot)
+        extra = snapshot.extra
         pg_restore = self._pg_restore()
         dumped_by = str(extra.get("pg_dump_version", "0"))
         if pg_restore.major < int(dumped_by.split(".")[0]):
             raise RestoreError(f"pg_restore {pg_restore.version} cannot read a dump written by "
                                f"pg_dump {dumped_by}; set pg_bindir to a newer PostgreSQL")
-        props = _properties(conn, manifest, self.server)
+        props = _properties(conn, snapshot, self.server)
         with errors_as(RestoreError, f"cannot create the database {target}"):
             databases.create_empty(conn, target, props)
         try:
@@ -162,9 +161,9 @@ class DumpStrategy:
             _drop_quietly(conn, target)
             raise
         if progress:
-            progress(int(manifest.get("size") or 0))
+            progress(int(snapshot.size or 0))
 
-    def discard(self, directory: Path, manifest: Mapping[str, Any]) -> None:
+    def discard(self, directory: Path, snapshot: Snapshot) -> None:
         """Nothing outside the snapshot directory."""
 
     def _pg_restore(self) -> tools.Tool:
@@ -179,20 +178,20 @@ def _ms(seconds: float) -> str:
     return f"{int(seconds * 1000)}ms"
 
 
-def _payload_path(directory: Path, manifest: Mapping[str, Any]) -> Path:
-    fmt = manifest.get("extra", {}).get("format")
+def _payload_path(directory: Path, snapshot: Snapshot) -> Path:
+    fmt = snapshot.extra.get("format")
     if fmt not in PAYLOADS:
-        raise RestoreError(f"snapshot {manifest.get('id')} has no pg_dump payload (format {fmt!r})")
+        raise RestoreError(f"snapshot {snapshot.id} has no pg_dump payload (format {fmt!r})")
     return directory / PAYLOADS[fmt]
 
 
-def _database_of(manifest: Mapping[str, Any], server: Server) -> str:
-    return manifest.get("extra", {}).get("database") or server.database
+def _database_of(snapshot: Snapshot, server: Server) -> str:
+    return snapshot.extra.get("database") or server.database
 
 
-def _properties(conn: psycopg.Connection, manifest: Mapping[str, Any], server: Server) -> DatabaseProperties:
-    """The properties recorded with the snapshot; else (an old manifest) the live ones."""
-    recorded = manifest.get("extra", {}).get("database_properties")
+def _properties(conn: psycopg.Connection, snapshot: Snapshot, server: Server) -> DatabaseProperties:
+    """The properties recorded with the snapshot; else (an old snapshot) the live ones."""
+    recorded = snapshot.extra.get("database_properties")
     if recorded:
         return DatabaseProperties.from_dict(recorded)
     with errors_as(RestoreError, f"cannot read the properties of {server.database}"):

@@ -7,18 +7,18 @@
   the copy lives on the server, not in the store.
 
 A snapshot is restored by the strategy that took it (``extra["strategy"]`` in its
-manifest), whatever the settings say now.
+snapshot), whatever the settings say now.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Protocol
+from typing import Protocol
 
 import psycopg
 
 from ...durable import Progress
-from .. import Payload
+from ...manifest import Payload, Snapshot
 
 
 class Strategy(Protocol):
@@ -29,13 +29,13 @@ class Strategy(Protocol):
     def snapshot(self, directory: Path, *, progress: Progress = None) -> Payload:
         """Write the snapshot's payload into ``directory``."""
 
-    def verify(self, directory: Path, manifest: Mapping[str, Any]) -> list[str]:
+    def verify(self, directory: Path, snapshot: Snapshot) -> list[str]:
         """Problems found reading the snapshot back as a database."""
 
-    def materialize(self, conn: psycopg.Connection, directory: Path, manifest: Mapping[str, Any],
+    def materialize(self, conn: psycopg.Connection, directory: Path, snapshot: Snapshot,
                     target: str, *, progress: Progress = None) -> None:
         """Create the database ``target`` holding the snapshot's contents (dropping
         it again if that fails). ``conn`` is a maintenance connection."""
 
-    def discard(self, directory: Path, manifest: Mapping[str, Any]) -> None:
+    def discard(self, directory: Path, snapshot: Snapshot) -> None:
         """Release what the snapshot holds outside its directory, if anything."""

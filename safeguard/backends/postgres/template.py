@@ -20,7 +20,6 @@ import json
 import secrets
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
 
 import psycopg
 from psycopg import sql
@@ -28,7 +27,7 @@ from psycopg import sql
 from ... import durable
 from ...durable import Progress
 from ...errors import RestoreError, SnapshotError
-from .. import Payload
+from ...manifest import Payload, Snapshot
 from . import catalog, databases, names, swap
 from .options import Options
 from .server import Server, describe, errors_as
@@ -99,7 +98,7 @@ class TemplateStrategy:
             },
         )
 
-    def verify(self, directory: Path, manifest: Mapping[str, Any]) -> list[str]:
+    def verify(self, directory: Path, snapshot: Snapshot) -> list[str]:
         """The copy exists and its row counts match the manifest."""
         try:
             copy = _template_of(directory)
@@ -119,9 +118,9 @@ class TemplateStrategy:
                     databases.allow_connections(conn, copy, False)
         except psycopg.Error as exc:
             raise RestoreError(f"cannot verify the snapshot database {copy}: {describe(exc)}") from exc
-        return count_mismatches(manifest.get("row_counts", {}), counts)
+        return count_mismatches(snapshot.row_counts, counts)
 
-    def materialize(self, conn: psycopg.Connection, directory: Path, manifest: Mapping[str, Any],
+    def materialize(self, conn: psycopg.Connection, directory: Path, snapshot: Snapshot,
                     target: str, *, progress: Progress = None) -> None:
         """Copy the snapshot database to ``target``."""
         copy = _template_of(directory)
@@ -130,9 +129,9 @@ class TemplateStrategy:
                 raise RestoreError(f"the snapshot database {copy} no longer exists on the server")
             databases.create_copy(conn, target, copy)
         if progress:
-            progress(int(manifest.get("extra", {}).get("template_size") or 0))
+            progress(int(snapshot.extra.get("template_size") or 0))
 
-    def discard(self, directory: Path, manifest: Mapping[str, Any]) -> None:
+    def discard(self, directory: Path, snapshot: Snapshot) -> None:
         """Drop the snapshot database."""
         copy = _template_of(directory)
         with errors_as(RestoreError, f"cannot drop the snapshot database {copy}"):

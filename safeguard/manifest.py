@@ -1,0 +1,68 @@
+"""What a snapshot is, as every layer passes it: the payload a backend wrote (`Payload`)
+and the manifest the store keeps beside it (`Snapshot`). The store writes and reads
+manifests; the backends take a `Snapshot` to restore, verify or discard, never its
+JSON. Plain values, importing nothing else of safeguard."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class Payload:
+    """What a backend wrote into a snapshot directory."""
+
+    files: Mapping[str, str]  # file name -> sha256
+    size: int  # bytes on disk
+    row_counts: Mapping[str, int]
+    extra: Mapping[str, Any] = field(default_factory=dict)  # engine facts for the manifest
+    compression: str | None = None
+    content_sha256: str | None = None  # of the uncompressed bytes, when compressed
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A snapshot's manifest: what was copied, from where, when and why."""
+
+    id: str
+    created_at: str  # ISO 8601, UTC
+    reason: str
+    engine: str
+    database: str  # the backend's identity of the database (never a secret)
+    revisions: tuple[str, ...]
+    size: int
+    sha256: str  # of the payload: the file's hash, or a hash over per-file hashes
+    files: Mapping[str, str]
+    row_counts: Mapping[str, int]
+    label: str | None = None
+    #: Never pruned by retention.
+    pinned: bool = False
+    #: Payload compression ("zstd") or None.
+    compression: str | None = None
+    #: sha256 of the uncompressed database bytes, when the payload is compressed.
+    content_sha256: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def revision(self) -> str | None:
+        """The revision(s) as one string, None at base (the JSON contract's shape)."""
+        return ",".join(self.revisions) or None
+
+    @property
+    def created(self) -> datetime:
+        return datetime.fromisoformat(self.created_at)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["revisions"] = list(self.revisions)
+        data["revision"] = self.revision
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Snapshot":
+        known = {f for f in cls.__dataclass_fields__}
+        values = {k: v for k, v in data.items() if k in known}
+        values["revisions"] = tuple(values.get("revisions") or ())
+        return cls(**values)
