@@ -2,12 +2,12 @@
 
 Generates 1,000 revision files in a temporary directory (copies of the labelled
 corpus, each with a fresh revision id, chained linearly), then times
-``classify_file`` over all of them in each render mode, pinned to one CPU core.
-Each mode is run several times and the median is reported, beside a floor
+``classify_file`` over all of them, pinned to one CPU core. The classification is
+run several times and the median is reported, beside a floor
 measured in the same run: reading and ``ast.parse``-ing the same files, which
 any AST-based classifier must do anyway.
 
-Target: 1,000 files in under 5 s with the default settings.
+Target: 1,000 files in under 5 s.
 
     .venv/bin/python benchmarks/lint_bench.py [--files 1000] [--runs 5] [--core 0]
 """
@@ -54,10 +54,10 @@ def generate(directory: Path, count: int) -> list[Path]:
     for n in range(count):
         stem, text = sources[n % len(sources)]
         rev = secrets.token_hex(6)
-        text = _REVISION.sub(lambda m: f'{m.group(1)}"{rev}"', text, count=1)
-        text = _DOWN.sub(lambda m: f"{m.group(1)}{previous!r}", text, count=1)
-        text = _DOC_IDS.sub(lambda m: f"{m.group(1)} {rev if m.group(1) == 'Revision ID:' else previous or ''}",
-                            text)
+        text = _REVISION.sub(lambda m, rev=rev: f'{m.group(1)}"{rev}"', text, count=1)
+        text = _DOWN.sub(lambda m, down=previous: f"{m.group(1)}{down!r}", text, count=1)
+        text = _DOC_IDS.sub(lambda m, rev=rev, down=previous:
+                            f"{m.group(1)} {rev if m.group(1) == 'Revision ID:' else down or ''}", text)
         path = directory / f"{n:04d}_{rev}_{stem.split('_', 1)[-1]}.py"
         path.write_text(text)
         paths.append(path)
@@ -108,7 +108,6 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     sys.path.insert(0, str(REPO))
     from safeguard.classify import classify_file  # imported after pinning, timed once
-    from safeguard.classify.classifier import DEFAULT_RENDER
 
     import_seconds = time.perf_counter() - started
     with tempfile.TemporaryDirectory(prefix="lint_bench_") as tmp:
@@ -121,34 +120,27 @@ def main(argv: list[str] | None = None) -> int:
             for path in paths:
                 ast.parse(path.read_bytes(), filename=str(path))
 
-        def classify_all(render: str) -> Callable[[], None]:
-            def work() -> None:
-                for path in paths:
-                    classify_file(path, render=render)
-            return work
+        def classify_all() -> None:
+            for path in paths:
+                classify_file(path)
 
         floor = median_seconds(baseline, args.runs)
-        rows = [("baseline", "read + ast.parse (the floor)", floor)]
-        labels = {"never": "static analysis only", "auto": "render when the AST has UN101",
-                  "always": "render every file"}
-        for mode in ("never", "auto", "always"):
-            rows.append((mode, labels[mode], median_seconds(classify_all(mode), args.runs)))
+        rows = [("baseline", "read + ast.parse (the floor)", floor),
+                ("classify", "static analysis", median_seconds(classify_all, args.runs))]
 
         for name, what, seconds in rows:
             ratio = "" if name == "baseline" else f"  {seconds / floor:5.1f}x baseline"
-            default = "  <- default" if name == DEFAULT_RENDER else ""
-            print(f"{name:9} {what:34} {seconds:7.3f} s  {seconds / len(paths) * 1000:6.2f} ms/file{ratio}{default}")
+            print(f"{name:9} {what:34} {seconds:7.3f} s  {seconds / len(paths) * 1000:6.2f} ms/file{ratio}")
 
         cold = median_seconds(lambda: cold_process(paths), min(args.runs, 3))
         cold_floor = median_seconds(lambda: cold_process(paths, baseline_only=True), min(args.runs, 3))
-        print(f"\nwhole process, as `safeguard lint` pays it (interpreter start + imports + {DEFAULT_RENDER}):")
+        print("\nwhole process, as `safeguard lint` pays it (interpreter start + imports + classify):")
         print(f"{'process':9} {'python -c: ast.parse only':34} {cold_floor:7.3f} s")
         print(f"{'process':9} {'python -c: classify_file, default':34} {cold:7.3f} s")
 
-        default_seconds = dict((n, s) for n, _, s in rows)[DEFAULT_RENDER]
-        scaled = default_seconds * 1000 / len(paths)
+        scaled = rows[-1][2] * 1000 / len(paths)
         verdict = "within" if scaled < TARGET_SECONDS else "OVER"
-        print(f"\ndefault settings ({DEFAULT_RENDER}): {scaled:.2f} s per 1,000 files: {verdict} the "
+        print(f"\nclassify_file: {scaled:.2f} s per 1,000 files: {verdict} the "
               f"{TARGET_SECONDS:.0f} s target")
     return 0 if scaled < TARGET_SECONDS else 1
 

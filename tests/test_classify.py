@@ -28,7 +28,6 @@ from safeguard.errors import SafeguardError
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "classify"
-RENDER_MODES = ("auto", "never", "always")
 
 needs_corpus = pytest.mark.skipif(
     not (CORPUS / "labels.tsv").is_file(),
@@ -85,19 +84,18 @@ def test_corpus_revision_matches_its_label(label: Label) -> None:
 
 
 @needs_corpus
-@pytest.mark.parametrize("render", RENDER_MODES)
-def test_corpus_recall_and_safe_precision(render: str) -> None:
+def test_corpus_recall_and_safe_precision() -> None:
     destructive = [label for label in LABELS if label.verdict == "destructive"]
     safe = [label for label in LABELS if label.verdict == "safe"]
     assert len(destructive) == 31 and len(safe) == 18, "the corpus changed; update this test"
 
-    missed = [l.file for l in destructive if not classify_file(l.path, render=render).is_destructive]
-    called_safe = [l.file for l in safe if classify_file(l.path, render=render).verdict == "safe"]
-    wrong_codes = [l.file for l in destructive if not l.codes <= classify_file(l.path, render=render).codes]
+    missed = [lab.file for lab in destructive if not classify_file(lab.path).is_destructive]
+    called_safe = [lab.file for lab in safe if classify_file(lab.path).verdict == "safe"]
+    wrong_codes = [lab.file for lab in destructive if not lab.codes <= classify_file(lab.path).codes]
 
-    assert missed == [], f"destructive revisions not found (render={render}): {missed}"
+    assert missed == [], f"destructive revisions not found: {missed}"
     assert len(called_safe) / len(safe) >= 0.95, f"safe revisions called destructive: " \
-        f"{sorted(set(l.file for l in safe) - set(called_safe))}"
+        f"{sorted(set(lab.file for lab in safe) - set(called_safe))}"
     assert wrong_codes == []
 
 
@@ -174,11 +172,10 @@ def test_down_revision_tuple_and_annotated_ids() -> None:
 
 def test_classify_file_reads_a_revision_whose_app_imports_are_missing() -> None:
     """Nothing is imported for the static analysis, so a missing application module
-    changes nothing; rendering (which would need the import) is skipped."""
-    for render in RENDER_MODES:
-        result = classify_file(FIXTURES / "missing_app_module.py", render=render)
-        assert result.revision == "f1a2b3c4d5e6"
-        assert result.codes == {"DS103", "DS105"}, render
+    changes nothing."""
+    result = classify_file(FIXTURES / "missing_app_module.py")
+    assert result.revision == "f1a2b3c4d5e6"
+    assert result.codes == {"DS103", "DS105"}
 
 
 def test_syntax_error_names_the_file_and_line() -> None:
@@ -229,5 +226,3 @@ def test_probable_rename_fixture() -> None:
 def test_bad_arguments_are_programming_errors() -> None:
     with pytest.raises(ValueError):
         classify_source("def upgrade():\n    pass\n", direction="sideways")
-    with pytest.raises(ValueError):
-        classify_source("def upgrade():\n    pass\n", render="sometimes")

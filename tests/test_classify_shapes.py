@@ -1,8 +1,5 @@
-"""Each revision shape of the corpus README, as small inline sources.
-
-The sources are classified with ``render="never"`` unless a test is about
-rendering, so they exercise the static analysis alone.
-"""
+"""Each revision shape of the corpus README, as small inline sources, classified by
+the static analysis."""
 
 from __future__ import annotations
 
@@ -28,12 +25,10 @@ def revision(body: str) -> str:
 
 
 def codes(body: str, **kwargs) -> set[str]:
-    kwargs.setdefault("render", "never")
     return set(classify_source(revision(body), path="<test>", **kwargs).codes)
 
 
 def verdict(body: str, **kwargs) -> str:
-    kwargs.setdefault("render", "never")
     return classify_source(revision(body), path="<test>", **kwargs).verdict
 
 
@@ -372,7 +367,7 @@ def test_imported_helper_alone_is_unknown() -> None:
 
 def test_helper_findings_point_at_the_call_in_upgrade() -> None:
     body = "def _drop(name):\n    op.drop_table(name)\n\ndef upgrade():\n    _drop('a')\n    _drop('b')\n"
-    result = classify_source(revision(body), render="never")
+    result = classify_source(revision(body))
     assert [(f.code, f.line) for f in result.findings] == [("DS102", 12), ("DS102", 13)]
     assert result.findings[1].message == "drops table b (in _drop())"
 
@@ -563,7 +558,7 @@ def test_no_probable_rename_without_the_dropped_columns_type() -> None:
         op.drop_column('p', 'year')
         op.alter_column('p', 'year_new', new_column_name='year')
     """
-    result = classify_source(revision(body), render="never")
+    result = classify_source(revision(body))
     assert result.codes == {"DS105", "DS103", "BC102"}
     assert not any(f.message.startswith("probable rename") for f in result.findings)
 
@@ -581,7 +576,7 @@ def test_alembic_multidb_template_dispatch_is_followed() -> None:
         legacy = sa.Table("legacy", sa.MetaData())
         op.drop_table(legacy.name)
     """
-    result = classify_source(revision(body), render="never")
+    result = classify_source(revision(body))
     assert result.codes == {"DS102", "DS103"}
     assert {f.message for f in result.findings} == {
         "drops table legacy (in upgrade_engine2())", "drops column t.c (in upgrade_engine1())",

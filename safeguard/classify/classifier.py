@@ -6,22 +6,21 @@ import ast
 import os
 from importlib.util import decode_source
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from safeguard.classify import codes, dialects, static
 from safeguard.classify.errors import ClassifyError
 from safeguard.classify.header import read_header
-from safeguard.classify.recorder import FindingSet
 from safeguard.classify.result import Classification
 
+if TYPE_CHECKING:
+    from safeguard.revisions import Direction
+
 DIRECTIONS = ("upgrade", "downgrade")
-#: ``auto`` renders only revisions the static analysis could not fully read (any
-#: UN101), ``always`` renders every revision, ``never`` skips rendering.
-RENDER_MODES = ("auto", "always", "never")
-DEFAULT_RENDER = "auto"
 
 
-def classify_file(path: str | os.PathLike, direction: str = "upgrade", dialect: str | None = None,
-                  *, render: str | bool = DEFAULT_RENDER) -> Classification:
+def classify_file(path: str | os.PathLike, direction: Direction = "upgrade",
+                  dialect: str | None = None) -> Classification:
     """Classify the revision file at ``path`` (see :func:`classify_source`).
 
     Raises :class:`ClassifyError` when the file cannot be read or decoded.
@@ -33,28 +32,23 @@ def classify_file(path: str | os.PathLike, direction: str = "upgrade", dialect: 
         raise ClassifyError(f"{shown}: cannot read revision file: {exc.strerror or exc}") from exc
     except (UnicodeDecodeError, SyntaxError) as exc:
         raise ClassifyError(f"{shown}:1: cannot decode revision file: {exc}") from exc
-    return classify_source(source, shown, direction, dialect, render=render)
+    return classify_source(source, shown, direction, dialect)
 
 
-def classify_source(source: str, path: str = "<string>", direction: str = "upgrade",
-                    dialect: str | None = None, *, render: str | bool = DEFAULT_RENDER) -> Classification:
+def classify_source(source: str, path: str = "<string>", direction: Direction = "upgrade",
+                    dialect: str | None = None) -> Classification:
     """Classify revision source text for one direction.
 
     ``dialect`` is the target database ("sqlite", "postgresql") or None for all:
-    with a dialect, branches that test the dialect name are pruned. ``render``
-    picks when the offline rendering adds its findings (see :data:`RENDER_MODES`;
-    True/False mean always/never). A syntax error or a malformed acknowledgement
+    with a dialect, branches that test the dialect name are pruned. A syntax error or a malformed acknowledgement
     is a :class:`ClassifyError` naming ``path`` and the line.
     """
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be 'upgrade' or 'downgrade', not {direction!r}")
-    mode = _render_mode(render)
     target = dialects.normalise(dialect)
     tree = parse_revision(source, path)
     header = read_header(tree, path)
     found = static.analyse(tree, direction, target)
-    if mode == "always" or (mode == "auto" and codes.UNANALYSABLE in found.codes()):
-        found.extend(_rendered(tree, path, direction, target))
     findings = found.findings()
     return Classification(
         path=path,
@@ -75,19 +69,3 @@ def parse_revision(source: str, path: str) -> ast.Module:
         raise ClassifyError(f"{path}:{exc.lineno or 1}: syntax error: {exc.msg}") from exc
     except ValueError as exc:  # e.g. NUL bytes in the source
         raise ClassifyError(f"{path}:1: syntax error: {exc}") from exc
-
-
-def _render_mode(render: str | bool) -> str:
-    if render is True:
-        return "always"
-    if render is False:
-        return "never"
-    if render not in RENDER_MODES:
-        raise ValueError(f"render must be one of {', '.join(RENDER_MODES)}, not {render!r}")
-    return render
-
-
-def _rendered(tree: ast.Module, path: str, direction: str, dialect: str | None) -> FindingSet:
-    from safeguard.classify import render  # imports alembic's runtime; only when used
-
-    return render.render_findings(tree, path, direction, dialect)

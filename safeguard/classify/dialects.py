@@ -6,13 +6,6 @@ _ALIASES = {"postgres": "postgresql", "pg": "postgresql", "pgsql": "postgresql",
 _SQLGLOT = {"postgresql": "postgres", "mssql": "tsql", "mariadb": "mysql"}
 _SQLGLOT_KNOWN = frozenset({"postgres", "sqlite", "mysql", "tsql", "oracle", "duckdb", "snowflake", "bigquery"})
 
-#: Dialects rendered when no dialect is given: the two the harness backs up.
-RENDER_WITHOUT_DIALECT = ("postgresql", "sqlite")
-#: The one rendered for a module that never looks at its dialect: PostgreSQL
-#: renders every operation offline, SQLite's batch mode cannot.
-RENDER_DIALECT_BLIND = "postgresql"
-
-
 def normalise(dialect: str | None) -> str | None:
     """SQLAlchemy's name for ``dialect`` (``postgres`` -> ``postgresql``); None stays None.
 
