@@ -11,7 +11,7 @@ DEMO_SEED_REVISION := 1580131d7fd2
 # Two workers: the suite is mostly subprocesses and fsyncs, and the machines have 2 cores.
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install demo test test-sqlite lint bench clean
+.PHONY: install demo test test-sqlite lint check lint-revisions bench clean
 
 install: $(STAMP)
 
@@ -37,7 +37,16 @@ test: install
 test-sqlite: install
 	$(BIN)/python -m pytest -m "not postgres" $(PYTEST_ARGS)
 
+## lint: the code's own linters, ruff and mypy (configured in pyproject.toml).
 lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+## check: what CI runs before the tests (.ci/run): lint.
+check: lint
+
+## lint-revisions: the product's own linter on the example app's revisions.
+lint-revisions: install
 	$(BIN)/safeguard lint
 
 bench: install

@@ -39,8 +39,8 @@ from sqlalchemy.engine import make_url
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from safeguard.backends import backend_for  # noqa: E402
-from safeguard.config import Settings  # noqa: E402
+from safeguard.backends import backend_for  # noqa: E402 - after sys.path is set above
+from safeguard.config import Settings  # noqa: E402 - after sys.path is set above
 
 DATABASE = "sg_bench"
 CHUNK_ROWS = 500_000

@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-
 #: (owner module, attribute path, phase). Phases nest by the call stack at run time.
 PHASES = (
     ("safeguard.project", "Project.database", "probe env.py (Project.database)"),

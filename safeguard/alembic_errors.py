@@ -34,7 +34,7 @@ def alembic_errors(hint: str | None = None) -> Iterator[None]:
     except (ResolutionError, RevisionError) as exc:
         raise UnknownRevisionError(str(exc)) from exc
     except sa_exc.DBAPIError as exc:
-        raise RefusedError(f"cannot read the database: {first_line(exc.orig)}") from exc
+        raise RefusedError(f"cannot read the database: {first_line(exc.orig or exc)}") from exc
     except sa_exc.ArgumentError as exc:
         # create_engine() in env.py refusing the URL (e.g. credentials in a SQLite URL);
         # SQLAlchemy's message shows the URL with its password masked.

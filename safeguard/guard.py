@@ -31,9 +31,9 @@ from .errors import (
 from .health import HealthReport
 from .journal import Operation
 from .plan import Plan, make_plan
-from .revisions import DatabaseState, Direction, format_revs
 from .reporting import ProgressFactory, Reporter, silent
 from .restore import restore_snapshot
+from .revisions import DatabaseState, Direction, format_revs
 from .runner import apply_steps
 from .store import Snapshot
 from .workspace import Held, Workspace
@@ -154,7 +154,7 @@ class Guard:
                               timed_out=outcome.timed_out)
         settings = self.settings
         if deadline is not None:
-            left = _remaining(deadline)
+            left = max(deadline - time.monotonic(), 0.0)
             if left == 0:
                 return self._fail(plan, backend, op, snapshot, applied, None, failed_revision=None,
                                   error="the migrations took the whole --timeout; no time "
@@ -165,9 +165,9 @@ class Guard:
                                   database=plan.database, expected_heads=plan.expected_heads,
                                   before_counts=before_counts,
                                   classifications=[p.classification for p in plan.steps])
-        with op.step("check") as outcome:
+        with op.step("check") as checked:
             report = health.run_checks(ctx)
-            outcome["ok"] = report.ok
+            checked["ok"] = report.ok
         for result in report.results:
             log.info("check %s: %s in %.0f ms", result.name, result.status, result.duration * 1000)
         self.report("Health checks:")

@@ -25,10 +25,10 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import sqlalchemy as sa
 
+from .alembic_output import quiet_alembic
 from .backends import Backend
 from .config import Settings
 from .errors import ConfigError
-from .alembic_output import quiet_alembic
 from .project import Project
 from .revisions import DatabaseState, format_revs
 
@@ -200,7 +200,8 @@ def _describe_diff(diff: Any) -> str:
     if kind == "remove_column":
         return f"column {diff[2]}.{diff[3].name} is in the database but not the models"
     if kind.startswith("modify_"):
-        return f"column {diff[2]}.{diff[3]}: {kind[len('modify_'):]} differs ({diff[5]!r} in the database, {diff[6]!r} in the models)"
+        return (f"column {diff[2]}.{diff[3]}: {kind[len('modify_'):]} differs "
+                f"({diff[5]!r} in the database, {diff[6]!r} in the models)")
     if kind in ("add_index", "remove_index"):
         index = diff[1]
         where = "models" if kind == "add_index" else "database"

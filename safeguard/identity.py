@@ -49,7 +49,7 @@ def held_to(expected: str, mismatch: Callable[[str], str]) -> Iterator[None]:
     the body to a database other than ``expected``."""
     allowed = 0
 
-    def check(dialect, conn_rec, cargs, cparams):  # noqa: ANN001 - SQLAlchemy's signature
+    def check(dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> None:  # do_connect's signature
         nonlocal allowed
         actual = connect_identity(dialect, cargs, cparams)
         if actual is not None and actual != expected:

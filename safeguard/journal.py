@@ -142,6 +142,8 @@ class Journal:
         ops: dict[str, OperationRecord] = {}
         for entry in self.entries():
             op_id = entry.get("op")
+            if not isinstance(op_id, str):
+                continue  # not an operation's line
             if entry.get("event") == "begin":
                 ops[op_id] = OperationRecord(op_id, entry.get("kind", "?"), entry)
             elif op_id in ops:

@@ -9,11 +9,12 @@ from typing import Any, Iterable, Sequence
 
 from alembic import command
 
+from .alembic_output import alembic_output_to_stderr
 from .classify import Classification, classify_file
 from .config import Settings
 from .errors import ConfigError, LintFailedError
-from .alembic_output import alembic_output_to_stderr
 from .project import Project
+from .revisions import Direction
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ def revision_files(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def lint(paths: Sequence[str | Path], *, dialect: str | None = None,
-         direction: str = "upgrade", strict: bool = False) -> LintReport:
+         direction: Direction = "upgrade", strict: bool = False) -> LintReport:
     """Classify each file; LintFailedError under ``strict`` when any destructive or
     unknown revision is not acknowledged in its file."""
     report = LintReport(tuple(classify_file(p, direction=direction, dialect=dialect)

@@ -14,17 +14,17 @@ from __future__ import annotations
 import configparser
 import contextlib
 import io
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, TextIO
 
+from alembic import command, util
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
+from alembic.runtime.migration import MigrationContext
 from alembic.script import Script, ScriptDirectory
 from alembic.script.revision import ResolutionError
 from alembic.util import CommandError
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
-
-from alembic import command, util
 
 from .alembic_errors import alembic_errors, first_line
 from .alembic_output import alembic_output_to_stderr, quiet_alembic, without_setup_noise
@@ -40,13 +40,13 @@ from .errors import (
     UnknownRevisionError,
 )
 from .identity import held_to, identity_of
-from .revisions import DatabaseState, Step
+from .revisions import DatabaseState, Direction, Step
 
 
 class Project:
     """An Alembic project as safeguard sees it: ini file, scripts, env.py."""
 
-    def __init__(self, settings: Settings, *, stdout: io.TextIOBase | None = None) -> None:
+    def __init__(self, settings: Settings, *, stdout: TextIO | None = None) -> None:
         self.settings = settings
         ini, toml = settings.ini_file, settings.toml_file
         self.config = Config(str(ini) if ini else None, toml_file=str(toml) if toml else None,
@@ -89,8 +89,7 @@ class Project:
         """
         captured: dict[str, object] = {}
 
-        def probe(rev: object, context: object) -> list:
-            migration_context = context  # alembic passes the MigrationContext here
+        def probe(rev: object, migration_context: MigrationContext) -> list:
             captured["heads"] = tuple(migration_context.get_current_heads())
             connection = migration_context.connection
             if connection is None:
@@ -105,7 +104,7 @@ class Project:
                 self.script.run_env()
         if "url" not in captured:
             raise ConfigError("env.py did not configure a connection (is run_migrations_online called?)")
-        state = DatabaseState(url=captured["url"], heads=captured["heads"])  # type: ignore[arg-type]
+        state = DatabaseState(url=captured["url"], heads=captured["heads"])  # type: ignore[arg-type]  # set by probe
         self._hold(state.url)
         if check_known:
             self._check_known(state.heads)
@@ -183,15 +182,15 @@ class Project:
             script = self.script.revision_map.get_revision(rev)
         if script is None:
             raise UnknownRevisionError(f"unknown revision {rev!r}")
-        return script  # type: ignore[return-value]
+        return script  # type: ignore[return-value]  # the map holds Scripts
 
     def history(self, base: str = "base", head: str = "heads") -> list[Script]:
         """The revisions from ``head`` down to ``base``, newest first (`alembic history -r`)."""
         with alembic_errors():
-            return list(self.script.revision_map.iterate_revisions(  # type: ignore[arg-type]
+            return list(self.script.revision_map.iterate_revisions(  # type: ignore[arg-type]  # str ids
                 head, base, inclusive=True, assert_relative_length=False))
 
-    def steps(self, target: str, current: Sequence[str], direction: str) -> tuple[Step, ...]:
+    def steps(self, target: str, current: Sequence[str], direction: Direction) -> tuple[Step, ...]:
         """The revisions between ``current`` and ``target``, in the order they run."""
         _refuse_empty(target)
         if direction == "upgrade" and target == "head" and len(self.heads()) > 1:
@@ -213,7 +212,7 @@ class Project:
 
     # -- changing ----------------------------------------------------------------
 
-    def apply_run(self, target: str, direction: str, applied: Callable[[str], None]) -> None:
+    def apply_run(self, target: str, direction: Direction, applied: Callable[[str], None]) -> None:
         """Run a whole run's revisions in one pass of the project's own env.py, exactly
         as `alembic upgrade TARGET` does (one transaction for all of them where env.py
         and the dialect make it so), calling ``applied(revision)`` as Alembic reports
@@ -245,10 +244,10 @@ class Project:
                 alembic_output_to_stderr():
             command.stamp(self.config, list(revisions) or "base", purge=True)
 
-    def offline_sql(self, target: str, direction: str, out: io.TextIOBase) -> None:
+    def offline_sql(self, target: str, direction: Direction, out: TextIO) -> None:
         """Alembic's --sql mode: print the SQL, touch no database."""
-        self.config.stdout = out  # type: ignore[misc]
-        self.config.output_buffer = out  # type: ignore[attr-defined]
+        self.config.stdout = out
+        self.config.output_buffer = out
         with self.environment(), alembic_errors():
             if direction == "upgrade":
                 command.upgrade(self.config, target, sql=True)
@@ -265,9 +264,11 @@ def _watched(env: EnvironmentContext, on_applied: Callable[..., None]) -> Enviro
 
     def configure_watched(*args: Any, on_version_apply: Any = None, **kwargs: Any) -> None:
         theirs = list(util.to_tuple(on_version_apply, default=()))
-        configure(*args, on_version_apply=[*theirs, on_applied], **kwargs)
+        # A list of callbacks, which Alembic accepts though it annotates one.
+        kwargs["on_version_apply"] = [*theirs, on_applied]
+        configure(*args, **kwargs)
 
-    env.configure = configure_watched  # type: ignore[method-assign]
+    env.configure = configure_watched  # type: ignore[method-assign]  # see the docstring
     return env
 
 
@@ -278,10 +279,10 @@ def _refuse_empty(rev: str) -> None:
                                    "unique prefix, +N, -N, base)")
 
 
-def _step(script: Script, direction: str) -> Step:
+def _step(script: Script, direction: Direction) -> Step:
     return Step(
         revision=script.revision,
-        down_revision=script.down_revision,
+        down_revision=_as_revs(script.down_revision),
         direction=direction,
         doc=(script.doc or "").strip(),
         path=script.path,
@@ -303,3 +304,6 @@ def _check_url(url: str) -> URL:
     return parsed
 
 
+def _as_revs(revs: str | Sequence[str] | None) -> str | tuple[str, ...] | None:
+    """A revision's parents as Step keeps them: one id, a tuple of ids, or None."""
+    return revs if revs is None or isinstance(revs, str) else tuple(revs)

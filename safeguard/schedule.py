@@ -195,7 +195,7 @@ def command_line_job(*, every: str | None = None, cron: str | None = None, tz: s
     as a configured one."""
     if (every is None) == (cron is None):
         raise ConfigError("give one of --every DURATION or --cron 'EXPR'")
-    flag, value = ("--every", every) if every is not None else ("--cron", cron)
+    flag, value = ("--every", every) if every is not None else ("--cron", cron or "")
     if ";" in value or (tz and ";" in tz):
         raise ConfigError(f"{flag}: ';' is not allowed in {value!r}")
     parts = [f"{'every' if every is not None else 'cron'} {value}"]
@@ -491,7 +491,7 @@ class _Runner:
     def run(self) -> None:
         try:
             self.scheduler.start()  # returns when a stop is requested
-        except Exception as exc:  # noqa: BLE001 - the job store could not be opened, say
+        except Exception as exc:  # the job store could not be opened, say
             self.startup_error = _translate(exc)
         if self.startup_error is None:
             with _IN_FLIGHT_LOCK:
@@ -508,7 +508,7 @@ class _Runner:
         # Listener errors are only logged by APScheduler: keep this one to re-raise.
         try:
             self._reconcile()
-        except BaseException as exc:  # noqa: BLE001 - re-raised by run()
+        except BaseException as exc:  # re-raised by run()
             self.startup_error = _translate(exc)
             self.stop.signum = signal.SIGTERM
             return

@@ -29,7 +29,6 @@ from typing import Any, Callable, Iterator, Mapping
 from . import durable, faults
 from .backends import Backend
 from .durable import Progress
-from .manifest import Snapshot
 from .errors import (
     ConfigError,
     SnapshotError,
@@ -37,6 +36,7 @@ from .errors import (
     StoreNotWritableError,
     VerificationError,
 )
+from .manifest import Snapshot
 
 log = logging.getLogger(__name__)
 

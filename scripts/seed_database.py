@@ -36,7 +36,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from core.database.connection import get_engine  # noqa: E402
+from core.database.connection import get_engine  # noqa: E402 - after the sys.path line above
 
 DEFAULT_ROWS = 300
 DEFAULT_SEED = 1987

@@ -8,9 +8,9 @@ import shutil
 
 import pytest
 from click.testing import CliRunner
-from test_env_styles import CHAIN, STYLES_DIR, make_project, style_named
 
 from safeguard.cli import main
+from test_env_styles import CHAIN, STYLES_DIR, make_project, style_named
 
 
 @pytest.fixture

@@ -55,7 +55,7 @@ op.execute("UPDATE documents SET property_id = 'ffffffffffffffffffffffffffffffff
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):
     """A seeded database at SEED_AT, and the contents it has before and after upgrading."""
-    from conftest import ProjectDir, REPO
+    from conftest import REPO, ProjectDir
 
     root = tmp_path_factory.mktemp("template")
     shutil.copy(REPO / "alembic.ini", root / "alembic.ini")

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from conftest import table_contents
-from test_env_styles import CHAIN, FAILING, STYLES_DIR, make_project, style_named
 
 from safeguard.cli import main
+from test_env_styles import CHAIN, FAILING, STYLES_DIR, make_project, style_named
 
 
 def error_line(stderr: str) -> str:

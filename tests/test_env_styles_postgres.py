@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from postgres_support import database_state
 from sqlalchemy.engine import make_url
+
 from test_env_styles import FAILING, make_project, style_named
 
 pytestmark = pytest.mark.postgres

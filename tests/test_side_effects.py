@@ -13,11 +13,11 @@ import shutil
 import subprocess
 import sys
 
+from conftest import HEAD, REPO, SEED_AT, ProjectDir, version_of
 from sqlalchemy.event import registry
 
 import safeguard
 from safeguard import api
-from conftest import HEAD, REPO, SEED_AT, ProjectDir, version_of
 
 #: What a logger looks like before anyone configures it.
 UNTOUCHED = (logging.NOTSET, True, False, (), ())
@@ -47,7 +47,8 @@ def example_project(root) -> ProjectDir:
     env_py = root / "alembic" / "env.py"
     text = env_py.read_text()
     assert "fileConfig(config.config_file_name" in text
-    env_py.write_text(text.replace("fileConfig(config.config_file_name", "(lambda *a, **k: None)(config.config_file_name"))
+    env_py.write_text(text.replace("fileConfig(config.config_file_name",
+                                   "(lambda *a, **k: None)(config.config_file_name"))
     return ProjectDir(root)
 
 

@@ -225,7 +225,7 @@ def _materialize(directory: Path, snapshot: Snapshot, dst: Path, *,
     the row counts, which it returns. ``dst`` is removed if any of it fails."""
     try:
         if snapshot.compression == "zstd":
-            expected = snapshot.content_sha256
+            expected = snapshot.content_sha256 or ""  # none recorded: nothing matches
             try:
                 compression.decompress(directory / COMPRESSED_NAME, dst, progress=progress)
             except ValueError as exc:
@@ -306,7 +306,7 @@ def refuse_missing_file() -> Iterator[None]:
     """Refuse, in the body, to connect to a SQLite path that does not exist (SQLite
     would create an empty file there) or that cannot be read and written."""
 
-    def check(dialect, conn_rec, cargs, cparams):  # noqa: ANN001 - SQLAlchemy's signature
+    def check(dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> None:  # do_connect's signature
         if dialect.name != "sqlite":
             return None
         target = cargs[0] if cargs else cparams.get("database")

@@ -11,7 +11,7 @@ import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from alembic.operations import BatchOperations, Operations
 
@@ -101,6 +101,11 @@ class OpCall:
         extra = self.values.get("kw")
         return extra.get(param) if isinstance(extra, dict) else None
 
+    def source_of(self, param: str) -> ast.expr | None:
+        """The source expression passed for ``param``, or None."""
+        found = self.nodes.get(param)
+        return found if isinstance(found, ast.expr) else None
+
     def given(self, param: str) -> bool:
         """True when ``param`` was passed and is not None."""
         value = self.value(param)
@@ -179,7 +184,7 @@ def _bind(interp: "Interpreter", receiver: Value, name: str, args: "Args", node:
         nodes = {}  # arguments forwarded without source (map(op.drop_table, ...))
     values = dict(values)
     if batch:
-        values.setdefault("table_name", receiver.table)
+        values.setdefault("table_name", cast(BatchOps, receiver).table)
     return OpCall(interp, name, values, dict(nodes), node, sit)
 
 
@@ -214,8 +219,8 @@ def _alter_column(c: OpCall) -> None:
     if c.schema.is_new_table(table):
         return
     if c.given("type_"):
-        old = type_text(c.nodes.get("existing_type")) if c.given("existing_type") else None
-        c.emit(fx.changes_type(table, column, old, type_text(c.nodes.get("type_"))))
+        old = type_text(c.source_of("existing_type")) if c.given("existing_type") else None
+        c.emit(fx.changes_type(table, column, old, type_text(c.source_of("type_"))))
     if c.given("nullable") and c.value("nullable") != Const(True):
         c.emit(fx.sets_not_null(table, column))
 

@@ -16,6 +16,7 @@ import builtins
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import cast
 
 from safeguard.classify import (
     alembic_ops,
@@ -189,7 +190,7 @@ class Interpreter:
 
     def emit(self, effect: Effect, node: ast.AST, sit: Situation) -> None:
         """Record ``effect`` for ``node``; code that runs only on run-time data adds UN101."""
-        line = sit.line or getattr(node, "lineno", 1)
+        line = sit.line or int(getattr(node, "lineno", 1))
         message = effect.message
         if sit.via:
             message += f" (in {' -> '.join(sit.via)}())"
@@ -486,7 +487,9 @@ class Interpreter:
         if all(isinstance(i, Const) for i in items) and not any(isinstance(e, ast.Starred) for e in node.elts):
             raw = [i.value for i in items]  # type: ignore[attr-defined]
             try:
-                return Const(tuple(raw) if isinstance(node, ast.Tuple) else (frozenset(raw) if isinstance(node, ast.Set) else raw))
+                if isinstance(node, ast.Tuple):
+                    return Const(tuple(raw))
+                return Const(frozenset(raw) if isinstance(node, ast.Set) else raw)
             except TypeError:
                 return Seq(tuple(items))
         return Seq(tuple(items))
@@ -676,7 +679,9 @@ class Interpreter:
         if len(self._active) >= MAX_DEPTH or self._calls > MAX_CALLS:
             self.emit(fx.unanalysable(f"calls to {fn.node.name}() nest too deeply to follow"), node or fn.node, sit)
             return UNKNOWN
-        scope = Scope({}, fn.scope or self.module)
+        # values.py cannot name Scope (it would import this module): a Function's scope
+        # is always one.
+        scope = Scope({}, cast(Scope, fn.scope) or self.module)
         self._bind_parameters(fn.node.args, args, scope, sit)
         inner = sit
         if node is not None:

@@ -19,8 +19,8 @@ from safeguard.classify.values import (
     BatchOps,
     BuiltString,
     Const,
-    Handle,
     External,
+    Handle,
     Library,
     LocalFunction,
     OpMethod,
@@ -94,7 +94,7 @@ def module_lookup(interp: "Interpreter", key: Value) -> Value:
 
 
 def _getattr(interp: "Interpreter", obj: Value, name: Value, literal: bool) -> Value:
-    picked = []
+    picked: list[Value] = []
     for target in options(obj):
         if target == OP or isinstance(target, BatchOps):
             picked.append(_op_method(interp, target, name, literal))

@@ -17,6 +17,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import cast
 
 import sqlglot
 from sqlglot import exp
@@ -135,7 +136,7 @@ def _parse(text: str, dialect: str | None) -> exp.Expression | None:
         except SqlglotError:
             continue
         if parsed:
-            return parsed[0]
+            return cast(exp.Expression, parsed[0])  # sqlglot types parse() by its base class
     return None
 
 

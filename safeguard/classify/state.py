@@ -8,9 +8,10 @@ emptying it loses nothing that existed before the revision ran.
 from __future__ import annotations
 
 
-def _key(name: str | None) -> str | None:
-    # SQL folds unquoted identifiers; the op.* API passes names as written.
-    return name.lower() if name else None
+def _key(name: str | None) -> str:
+    # SQL folds unquoted identifiers; the op.* API passes names as written. No name is
+    # "", which nothing is ever recorded under.
+    return name.lower() if name else ""
 
 
 class SchemaState:

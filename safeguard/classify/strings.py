@@ -48,7 +48,7 @@ def _pieces(value: Value) -> tuple[str, list[str] | None]:
 def build(parts: list[Value], how: str) -> Value:
     """Concatenate ``parts``; a BuiltString unless every part is a literal Const str."""
     if all(isinstance(p, Const) and isinstance(p.value, str) for p in parts):
-        return Const("".join(p.value for p in parts))  # type: ignore[union-attr]
+        return Const("".join(p.value for p in parts))  # type: ignore[attr-defined]  # all() above: Consts
     templates, variant_lists = zip(*(_pieces(p) for p in parts)) if parts else ((), ())
     return BuiltString("".join(templates), how, _variants(list(variant_lists)))
 
@@ -171,7 +171,7 @@ def str_method(receiver: Value, name: str, args: list[Value], kwargs: dict[str, 
         return join_call(text, args[0])
     if name in _PURE_METHODS and all(isinstance(a, Const) for a in args) and not kwargs:
         try:
-            return Const(getattr(text, name)(*(a.value for a in args)))  # type: ignore[union-attr]
+            return Const(getattr(text, name)(*(a.value for a in args)))  # type: ignore[attr-defined]  # all Consts
         except (TypeError, ValueError):
             return UNKNOWN
     return UNKNOWN

@@ -11,8 +11,7 @@ import click
 
 from .. import __version__
 from ..alembic_output import silence_alembic_info
-from . import (check, config, history, lint, log, migrate, plan, recover, restore, revision,
-               schedule, snapshot, stamp)
+from . import check, config, history, lint, log, migrate, plan, recover, restore, revision, schedule, snapshot, stamp
 from .base import Cli, configure_logging
 
 

@@ -67,7 +67,7 @@ class EchoHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             click.echo(self.format(record), err=True)
-        except Exception:  # noqa: BLE001 - logging must never raise into the work
+        except Exception:  # logging must never raise into the work
             self.handleError(record)
 
 
@@ -95,7 +95,7 @@ def json_option(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def wrapper(*args: Any, json_: bool, **kwargs: Any) -> Any:
         if json_:
-            click.get_current_context().find_object(Cli).json = True
+            click.get_current_context().ensure_object(Cli).json = True
         return fn(*args, **kwargs)
 
     return wrapper
@@ -106,7 +106,7 @@ def handles_errors(fn: Callable) -> Callable:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        cli = click.get_current_context().find_object(Cli)
+        cli = click.get_current_context().ensure_object(Cli)
         try:
             return fn(*args, **kwargs)
         except SafeguardError as exc:

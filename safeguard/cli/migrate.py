@@ -9,6 +9,7 @@ import click
 
 from .. import api
 from ..config import POLICIES
+from ..revisions import Direction
 from .base import Cli, command
 
 
@@ -60,7 +61,7 @@ def downgrade(cli: Cli, revision: str, **options: Any) -> None:
     _migrate(cli, revision, "downgrade", **options)
 
 
-def _migrate(cli: Cli, target: str, direction: str, *, policy: str | None, dry_run: bool,
+def _migrate(cli: Cli, target: str, direction: Direction, *, policy: str | None, dry_run: bool,
              sql: bool, create: bool, lock_timeout: float | None,
              timeout: float | None) -> None:
     settings = cli.settings(policy=policy, lock_timeout=lock_timeout, timeout=timeout)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import api
+from ..revisions import Direction
 from .base import Cli, command
 
 
@@ -15,7 +16,7 @@ def plan(cli: Cli, revision: str, downgrade: bool) -> None:
     """Show what `safeguard upgrade REVISION` would do: the pending revisions, each
     verdict with its findings and acknowledgement, and whether and where a snapshot
     would be taken (with the database's size as its cost)."""
-    direction = "downgrade" if downgrade else "upgrade"
+    direction: Direction = "downgrade" if downgrade else "upgrade"
     result = api.plan(cli.settings(), revision, direction)
     if cli.json:
         cli.emit(result.to_dict())

@@ -10,10 +10,11 @@ from .. import linting
 from ..classify import Classification
 from ..config import Settings
 from ..linting import LintReport
+from ..revisions import Direction
 
 
 def lint(paths: Sequence[str | Path], *, settings: Settings | None = None,
-         dialect: str | None = None, direction: str = "upgrade",
+         dialect: str | None = None, direction: Direction = "upgrade",
          strict: bool = False) -> LintReport:
     """Classify each revision file in ``paths`` (default, with no paths: the version
     directories of the project ``settings`` name); LintFailedError under ``strict``

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import io
+from typing import TextIO
 
 from ..config import Settings
 from ..guard import Guard, GuardResult
 from ..plan import Plan
 from ..project import Project
-from ..revisions import Direction
 from ..reporting import ProgressFactory, Reporter, silent
+from ..revisions import Direction
 
 
 def plan(settings: Settings, target: str = "head", direction: Direction = "upgrade", *,
@@ -29,7 +29,6 @@ def migrate(settings: Settings, target: str = "head", direction: Direction = "up
         target, direction, create=create)
 
 
-def offline_sql(settings: Settings, target: str, direction: Direction,
-                out: io.TextIOBase) -> None:
+def offline_sql(settings: Settings, target: str, direction: Direction, out: TextIO) -> None:
     """Alembic's --sql mode, passed through: prints SQL, touches no database."""
     Project(settings).offline_sql(target, direction, out)

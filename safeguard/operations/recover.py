@@ -22,10 +22,10 @@ from ..backends import Backend, backend_for
 from ..config import Settings
 from ..errors import SnapshotNotFoundError
 from ..journal import OperationRecord
-from ..revisions import DatabaseState
-from ..restore import restore_snapshot
-from ..workspace import Workspace
 from ..reporting import Reporter, silent
+from ..restore import restore_snapshot
+from ..revisions import DatabaseState
+from ..workspace import Workspace
 
 
 @dataclass(frozen=True)

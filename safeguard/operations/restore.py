@@ -9,9 +9,9 @@ from typing import Any
 
 from .. import health
 from ..config import Settings
-from ..revisions import format_revs
 from ..reporting import ProgressFactory, Reporter, no_progress, silent
 from ..restore import RestoreResult, check_compatible, restore_snapshot
+from ..revisions import format_revs
 from ..store import Snapshot
 from ..workspace import Workspace
 

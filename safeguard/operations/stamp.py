@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..config import Settings
-from ..revisions import DatabaseState, format_revs
 from ..reporting import Reporter, silent
+from ..revisions import DatabaseState, format_revs
 from ..workspace import Workspace
 
 

@@ -110,7 +110,7 @@ class PostgresBackend:
             return
         with self._connection() as conn:
             major = databases.server_major(conn)
-            version = conn.info.parameter_status("server_version").split()[0]
+            version = databases.server_version(conn)
         for tool in ("pg_dump", "pg_restore"):
             self.tools.require(tool, server_major=major, server_version=version)
 

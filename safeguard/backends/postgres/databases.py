@@ -70,6 +70,11 @@ def server_major(conn: psycopg.Connection) -> int:
     return conn.info.server_version // 10000
 
 
+def server_version(conn: psycopg.Connection) -> str:
+    """The server's version as it reports it on connecting ("15.8")."""
+    return (conn.info.parameter_status("server_version") or "").split(" ")[0]
+
+
 def read_properties(conn: psycopg.Connection, name: str) -> DatabaseProperties:
     """The database-level properties of ``name`` (any connection to the server will do)."""
     major = server_major(conn)

@@ -30,11 +30,11 @@ from ... import durable
 from ...durable import Progress
 from ...errors import RestoreError, SnapshotError
 from ...manifest import Payload, Snapshot
+from .. import count_mismatches
 from . import catalog, databases, names, tools
 from .databases import DatabaseProperties
 from .options import Options
 from .server import Server, describe, errors_as
-from .. import count_mismatches
 from .tools import ClientTools
 
 PAYLOADS = {"custom": "database.dump", "directory": "database.dir"}
@@ -58,7 +58,7 @@ class DumpStrategy:
         with errors_as(SnapshotError, f"cannot snapshot {identity}"):
             conn = self.server.connect()
         with conn:
-            major, version = databases.server_major(conn), _server_version(conn)
+            major, version = databases.server_major(conn), databases.server_version(conn)
             # Checked before a byte is written: an older pg_dump would refuse, or miss
             # objects it does not know; an older pg_restore could not read the dump back.
             pg_dump = self.tools.require("pg_dump", server_major=major, server_version=version)
@@ -168,10 +168,6 @@ class DumpStrategy:
 
     def _pg_restore(self) -> tools.Tool:
         return self.tools.get("pg_restore")
-
-
-def _server_version(conn: psycopg.Connection) -> str:
-    return conn.info.parameter_status("server_version").split()[0]
 
 
 def _ms(seconds: float) -> str:

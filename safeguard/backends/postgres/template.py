@@ -28,10 +28,10 @@ from ... import durable
 from ...durable import Progress
 from ...errors import RestoreError, SnapshotError
 from ...manifest import Payload, Snapshot
+from .. import count_mismatches
 from . import catalog, databases, names, swap
 from .options import Options
 from .server import Server, describe, errors_as
-from .. import count_mismatches
 from .tools import ClientTools
 
 MARKER = "template.json"
@@ -55,7 +55,7 @@ class TemplateStrategy:
             conn = self.server.connect_maintenance()
         with conn:
             with errors_as(SnapshotError, f"cannot snapshot {self.server.identity()}"):
-                version = conn.info.parameter_status("server_version").split()[0]
+                version = databases.server_version(conn)
                 props = databases.read_properties(conn, source)
                 try:
                     databases.create_copy(conn, copy, source)
