@@ -1,4 +1,4 @@
-"""`safeguard schedule`: scheduled backups (schedule.py does the work). APScheduler is
+"""`safeguard schedule`: scheduled backups (the schedule package does the work). APScheduler is
 imported on first use: every other command (`upgrade` first) would pay for it."""
 
 from __future__ import annotations

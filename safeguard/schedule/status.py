@@ -1,0 +1,110 @@
+"""The schedule's health, read without changing it: whether a scheduler runs, each
+job's next run (from the job store) and last outcome (from the journal)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import timezone
+from pathlib import Path
+from typing import Any
+
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from ..config import Settings
+from ..errors import LockBusyError, SafeguardError
+from ..lock import database_lock, lock_path
+from .jobs import Job
+from .run import _iso, last_runs
+from .scheduler import JOB_STORE, SCHEDULER_LOCK, _holder
+
+log = logging.getLogger("safeguard.schedule")
+
+
+# -- health of the schedule ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class JobStatus:
+    """One job as `schedule --status` shows it."""
+
+    name: str
+    spec: str
+    next_run: str | None
+    last: dict[str, Any] | None
+    configured: bool = True
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ScheduleStatus:
+    """Whether a scheduler runs, and each job's last outcome and next run."""
+
+    running: bool
+    pid: int | None
+    since: str | None
+    job_store: str
+    jobs: tuple[JobStatus, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"running": self.running, "pid": self.pid, "since": self.since,
+                "job_store": self.job_store, "jobs": [j.to_dict() for j in self.jobs]}
+
+
+def status(settings: Settings, jobs: Sequence[Job]) -> ScheduleStatus:
+    """Read the schedule's health without changing it: the scheduler lock, the job
+    store's next run times and the journal's last outcomes."""
+    root = settings.store_dir
+    running, holder = _running(root)
+    stored = _stored_jobs(root / JOB_STORE)
+    last = last_runs(settings)
+    rows = []
+    for job in jobs:
+        kept = stored.pop(job.name, None)
+        next_run, note = None, None
+        if not job.scheduled:
+            note = "on demand"
+        elif kept is None:
+            note = "not scheduled yet: starts with `safeguard schedule`"
+        elif tuple(kept.args[1:]) != (job.name, job.spec):
+            note = "changed since the scheduler stored it: rescheduled at its next start"
+        else:
+            next_run = _iso(kept.next_run_time)
+        rows.append(JobStatus(job.name, job.spec, next_run, last.get(job.name), True, note))
+    for name, kept in sorted(stored.items()):
+        rows.append(JobStatus(name, kept.args[2] if len(kept.args) > 2 else "?",
+                              _iso(kept.next_run_time), last.get(name), False,
+                              "no longer configured: removed at the scheduler's next start"))
+    return ScheduleStatus(running, holder.get("pid") if running else None,
+                          holder.get("since") if running else None, str(root / JOB_STORE),
+                          tuple(rows))
+
+
+def _running(root: Path) -> tuple[bool, dict[str, Any]]:
+    """Whether a scheduler holds the store's scheduler lock (and who)."""
+    if not lock_path(root, SCHEDULER_LOCK).is_file():
+        return False, {}
+    try:
+        with database_lock(root, SCHEDULER_LOCK, timeout=0, purpose="schedule --status"):
+            return False, {}
+    except LockBusyError:
+        return True, _holder(root) or {}
+
+
+def _stored_jobs(path: Path) -> dict[str, Any]:
+    """The jobs in the persistent store, read without a running scheduler."""
+    if not path.is_file():
+        return {}
+    store = SQLAlchemyJobStore(url=f"sqlite:///{path}")
+    try:
+        # A job store reads jobs on behalf of a scheduler; an idle one serves.
+        store.start(BlockingScheduler(timezone=timezone.utc), "default")
+        return {job.id: job for job in store.get_all_jobs()}
+    except Exception as exc:  # SQLAlchemy's and pickle's errors alike
+        raise SafeguardError(f"cannot read the job store {path}: {exc}") from exc
+    finally:
+        store.shutdown()
