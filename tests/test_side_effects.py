@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 from conftest import HEAD, REPO, SEED_AT, ProjectDir, version_of
 from sqlalchemy.event import registry
 
@@ -104,3 +105,27 @@ print(json.dumps({"environ": dict(os.environ) == environ, "changed": changed}))
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == {"environ": True, "changed": {}}
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_api_leaves_no_application_name_behind(tmp_path, pg_server, monkeypatch):
+    """PGAPPNAME names safeguard's sessions while env.py runs, and only then."""
+    if pg_server.bindir:
+        monkeypatch.setenv("SAFEGUARD_PG_BINDIR", pg_server.bindir)
+    monkeypatch.delenv("PGAPPNAME", raising=False)
+    environ = dict(os.environ)
+    names = [pg_server.create_database(), pg_server.create_database()]
+    try:
+        for n, name in enumerate(names):
+            project = example_project(tmp_path / f"project{n}")
+            settings = safeguard.load_settings(str(project.ini), url=pg_server.url_for(name),
+                                               policy="always")
+            safeguard.migrate(settings, SEED_AT)
+            result = safeguard.migrate(settings, "head")
+            assert result.snapshot is not None
+            api.restore(settings, result.snapshot.id)
+            assert safeguard.current(settings).heads == (SEED_AT,)
+            assert dict(os.environ) == environ
+    finally:
+        for name in names:
+            pg_server.drop_database(name)
