@@ -16,6 +16,7 @@ SQLite can create an empty file at a wrong path.
 
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
@@ -46,11 +47,17 @@ def connect_identity(dialect: Dialect, cargs: Sequence[Any], cparams: Mapping[st
 @contextmanager
 def held_to(expected: str, mismatch: Callable[[str], str]) -> Iterator[None]:
     """Refuse, with DatabaseMismatchError(``mismatch(actual)``), any connection made in
-    the body to a database other than ``expected``."""
+    the body, by the thread that runs it, to a database other than ``expected``. The
+    listener is on SQLAlchemy's Engine class (env.py creates its engine inside the
+    body) for the body only; the caller's other threads and their engines are left
+    alone."""
     allowed = 0
+    runner = threading.get_ident()
 
     def check(dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> None:  # do_connect's signature
         nonlocal allowed
+        if threading.get_ident() != runner:
+            return None  # another thread of the caller's, not env.py
         actual = connect_identity(dialect, cargs, cparams)
         if actual is not None and actual != expected:
             raise DatabaseMismatchError(mismatch(actual), first_connection=allowed == 0)

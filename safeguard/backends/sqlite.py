@@ -17,6 +17,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager, nullcontext
 from pathlib import Path
@@ -303,11 +304,13 @@ def connect_url(cargs: Sequence[Any], cparams: Mapping[str, Any]) -> URL:
 
 @contextmanager
 def refuse_missing_file() -> Iterator[None]:
-    """Refuse, in the body, to connect to a SQLite path that does not exist (SQLite
-    would create an empty file there) or that cannot be read and written."""
+    """Refuse, in the body and its thread (env.py's), to connect to a SQLite path that
+    does not exist (SQLite would create an empty file there) or that cannot be read
+    and written. The listener is on the Engine class for the body only."""
+    runner = threading.get_ident()
 
     def check(dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> None:  # do_connect's signature
-        if dialect.name != "sqlite":
+        if dialect.name != "sqlite" or threading.get_ident() != runner:
             return None
         target = cargs[0] if cargs else cparams.get("database")
         if not target or target == ":memory:" or str(target).startswith("file:"):
