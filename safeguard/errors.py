@@ -16,6 +16,7 @@
     ├── MigrationFailedError            6  a revision failed; the snapshot was restored
     ├── HealthCheckFailedError          7  a check failed after migrating; restored
     ├── RestoreError                    8  a restore failed: the database needs attention
+    │   └── RestoreRefusedError             it stopped before changing the database
     ├── UnfinishedOperationError        9  the journal holds an unfinished operation
     │   └── JournalError                    the journal cannot be written: this one stops unfinished
     ├── VerificationError              10  a snapshot does not match its manifest
@@ -124,6 +125,11 @@ class RestoreError(SafeguardError):
     """Restoring a snapshot failed: the database needs a person's attention."""
 
     exit_code = 8
+
+
+class RestoreRefusedError(RestoreError):
+    """A restore stopped before it changed the database (other sessions would not
+    leave, the snapshot failed its proof on the way in): nothing is left to recover."""
 
 
 class UnfinishedOperationError(SafeguardError):

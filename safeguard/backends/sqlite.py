@@ -13,6 +13,8 @@ consistent even if another connection checkpoints meanwhile.
 
 from __future__ import annotations
 
+import contextvars
+import logging
 import os
 import shutil
 import sqlite3
@@ -20,7 +22,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ContextManager, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Mapping, Sequence
 
 from sqlalchemy.engine import URL
 
@@ -31,6 +33,8 @@ from . import Payload, count_mismatches
 
 if TYPE_CHECKING:
     from ..config import Settings
+
+log = logging.getLogger(__name__)
 
 PAYLOAD_NAME = "database.sqlite"
 COMPRESSED_NAME = PAYLOAD_NAME + compression.SUFFIX
@@ -191,13 +195,21 @@ class SQLiteBackend:
     # -- restore -----------------------------------------------------------------
 
     def restore(self, directory: Path, manifest: Mapping[str, Any], *,
-                progress: Progress = None) -> Mapping[str, int]:
+                progress: Progress = None,
+                swapping: Callable[[], None] = lambda: None) -> Mapping[str, int]:
         staging = self.path.with_name(f".{self.path.name}.safeguard-restore")
         durable.remove_quietly(staging)
         try:
             # The live file is untouched until the staged copy is known to hold exactly
             # the bytes that were snapshotted.
             counts = _materialize(directory, manifest, staging, progress=progress)
+            # The application's user must be able to open what it gets back: the copy
+            # takes the live file's mode, owner and group (the snapshot stays 0600).
+            if self.path.exists() and not durable.take_mode_and_owner(staging, os.stat(self.path)):
+                log.warning("the restored %s could not be given its owner (uid %d): only root "
+                            "can; it now belongs to uid %d", self.path,
+                            os.stat(self.path).st_uid, os.getuid())
+            swapping()
             # Side files belong to the old database: a stale -wal replayed onto the
             # restored file would corrupt it, so they go before the new file arrives.
             for suffix in SIDE_FILES:
@@ -231,7 +243,11 @@ def _materialize(directory: Path, manifest: Mapping[str, Any], dst: Path, *,
         else:
             expected = manifest["files"][PAYLOAD_NAME]
             durable.kernel_copy(directory / PAYLOAD_NAME, dst, progress=progress)
-        actual, problems, counts = _examine(dst)
+        try:
+            actual, problems, counts = _examine(dst)
+        except sqlite3.Error as exc:  # a copy too damaged to open
+            raise RestoreError(f"snapshot {manifest.get('id')} does not verify: {exc}; "
+                               "nothing was restored") from exc
         if actual != expected:
             raise RestoreError(
                 f"snapshot {manifest.get('id')} does not hold the bytes its manifest describes "
@@ -254,8 +270,9 @@ def _examine(path: Path) -> tuple[str, list[str], dict[str, int]]:
             return _integrity_problems(conn, quick=True), _row_counts(conn)
 
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="examine") as pool:
-        digest = pool.submit(durable.sha256_file, path)
-        checked = pool.submit(check)
+        # Each in a copy of the caller's context, as every thread safeguard starts.
+        digest = pool.submit(contextvars.copy_context().run, durable.sha256_file, path)
+        checked = pool.submit(contextvars.copy_context().run, check)
         problems, counts = checked.result()
         return digest.result(), problems, counts
 
