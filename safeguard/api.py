@@ -13,14 +13,14 @@ from typing import Any, Callable, Sequence
 from . import health, recovery
 from .config import Settings
 from .durable import Progress, close_progress
-from .errors import SafeguardError, VerificationError
+from .errors import RestoreRefusedError, SafeguardError, VerificationError
 from .guard import Guard, GuardResult, Reporter
 from .journal import OperationRecord
 from .plan import Plan
 from .project import DatabaseState, Project, format_revs
 from .restore import ManualRestore, check_compatible, restore_snapshot
 from .retention import Decision, RetentionPolicy, decide
-from .store import Snapshot, SnapshotStore
+from .store import SAFETY_REASON, Snapshot, SnapshotStore
 from .workspace import Workspace
 
 ProgressFactory = Callable[[str, int], Progress]
@@ -66,7 +66,7 @@ def list_snapshots(settings: Settings) -> list[Snapshot]:
 
 
 def show_snapshot(settings: Settings, snapshot_id: str) -> Snapshot:
-    """One snapshot's manifest ('latest' names the newest)."""
+    """One snapshot's manifest ('latest' names the newest that is not a safety snapshot)."""
     return SnapshotStore(settings.store_dir).get(snapshot_id)
 
 
@@ -146,11 +146,15 @@ def prune(settings: Settings, *, now: datetime | None = None, dry_run: bool = Fa
         doomed = [d for d in decisions if not d.keep]
         if doomed:
             op = ws.journal.begin("prune", snapshots=[d.snapshot.id for d in doomed])
-            for d in doomed:
-                with op.step("delete", snapshot=d.snapshot.id):
-                    backend.discard(ws.store.path_of(d.snapshot.id), d.snapshot.to_dict())
-                    ws.store.delete(d.snapshot.id)
-                report(f"Pruned {d.snapshot.id} ({', '.join(d.reasons)})")
+            try:
+                for d in doomed:
+                    with op.step("delete", snapshot=d.snapshot.id):
+                        backend.discard(ws.store.path_of(d.snapshot.id), d.snapshot.to_dict())
+                        ws.store.delete(d.snapshot.id)
+                    report(f"Pruned {d.snapshot.id} ({', '.join(d.reasons)})")
+            except Exception as exc:
+                op.finish("failed", error=f"{type(exc).__name__}: {exc}")  # the database is untouched
+                raise
             op.finish("pruned", count=len(doomed))
     return decisions
 
@@ -195,7 +199,7 @@ def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
         op = ws.journal.begin("restore", database=backend.identity(), snapshot=snapshot.id,
                               heads=list(state.heads))
         safety = ws.snapshot(op, backend, step="safety-snapshot",
-                             reason=f"safety snapshot before restoring {snapshot.id}",
+                             reason=f"{SAFETY_REASON} {snapshot.id}", safety=True,
                              revisions=state.heads,
                              progress=progress("Safety snapshot", backend.size()))
         report(f"Safety snapshot {safety.id} of the current state taken.")
@@ -204,7 +208,11 @@ def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
             with op.step("restore", snapshot=snapshot.id):
                 # Hashed above, before the safety snapshot: not read a second time.
                 result = restore_snapshot(ws.store, backend, ws.project, snapshot, progress=bar,
-                                          checksum_verified=True)
+                                          checksum_verified=True, op=op)
+        except RestoreRefusedError as exc:
+            # Stopped before the swap: nothing for `recover` to finish.
+            op.finish("refused", error=str(exc), heads=list(state.heads), safety_snapshot=safety.id)
+            raise
         finally:
             close_progress(bar)
         ctx = health.CheckContext(backend=backend, project=ws.project, settings=settings,
@@ -299,8 +307,13 @@ def stamp(settings: Settings, revisions: Sequence[str], *, report: Reporter = _i
     with ws.exclusive(backend, "stamp"):
         op = ws.journal.begin("stamp", database=backend.identity(),
                               heads=list(state.heads), target=list(revisions))
-        with op.step("stamp"):
-            ws.project.stamp(list(revisions))
+        try:
+            with op.step("stamp"):
+                ws.project.stamp(list(revisions))
+        except Exception as exc:
+            # One statement in one transaction: a failed stamp changed nothing.
+            op.finish("failed", error=f"{type(exc).__name__}: {exc}", heads=list(state.heads))
+            raise
         after = ws.database()
         op.finish("stamped", heads=list(after.heads))
     report(f"Stamped: {format_revs(after.heads)} (was {format_revs(state.heads)})")

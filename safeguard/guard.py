@@ -223,7 +223,7 @@ class Guard:
         try:
             with op.step("restore", snapshot=snapshot.id):
                 restored = restore_snapshot(self.ws.store, backend, self.ws.project, snapshot,
-                                            progress=progress)
+                                            progress=progress, op=op)
         except JournalError:
             raise  # the restore never started; recover settles it from the journal
         except SafeguardError as exc:

@@ -21,7 +21,7 @@ from typing import Any, Callable
 from .backends import Backend, backend_for
 from .errors import SnapshotNotFoundError
 from .journal import Operation, OperationRecord
-from .project import DatabaseState
+from .project import DatabaseState, format_revs
 from .restore import restore_snapshot
 from .workspace import Workspace
 
@@ -120,13 +120,20 @@ def _recover_one(ws: Workspace, backend, record: OperationRecord, report: Report
         except SnapshotNotFoundError:
             snapshot = None
         if snapshot is not None:
-            report(f"Restoring snapshot {snapshot.id} ...")
+            at = f"{format_revs(snapshot.revisions)}, taken {snapshot.created_at}"
+            if record.kind == "restore":
+                report(f"The restore had begun replacing the database: completing the restore "
+                       f"of snapshot {snapshot.id} ({at}) ...")
+            else:
+                report(f"The database had begun changing: restoring snapshot {snapshot.id} "
+                       f"({at}), the state before the operation ...")
             result = restore_snapshot(ws.store, backend, ws.project, snapshot)
             detail = (f"completed the restore of snapshot {snapshot.id}" if record.kind == "restore"
                       else f"restored snapshot {snapshot.id}, the state before the operation")
             return Recovered(record.id, record.kind, "restored", detail, result.heads)
     heads = ws.database(check_known=False, empty_ok=True).heads
     if not changed:
+        report("It had not begun changing the database: closing it, nothing to restore.")
         detail = "nothing had been changed yet; the database is as it was"
     else:
         detail = ("no snapshot had been taken (every revision was classified safe, or "
@@ -143,8 +150,13 @@ def _pre_run_snapshot(record: OperationRecord) -> str | None:
 
 
 def _may_have_changed(record: OperationRecord) -> bool:
-    """Whether any step that changes the database had started."""
-    changing = {"apply", "restore", "stamp"}
+    """Whether any step that changes the database had started. A manual restore changes
+    it from its swap on (restore_snapshot journals it), unless the swap failed without
+    changing anything; before that it only built a copy beside the database."""
+    if record.kind == "restore":
+        swaps = [e for e in record.steps if e.get("step") == "swap"]
+        return bool(swaps) and not swaps[-1].get("unchanged")
+    changing = {"apply", "restore", "stamp", "swap"}
     return any(e.get("step") in changing for e in record.steps)
 
 

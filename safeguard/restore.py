@@ -12,9 +12,18 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from . import pools
 from .backends import Backend
 from .durable import Progress
-from .errors import DatabaseMismatchError, RestoreError, SafeguardError, VerificationError
+from .errors import (
+    DatabaseMismatchError,
+    JournalError,
+    RestoreError,
+    RestoreRefusedError,
+    SafeguardError,
+    VerificationError,
+)
+from .journal import Operation
 from .project import Project
 from .store import Snapshot, SnapshotStore
 
@@ -56,30 +65,32 @@ def restore_snapshot(
     *,
     progress: Progress = None,
     checksum_verified: bool = False,
+    op: Operation | None = None,
 ) -> RestoreResult:
     """Restore (the backend proves the snapshot before replacing anything), re-stamp,
-    and re-verify the live database; RestoreError if any of it fails."""
+    and re-verify the live database; RestoreError if any of it fails, and
+    RestoreRefusedError if it stopped before the database was changed. With ``op``,
+    the journal gets a "swap" step just before the first change (recover finishes a
+    restore only once that line is written)."""
     check_compatible(snapshot, backend)
     started = time.perf_counter()
     if not (backend.proves_payload_on_restore or checksum_verified):
         store.verify_checksum(snapshot)  # VerificationError: nothing was touched
+    swap = _Swap(op)
     try:
         verified_counts = backend.restore(store.path_of(snapshot.id), snapshot.to_dict(),
-                                          progress=progress)
+                                          progress=progress, swapping=swap.begin)
+        swap.done()
+        pools.renew()  # env.py may connect through a pool holding the replaced database
         heads = project.database(check_known=False).heads
         restamped = set(heads) != set(snapshot.revisions)
         if restamped:
             project.stamp(snapshot.revisions)
             heads = project.database(check_known=False).heads
-    except RestoreError:
-        raise
-    except DatabaseMismatchError as exc:
-        raise RestoreError(f"snapshot {snapshot.id} was written back to {backend.identity()}, "
-                           f"but its revision could not be checked: {exc}") from exc
-    except SafeguardError as exc:
-        raise RestoreError(f"restoring snapshot {snapshot.id} failed: {exc}") from exc
+    except JournalError:
+        raise  # the step it would have announced did not run
     except Exception as exc:
-        raise RestoreError(f"restoring snapshot {snapshot.id} failed: {type(exc).__name__}: {exc}") from exc
+        raise swap.failed(snapshot, backend, exc) from exc
 
     # The backend checked integrity on the very bytes now in place; what is left to
     # prove is that they are the database env.py sees, at the snapshot's revision.
@@ -100,6 +111,40 @@ def restore_snapshot(
     log.info("restored snapshot %s into %s in %.2fs (re-stamped: %s)", snapshot.id,
              backend.identity(), time.perf_counter() - started, "yes" if restamped else "no")
     return RestoreResult(snapshot, tuple(heads), restamped, counts)
+
+
+class _Swap:
+    """Whether a restore has begun changing the live database, journaled in ``op``."""
+
+    def __init__(self, op: Operation | None) -> None:
+        self.op = op
+        self.began = False
+
+    def begin(self) -> None:
+        if self.op is not None:
+            self.op.record("swap", "started")  # durable: recover reads it after a crash
+        self.began = True
+
+    def done(self) -> None:
+        if self.op is not None:
+            self.op.record("swap", "done")
+
+    def failed(self, snapshot: Snapshot, backend: Backend, exc: Exception) -> RestoreError:
+        """The error to raise for ``exc``: refused if the database was not changed."""
+        if isinstance(exc, RestoreError):
+            message = str(exc)
+        elif isinstance(exc, DatabaseMismatchError):
+            message = (f"snapshot {snapshot.id} was written back to {backend.identity()}, "
+                       f"but its revision could not be checked: {exc}")
+        elif isinstance(exc, SafeguardError):
+            message = f"restoring snapshot {snapshot.id} failed: {exc}"
+        else:
+            message = f"restoring snapshot {snapshot.id} failed: {type(exc).__name__}: {exc}"
+        if self.began and not isinstance(exc, RestoreRefusedError):
+            return RestoreError(message)
+        if self.began and self.op is not None:
+            self.op.record("swap", "failed", unchanged=True, error=message)
+        return RestoreRefusedError(f"{message}; the database was not changed by this restore")
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator
 
+from . import pools
 from .backends import Backend, backend_for
 from .config import Settings
 from .durable import Progress, close_progress
@@ -75,11 +76,12 @@ class Workspace:
     @contextmanager
     def exclusive(self, backend: Backend, purpose: str, *, check_unfinished: bool = True) -> Iterator[None]:
         """Hold the database for one operation: store writable, no unfinished
-        operation (unless recovering one), the file lock and the engine's lock."""
+        operation (unless recovering one), the file lock and the engine's lock; and
+        after a restore, no pooled connection from before it (see pools.py)."""
         self.store.ensure_writable()
         timeout = self.settings.lock_timeout
         with database_lock(self.store.root, backend.identity(), timeout=timeout, purpose=purpose), \
-                backend.session_lock(timeout):
+                backend.session_lock(timeout), pools.renewal():
             if check_unfinished:
                 # Only under the lock: before it, another live runner's operation in
                 # flight would look unfinished (exit 9) when it is merely busy (exit 4).
@@ -88,13 +90,14 @@ class Workspace:
 
     def snapshot(self, op: Operation, backend: Backend, *, step: str = "snapshot",
                  reason: str, revisions: tuple[str, ...], label: str | None = None,
-                 pinned: bool = False, progress: Progress = None) -> Snapshot:
+                 pinned: bool = False, safety: bool = False, progress: Progress = None) -> Snapshot:
         """Take a snapshot as one journaled step of ``op``. If it fails, the operation
         ends there ("aborted"): nothing else has been changed yet."""
         try:
             with op.step(step) as outcome:
                 snapshot = self.store.create(backend, reason=reason, revisions=revisions,
-                                             label=label, pinned=pinned, progress=progress)
+                                             label=label, pinned=pinned, safety=safety,
+                                             progress=progress)
                 outcome["snapshot"] = snapshot.id
         except BaseException as exc:
             op.finish("aborted", error=f"{type(exc).__name__}: {exc}")
