@@ -9,6 +9,7 @@
     │   ├── UnsupportedDatabaseError        no backend for this URL
     │   ├── DatabaseMismatchError           env.py connects to another database than the
     │   │                                   one named (--url) or read earlier in the run
+    │   ├── SeveralDatabasesError           env.py migrates several databases in one run
     │   ├── StoreNotWritableError           the snapshot store cannot be written
     │   └── SnapshotNotFoundError           no snapshot with that id
     ├── LockBusyError                   4  another guarded operation holds the database
@@ -83,6 +84,11 @@ class DatabaseMismatchError(RefusedError):
         #: True when env.py had opened no other connection in that run of it: nothing
         #: can have been executed anywhere yet.
         self.first_connection = first_connection
+
+
+class SeveralDatabasesError(RefusedError):
+    """env.py migrates several databases in one run (`alembic init -t multidb`);
+    safeguard guards one database per run."""
 
 
 class StoreNotWritableError(RefusedError):
