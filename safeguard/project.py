@@ -40,6 +40,7 @@ from .errors import (
     MultipleHeadsError,
     RefusedError,
     SafeguardError,
+    SeveralDatabasesError,
     UnknownRevisionError,
 )
 from .identity import held_to, identity_of
@@ -133,14 +134,20 @@ class Project:
         one) unless ``create`` is true. A revision the scripts do not know is refused
         unless ``check_known`` is false (restoring an old snapshot may bring one back).
         """
+        self._refuse_several_databases()
         captured: dict[str, object] = {}
 
         def probe(rev: object, context: object) -> list:
             migration_context = context  # alembic passes the MigrationContext here
-            captured["heads"] = tuple(migration_context.get_current_heads())
             connection = migration_context.connection
             if connection is None:
                 raise ConfigError("env.py ran in offline mode; safeguard needs a connection")
+            if "url" in captured and identity_of(connection.engine.url) != identity_of(captured["url"]):
+                raise SeveralDatabasesError(
+                    f"env.py migrates several databases in one run ({public_url(captured['url'])} "
+                    f"and {public_url(connection.engine.url)}); safeguard guards one database "
+                    "per run")
+            captured["heads"] = tuple(migration_context.get_current_heads())
             captured["url"] = connection.engine.url
             return []
 
@@ -156,6 +163,20 @@ class Project:
         if check_known:
             self._check_known(state.heads)
         return state
+
+    def _refuse_several_databases(self) -> None:
+        """Refuse, before env.py connects anywhere, a project made by `alembic init -t
+        multidb`: its env.py migrates every database its `databases` option lists, in
+        one run, and safeguard snapshots, checks and restores one database per run."""
+        names = [n.strip() for n in (self.config.get_main_option("databases") or "").split(",")
+                 if n.strip()]
+        if len(names) < 2:
+            return
+        urls = ", ".join(f"{name}: {_section_url(self.config, name)}" for name in names)
+        raise SeveralDatabasesError(
+            f"{self.settings.config_file} is an `alembic init -t multidb` project: its env.py "
+            f"migrates {len(names)} databases in one run ({urls}); safeguard guards one "
+            "database per run (give each database a project of its own); nothing was done")
 
     def _hold(self, url: URL) -> None:
         """Remember the first database env.py connected to, and check each later one
@@ -310,6 +331,17 @@ def _watched(env: EnvironmentContext, on_applied: Callable[..., None]) -> Enviro
 
     env.configure = configure_watched  # type: ignore[method-assign]
     return env
+
+
+def _section_url(config: Config, section: str) -> str:
+    """The sqlalchemy.url of one database of a multidb project, password masked."""
+    raw = config.get_section_option(section, "sqlalchemy.url")
+    if not raw:
+        return "no sqlalchemy.url"
+    try:
+        return public_url(make_url(raw))
+    except sa_exc.ArgumentError:
+        return "an unreadable sqlalchemy.url"
 
 
 def _refuse_empty(rev: str) -> None:
