@@ -43,7 +43,7 @@ from .errors import (
     SeveralDatabasesError,
     UnknownRevisionError,
 )
-from .identity import held_to, identity_of
+from .identity import held_to, identity_of, same_database
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,8 @@ class Project:
             connection = migration_context.connection
             if connection is None:
                 raise ConfigError("env.py ran in offline mode; safeguard needs a connection")
-            if "url" in captured and identity_of(connection.engine.url) != identity_of(captured["url"]):
+            if "url" in captured and not same_database(identity_of(connection.engine.url),
+                                                       identity_of(captured["url"])):
                 raise SeveralDatabasesError(
                     f"env.py migrates several databases in one run ({public_url(captured['url'])} "
                     f"and {public_url(connection.engine.url)}); safeguard guards one database "
@@ -184,7 +185,7 @@ class Project:
         found = identity_of(url)
         if self.identity is None:
             self.identity = found
-        elif found != self.identity:
+        elif not same_database(found, self.identity):
             raise DatabaseMismatchError(self._mismatch("reading the database's revision", found))
 
     def _held(self, action: str) -> contextlib.AbstractContextManager:

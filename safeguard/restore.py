@@ -23,6 +23,7 @@ from .errors import (
     SafeguardError,
     VerificationError,
 )
+from .identity import same_database
 from .journal import Operation
 from .project import Project
 from .store import Snapshot, SnapshotStore
@@ -51,7 +52,7 @@ def check_compatible(snapshot: Snapshot, backend: Backend) -> None:
             f"snapshot {snapshot.id} is a {snapshot.engine} snapshot; "
             f"this database is {backend.engine}"
         )
-    if snapshot.database != backend.identity():
+    if not same_database(snapshot.database, backend.identity()):
         raise VerificationError(
             f"snapshot {snapshot.id} is of {snapshot.database}, not of {backend.identity()}"
         )
