@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import configparser
 import contextlib
+import copy
 import io
 import logging
 import os
@@ -105,9 +106,12 @@ class Project:
 
     def __init__(self, settings: Settings, *, stdout: io.TextIOBase | None = None) -> None:
         self.settings = settings
-        ini, toml = settings.ini_file, settings.toml_file
-        self.config = Config(str(ini) if ini else None, toml_file=str(toml) if toml else None,
-                             stdout=stdout or io.StringIO())
+        if settings.alembic_config is not None:
+            self.config = _own_copy(settings.alembic_config, stdout or io.StringIO())
+        else:
+            ini, toml = settings.ini_file, settings.toml_file
+            self.config = Config(str(ini) if ini else None, toml_file=str(toml) if toml else None,
+                                 stdout=stdout or io.StringIO())
         #: The database every connection env.py makes must go to: the one --url or
         #: DATABASE_URL names, else the one env.py connected to the first time.
         self.identity: str | None = None
@@ -332,6 +336,16 @@ def _watched(env: EnvironmentContext, on_applied: Callable[..., None]) -> Enviro
 
     env.configure = configure_watched  # type: ignore[method-assign]
     return env
+
+
+def _own_copy(config: Config, stdout: io.TextIOBase) -> Config:
+    """A copy of the application's Config that safeguard may change (the URL, where
+    output goes) without changing the caller's; ``attributes`` (a connection the
+    application hands to env.py) and ``cmd_opts`` are the caller's own."""
+    own = copy.copy(config)
+    own.__dict__["file_config"] = copy.deepcopy(config.file_config)
+    own.stdout = stdout  # type: ignore[misc]
+    return own
 
 
 def _section_url(config: Config, section: str) -> str:
