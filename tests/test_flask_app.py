@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import importlib.util
 import secrets
-import sqlite3
-import textwrap
 
 import pytest
 from sqlalchemy import text
+
+from support.revisions import CREATE_NOTES, DROP_LEGACY, notes_of, write_revision
 
 import safeguard
 from safeguard.errors import HealthCheckFailedError
@@ -42,34 +42,6 @@ def create_app(url):
     return app
 '''
 
-REVISION = '''"""{doc}
-
-Revision ID: {rev}
-Revises: {down}
-"""
-import sqlalchemy as sa
-from alembic import op
-
-revision = {rev!r}
-down_revision = {down!r}
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
-{body}
-
-
-def downgrade():
-    pass
-'''
-
-CREATE = '''op.create_table("notes", sa.Column("id", sa.Integer, primary_key=True),
-                sa.Column("body", sa.Text, nullable=False), sa.Column("legacy", sa.Text))
-op.execute("INSERT INTO notes (body, legacy) VALUES ('one', 'a'), ('two', 'b'), ('three', 'c')")'''
-DROP = 'op.drop_column("notes", "legacy")'
-
-
 class FlaskProject:
     """A Flask-Migrate project made by `flask db init` (flask_migrate.init), with two
     revisions: create notes (with rows), then drop a column (destructive)."""
@@ -88,15 +60,12 @@ class FlaskProject:
             import flask_migrate
 
             flask_migrate.init(str(self.migrations))
-        self.write("a1", None, CREATE, "create notes")
-        self.write("b2", "a1", DROP, "drop notes.legacy")
+        versions = self.migrations / "versions"
+        write_revision(versions, "a1", None, CREATE_NOTES, "create notes")
+        write_revision(versions, "b2", "a1", DROP_LEGACY, "drop notes.legacy")
         # So that `alembic -c migrations/alembic.ini` (and safeguard) find the scripts.
         ini = self.migrations / "alembic.ini"
         ini.write_text(ini.read_text().replace("[alembic]\n", "[alembic]\nscript_location = %(here)s\n", 1))
-
-    def write(self, rev, down, body, doc):
-        (self.migrations / "versions" / f"{rev}.py").write_text(
-            REVISION.format(rev=rev, down=down, doc=doc, body=textwrap.indent(body, "    ")))
 
     def configure(self, **keys):
         ini = self.migrations / "alembic.ini"
@@ -104,11 +73,7 @@ class FlaskProject:
         ini.write_text(ini.read_text() + "\n[safeguard]\n" + lines)
 
     def rows(self):
-        conn = sqlite3.connect(self.db)
-        try:
-            return conn.execute("SELECT * FROM notes ORDER BY id").fetchall()
-        finally:
-            conn.close()
+        return notes_of(self.db)
 
 
 @pytest.fixture

@@ -6,14 +6,13 @@ written there, in a process of its own."""
 from __future__ import annotations
 
 import re
-import sqlite3
 import subprocess
 import sys
-import textwrap
 
 import pytest
 from alembic.config import Config
 from conftest import REPO
+from support.revisions import CREATE_NOTES, DROP_LEGACY, notes_of, write_revision
 
 import safeguard
 from safeguard.errors import HealthCheckFailedError
@@ -44,30 +43,6 @@ def run_migrations_online():
 run_migrations_online()
 '''
 
-REVISION = '''"""{doc}"""
-import sqlalchemy as sa
-from alembic import op
-
-revision = {rev!r}
-down_revision = {down!r}
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
-{body}
-
-
-def downgrade():
-    pass
-'''
-
-CREATE = '''op.create_table("notes", sa.Column("id", sa.Integer, primary_key=True),
-                sa.Column("body", sa.Text), sa.Column("legacy", sa.Text))
-op.execute("INSERT INTO notes (body, legacy) VALUES ('one', 'a'), ('two', 'b')")'''
-DROP = 'op.drop_column("notes", "legacy")'
-
-
 def recipe() -> str:
     """The start-up recipe, as the README shows it."""
     readme = (REPO / "README.md").read_text()
@@ -87,22 +62,12 @@ def app(tmp_path, monkeypatch):
     versions = tmp_path / "migrations" / "versions"
     versions.mkdir(parents=True)
     (tmp_path / "migrations" / "env.py").write_text(ENV_PY)
-    for rev, down, body, doc in (("a1", None, CREATE, "create notes"),
-                                 ("b2", "a1", DROP, "drop notes.legacy")):
-        (versions / f"{rev}.py").write_text(
-            REVISION.format(rev=rev, down=down, doc=doc, body=textwrap.indent(body, "    ")))
+    write_revision(versions, "a1", None, CREATE_NOTES, "create notes")
+    write_revision(versions, "b2", "a1", DROP_LEGACY, "drop notes.legacy")
     subprocess.run([sys.executable, "-m", "alembic", "upgrade", "a1"], cwd=tmp_path,
                    check=True, capture_output=True)
     (tmp_path / "startup.py").write_text(recipe())
     return tmp_path
-
-
-def rows(db) -> list[tuple]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute("SELECT * FROM notes ORDER BY id").fetchall()
-    finally:
-        conn.close()
 
 
 def test_the_readme_startup_recipe_migrates_through_the_applications_connection(app):
@@ -112,7 +77,7 @@ def test_the_readme_startup_recipe_migrates_through_the_applications_connection(
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "migrated b2"
-    assert rows(app / "app.db") == [(1, "one"), (2, "two")]
+    assert notes_of(app / "app.db") == [(1, "one"), (2, "two"), (3, "three")]
     # b2 is destructive: a snapshot was taken first, in the store beside alembic.ini.
     assert len(list((app / ".safeguard" / "snapshots").iterdir())) == 1
 
@@ -123,13 +88,13 @@ def test_a_config_built_in_code_is_used_as_it_is_and_left_as_it_was(app, monkeyp
     config.set_main_option("script_location", str(app / "migrations"))
     config.set_main_option("sqlalchemy.url", f"sqlite:///{app / 'app.db'}")
     config.set_section_option("safeguard", "sql_check.never", "SELECT 0")  # always fails
-    before = rows(app / "app.db")
+    before = notes_of(app / "app.db")
 
     with pytest.raises(HealthCheckFailedError) as failed:
         safeguard.migrate(safeguard.load_settings(config, url=f"sqlite:///{app / 'app.db'}"), "head")
 
     assert failed.value.report.outcome == "restored"
-    assert rows(app / "app.db") == before
+    assert notes_of(app / "app.db") == before
     assert config.get_main_option("sqlalchemy.url") == f"sqlite:///{app / 'app.db'}"
     assert config.attributes == {}
     assert (app / ".safeguard" / "journal.jsonl").is_file()
