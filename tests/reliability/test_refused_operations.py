@@ -152,3 +152,22 @@ def test_a_stamp_refused_by_a_locked_database_leaves_nothing_pending(
     assert settled.recoveries == 0
     assert state == before
     assert project.cli("upgrade", "head").exit_code == 0
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_a_timeout_spent_by_the_snapshot_ends_the_run_without_a_restore(
+        engine, fault_engine, project, ledger):
+    """Nothing was applied, so there is nothing to undo: restoring the snapshot would
+    only risk the writes made since it was taken (and, refused, leave it to recover)."""
+    project = fault_engine.place(project, SEED_AT)
+    before = fault_engine.state(project)
+    stopped = project.run("-q", "upgrade", "head", "--timeout", "0.001")
+    op = last_operation(project, ("upgrade",))
+    settled, state = settled_after(ledger, fault_engine, project, before, refused=1, faults=0)
+    line = error_line(stopped.stderr)
+
+    assert stopped.returncode == 6 and "nothing was applied" in line, stopped.stderr
+    assert op.end is not None and op.end["outcome"] == "failed", op
+    assert not [e for e in op.steps if e.get("step") == "restore"], op.steps
+    assert settled.recoveries == 0
+    assert state == before
