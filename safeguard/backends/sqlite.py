@@ -94,9 +94,14 @@ class SQLiteBackend:
         """Nothing outside the snapshot's directory."""
 
     def recover(self, runners: Sequence[int] = ()) -> str | None:
-        """Nothing engine-level: a restore is one rename, finished or not, and no
-        server runs anything on behalf of a crashed process."""
-        return None
+        """Remove the copy a restore killed before its rename was building: the
+        database itself is whole either way (a restore is one rename), and no server
+        runs anything on behalf of a crashed process."""
+        staging = self._staging()
+        if not staging.exists():
+            return None
+        durable.remove_quietly(staging)
+        return f"removed {staging.name}, the copy of a restore that stopped before its rename"
 
     def session_lock(self, timeout: float) -> ContextManager[None]:
         """Nothing beyond the store's file lock: SQLite has no server to hold one."""
@@ -201,7 +206,7 @@ class SQLiteBackend:
     def restore(self, directory: Path, manifest: Mapping[str, Any], *,
                 progress: Progress = None,
                 swapping: Callable[[], None] = lambda: None) -> Mapping[str, int]:
-        staging = self.path.with_name(f".{self.path.name}.safeguard-restore")
+        staging = self._staging()
         durable.remove_quietly(staging)
         try:
             # The live file is untouched until the staged copy is known to hold exactly
@@ -225,6 +230,10 @@ class SQLiteBackend:
         except OSError as exc:
             durable.remove_quietly(staging)
             raise RestoreError(f"cannot restore {self.path}: {exc.strerror or exc}") from exc
+
+    def _staging(self) -> Path:
+        """Where a restore builds its copy, beside the database (same filesystem)."""
+        return self.path.with_name(f".{self.path.name}.safeguard-restore")
 
     def _connect(self) -> sqlite3.Connection:
         if not self.path.is_file():

@@ -140,6 +140,8 @@ def _recover_one(ws: Workspace, backend: Backend, record: OperationRecord,
     heads = ws.database(check_known=False, empty_ok=True).heads
     if not changed:
         report("It had not begun changing the database: closing it, nothing to restore.")
+        if record.kind == "restore":
+            backend.recover()  # the copy it was building beside the database, if any
         detail = "nothing had been changed yet; the database is as it was"
     else:
         detail = ("no snapshot had been taken (every revision was classified safe, or "
