@@ -15,10 +15,13 @@ import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from .errors import ConfigError
 from .retention import RetentionPolicy
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 POLICIES = ("destructive", "always", "never")
 INTEGRITY_MODES = ("full", "quick")
@@ -96,6 +99,9 @@ class Settings:
     pg_sessions_timeout: float = 30.0
     #: Where each value came from (key -> "alembic.ini [safeguard]", ...); defaults absent.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    #: The application's own ``alembic.config.Config``, when the API was given one:
+    #: env.py runs with a copy of it (its ``attributes``, e.g. "connection", shared).
+    alembic_config: Any = field(default=None, compare=False, repr=False)
 
     @property
     def project_dir(self) -> Path:
@@ -164,16 +170,24 @@ def mask_url(url: str) -> str:
 
 
 def load_settings(
-    config_file: str | os.PathLike[str] | None = None,
+    config_file: "str | os.PathLike[str] | AlembicConfig | None" = None,
     *,
     environ: Mapping[str, str] | None = None,
     **flags: Any,
 ) -> Settings:
     """Read settings from every source, later sources winning, then validate them.
     Without ``config_file`` the configuration is found as Alembic finds it (see
-    ``locate_config``)."""
+    ``locate_config``). ``config_file`` may also be the ``alembic.config.Config`` an
+    application already holds (read from a file or built in code, with its
+    ``attributes``): env.py then runs with that configuration, and the [safeguard]
+    section is read from it."""
     environ = os.environ if environ is None else environ
-    path = locate_config(config_file, environ=environ)
+    given = None
+    if config_file is not None and not isinstance(config_file, (str, os.PathLike)):
+        given = _alembic_config(config_file)
+        path = _file_of(given)
+    else:
+        path = locate_config(config_file, environ=environ)
 
     raw: dict[str, str] = {}
     sources: dict[str, str] = {}
@@ -184,7 +198,9 @@ def load_settings(
 
     take(_read_pyproject(path.resolve().parent / "pyproject.toml"),
          lambda _: "pyproject.toml [tool.safeguard]")
-    if not _is_toml(path):
+    if given is not None:
+        take(_safeguard_section(given), lambda _: "the alembic Config's [safeguard]")
+    elif not _is_toml(path):
         take(_read_ini(path), lambda _: f"{path.name} [safeguard]")
     take({key[len("SAFEGUARD_"):].lower(): value for key, value in environ.items()
           if key.startswith("SAFEGUARD_") and key[len("SAFEGUARD_"):].lower() in KNOWN_KEYS},
@@ -198,8 +214,37 @@ def load_settings(
     elif environ.get("DATABASE_URL"):
         url = environ["DATABASE_URL"]
         sources["url"] = "environment DATABASE_URL"
-    settings = Settings(config_file=path, url=url, sources=sources, **values)
+    settings = Settings(config_file=path, url=url, sources=sources, alembic_config=given, **values)
     return settings.with_overrides(**flags)
+
+
+def _alembic_config(config: Any) -> Any:
+    """``config`` if it is an ``alembic.config.Config``, else ConfigError."""
+    from alembic.config import Config
+
+    if not isinstance(config, Config):
+        raise ConfigError(f"expected a path or an alembic.config.Config, not {type(config).__name__}")
+    return config
+
+
+def _file_of(config: Any) -> Path:
+    """The file an alembic Config was read from; for one built in code, where its file
+    would be (``alembic.ini`` in the current directory): relative paths and the store
+    are placed from there."""
+    named = config.config_file_name or getattr(config, "toml_file_name", None)
+    return Path(named) if named else Path("alembic.ini")
+
+
+def _safeguard_section(config: Any) -> dict[str, str]:
+    """The [safeguard] section of an alembic Config (its file's, or set in code)."""
+    parser = config.file_config
+    if not parser.has_section("safeguard"):
+        return {}
+    defaults = set(parser.defaults())
+    try:
+        return {k: v for k, v in parser.items("safeguard") if k not in defaults}
+    except configparser.Error as exc:
+        raise ConfigError(f"[safeguard]: {exc}".splitlines()[0]) from exc
 
 
 def locate_config(config_file: str | os.PathLike[str] | None = None, *,

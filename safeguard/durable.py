@@ -11,6 +11,7 @@ import errno
 import hashlib
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -133,6 +134,24 @@ def write_json(path: Path, data: Any) -> None:
     finally:
         os.close(fd)
     replace(tmp, path)
+
+
+def take_mode_and_owner(path: Path, like: os.stat_result) -> bool:
+    """Give ``path`` the permission bits, owner and group of ``like`` (the file it is
+    about to replace), so whoever could open that file can open this one. False when
+    the owner could not be kept (only root may give a file away); the mode always is."""
+    kept = True
+    if (like.st_uid, like.st_gid) != (os.getuid(), os.getgid()):
+        try:
+            os.chown(path, like.st_uid, like.st_gid)
+        except PermissionError:
+            kept = False
+            try:
+                os.chown(path, -1, like.st_gid)  # a group this user is in
+            except PermissionError:
+                pass
+    os.chmod(path, stat.S_IMODE(like.st_mode))  # after chown, which may clear setgid
+    return kept
 
 
 def make_dir(path: Path) -> Path:

@@ -9,6 +9,7 @@
     │   ├── UnsupportedDatabaseError        no backend for this URL
     │   ├── DatabaseMismatchError           env.py connects to another database than the
     │   │                                   one named (--url) or read earlier in the run
+    │   ├── SeveralDatabasesError           env.py migrates several databases in one run
     │   ├── StoreNotWritableError           the snapshot store cannot be written
     │   └── SnapshotNotFoundError           no snapshot with that id
     ├── LockBusyError                   4  another guarded operation holds the database
@@ -16,6 +17,7 @@
     ├── MigrationFailedError            6  a revision failed; the snapshot was restored
     ├── HealthCheckFailedError          7  a check failed after migrating; restored
     ├── RestoreError                    8  a restore failed: the database needs attention
+    │   └── RestoreRefusedError             it stopped before changing the database
     ├── UnfinishedOperationError        9  the journal holds an unfinished operation
     │   └── JournalError                    the journal cannot be written: this one stops unfinished
     ├── VerificationError              10  a snapshot does not match its manifest
@@ -84,6 +86,11 @@ class DatabaseMismatchError(RefusedError):
         self.first_connection = first_connection
 
 
+class SeveralDatabasesError(RefusedError):
+    """env.py migrates several databases in one run (`alembic init -t multidb`);
+    safeguard guards one database per run."""
+
+
 class StoreNotWritableError(RefusedError):
     """The snapshot store cannot be created or written."""
 
@@ -124,6 +131,11 @@ class RestoreError(SafeguardError):
     """Restoring a snapshot failed: the database needs a person's attention."""
 
     exit_code = 8
+
+
+class RestoreRefusedError(RestoreError):
+    """A restore stopped before it changed the database (other sessions would not
+    leave, the snapshot failed its proof on the way in): nothing is left to recover."""
 
 
 class UnfinishedOperationError(SafeguardError):

@@ -139,7 +139,7 @@ class Guard:
         if _remaining(deadline) == 0:
             return self._fail(plan, backend, op, snapshot, [], None, failed_revision=None,
                               error="the snapshot took the whole --timeout; nothing was applied",
-                              timed_out=True)
+                              timed_out=True, changed=False)
         def run(applied: Callable[[str], None]) -> None:
             self.ws.project.apply_run(plan.target, plan.direction, applied)
 
@@ -195,8 +195,10 @@ class Guard:
 
     def _fail(self, plan: Plan, backend: Backend, op: Operation, snapshot: Snapshot | None,
               applied: list[str], report: HealthReport | None, *,
-              failed_revision: str | None, error: str, timed_out: bool = False) -> GuardResult:
-        """Restore the snapshot (if there is one) and raise the error that says it all."""
+              failed_revision: str | None, error: str, timed_out: bool = False,
+              changed: bool = True) -> GuardResult:
+        """Restore the snapshot (if there is one, and ``changed``: something was
+        applied) and raise the error that says it all."""
         if timed_out:
             error_cls: type[SafeguardError] = MigrationTimeoutError
             limit = f"the --timeout of {self.settings.timeout:g}s"
@@ -208,12 +210,16 @@ class Guard:
         else:
             error_cls = HealthCheckFailedError
             what = f"health checks failed after migrating: {error}"
-        if snapshot is None:
+        if snapshot is None or not changed:
             heads = self._heads_now()
             op.finish("failed", error=what, heads=list(heads))
-            result = GuardResult(plan=plan, outcome="failed", applied=tuple(applied), health=report,
+            result = GuardResult(plan=plan, outcome="failed", applied=tuple(applied),
+                                 snapshot=snapshot, health=report,
                                  failed_revision=failed_revision, error=error, heads=heads,
                                  operation=op.id, timed_out=timed_out)
+            if not changed:  # a restore would only risk the writes made since the snapshot
+                raise error_cls(f"{what}; the database was not changed, it is at "
+                                f"{format_revs(heads)}", report=result)
             reason = plan.snapshot_reason or "no snapshot was planned"
             raise error_cls(f"{what}; no snapshot to restore ({reason}); the database is at "
                             f"{format_revs(heads)}", report=result)

@@ -13,6 +13,7 @@ registered under the `safeguard.checks` entry point group.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import importlib
 import logging
 import re
@@ -366,7 +367,10 @@ def _run_one(name: str, check: Check, ctx: CheckContext, timeout: float) -> Chec
             outcome["error"] = exc
 
     started = time.perf_counter()
-    worker = threading.Thread(target=target, name=f"check-{name}", daemon=True)
+    # In the caller's context: env.py and checks may read context-local state the
+    # caller set up (Flask's app context, a request-scoped session, contextvars).
+    worker = threading.Thread(target=contextvars.copy_context().run, args=(target,),
+                              name=f"check-{name}", daemon=True)
     worker.start()
     worker.join(timeout or None)
     duration = time.perf_counter() - started

@@ -7,7 +7,8 @@ connects where the first did. The check compares identities, the same names the
 backends key snapshots and locks by: the resolved path of a SQLite file, or
 ``host:port/dbname`` of a PostgreSQL database. Drivers, user names, passwords and
 spellings of one path do not count; identities never hold a secret, so they can be
-printed as they are.
+printed as they are. Two spellings of one PostgreSQL server (``localhost`` and
+``127.0.0.1``) are one server: hosts are compared by the addresses they resolve to.
 
 The guard listens to SQLAlchemy's ``do_connect`` event, which fires before the driver
 is asked to connect: a mismatch is refused before any statement runs, and before
@@ -16,8 +17,11 @@ SQLite can create an empty file at a wrong path.
 
 from __future__ import annotations
 
+import re
+import socket
 import threading
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from sqlalchemy import event
@@ -44,6 +48,33 @@ def connect_identity(dialect: Dialect, cargs: Sequence[Any], cparams: Mapping[st
     return identity_of(url) if url is not None else None
 
 
+_SERVER_IDENTITY = re.compile(r"^(?P<host>[^/].*):(?P<port>\d+)/(?P<database>.+)$")
+
+
+def same_database(a: str, b: str) -> bool:
+    """Whether two identities name one database. Equal names do; so do two spellings of
+    one server (``localhost`` and ``127.0.0.1``) with the same port and database name:
+    hosts are compared by the addresses they resolve to, and one shared address is one
+    server. A host that does not resolve matches only its own spelling."""
+    if a == b:
+        return True
+    first, second = _SERVER_IDENTITY.match(a), _SERVER_IDENTITY.match(b)
+    if not (first and second):
+        return False  # SQLite paths (resolved already), Unix sockets, other engines
+    if first["port"] != second["port"] or first["database"] != second["database"]:
+        return False
+    return bool(_addresses(first["host"], first["port"]) & _addresses(second["host"], second["port"]))
+
+
+@lru_cache(maxsize=64)
+def _addresses(host: str, port: str) -> frozenset[str]:
+    try:
+        found = socket.getaddrinfo(host.strip("[]"), int(port), type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError, ValueError):
+        return frozenset()
+    return frozenset(str(info[4][0]) for info in found)
+
+
 @contextmanager
 def held_to(expected: str, mismatch: Callable[[str], str]) -> Iterator[None]:
     """Refuse, with DatabaseMismatchError(``mismatch(actual)``), any connection made in
@@ -59,7 +90,7 @@ def held_to(expected: str, mismatch: Callable[[str], str]) -> Iterator[None]:
         if threading.get_ident() != runner:
             return None  # another thread of the caller's, not env.py
         actual = connect_identity(dialect, cargs, cparams)
-        if actual is not None and actual != expected:
+        if actual is not None and not same_database(actual, expected):
             raise DatabaseMismatchError(mismatch(actual), first_connection=allowed == 0)
         allowed += 1
         return None  # go on and connect as usual

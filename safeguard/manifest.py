@@ -10,6 +10,10 @@ from datetime import datetime
 from typing import Any, Mapping
 
 
+#: How the reason of a safety snapshot begins (manifests before the ``safety`` field).
+SAFETY_REASON = "safety snapshot before restoring"
+
+
 @dataclass(frozen=True)
 class Payload:
     """What a backend wrote into a snapshot directory."""
@@ -44,6 +48,8 @@ class Snapshot:
     #: sha256 of the uncompressed database bytes, when the payload is compressed.
     content_sha256: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: Taken by a restore, of the state it replaced: never what 'latest' names.
+    safety: bool = False
 
     @property
     def revision(self) -> str | None:
@@ -65,4 +71,6 @@ class Snapshot:
         known = {f for f in cls.__dataclass_fields__}
         values = {k: v for k, v in data.items() if k in known}
         values["revisions"] = tuple(values.get("revisions") or ())
+        if "safety" not in values:  # a manifest written before the field existed
+            values["safety"] = str(values.get("reason", "")).startswith(SAFETY_REASON)
         return cls(**values)

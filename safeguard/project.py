@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import configparser
 import contextlib
+import copy
 import io
 from typing import Any, Callable, Sequence, TextIO
 
@@ -31,15 +32,17 @@ from .alembic_output import alembic_output_to_stderr, quiet_alembic, without_set
 from .backends import backend_for
 from .backends.sqlite import refuse_missing_file
 from .config import Settings
+from .credentials import public_url
 from .environ import scoped_environ
 from .errors import (
     ConfigError,
     DatabaseMismatchError,
     MultipleHeadsError,
     RefusedError,
+    SeveralDatabasesError,
     UnknownRevisionError,
 )
-from .identity import held_to, identity_of
+from .identity import held_to, identity_of, same_database
 from .revisions import DatabaseState, Direction, Step
 
 
@@ -48,9 +51,12 @@ class Project:
 
     def __init__(self, settings: Settings, *, stdout: TextIO | None = None) -> None:
         self.settings = settings
-        ini, toml = settings.ini_file, settings.toml_file
-        self.config = Config(str(ini) if ini else None, toml_file=str(toml) if toml else None,
-                             stdout=stdout or io.StringIO())
+        if settings.alembic_config is not None:
+            self.config = _own_copy(settings.alembic_config, stdout or io.StringIO())
+        else:
+            ini, toml = settings.ini_file, settings.toml_file
+            self.config = Config(str(ini) if ini else None, toml_file=str(toml) if toml else None,
+                                 stdout=stdout or io.StringIO())
         #: The database every connection env.py makes must go to: the one --url or
         #: DATABASE_URL names, else the one env.py connected to the first time.
         self.identity: str | None = None
@@ -87,13 +93,20 @@ class Project:
         one) unless ``create`` is true. A revision the scripts do not know is refused
         unless ``check_known`` is false (restoring an old snapshot may bring one back).
         """
+        self._refuse_several_databases()
         captured: dict[str, object] = {}
 
         def probe(rev: object, migration_context: MigrationContext) -> list:
-            captured["heads"] = tuple(migration_context.get_current_heads())
             connection = migration_context.connection
             if connection is None:
                 raise ConfigError("env.py ran in offline mode; safeguard needs a connection")
+            if "url" in captured and not same_database(identity_of(connection.engine.url),
+                                                       identity_of(captured["url"])):
+                raise SeveralDatabasesError(
+                    f"env.py migrates several databases in one run ({public_url(captured['url'])} "
+                    f"and {public_url(connection.engine.url)}); safeguard guards one database "
+                    "per run")
+            captured["heads"] = tuple(migration_context.get_current_heads())
             captured["url"] = connection.engine.url
             return []
 
@@ -110,6 +123,20 @@ class Project:
             self._check_known(state.heads)
         return state
 
+    def _refuse_several_databases(self) -> None:
+        """Refuse, before env.py connects anywhere, a project made by `alembic init -t
+        multidb`: its env.py migrates every database its `databases` option lists, in
+        one run, and safeguard snapshots, checks and restores one database per run."""
+        names = [n.strip() for n in (self.config.get_main_option("databases") or "").split(",")
+                 if n.strip()]
+        if len(names) < 2:
+            return
+        urls = ", ".join(f"{name}: {_section_url(self.config, name)}" for name in names)
+        raise SeveralDatabasesError(
+            f"{self.settings.config_file} is an `alembic init -t multidb` project: its env.py "
+            f"migrates {len(names)} databases in one run ({urls}); safeguard guards one "
+            "database per run (give each database a project of its own); nothing was done")
+
     def _hold(self, url: URL) -> None:
         """Remember the first database env.py connected to, and check each later one
         (a connection do_connect did not see: a pooled one, a driver with no backend)."""
@@ -120,7 +147,7 @@ class Project:
                 self._environ = {**backend_for(url).client_environ(), **self._environ}
             except RefusedError:  # no backend: nothing of its own to set
                 pass
-        elif found != self.identity:
+        elif not same_database(found, self.identity):
             raise DatabaseMismatchError(self._mismatch("reading the database's revision", found))
 
     def _held(self, action: str) -> contextlib.AbstractContextManager:
@@ -270,6 +297,27 @@ def _watched(env: EnvironmentContext, on_applied: Callable[..., None]) -> Enviro
 
     env.configure = configure_watched  # type: ignore[method-assign]  # see the docstring
     return env
+
+
+def _own_copy(config: Config, stdout: io.TextIOBase) -> Config:
+    """A copy of the application's Config that safeguard may change (the URL, where
+    output goes) without changing the caller's; ``attributes`` (a connection the
+    application hands to env.py) and ``cmd_opts`` are the caller's own."""
+    own = copy.copy(config)
+    own.__dict__["file_config"] = copy.deepcopy(config.file_config)
+    own.stdout = stdout  # type: ignore[misc]
+    return own
+
+
+def _section_url(config: Config, section: str) -> str:
+    """The sqlalchemy.url of one database of a multidb project, password masked."""
+    raw = config.get_section_option(section, "sqlalchemy.url")
+    if not raw:
+        return "no sqlalchemy.url"
+    try:
+        return public_url(make_url(raw))
+    except sa_exc.ArgumentError:
+        return "an unreadable sqlalchemy.url"
 
 
 def _refuse_empty(rev: str) -> None:

@@ -15,9 +15,18 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from . import pools
 from .backends import Backend
 from .durable import Progress, close_progress
-from .errors import DatabaseMismatchError, RestoreError, SafeguardError, VerificationError
+from .errors import (
+    DatabaseMismatchError,
+    JournalError,
+    RestoreError,
+    RestoreRefusedError,
+    SafeguardError,
+    VerificationError,
+)
+from .identity import same_database
 from .journal import Operation
 from .project import Project
 from .store import Snapshot, SnapshotStore
@@ -46,7 +55,7 @@ def check_compatible(snapshot: Snapshot, backend: Backend) -> None:
             f"snapshot {snapshot.id} is a {snapshot.engine} snapshot; "
             f"this database is {backend.engine}"
         )
-    if snapshot.database != backend.identity():
+    if not same_database(snapshot.database, backend.identity()):
         raise VerificationError(
             f"snapshot {snapshot.id} is of {snapshot.database}, not of {backend.identity()}"
         )
@@ -64,44 +73,43 @@ def restore_snapshot(
     checksum_verified: bool = False,
 ) -> RestoreResult:
     """Restore (the backend proves the snapshot before replacing anything), re-stamp,
-    and re-verify the live database; RestoreError if any of it fails. With ``op``, it
-    is that operation's journaled "restore" step; ``report`` hears that it starts;
-    ``progress`` is closed when it ends."""
+    and re-verify the live database; RestoreError if any of it fails, and
+    RestoreRefusedError if it stopped before the database was changed. With ``op``, it
+    is that operation's journaled "restore" step, with a "swap" step journaled just
+    before the first change (recover finishes a restore only once that line is
+    written); ``report`` hears that it starts; ``progress`` is closed when it ends."""
     if report is not None:
         report(f"Restoring snapshot {snapshot.id} ...")
     step = op.step("restore", snapshot=snapshot.id) if op is not None else contextlib.nullcontext()
     try:
         with step:
             return _restore_and_verify(store, backend, project, snapshot, progress=progress,
-                                       checksum_verified=checksum_verified)
+                                       checksum_verified=checksum_verified, swap=_Swap(op))
     finally:
         close_progress(progress)
 
 
 def _restore_and_verify(store: SnapshotStore, backend: Backend, project: Project,
                         snapshot: Snapshot, *, progress: Progress,
-                        checksum_verified: bool) -> RestoreResult:
+                        checksum_verified: bool, swap: "_Swap") -> RestoreResult:
     check_compatible(snapshot, backend)
     started = time.perf_counter()
     if not (backend.proves_payload_on_restore or checksum_verified):
         store.verify_checksum(snapshot)  # VerificationError: nothing was touched
     try:
         verified_counts = backend.restore(store.path_of(snapshot.id), snapshot,
-                                          progress=progress)
+                                          progress=progress, swapping=swap.begin)
+        swap.done()
+        pools.renew()  # env.py may connect through a pool holding the replaced database
         heads = project.database(check_known=False).heads
         restamped = set(heads) != set(snapshot.revisions)
         if restamped:
             project.stamp(snapshot.revisions)
             heads = project.database(check_known=False).heads
-    except RestoreError:
-        raise
-    except DatabaseMismatchError as exc:
-        raise RestoreError(f"snapshot {snapshot.id} was written back to {backend.identity()}, "
-                           f"but its revision could not be checked: {exc}") from exc
-    except SafeguardError as exc:
-        raise RestoreError(f"restoring snapshot {snapshot.id} failed: {exc}") from exc
+    except JournalError:
+        raise  # the step it would have announced did not run
     except Exception as exc:
-        raise RestoreError(f"restoring snapshot {snapshot.id} failed: {type(exc).__name__}: {exc}") from exc
+        raise swap.failed(snapshot, backend, exc) from exc
 
     # The backend checked integrity on the very bytes now in place; what is left to
     # prove is that they are the database env.py sees, at the snapshot's revision.
@@ -123,3 +131,37 @@ def _restore_and_verify(store: SnapshotStore, backend: Backend, project: Project
              backend.identity(), time.perf_counter() - started, "yes" if restamped else "no")
     return RestoreResult(snapshot=snapshot, heads=tuple(heads), restamped=restamped,
                          row_counts=counts)
+
+
+class _Swap:
+    """Whether a restore has begun changing the live database, journaled in ``op``."""
+
+    def __init__(self, op: Operation | None) -> None:
+        self.op = op
+        self.began = False
+
+    def begin(self) -> None:
+        if self.op is not None:
+            self.op.record("swap", "started")  # durable: recover reads it after a crash
+        self.began = True
+
+    def done(self) -> None:
+        if self.op is not None:
+            self.op.record("swap", "done")
+
+    def failed(self, snapshot: Snapshot, backend: Backend, exc: Exception) -> RestoreError:
+        """The error to raise for ``exc``: refused if the database was not changed."""
+        if isinstance(exc, RestoreError):
+            message = str(exc)
+        elif isinstance(exc, DatabaseMismatchError):
+            message = (f"snapshot {snapshot.id} was written back to {backend.identity()}, "
+                       f"but its revision could not be checked: {exc}")
+        elif isinstance(exc, SafeguardError):
+            message = f"restoring snapshot {snapshot.id} failed: {exc}"
+        else:
+            message = f"restoring snapshot {snapshot.id} failed: {type(exc).__name__}: {exc}"
+        if self.began and not isinstance(exc, RestoreRefusedError):
+            return RestoreError(message)
+        if self.began and self.op is not None:
+            self.op.record("swap", "failed", unchanged=True, error=message)
+        return RestoreRefusedError(f"{message}; the database was not changed by this restore")

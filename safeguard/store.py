@@ -101,16 +101,28 @@ class SnapshotStore:
         return sorted(found, key=lambda s: (s.created, s.id))
 
     def get(self, snapshot_id: str) -> Snapshot:
-        """The snapshot with this id ('latest' names the newest)."""
+        """The snapshot with this id ('latest' names the newest that is not a safety
+        snapshot: restoring the state a restore replaced is a choice made by id)."""
         if snapshot_id == "latest":
-            snapshots = self.list()
-            if not snapshots:
-                raise SnapshotNotFoundError(f"the store {self.root} holds no snapshots")
-            return snapshots[-1]
+            return self.latest()
         directory = self.path_of(snapshot_id)
         if not (directory / MANIFEST).is_file():
             raise SnapshotNotFoundError(f"no snapshot {snapshot_id} in {self.root}")
         return self._read_manifest(directory)
+
+    def latest(self) -> Snapshot:
+        """The newest snapshot that is not a safety snapshot."""
+        snapshots = self.list()
+        chosen = [s for s in snapshots if not s.safety]
+        if chosen:
+            return chosen[-1]
+        if not snapshots:
+            raise SnapshotNotFoundError(f"the store {self.root} holds no snapshots")
+        shown = ", ".join(f"{s.id} ({s.reason})" for s in reversed(snapshots[-3:]))
+        raise SnapshotNotFoundError(
+            f"the store {self.root} holds only safety snapshots, each the state a restore "
+            f"replaced: {shown}; 'latest' never names one, so name the one you want by its "
+            "id (`safeguard snapshot list` shows them all)")
 
     def path_of(self, snapshot_id: str) -> Path:
         """The directory of a snapshot; the id is validated first."""
@@ -145,6 +157,7 @@ class SnapshotStore:
         revisions: tuple[str, ...],
         label: str | None = None,
         pinned: bool = False,
+        safety: bool = False,
         progress: Progress = None,
         snapshot_id: str | None = None,
     ) -> Snapshot:
@@ -187,6 +200,7 @@ class SnapshotStore:
             compression=payload.compression,
             content_sha256=payload.content_sha256,
             extra=dict(payload.extra),
+            safety=safety,
         )
         faults.point("store:before-manifest")
         try:
@@ -306,6 +320,7 @@ _FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "compression": (_optional(_is_str), "a string or null"),
     "content_sha256": (_optional(_is_str), "a string or null"),
     "extra": (lambda v: isinstance(v, dict), "an object"),
+    "safety": (lambda v: isinstance(v, bool), "true or false"),
 }
 _REQUIRED = [f.name for f in fields(Snapshot)
              if f.default is MISSING and f.default_factory is MISSING and f.name != "revisions"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+from . import pools
 from .backends import Backend, backend_for
 from .config import Settings
 from .durable import Progress, close_progress
@@ -88,12 +89,14 @@ class Workspace:
                   check_unfinished: bool = True) -> Iterator["Held"]:
         """Hold the database for one operation of ``kind``: store writable, the file
         lock and the engine's lock, and no unfinished operation (unless recovering
-        one). The body begins the journal's operation once it knows what it will do
+        one); after a restore, no pooled connection from before it (see pools.py). The
+        body begins the journal's operation once it knows what it will do
         (``held.begin``); an operation begun must be finished before the body returns."""
         self.store.ensure_writable()
         timeout = self.settings.lock_timeout
         with database_lock(self.store.root, backend.identity(), timeout=timeout,
-                           purpose=purpose or kind), backend.session_lock(timeout):
+                           purpose=purpose or kind), backend.session_lock(timeout), \
+                pools.renewal():
             if check_unfinished:
                 # Only under the lock: before it, another live runner's operation in
                 # flight would look unfinished (exit 9) when it is merely busy (exit 4).
@@ -122,7 +125,7 @@ class Held:
         return self.op
 
     def snapshot(self, *, step: str = "snapshot", reason: str, revisions: tuple[str, ...],
-                 label: str | None = None, pinned: bool = False,
+                 label: str | None = None, pinned: bool = False, safety: bool = False,
                  progress: Progress = None) -> Snapshot:
         """Take a snapshot as one journaled step of the operation. If it fails, the
         operation ends there ("aborted"): nothing else has been changed yet."""
@@ -132,7 +135,8 @@ class Held:
         try:
             with op.step(step) as outcome:
                 snapshot = self.ws.store.create(self.backend, reason=reason, revisions=revisions,
-                                                label=label, pinned=pinned, progress=progress)
+                                                label=label, pinned=pinned, safety=safety,
+                                                progress=progress)
                 outcome["snapshot"] = snapshot.id
         except BaseException as exc:
             op.finish("aborted", error=f"{type(exc).__name__}: {exc}")

@@ -73,3 +73,41 @@ def test_url_naming_another_postgresql_database_is_refused(pg_envvar, pg_server,
         assert not (pg_envvar.root / ".safeguard").exists()
     finally:
         pg_server.drop_database(other)
+
+
+def test_localhost_and_127_0_0_1_are_the_same_server(tmp_path, pg_server, pg_url):
+    """env.py says localhost, --url says 127.0.0.1 (same port, same database): one
+    server, so the guarded run goes ahead; the snapshot is of the database env.py named."""
+    assert make_url(pg_url).host == "127.0.0.1"
+    spelled = make_url(pg_url).set(host="localhost").render_as_string(hide_password=False)
+    env = {"APP_DB_URL": spelled}
+    if pg_server.bindir:
+        env["SAFEGUARD_PG_BINDIR"] = pg_server.bindir
+    project = make_project(tmp_path, STYLE, url=pg_url, env=env)
+
+    done = project.safeguard("--url", pg_url, "upgrade", "head")
+
+    assert done.returncode == 0, done.stderr
+    with pg_server.connect(make_url(pg_url).database) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(STYLE.head,)]
+    assert [m["database"] for m in project.snapshots()] == [identity(spelled)]
+
+
+@pytest.mark.parametrize("change", [{"host": "127.0.0.2"}, {"port": 1}],
+                         ids=["another-address", "another-port"])
+def test_another_address_or_port_is_still_another_server(tmp_path, pg_server, pg_url, change):
+    spelled = make_url(pg_url).set(host="localhost").render_as_string(hide_password=False)
+    env = {"APP_DB_URL": spelled}
+    if pg_server.bindir:
+        env["SAFEGUARD_PG_BINDIR"] = pg_server.bindir
+    project = make_project(tmp_path, STYLE, url=pg_url, env=env)
+    before = database_state(pg_server, make_url(pg_url).database)
+    other = make_url(pg_url).set(**change).render_as_string(hide_password=False)
+
+    result = project.safeguard("--url", other, "upgrade", "head")
+
+    assert result.returncode == 3, result.stderr
+    [line] = result.stderr.splitlines()
+    assert f"--url/DATABASE_URL names {identity(other)}" in line, line
+    assert database_state(pg_server, make_url(pg_url).database) == before
+    assert not (project.root / ".safeguard").exists()

@@ -11,7 +11,7 @@ MIGRATION = {"outcome", "plan", "applied", "snapshot", "health", "failed_revisio
              "restored", "heads", "operation", "timed_out"}
 MANIFEST = {"id", "created_at", "reason", "engine", "database", "revisions", "revision", "size",
             "sha256", "files", "row_counts", "label", "pinned", "compression", "content_sha256",
-            "extra"}
+            "extra", "safety"}
 
 SHAPES = [
     (("upgrade", HEAD), MIGRATION),

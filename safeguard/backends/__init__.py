@@ -8,7 +8,7 @@ store, the journal, the guard) is engine-agnostic and talks only to this protoco
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ContextManager, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Mapping, Protocol, Sequence
 
 from sqlalchemy.engine import URL, make_url
 
@@ -44,11 +44,14 @@ class Backend(Protocol):
         """Write a consistent copy of the committed state into ``directory``."""
 
     def restore(self, directory: Path, snapshot: Snapshot, *,
-                progress: Progress = None) -> Mapping[str, int] | None:
+                progress: Progress = None,
+                swapping: Callable[[], None] = lambda: None) -> Mapping[str, int] | None:
         """Replace the database with the copy in ``directory``. The backend proves the
         copy against the manifest (checksum, integrity, row counts) before it replaces
-        anything: a damaged snapshot leaves the live database untouched. Returns the
-        row counts it verified on the restored data, or None to have them counted."""
+        anything: a damaged snapshot leaves the live database untouched. ``swapping()``
+        is called once, just before the first change to the live database (whatever
+        fails before it changed nothing; the journal records it). Returns the row
+        counts it verified on the restored data, or None to have them counted."""
 
     def verify_payload(self, directory: Path, snapshot: Snapshot, *,
                        progress: Progress = None) -> list[str]:

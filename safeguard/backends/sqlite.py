@@ -13,6 +13,8 @@ consistent even if another connection checkpoints meanwhile.
 
 from __future__ import annotations
 
+import contextvars
+import logging
 import os
 import shutil
 import sqlite3
@@ -21,7 +23,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ContextManager, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterator, Mapping, Sequence
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
@@ -34,6 +36,8 @@ from . import count_mismatches
 
 if TYPE_CHECKING:
     from ..config import Settings
+
+log = logging.getLogger(__name__)
 
 PAYLOAD_NAME = "database.sqlite"
 COMPRESSED_NAME = PAYLOAD_NAME + compression.SUFFIX
@@ -88,9 +92,14 @@ class SQLiteBackend:
         """Nothing outside the snapshot's directory."""
 
     def recover(self, runners: Sequence[int] = ()) -> str | None:
-        """Nothing engine-level: a restore is one rename, finished or not, and no
-        server runs anything on behalf of a crashed process."""
-        return None
+        """Remove the copy a restore killed before its rename was building: the
+        database itself is whole either way (a restore is one rename), and no server
+        runs anything on behalf of a crashed process."""
+        staging = self._staging()
+        if not staging.exists():
+            return None
+        durable.remove_quietly(staging)
+        return f"removed {staging.name}, the copy of a restore that stopped before its rename"
 
     def session_lock(self, timeout: float) -> ContextManager[None]:
         """Nothing beyond the store's file lock: SQLite has no server to hold one."""
@@ -194,13 +203,21 @@ class SQLiteBackend:
     # -- restore -----------------------------------------------------------------
 
     def restore(self, directory: Path, snapshot: Snapshot, *,
-                progress: Progress = None) -> Mapping[str, int]:
-        staging = self.path.with_name(f".{self.path.name}.safeguard-restore")
+                progress: Progress = None,
+                swapping: Callable[[], None] = lambda: None) -> Mapping[str, int]:
+        staging = self._staging()
         durable.remove_quietly(staging)
         try:
             # The live file is untouched until the staged copy is known to hold exactly
             # the bytes that were snapshotted.
             counts = _materialize(directory, snapshot, staging, progress=progress)
+            # The application's user must be able to open what it gets back: the copy
+            # takes the live file's mode, owner and group (the snapshot stays 0600).
+            if self.path.exists() and not durable.take_mode_and_owner(staging, os.stat(self.path)):
+                log.warning("the restored %s could not be given its owner (uid %d): only root "
+                            "can; it now belongs to uid %d", self.path,
+                            os.stat(self.path).st_uid, os.getuid())
+            swapping()
             # Side files belong to the old database: a stale -wal replayed onto the
             # restored file would corrupt it, so they go before the new file arrives.
             for suffix in SIDE_FILES:
@@ -212,6 +229,10 @@ class SQLiteBackend:
         except OSError as exc:
             durable.remove_quietly(staging)
             raise RestoreError(f"cannot restore {self.path}: {exc.strerror or exc}") from exc
+
+    def _staging(self) -> Path:
+        """Where a restore builds its copy, beside the database (same filesystem)."""
+        return self.path.with_name(f".{self.path.name}.safeguard-restore")
 
     def _connect(self) -> sqlite3.Connection:
         if not self.path.is_file():
@@ -234,7 +255,11 @@ def _materialize(directory: Path, snapshot: Snapshot, dst: Path, *,
         else:
             expected = snapshot.files[PAYLOAD_NAME]
             durable.kernel_copy(directory / PAYLOAD_NAME, dst, progress=progress)
-        actual, problems, counts = _examine(dst)
+        try:
+            actual, problems, counts = _examine(dst)
+        except sqlite3.Error as exc:  # a copy too damaged to open
+            raise RestoreError(f"snapshot {snapshot.id} does not verify: {exc}; "
+                               "nothing was restored") from exc
         if actual != expected:
             raise RestoreError(
                 f"snapshot {snapshot.id} does not hold the bytes its manifest describes "
@@ -257,8 +282,9 @@ def _examine(path: Path) -> tuple[str, list[str], dict[str, int]]:
             return _integrity_problems(conn, quick=True), _row_counts(conn)
 
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="examine") as pool:
-        digest = pool.submit(durable.sha256_file, path)
-        checked = pool.submit(check)
+        # Each in a copy of the caller's context, as every thread safeguard starts.
+        digest = pool.submit(contextvars.copy_context().run, durable.sha256_file, path)
+        checked = pool.submit(contextvars.copy_context().run, check)
         problems, counts = checked.result()
         return digest.result(), problems, counts
 

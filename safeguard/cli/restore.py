@@ -18,7 +18,8 @@ from .base import Cli, command
 @click.option("--lock-timeout", type=float, metavar="SECONDS",
               help="Wait this long for another guarded operation or backup (default 60).")
 def restore(cli: Cli, snapshot_id: str, yes: bool, dry_run: bool, lock_timeout: float | None) -> None:
-    """Restore the database to snapshot ID ('latest' for the newest).
+    """Restore the database to snapshot ID ('latest' for the newest that is not a
+    safety snapshot).
 
     A safety snapshot of the current state is taken first; the snapshot is re-verified
     before use; the Alembic version is re-stamped to the snapshot's; the health checks

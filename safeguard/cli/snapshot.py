@@ -26,7 +26,7 @@ def snapshot_list(cli: Cli) -> None:
         return
     click.echo(f"{'ID':<24} {'CREATED (UTC)':<20} {'ENGINE':<10} {'REVISION':<14} {'SIZE':>13}  REASON")
     for s in snapshots:
-        pin = " [pinned]" if s.pinned else ""
+        pin = (" [safety]" if s.safety else "") + (" [pinned]" if s.pinned else "")
         created = s.created.strftime("%Y-%m-%d %H:%M:%S")
         click.echo(f"{s.id:<24} {created:<20} {s.engine:<10} {s.revision or 'base':<14} "
                    f"{s.size:>13,}  {s.label or s.reason}{pin}")
@@ -51,13 +51,15 @@ def snapshot_create(cli: Cli, label: str | None, pin: bool, lock_timeout: float 
 @command("show")
 @click.argument("snapshot_id", metavar="ID")
 def snapshot_show(cli: Cli, snapshot_id: str) -> None:
-    """Show a snapshot's manifest (ID may be 'latest')."""
+    """Show a snapshot's manifest (ID may be 'latest': the newest that is not a safety
+    snapshot)."""
     snap = api.show_snapshot(cli.settings(), snapshot_id)
     if cli.json:
         cli.emit(snap.to_dict())
         return
     rows = [("id", snap.id), ("created", snap.created_at), ("reason", snap.reason),
             ("label", snap.label or "-"), ("pinned", "yes" if snap.pinned else "no"),
+            ("safety", "yes (the state a restore replaced)" if snap.safety else "no"),
             ("engine", snap.engine), ("database", snap.database),
             ("revision", format_revs(snap.revisions)), ("size", f"{snap.size:,} bytes"),
             ("compression", snap.compression or "none"), ("sha256", snap.sha256)]

@@ -25,11 +25,15 @@ def prune(settings: Settings, *, now: datetime | None = None, dry_run: bool = Fa
         doomed = [d for d in decisions if not d.keep]
         if doomed:
             op = held.begin(of_database=False, snapshots=[d.snapshot.id for d in doomed])
-            for d in doomed:
-                with op.step("delete", snapshot=d.snapshot.id):
-                    backend.discard(ws.store.path_of(d.snapshot.id), d.snapshot)
-                    ws.store.delete(d.snapshot.id)
-                report(f"Pruned {d.snapshot.id} ({', '.join(d.reasons)})")
+            try:
+                for d in doomed:
+                    with op.step("delete", snapshot=d.snapshot.id):
+                        backend.discard(ws.store.path_of(d.snapshot.id), d.snapshot)
+                        ws.store.delete(d.snapshot.id)
+                    report(f"Pruned {d.snapshot.id} ({', '.join(d.reasons)})")
+            except Exception as exc:
+                op.finish("failed", error=f"{type(exc).__name__}: {exc}")  # the database is untouched
+                raise
             op.finish("pruned", count=len(doomed))
     return decisions
 

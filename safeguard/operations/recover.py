@@ -24,7 +24,7 @@ from ..errors import SnapshotNotFoundError
 from ..journal import OperationRecord
 from ..reporting import Reporter, silent
 from ..restore import restore_snapshot
-from ..revisions import DatabaseState
+from ..revisions import DatabaseState, format_revs
 from ..workspace import Workspace
 
 
@@ -127,13 +127,23 @@ def _recover_one(ws: Workspace, backend: Backend, record: OperationRecord,
         except SnapshotNotFoundError:
             snapshot = None
         if snapshot is not None:
-            result = restore_snapshot(ws.store, backend, ws.project, snapshot, report=report)
+            at = f"{format_revs(snapshot.revisions)}, taken {snapshot.created_at}"
+            if record.kind == "restore":
+                report(f"The restore had begun replacing the database: completing the restore "
+                       f"of snapshot {snapshot.id} ({at}) ...")
+            else:
+                report(f"The database had begun changing: restoring snapshot {snapshot.id} "
+                       f"({at}), the state before the operation ...")
+            result = restore_snapshot(ws.store, backend, ws.project, snapshot)
             detail = (f"completed the restore of snapshot {snapshot.id}" if record.kind == "restore"
                       else f"restored snapshot {snapshot.id}, the state before the operation")
             return Recovered(operation=record.id, kind=record.kind, action="restored",
                              detail=detail, heads=result.heads)
     heads = ws.database(check_known=False, empty_ok=True).heads
     if not changed:
+        report("It had not begun changing the database: closing it, nothing to restore.")
+        if record.kind == "restore":
+            backend.recover()  # the copy it was building beside the database, if any
         detail = "nothing had been changed yet; the database is as it was"
     else:
         detail = ("no snapshot had been taken (every revision was classified safe, or "
@@ -151,8 +161,13 @@ def _pre_run_snapshot(record: OperationRecord) -> str | None:
 
 
 def _may_have_changed(record: OperationRecord) -> bool:
-    """Whether any step that changes the database had started."""
-    changing = {"apply", "restore", "stamp"}
+    """Whether any step that changes the database had started. A manual restore changes
+    it from its swap on (restore_snapshot journals it), unless the swap failed without
+    changing anything; before that it only built a copy beside the database."""
+    if record.kind == "restore":
+        swaps = [e for e in record.steps if e.get("step") == "swap"]
+        return bool(swaps) and not swaps[-1].get("unchanged")
+    changing = {"apply", "restore", "stamp", "swap"}
     return any(e.get("step") in changing for e in record.steps)
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 from .. import health
 from ..config import Settings
+from ..errors import RestoreRefusedError
+from ..manifest import SAFETY_REASON
 from ..reporting import ProgressFactory, Reporter, no_progress, silent
 from ..restore import RestoreResult, check_compatible, restore_snapshot
 from ..revisions import format_revs
@@ -68,14 +70,19 @@ def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
         backend.preflight()
         op = held.begin(snapshot=snapshot.id, heads=list(state.heads))
         safety = held.snapshot(step="safety-snapshot",
-                               reason=f"safety snapshot before restoring {snapshot.id}",
+                               reason=f"{SAFETY_REASON} {snapshot.id}", safety=True,
                                revisions=state.heads,
                                progress=progress("Safety snapshot", backend.size()))
         report(f"Safety snapshot {safety.id} of the current state taken.")
-        # Hashed above, before the safety snapshot: not read a second time.
-        result = restore_snapshot(ws.store, backend, ws.project, snapshot, op=op,
-                                  progress=progress("Restore", snapshot.size),
-                                  checksum_verified=True)
+        try:
+            # Hashed above, before the safety snapshot: not read a second time.
+            result = restore_snapshot(ws.store, backend, ws.project, snapshot, op=op,
+                                      progress=progress("Restore", snapshot.size),
+                                      checksum_verified=True)
+        except RestoreRefusedError as exc:
+            # Stopped before the swap: nothing for `recover` to finish.
+            op.finish("refused", error=str(exc), heads=list(state.heads), safety_snapshot=safety.id)
+            raise
         ctx = health.CheckContext(backend=backend, project=ws.project, settings=settings,
                                   database=state, expected_heads=snapshot.revisions)
         with op.step("check") as outcome:

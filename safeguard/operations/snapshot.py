@@ -14,7 +14,7 @@ def list_snapshots(settings: Settings) -> list[Snapshot]:
 
 
 def show_snapshot(settings: Settings, snapshot_id: str) -> Snapshot:
-    """One snapshot's manifest ('latest' names the newest)."""
+    """One snapshot's manifest ('latest' names the newest that is not a safety snapshot)."""
     return SnapshotStore(settings.store_dir).get(snapshot_id)
 
 

@@ -23,8 +23,13 @@ def stamp(settings: Settings, revisions: Sequence[str], *, report: Reporter = si
             ws.project.revision(rev)
     with ws.operation("stamp", backend) as held:
         op = held.begin(heads=list(state.heads), target=list(revisions))
-        with op.step("stamp"):
-            ws.project.stamp(list(revisions))
+        try:
+            with op.step("stamp"):
+                ws.project.stamp(list(revisions))
+        except Exception as exc:
+            # One statement in one transaction: a failed stamp changed nothing.
+            op.finish("failed", error=f"{type(exc).__name__}: {exc}", heads=list(state.heads))
+            raise
         after = ws.database()
         op.finish("stamped", heads=list(after.heads))
     report(f"Stamped: {format_revs(after.heads)} (was {format_revs(state.heads)})")

@@ -24,6 +24,7 @@ class Tally:
     faults: int = 0  # faults that landed: a kill of a live process, a full disk, ...
     missed: int = 0  # kills that came after the process had already exited
     bad_inputs: int = 0  # commands tried in a state where they must be refused
+    refused: int = 0  # operations that stopped before changing anything and closed themselves
     restores: int = 0  # snapshots restored (by a failed run, a restore or recover)
     recoveries: int = 0  # `safeguard recover` runs that had something to do
     data_lost: int = 0  # runs whose database was neither state it may be in

@@ -101,6 +101,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     terminalreporter.write_line(
         f"{total.tests} fault tests: {total.faults} faults injected ({total.missed} kills "
         f"came after the process had finished), {total.bad_inputs} bad inputs tried, "
+        f"{total.refused} operations refused before changing anything, "
         f"{total.restores} restores performed, {total.recoveries} recoveries, "
         f"{total.data_lost} runs lost data")
     terminalreporter.write_line(f"seed base: SAFEGUARD_FAULT_BASE={config.stash[BASE]}")

@@ -3,8 +3,10 @@ picks the biggest process, often pg_dump or pg_restore), a crashed runner's stat
 still running on the server, and a crash between the restore swap's two renames.
 
 pg_dump killed: the snapshot fails, the migration never starts, the database is
-untouched. pg_restore killed: the restore fails, and the operation is left open for
-`safeguard recover`, which finishes it.
+untouched. pg_restore killed after a failed migration: the restore fails, and the
+operation is left open for `safeguard recover`, which finishes it; killed during a
+manual restore: the live database was never touched, so the restore is refused and
+closed, with nothing left to recover.
 """
 
 from __future__ import annotations
@@ -129,22 +131,24 @@ def test_pg_restore_killed_after_a_failed_check_is_finished_by_recover(pg_engine
     assert pg_engine.leftovers(project) == [] and store_leftovers(project) == []
 
 
-def test_pg_restore_killed_during_a_manual_restore_is_finished_by_recover(pg_engine, placed, ledger):
+def test_pg_restore_killed_during_a_manual_restore_changes_nothing(pg_engine, placed, ledger):
     project = placed(SEED_AT)
     add_ballast(pg_engine, project)
-    wanted = pg_engine.state(project)
     snapshot = json.loads(project.cli("--json", "snapshot", "create").stdout)["id"]
     pg_engine.replace(project, HEAD)
+    before = pg_engine.state(project)
     killed, code, stderr = run_killing_tool(pg_engine, project, ("restore", snapshot, "--yes"),
                                             "pg_restore", "--dbname=", 0.05)
-    settled, state = settled_state(pg_engine, project, ledger, wanted, faults=int(killed))
+    settled, state = settled_state(pg_engine, project, ledger, before, faults=int(killed))
     line = error_line(stderr)  # after the ledger entry: a test records before it asserts
 
+    # The copy was being built beside the live database, which never changed: the
+    # restore is refused and closed, and there is nothing for recover to finish.
     assert killed, f"pg_restore was not seen running:\n{stderr}"
-    assert code == 8 and "pg_restore" in line, stderr
-    assert settled.recoveries == 1 and settled.recovered[0]["action"] == "restored"
-    assert state == wanted
-    assert journal_says(last_operation(project, ("restore",))) == "post"
+    assert code == 8 and "pg_restore" in line and "not changed" in line, stderr
+    assert settled.recoveries == 0
+    assert state == before
+    assert last_operation(project, ("restore",)).end["outcome"] == "refused"
     assert pg_engine.leftovers(project) == [] and store_leftovers(project) == []
 
 

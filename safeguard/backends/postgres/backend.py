@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import closing
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ContextManager, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Mapping, Sequence
 
 import psycopg
 import sqlalchemy as sa
@@ -133,7 +133,7 @@ class PostgresBackend:
     # -- restore -----------------------------------------------------------------
 
     def restore(self, directory: Path, snapshot: Snapshot, *,
-                progress: Progress = None) -> None:
+                progress: Progress = None, swapping: Callable[[], None] = lambda: None) -> None:
         """Rebuild the snapshot beside the live database, then swap it in by rename
         (see swap.py): what the failed migration created is dropped with the old
         database, and the live one is untouched until the copy is complete."""
@@ -149,7 +149,7 @@ class PostgresBackend:
                 try:
                     databases.apply_properties(conn, staging, _properties(snapshot, conn, live))
                     databases.rename(conn, staging, ready)
-                    swap.swap_in(conn, live, ready, self.options.sessions)
+                    swap.swap_in(conn, live, ready, self.options.sessions, swapping)
                 except BaseException:
                     _abandon(conn, live, staging, ready)
                     raise

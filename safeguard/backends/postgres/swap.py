@@ -30,12 +30,12 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import psycopg
 
 from ... import faults
-from ...errors import RestoreError
+from ...errors import RestoreError, RestoreRefusedError
 from . import databases, names
 from .server import application_name
 
@@ -58,20 +58,25 @@ class SessionPolicy:
     timeout: float = 30.0
 
 
-def swap_in(conn: psycopg.Connection, live: str, incoming: str, policy: SessionPolicy) -> None:
+def swap_in(conn: psycopg.Connection, live: str, incoming: str, policy: SessionPolicy,
+            swapping: Callable[[], None] = lambda: None) -> None:
     """Make the complete database ``incoming`` the one called ``live``, and drop what
-    ``live`` was. ``conn`` is a maintenance connection (autocommit)."""
+    ``live`` was. ``conn`` is a maintenance connection (autocommit). ``swapping()`` is
+    called just before the first rename: a refusal before it (sessions that would not
+    leave) has left ``live`` as it was, open to connections again."""
     old = names.old(live)
     databases.drop(conn, old)
     if databases.exists(conn, live):
         databases.allow_connections(conn, live, False)
         faults.point("postgres:swap:closed")
         try:
-            _rename_when_alone(conn, live, old, policy)
+            _rename_when_alone(conn, live, old, policy, swapping)
         except BaseException:
             databases.allow_connections(conn, live, True)
             raise
         faults.point("postgres:swap:renamed-old")
+    else:
+        swapping()
     databases.rename(conn, incoming, live)
     faults.point("postgres:swap:renamed-new")
     databases.drop(conn, old)
@@ -144,8 +149,10 @@ def describe_sessions(found: list[tuple[int, str, str, str]]) -> str:
     return shown + (f" and {more} more" if more > 0 else "")
 
 
-def _rename_when_alone(conn: psycopg.Connection, live: str, old: str, policy: SessionPolicy) -> None:
+def _rename_when_alone(conn: psycopg.Connection, live: str, old: str, policy: SessionPolicy,
+                      swapping: Callable[[], None]) -> None:
     deadline = time.monotonic() + policy.timeout
+    announced = False
     while True:
         others = sessions(conn, live)
         if others and policy.mode == "terminate":
@@ -153,6 +160,9 @@ def _rename_when_alone(conn: psycopg.Connection, live: str, old: str, policy: Se
                          "WHERE datname = %s AND pid <> pg_backend_pid() "
                          "AND backend_type <> 'autovacuum worker'", (live,))
         elif not others:
+            if not announced:
+                swapping()
+                announced = True
             try:
                 databases.rename(conn, live, old)
                 return
@@ -163,7 +173,7 @@ def _rename_when_alone(conn: psycopg.Connection, live: str, old: str, policy: Se
             who = describe_sessions(others) if others else "a prepared transaction or a backend still exiting"
             advice = ("they could not be ended" if policy.mode == "terminate" else
                       "set pg_sessions = terminate to end them, or raise pg_sessions_timeout")
-            raise RestoreError(
+            raise RestoreRefusedError(
                 f"{len(others) or 'some'} other session(s) still on {live} after "
                 f"{policy.timeout:g}s: {who}; {advice}"
             )

@@ -96,6 +96,10 @@ def _inspect(name: str, path: str) -> Tool:
     return Tool(name, path, f"{major}.{minor}" if minor else major, int(major))
 
 
+#: The umask of every client tool safeguard runs.
+PRIVATE_UMASK = 0o077
+
+
 def run(
     argv: Sequence[str],
     *,
@@ -114,8 +118,11 @@ def run(
     log.debug("running %s", " ".join(argv))  # argv never holds a password (see server.py)
     with tempfile.TemporaryFile() as stderr:
         try:
+            # umask 077: what pg_dump writes into the store is private from its first
+            # byte (0600 files, 0700 directories), as everything else there is.
             proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.DEVNULL, stderr=stderr, env=dict(env))
+                                    stdout=subprocess.DEVNULL, stderr=stderr, env=dict(env),
+                                    umask=PRIVATE_UMASK)
         except OSError as exc:
             raise error(f"{what}: cannot run {argv[0]}: {exc.strerror or exc}") from exc
         try:
