@@ -9,7 +9,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Mapping
 
-
 #: How the reason of a safety snapshot begins (manifests before the ``safety`` field).
 SAFETY_REASON = "safety snapshot before restoring"
 

@@ -100,10 +100,11 @@ class Project:
             connection = migration_context.connection
             if connection is None:
                 raise ConfigError("env.py ran in offline mode; safeguard needs a connection")
-            if "url" in captured and not same_database(identity_of(connection.engine.url),
-                                                       identity_of(captured["url"])):
+            first = captured.get("url")
+            if isinstance(first, URL) and not same_database(identity_of(connection.engine.url),
+                                                            identity_of(first)):
                 raise SeveralDatabasesError(
-                    f"env.py migrates several databases in one run ({public_url(captured['url'])} "
+                    f"env.py migrates several databases in one run ({public_url(first)} "
                     f"and {public_url(connection.engine.url)}); safeguard guards one database "
                     "per run")
             captured["heads"] = tuple(migration_context.get_current_heads())
@@ -299,13 +300,13 @@ def _watched(env: EnvironmentContext, on_applied: Callable[..., None]) -> Enviro
     return env
 
 
-def _own_copy(config: Config, stdout: io.TextIOBase) -> Config:
+def _own_copy(config: Config, stdout: TextIO) -> Config:
     """A copy of the application's Config that safeguard may change (the URL, where
     output goes) without changing the caller's; ``attributes`` (a connection the
     application hands to env.py) and ``cmd_opts`` are the caller's own."""
     own = copy.copy(config)
     own.__dict__["file_config"] = copy.deepcopy(config.file_config)
-    own.stdout = stdout  # type: ignore[misc]
+    own.stdout = stdout
     return own
 
 

@@ -13,7 +13,7 @@ import pwd
 import stat
 
 import pytest
-from conftest import HEAD, SEED_AT, table_contents, version_of
+from conftest import HEAD, table_contents, version_of
 
 FAILING_CHECK = 'op.add_column("properties", sa.Column("zoning_code", sa.Text()))\n'
 

@@ -13,7 +13,6 @@ import secrets
 
 import pytest
 from sqlalchemy import text
-
 from support.revisions import CREATE_NOTES, DROP_LEGACY, notes_of, write_revision
 
 import safeguard
