@@ -21,12 +21,12 @@ never runs during a migration, and a migration waits for a running backup), then
 verifies and prunes if asked, journals one ``kind: "schedule"`` note with its outcome,
 and never raises: a failed backup is a result to log, and the scheduler outlives it.
 
-This is the only module that imports APScheduler. Configured jobs live in a persistent
-job store (`<store>/schedule.sqlite`), so a restart keeps their next run times. That
-store pickles each job's callable *reference* and its arguments, so the callable is the
-module-level `run_scheduled_job` and the arguments are three strings: the config path,
-the job name and its canonical spec. Never the database URL, which may carry a
-password: the running scheduler supplies its own settings.
+This module and jobtimes.py are the only ones that import APScheduler. The jobs are
+rebuilt from the configuration at each start and kept in memory; only their next run
+times are kept on disk, as JSON (`<store>/schedule.json`, see jobtimes.py: nothing in
+the store is ever unpickled), so a restart keeps them. A job's arguments are three
+strings: the config path, the job name and its canonical spec. Never the database URL,
+which may carry a password: the running scheduler supplies its own settings.
 """
 
 from __future__ import annotations
@@ -56,26 +56,24 @@ from apscheduler.events import (
     JobEvent,
     SchedulerEvent,
 )
-from apscheduler.jobstores.base import BaseJobStore
-from apscheduler.jobstores.memory import MemoryJobStore
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from . import api
+from . import api, ownership
 from .config import Settings, load_settings
-from .durable import FILE_MODE, make_dir
+from .durable import make_dir
 from .errors import ConfigError, LockBusyError, SafeguardError, StoreNotWritableError
+from .jobtimes import RunTimes, StoredJob, read
 from .journal import Journal
 from .lock import database_lock, lock_path
 
 log = logging.getLogger(__name__)
 
-#: The persistent job store, inside the snapshot store.
-JOB_STORE = "schedule.sqlite"
+#: The jobs' next run times, inside the snapshot store (see jobtimes.py).
+JOB_STORE = "schedule.json"
 #: The key of the lock a foreground scheduler holds: one scheduler per snapshot store,
 #: or every backup would be taken twice.
 SCHEDULER_LOCK = "scheduler"
@@ -436,7 +434,7 @@ def serve(settings: Settings, jobs: Sequence[Job], *, persistent: bool = True) -
     """Run the jobs on their triggers in the foreground until SIGTERM or SIGINT, which
     let a running job finish (so no snapshot is left half-written) and return.
 
-    ``persistent``: keep the jobs in `<store>/schedule.sqlite`, reconciled with
+    ``persistent``: keep the jobs' run times in `<store>/schedule.json`, reconciled with
     ``jobs`` at start (unchanged jobs keep their next run time; changed ones are
     replaced; jobs no longer given are removed). Command-line jobs pass False: they
     are throwaway, and must not remove the configured jobs from the store.
@@ -448,9 +446,10 @@ def serve(settings: Settings, jobs: Sequence[Job], *, persistent: bool = True) -
             "cron 0 3 * * *; verify; prune) or pass --every/--cron"
             + ("; on-demand jobs run with `safeguard schedule --once --job NAME`" if jobs else ""))
     root = settings.store_dir
+    ownership.check_private(root)
     with ExitStack() as stack:
         stack.enter_context(_scheduler_lock(root))
-        store: BaseJobStore = _job_store(root) if persistent else MemoryJobStore()
+        store = RunTimes(root / JOB_STORE if persistent else None)
         stop = stack.enter_context(_stop_on_signals())
         runner = _Runner(settings, jobs, store, stop)
         key = str(settings.config_file.resolve())
@@ -462,9 +461,10 @@ def serve(settings: Settings, jobs: Sequence[Job], *, persistent: bool = True) -
 class _Runner:
     """One foreground run: builds the scheduler, reconciles, logs, stops."""
 
-    def __init__(self, settings: Settings, jobs: Sequence[Job], store: BaseJobStore,
+    def __init__(self, settings: Settings, jobs: Sequence[Job], store: RunTimes,
                  stop: _StopRequest) -> None:
         self.settings = settings
+        self.store = store
         self.jobs = {job.name: job for job in jobs if job.scheduled}
         self.on_demand = [job for job in jobs if not job.scheduled]
         self.key = str(settings.config_file.resolve())
@@ -518,18 +518,18 @@ class _Runner:
                      job.name, job.name)
 
     def _reconcile(self) -> None:
-        """Make the job store hold exactly the configured jobs."""
-        stored = {job.id: job for job in self.scheduler.get_jobs()}
+        """Schedule exactly the configured jobs, each unchanged one at the next run
+        time it had (so a restart does not reset it)."""
+        stored = self.store.previous
         for name in sorted(stored.keys() - self.jobs.keys()):
-            self.scheduler.remove_job(name)
             log.info("job %s: no longer configured; removed from the schedule", name)
         for name, job in self.jobs.items():
             args = (self.key, name, job.spec)
             kept = stored.get(name)
-            if kept is not None and tuple(kept.args) == args and kept.next_run_time is not None:
-                continue  # unchanged: keep its next run time, so a restart does not reset it
+            when = {"next_run_time": kept.next_run_time} if kept is not None \
+                and kept.args == args and kept.next_run_time is not None else {}
             self.scheduler.add_job(run_scheduled_job, self.triggers[name], args=args, id=name,
-                                   name=name, replace_existing=True)
+                                   name=name, replace_existing=True, **when)
 
     def _ran(self, event: JobEvent) -> None:
         """One log line per run (called on the worker thread that ran it)."""
@@ -577,13 +577,6 @@ def _scheduler_lock(root: Path) -> Iterator[None]:
         yield
 
 
-def _job_store(root: Path) -> SQLAlchemyJobStore:
-    path = root / JOB_STORE
-    # Create it private before SQLite does (with the umask's mode): it names the project.
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
-    return SQLAlchemyJobStore(url=f"sqlite:///{path}")
-
-
 # -- health of the schedule ------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -620,8 +613,9 @@ def status(settings: Settings, jobs: Sequence[Job]) -> ScheduleStatus:
     """Read the schedule's health without changing it: the scheduler lock, the job
     store's next run times and the journal's last outcomes."""
     root = settings.store_dir
+    ownership.check_private(root)
     running, holder = _running(root)
-    stored = _stored_jobs(root / JOB_STORE)
+    stored: dict[str, StoredJob] = read(root / JOB_STORE)
     last = last_runs(settings)
     rows = []
     for job in jobs:
@@ -661,21 +655,6 @@ def _holder(root: Path) -> dict[str, Any] | None:
         return json.loads(lock_path(root, SCHEDULER_LOCK).read_text() or "null")
     except (OSError, ValueError):
         return None
-
-
-def _stored_jobs(path: Path) -> dict[str, Any]:
-    """The jobs in the persistent store, read without a running scheduler."""
-    if not path.is_file():
-        return {}
-    store = SQLAlchemyJobStore(url=f"sqlite:///{path}")
-    try:
-        # A job store reads jobs on behalf of a scheduler; an idle one serves.
-        store.start(BlockingScheduler(timezone=timezone.utc), "default")
-        return {job.id: job for job in store.get_all_jobs()}
-    except Exception as exc:  # SQLAlchemy's and pickle's errors alike
-        raise SafeguardError(f"cannot read the job store {path}: {exc}") from exc
-    finally:
-        store.shutdown()
 
 
 def _translate(exc: BaseException) -> BaseException:
