@@ -203,8 +203,9 @@ class Project:
     def _check_known(self, heads: Sequence[str]) -> None:
         for head in heads:
             try:
-                self.script.get_revision(head)
-            except (ResolutionError, CommandError) as exc:
+                with _alembic_errors():  # the first look loads every revision file
+                    self.script.get_revision(head)
+            except UnknownRevisionError as exc:
                 raise UnknownRevisionError(
                     f"the database is at revision {head}, which the scripts in "
                     f"{self.script.dir} do not know (a missing revision file, or another "
@@ -213,7 +214,8 @@ class Project:
 
     def heads(self) -> tuple[str, ...]:
         """The head revision(s) of the scripts."""
-        return tuple(self.script.get_heads())
+        with _alembic_errors():
+            return tuple(self.script.get_heads())
 
     def revision(self, rev: str) -> Script:
         """The script for a revision id (or unique prefix, or 'head' when there is one)."""
@@ -433,6 +435,9 @@ def _alembic_errors(hint: str | None = None) -> Iterator[None]:
         yield
     except SafeguardError:
         raise
+    except SyntaxError as exc:  # a revision file (or env.py) that does not parse
+        raise ConfigError(f"{exc.filename}, line {exc.lineno}: {exc.msg} (Python cannot "
+                          "parse this file)") from exc
     except MultipleHeads as exc:
         raise MultipleHeadsError(f"multiple heads: {exc}; name the target revision") from exc
     except (ResolutionError, RevisionError) as exc:
