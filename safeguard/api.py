@@ -76,10 +76,12 @@ def create_snapshot(settings: Settings, *, label: str | None = None, pin: bool =
     """Take a snapshot now, under the database's lock (a backup never runs during a
     migration, and a migration waits for a running backup)."""
     ws = Workspace(settings)
-    state = ws.database()
+    # A backup needs no revision file (one that does not parse must not stop it).
+    state = ws.database(check_known=False)
     backend = ws.backend(state)
     with ws.exclusive(backend, f"snapshot {label or reason}"):
-        state = ws.database()  # re-read under the lock: a migration may have run while we waited
+        # Re-read under the lock: a migration may have run while we waited.
+        state = ws.database(check_known=False)
         op = ws.journal.begin("snapshot", database=backend.identity(), label=label,
                               reason=reason, heads=list(state.heads))
         snapshot = ws.snapshot(op, backend, reason=reason, revisions=state.heads, label=label,
