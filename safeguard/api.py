@@ -19,7 +19,7 @@ from .journal import OperationRecord
 from .plan import Plan
 from .project import DatabaseState, Project, format_revs
 from .restore import ManualRestore, check_compatible, restore_snapshot
-from .retention import Decision, RetentionPolicy, decide
+from .retention import Decision, RetentionPolicy, decide, needed_by
 from .store import Snapshot, SnapshotStore
 from .workspace import Workspace
 
@@ -158,13 +158,8 @@ def prune(settings: Settings, *, now: datetime | None = None, dry_run: bool = Fa
 
 
 def _protected(ws: Workspace) -> set[str]:
-    """The snapshot taken before the most recent migration of each database."""
-    latest: dict[str, str] = {}
-    for op in ws.journal.operations():
-        entry = op.last_done("snapshot")
-        if op.kind in ("upgrade", "downgrade") and entry and entry.get("snapshot"):
-            latest[op.begun.get("database", "")] = entry["snapshot"]
-    return set(latest.values())
+    """The snapshots the journal says are still needed (see retention.needed_by)."""
+    return needed_by(ws.journal.operations())
 
 
 # -- restore and recovery -------------------------------------------------------------
@@ -175,24 +170,34 @@ def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
     """Put a snapshot back: refuse a damaged or foreign one, take a safety snapshot of
     the current state, restore, re-stamp, run the health checks, journal it all."""
     ws = Workspace(settings)
-    snapshot = ws.store.get(snapshot_id)
-    # An empty file is what a restore is for (a database truncated to nothing).
-    state = ws.database(check_known=False, empty_ok=True)
-    backend = ws.backend(state)
-    check_compatible(snapshot, backend)
-    ws.store.verify_checksum(snapshot)
-    warnings = tuple(
-        f"snapshot {snapshot.id} is at revision {rev}, which the current scripts do not "
-        f"know: the database will be at a revision `safeguard upgrade` cannot start from"
-        for rev in ws.project.unknown_revisions(snapshot.revisions))
-    for warning in warnings:
-        report(f"WARNING: {warning}")
+
+    def examine() -> tuple[Snapshot, DatabaseState, tuple[str, ...]]:
+        found = ws.store.get(snapshot_id)
+        # An empty file is what a restore is for (a database truncated to nothing).
+        now = ws.database(check_known=False, empty_ok=True)
+        check_compatible(found, ws.backend(now))
+        ws.store.verify_checksum(found)
+        return found, now, tuple(
+            f"snapshot {found.id} is at revision {rev}, which the current scripts do not "
+            f"know: the database will be at a revision `safeguard upgrade` cannot start from"
+            for rev in ws.project.unknown_revisions(found.revisions))
+
     if dry_run:
+        snapshot, state, warnings = examine()
+        for warning in warnings:
+            report(f"WARNING: {warning}")
         report(f"Would take a safety snapshot of the current state ({format_revs(state.heads)}), then "
                f"restore {snapshot.id} ({format_revs(snapshot.revisions)}, {snapshot.created_at}).")
         return ManualRestore(snapshot, state.heads, True, warnings)
 
-    with ws.exclusive(backend, f"restore {snapshot.id}"):
+    backend = ws.backend(ws.database(check_known=False, empty_ok=True))
+    with ws.exclusive(backend, f"restore {snapshot_id}"):
+        # Everything decided on is read under the lock: an operation that held it
+        # meanwhile may have migrated the database (the safety snapshot must say so)
+        # or pruned the snapshot.
+        snapshot, state, warnings = examine()
+        for warning in warnings:
+            report(f"WARNING: {warning}")
         backend.preflight()
         op = ws.journal.begin("restore", database=backend.identity(), snapshot=snapshot.id,
                               heads=list(state.heads))
@@ -299,6 +304,7 @@ def stamp(settings: Settings, revisions: Sequence[str], *, report: Reporter = _i
             # journal and the lock: nothing may change for a bad argument.
             ws.project.revision(rev)
     with ws.exclusive(backend, "stamp"):
+        state = ws.database()  # re-read under the lock: the "was" of the report and journal
         op = ws.journal.begin("stamp", database=backend.identity(),
                               heads=list(state.heads), target=list(revisions))
         with op.step("stamp"):
