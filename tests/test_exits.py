@@ -12,6 +12,7 @@ import json
 
 import pytest
 from conftest import HEAD, SEED_AT, table_contents, version_of
+from reliability.ledger import Tally
 
 EXITS = {
     "sys.exit(0)": "import sys\nsys.exit(0)",
@@ -21,12 +22,14 @@ EXITS = {
 
 
 @pytest.mark.parametrize("how", list(EXITS))
-def test_a_revision_that_exits_is_a_failed_revision_and_undone(seeded, how):
+def test_a_revision_that_exits_is_a_failed_revision_and_undone(seeded, how, ledger):
     seeded.configure(keep_last="10")
     seeded.add_revision("e1e1e1e1e1e1", HEAD, f'op.drop_table("tenants")\n{EXITS[how]}')
     before = table_contents(seeded.db)
 
     run = seeded.run("--json", "upgrade", "head")
+    ledger(Tally(tests=1, faults=1, restores=1,
+                 data_lost=int(table_contents(seeded.db) != before)), exit=how)
 
     assert run.returncode == 6, (run.returncode, run.stdout, run.stderr)
     report = json.loads(run.stdout)
@@ -38,7 +41,7 @@ def test_a_revision_that_exits_is_a_failed_revision_and_undone(seeded, how):
     assert last["end"]["outcome"] == "restored", last
 
 
-def test_env_py_that_exits_after_catching_the_error_is_undone(seeded):
+def test_env_py_that_exits_after_catching_the_error_is_undone(seeded, ledger):
     """env.py catches the migration's exception and calls sys.exit(1)."""
     env = seeded.root / "alembic" / "env.py"
     text = env.read_text()
@@ -55,6 +58,8 @@ def test_env_py_that_exits_after_catching_the_error_is_undone(seeded):
     before = table_contents(seeded.db)
 
     run = seeded.run("upgrade", "head")
+    ledger(Tally(tests=1, faults=1, restores=1,
+                 data_lost=int(table_contents(seeded.db) != before)), exit="env.py SystemExit(1)")
 
     assert run.returncode == 6, (run.returncode, run.stderr)
     assert table_contents(seeded.db) == before and version_of(seeded.db) == [SEED_AT]
