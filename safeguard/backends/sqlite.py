@@ -28,6 +28,7 @@ from .. import compression, durable, faults
 from ..durable import Progress
 from ..errors import RefusedError, RestoreError, SnapshotError
 from . import Payload, count_mismatches
+from .holders import other_processes
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -83,7 +84,24 @@ class SQLiteBackend:
             return _integrity_problems(conn, quick=quick)
 
     def preflight(self) -> None:
-        """Nothing to check beyond what opening the file already did."""
+        """Refuse a database file with several names (hard links): a restore replaces
+        the file by rename, so the other names would go on holding the old content."""
+        try:
+            links = os.stat(self.path).st_nlink
+        except FileNotFoundError:
+            return
+        if links > 1:
+            raise RefusedError(
+                f"database file {self.path} has {links} hard links: a restore replaces it by "
+                "rename, and the other names would keep the old database; give it one name "
+                "(copy it, then remove the other links)")
+
+    def users(self) -> list[str]:
+        """Other processes that have the database (or its -wal) open, as "pid N (cmd)":
+        a restore renames a new file into place, and they would go on reading and
+        committing into the old one (see holders.py)."""
+        return other_processes([self.path, *(self.path.with_name(self.path.name + s)
+                                             for s in ("-wal", "-journal"))])
 
     def discard(self, directory: Path, manifest: Mapping[str, Any]) -> None:
         """Nothing outside the snapshot's directory."""
@@ -193,27 +211,45 @@ class SQLiteBackend:
     def restore(self, directory: Path, manifest: Mapping[str, Any], *,
                 progress: Progress = None) -> Mapping[str, int]:
         staging = self.path.with_name(f".{self.path.name}.safeguard-restore")
-        durable.remove_quietly(staging)
+        for leftover in (staging, *_aside(staging)):  # a crashed restore's
+            durable.remove_quietly(leftover)
+        moved: list[tuple[Path, Path]] = []
         try:
             # The live file is untouched until the staged copy is known to hold exactly
             # the bytes that were snapshotted.
             counts = _materialize(directory, manifest, staging, progress=progress)
             # Side files belong to the old database: a stale -wal replayed onto the
-            # restored file would corrupt it, so they go before the new file arrives.
-            for suffix in SIDE_FILES:
-                durable.remove_quietly(self.path.with_name(self.path.name + suffix))
+            # restored file would corrupt it, so they are moved out of the way before
+            # the new file arrives, and put back if it cannot (a -wal may hold the
+            # only copy of committed rows): deleted only once the rename succeeded.
+            for suffix, kept in zip(SIDE_FILES, _aside(staging)):
+                side = self.path.with_name(self.path.name + suffix)
+                try:
+                    os.replace(side, kept)
+                except FileNotFoundError:
+                    continue
+                moved.append((kept, side))
             faults.point("sqlite:restore:before-swap")
             durable.replace(staging, self.path)
             faults.point("sqlite:restore:swapped")
-            return counts
         except OSError as exc:
+            for kept, side in reversed(moved):
+                os.replace(kept, side)
             durable.remove_quietly(staging)
             raise RestoreError(f"cannot restore {self.path}: {exc.strerror or exc}") from exc
+        for kept, _side in moved:
+            durable.remove_quietly(kept)
+        return counts
 
     def _connect(self) -> sqlite3.Connection:
         if not self.path.is_file():
             raise RefusedError(f"database file not found: {self.path}")
         return sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+
+
+def _aside(staging: Path) -> list[Path]:
+    """Where a restore keeps the old database's side files until its rename is done."""
+    return [staging.with_name(f"{staging.name}{suffix}.old") for suffix in SIDE_FILES]
 
 
 def _materialize(directory: Path, manifest: Mapping[str, Any], dst: Path, *,

@@ -111,6 +111,10 @@ class PostgresBackend:
         for tool in ("pg_dump", "pg_restore"):
             self.tools.require(tool, server_major=major, server_version=version)
 
+    def users(self) -> list[str]:
+        """None: the restore's swap deals with other sessions (pg_sessions)."""
+        return []
+
     # -- snapshot ----------------------------------------------------------------
 
     def snapshot(self, directory: Path, *, progress: Progress = None) -> Payload:
