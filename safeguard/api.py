@@ -18,7 +18,7 @@ from .guard import Guard, GuardResult, Reporter
 from .journal import OperationRecord
 from .plan import Plan
 from .project import DatabaseState, Project, format_revs
-from .restore import ManualRestore, check_compatible, restore_snapshot
+from .restore import ManualRestore, check_compatible, refuse_users, restore_snapshot
 from .retention import Decision, RetentionPolicy, decide, needed_by
 from .store import Snapshot, SnapshotStore
 from .workspace import Workspace
@@ -165,7 +165,7 @@ def _protected(ws: Workspace) -> set[str]:
 # -- restore and recovery -------------------------------------------------------------
 
 def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
-            report: Reporter = _ignore,
+            force: bool = False, report: Reporter = _ignore,
             progress: ProgressFactory = _no_progress) -> ManualRestore:
     """Put a snapshot back: refuse a damaged or foreign one, take a safety snapshot of
     the current state, restore, re-stamp, run the health checks, journal it all."""
@@ -196,6 +196,7 @@ def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
         # meanwhile may have migrated the database (the safety snapshot must say so)
         # or pruned the snapshot.
         snapshot, state, warnings = examine()
+        warnings += refuse_users(backend, force=force)
         for warning in warnings:
             report(f"WARNING: {warning}")
         backend.preflight()
