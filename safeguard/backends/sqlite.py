@@ -38,6 +38,8 @@ COMPRESSED_NAME = PAYLOAD_NAME + compression.SUFFIX
 #: How long to wait for another connection's write transaction before giving up.
 BUSY_TIMEOUT_S = 30.0
 SIDE_FILES = ("-wal", "-shm", "-journal")
+#: Room wanted beside the database for a restore's staging copy, times its size now.
+RESTORE_MARGIN = 1.1
 
 
 class SQLiteBackend:
@@ -84,12 +86,26 @@ class SQLiteBackend:
             return _integrity_problems(conn, quick=quick)
 
     def preflight(self) -> None:
-        """Refuse a database file with several names (hard links): a restore replaces
-        the file by rename, so the other names would go on holding the old content."""
+        """Refuse, before anything is snapshotted or migrated, what would make the
+        restore that undoes a failed run impossible: no write permission or no room
+        beside the database for the staging copy (the size of the database now), or a
+        file with several names (hard links: a restore replaces the file by rename, so
+        the other names would go on holding the old content)."""
         try:
             links = os.stat(self.path).st_nlink
         except FileNotFoundError:
             return
+        beside = self.path.parent
+        if not os.access(beside, os.W_OK) or os.statvfs(beside).f_flag & os.ST_RDONLY:
+            raise RefusedError(
+                f"cannot write in {beside}: a restore writes its staging copy beside the "
+                "database, so a failed run could not be undone (make the directory writable)")
+        free, needed = shutil.disk_usage(beside).free, self.size()
+        if free < needed * RESTORE_MARGIN:
+            raise RefusedError(
+                f"not enough free space in {beside} for a restore's staging copy of the "
+                f"database: {free / 1048576:.1f} MiB free, {needed * RESTORE_MARGIN / 1048576:.1f} "
+                "MiB needed, so a failed run could not be undone (free some space)")
         if links > 1:
             raise RefusedError(
                 f"database file {self.path} has {links} hard links: a restore replaces it by "
