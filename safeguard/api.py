@@ -82,6 +82,7 @@ def create_snapshot(settings: Settings, *, label: str | None = None, pin: bool =
     with ws.exclusive(backend, f"snapshot {label or reason}"):
         # Re-read under the lock: a migration may have run while we waited.
         state = ws.database(check_known=False)
+        backend.preflight()  # a snapshot that could not be restored is not one
         op = ws.journal.begin("snapshot", database=backend.identity(), label=label,
                               reason=reason, heads=list(state.heads))
         snapshot = ws.snapshot(op, backend, reason=reason, revisions=state.heads, label=label,
