@@ -49,3 +49,26 @@ def test_a_role_without_createdb_is_refused_before_migrating(pg_role, pg_seeded,
     assert result.returncode == 3, result.stderr
     assert "CREATEDB" in result.stderr and pg_role in result.stderr
     assert after == before and version_of(pg_server, pg_seeded.database) == [SEED_AT]
+
+
+def test_an_extension_only_a_superuser_may_create_is_refused_by_snapshot_create(
+        pg_role, pg_seeded, pg_server, ledger):
+    """Installed by a superuser, file_fdw (untrusted) could not be re-created by the
+    owner: `snapshot create` said 0, `verify` 10, `restore` 8."""
+    with pg_server.connect(pg_seeded.database) as conn:
+        available = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'file_fdw'"
+                                 ).fetchone()
+        if not available:
+            pytest.skip("the file_fdw extension is not installed on this server")
+        conn.execute("CREATE EXTENSION file_fdw")
+        conn.execute(f'ALTER ROLE "{pg_role}" CREATEDB')
+    _owned_by(pg_server, pg_seeded.database, pg_role)
+    project = pg_seeded.pointed_at(pg_server.url_for(pg_seeded.database, username=pg_role,
+                                                     password="pw"))
+
+    result = project.run("snapshot", "create")
+
+    ledger(Tally(tests=1, bad_inputs=1), fault="an extension only a superuser may create")
+    assert result.returncode == 3, result.stderr
+    assert "file_fdw" in result.stderr and "superuser" in result.stderr
+    assert list(project.store.glob("snapshots/2*")) == []
