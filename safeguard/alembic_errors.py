@@ -29,6 +29,9 @@ def alembic_errors(hint: str | None = None) -> Iterator[None]:
         yield
     except SafeguardError:
         raise
+    except SyntaxError as exc:  # a revision file (or env.py) that does not parse
+        raise ConfigError(f"{exc.filename}, line {exc.lineno}: {exc.msg} (Python cannot "
+                          "parse this file)") from exc
     except MultipleHeads as exc:
         raise MultipleHeadsError(f"multiple heads: {exc}; name the target revision") from exc
     except (ResolutionError, RevisionError) as exc:

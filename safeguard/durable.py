@@ -127,7 +127,7 @@ def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically: temporary file, fsync, rename, fsync the directory."""
     tmp = path.with_name(f".{path.name}.tmp")
     payload = (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, FILE_MODE)
     try:
         write_all(fd, memoryview(payload))
         os.fsync(fd)

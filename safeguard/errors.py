@@ -11,6 +11,8 @@
     │   │                                   one named (--url) or read earlier in the run
     │   ├── SeveralDatabasesError           env.py migrates several databases in one run
     │   ├── StoreNotWritableError           the snapshot store cannot be written
+    │   ├── StoreNotTrustedError            another user could write the store (or a
+    │   │                                   link inside it): not used
     │   └── SnapshotNotFoundError           no snapshot with that id
     ├── LockBusyError                   4  another guarded operation holds the database
     ├── SnapshotError                   5  the snapshot could not be taken; nothing migrated
@@ -93,6 +95,11 @@ class SeveralDatabasesError(RefusedError):
 
 class StoreNotWritableError(RefusedError):
     """The snapshot store cannot be created or written."""
+
+
+class StoreNotTrustedError(RefusedError):
+    """The store, or something in it, belongs to another user, is writable by group or
+    others, or is a symbolic link: safeguard does not act on what others could write."""
 
 
 class SnapshotNotFoundError(RefusedError):

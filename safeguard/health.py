@@ -217,39 +217,45 @@ def data_guard(ctx: CheckContext) -> tuple[bool, str] | None:
     if not ctx.before_counts:
         return None  # outside a run, or nothing existed before it
     after = ctx.backend.row_counts()
-    problems = []
+    problems, expected = [], []
     for table, before in sorted(ctx.before_counts.items()):
         if table == "alembic_version":
             continue
         now = after.get(table)
         if now is not None and now >= before:
             continue
-        if _explained(table, ctx.classifications):
-            continue
-        if now is None:
-            problems.append(f"table {table} ({before} rows) is gone")
+        loss = (f"table {table} ({before} rows) is gone" if now is None
+                else f"table {table} lost {before - now} of {before} rows")
+        why = _explained(table, ctx.classifications)
+        if why:
+            expected.append(f"{loss}, {why}")
         else:
-            problems.append(f"table {table} lost {before - now} of {before} rows")
+            problems.append(loss)
     if problems:
         return False, ("; ".join(problems) + " and no revision in the run says it would "
                        "(acknowledge it with a module-level `safeguard = {...}` if intended)")
+    if expected:
+        # A pass, but never "no table lost rows": the loss is reported, with who said so.
+        return True, "; ".join(expected)
     return True, f"no table lost rows ({len(ctx.before_counts)} tables compared)"
 
 
-def _explained(table: str, classifications: Sequence[Any]) -> bool:
-    """A revision of the run said it would drop, delete from or rename this table; or
-    its author acknowledged it and it touches this table (or tables it cannot name)."""
+def _explained(table: str, classifications: Sequence[Any]) -> str | None:
+    """How the run said this table would lose rows, or None: a revision said it would
+    drop, delete from or rename it; or its author acknowledged a revision that touches
+    it (or tables it cannot name)."""
     word = re.compile(rf"(?<![\w.]){re.escape(table)}(?![\w])")
     for c in classifications:
         acknowledged = getattr(c, "acknowledgement", None) is not None
+        revision = getattr(c, "revision", None) or "?"
         for f in getattr(c, "findings", ()):
             named = getattr(f, "table", None)
             mentions = named == table or (named is None and bool(word.search(f.message)))
             if f.code in EXPLAINS_LOSS and mentions:
-                return True
+                return f"expected: revision {revision} says so ({f.code})"
             if acknowledged and (mentions or f.code == "UN101"):
-                return True
-    return False
+                return f"expected and acknowledged in revision {revision} ({f.code})"
+    return None
 
 
 def smoke(ctx: CheckContext) -> tuple[bool, str] | None:

@@ -106,7 +106,8 @@ class Journal:
         log.debug("journal: %s", line.rstrip())
         try:
             make_dir(self.root)
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, FILE_MODE)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW,
+                         FILE_MODE)
             try:
                 write_all(fd, memoryview(_after_torn_line(fd, line.encode())))
                 if durable:

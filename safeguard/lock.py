@@ -35,7 +35,9 @@ def database_lock(store_root: Path, database: str, *, timeout: float, purpose: s
     """Hold the database's lock for the body, waiting up to ``timeout`` seconds."""
     path = lock_path(store_root, database)
     make_dir(path.parent)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    # Never through a link: opened (and truncated) through one planted here, the lock
+    # would empty whatever file it points to.
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
     try:
         _acquire(fd, path, database, timeout)
         # Never argv: it may hold a --url with a password.

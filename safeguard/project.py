@@ -188,8 +188,9 @@ class Project:
     def _check_known(self, heads: Sequence[str]) -> None:
         for head in heads:
             try:
-                self.script.get_revision(head)
-            except (ResolutionError, CommandError) as exc:
+                with alembic_errors():  # the first look loads every revision file
+                    self.script.get_revision(head)
+            except UnknownRevisionError as exc:
                 raise UnknownRevisionError(
                     f"the database is at revision {head}, which the scripts in "
                     f"{self.script.dir} do not know (a missing revision file, or another "
@@ -198,7 +199,8 @@ class Project:
 
     def heads(self) -> tuple[str, ...]:
         """The head revision(s) of the scripts."""
-        return tuple(self.script.get_heads())
+        with alembic_errors():
+            return tuple(self.script.get_heads())
 
     def revision(self, rev: str) -> Script:
         """The script for a revision id (or unique prefix, or 'head' when there is one)."""

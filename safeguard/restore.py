@@ -21,6 +21,7 @@ from .durable import Progress, close_progress
 from .errors import (
     DatabaseMismatchError,
     JournalError,
+    RefusedError,
     RestoreError,
     RestoreRefusedError,
     SafeguardError,
@@ -59,6 +60,23 @@ def check_compatible(snapshot: Snapshot, backend: Backend) -> None:
         raise VerificationError(
             f"snapshot {snapshot.id} is of {snapshot.database}, not of {backend.identity()}"
         )
+
+
+def refuse_users(backend: Backend, *, force: bool) -> tuple[str, ...]:
+    """Refuse to restore a database other processes have open (they would go on
+    committing into the replaced file, and lose it all); with ``force``, the warning
+    that says what is being accepted."""
+    users = backend.users()
+    if not users:
+        return ()
+    named = ", ".join(users[:5]) + (f" and {len(users) - 5} more" if len(users) > 5 else "")
+    if not force:
+        raise RefusedError(
+            f"{backend.identity()} is open in {named}: a restore replaces the file, and "
+            "whatever they commit afterwards would go to the old one and be lost; stop them "
+            "first, or pass --force to restore anyway")
+    return (f"{backend.identity()} is open in {named} (--force): what they commit from "
+            "now on goes to the replaced file and is lost; restart them",)
 
 
 def restore_snapshot(

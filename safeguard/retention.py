@@ -2,9 +2,12 @@
 
 The policy teams already run by hand: keep the newest N; keep the newest snapshot of
 each of the last D days, W ISO weeks and M months that have snapshots (grandfather,
-father, son); prune anything older than a maximum age. Two kinds of snapshot are never
-pruned, whatever the policy says: pinned ones, and the snapshot taken before the most
-recent migration (the one you would restore if that migration turns out bad).
+father, son); prune anything older than a maximum age. Some snapshots are never
+pruned, whatever the policy says: pinned ones, and those the journal says are still
+needed (`needed_by`): the snapshot taken before each database's most recent migration
+(the one you would restore if that migration turns out bad), the safety snapshot of its
+most recent restore (the state that restore replaced, which it promised to keep), and
+every snapshot an unfinished operation names (what `recover` will restore).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Sequence
 
+from .journal import OperationRecord
 from .manifest import Snapshot
 
 
@@ -73,7 +77,8 @@ def decide(
         if too_old and s.created < too_old:
             rules, prune_reason = [], f"older than {policy.max_age_days} days"
         guards = (["pinned"] if s.pinned else []) + (
-            ["before the last migration"] if s.id in protected else [])
+            ["still needed (last migration, last restore or unfinished operation)"]
+            if s.id in protected else [])
         kept_by = guards + rules
         decisions.append(Decision(s, bool(kept_by), tuple(kept_by) or (prune_reason,)))
     return decisions
@@ -92,3 +97,23 @@ def _newest_per_bucket(newest_first: Sequence[Snapshot], bucket: Callable[[datet
             seen.add(key)
             chosen.append(s)
     return chosen
+
+
+#: Per kind of operation, the step whose snapshot stays needed after its latest run.
+_KEPT_STEP = {"upgrade": "snapshot", "downgrade": "snapshot", "restore": "safety-snapshot"}
+
+
+def needed_by(operations: Sequence[OperationRecord]) -> set[str]:
+    """The snapshots the journal's operations still need (see the module doc), read
+    from ``operations`` oldest first."""
+    latest: dict[tuple[str, str], str] = {}
+    needed: set[str] = set()
+    for op in operations:
+        step = _KEPT_STEP.get(op.kind)
+        entry = op.last_done(step) if step else None
+        if entry and isinstance(entry.get("snapshot"), str):
+            latest[(str(op.begun.get("database", "")), op.kind)] = entry["snapshot"]
+        if not op.finished:
+            named = [op.begun.get("snapshot"), *(e.get("snapshot") for e in op.steps)]
+            needed.update(s for s in named if isinstance(s, str))
+    return needed | set(latest.values())

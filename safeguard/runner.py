@@ -77,7 +77,7 @@ def apply_steps(steps: Sequence[Step], run: RunAll, op: Operation, report: Repor
         def begun(step: Step) -> None:
             report(f"Applying {step.arrow}  {step.doc}")
 
-        def failed(step: Step, exc: Exception) -> None:
+        def failed(step: Step, exc: BaseException) -> None:
             outcome.failed_revision, outcome.error = step.revision, describe(exc)
             outcome.mismatch = _refusal(exc, outcome.applied)
             report(f"  FAILED: {outcome.error}")
@@ -90,7 +90,7 @@ def apply_steps(steps: Sequence[Step], run: RunAll, op: Operation, report: Repor
 
 def _run_journaled(steps: Sequence[Step], run: RunAll, op: Operation, *,
                    begun: Callable[[Step], None], done: Callable[[Step], None],
-                   failed: Callable[[Step, Exception], None]) -> bool:
+                   failed: Callable[[Step, BaseException], None]) -> bool:
     """One pass over the run's revisions, each journaled as a step of its own: 'started'
     before it runs (for the first, before env.py; for the next, as Alembic reports the
     previous one applied), then 'done' or 'failed'. True when every step is done."""
@@ -116,8 +116,11 @@ def _run_journaled(steps: Sequence[Step], run: RunAll, op: Operation, *,
 
     start_next()
     try:
-        run(applied)
-    except Exception as exc:
+        with _exits_as_failures():
+            run(applied)
+    except KeyboardInterrupt:
+        raise  # a person's Ctrl-C is not the revision's doing: the caller decides
+    except BaseException as exc:  # noqa: BLE001 - sys.exit() in a revision or env.py too
         step = pending[0] if pending else steps[-1]
         op.record("apply", "failed", revision=step.revision, error=f"{type(exc).__name__}: {exc}")
         failed(step, exc)
@@ -131,7 +134,33 @@ def _run_journaled(steps: Sequence[Step], run: RunAll, op: Operation, *,
     return True
 
 
-def _refusal(exc: Exception, applied: Sequence[str]) -> str | None:
+class ExitInMigration(Exception):
+    """A revision or env.py called os._exit() while migrating (see _exits_as_failures)."""
+
+
+@contextlib.contextmanager
+def _exits_as_failures() -> Iterator[None]:
+    """While the revisions run, os._exit() raises instead of ending the process.
+
+    A revision (or env.py) that calls it would end safeguard with that status, exit 0
+    included, the migration half done and nothing reported: a success nobody saw.
+    Raised instead, it is a failed revision like any other, undone and reported.
+    (sys.exit() raises SystemExit, caught with the rest.) os._exit is put back as it
+    was after the run; the child process of a --timeout run uses it to end itself
+    after this."""
+    real = os._exit
+
+    def refuse(status: int) -> None:
+        raise ExitInMigration(f"os._exit({status}) was called while migrating")
+
+    os._exit = refuse  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        os._exit = real
+
+
+def _refusal(exc: BaseException, applied: Sequence[str]) -> str | None:
     """The message of a database mismatch that happened before anything ran."""
     if isinstance(exc, DatabaseMismatchError) and exc.first_connection and not applied:
         return str(exc)
@@ -174,7 +203,7 @@ def _child(steps: Sequence[Step], run: RunAll, op: Operation, fd: int,
             applied.append(step.revision)
             send(done=step.revision)
 
-        def failed(step: Step, exc: Exception) -> None:
+        def failed(step: Step, exc: BaseException) -> None:
             send(failed=step.revision, error=describe(exc), mismatch=_refusal(exc, applied))
 
         with _fresh_connections(backend, send):

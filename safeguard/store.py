@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterator, Mapping
 
-from . import durable, faults
+from . import durable, faults, ownership
 from .backends import Backend
 from .durable import Progress
 from .errors import (
@@ -64,6 +64,8 @@ class SnapshotStore:
     """Snapshots on disk, in one private directory."""
 
     def __init__(self, root: Path) -> None:
+        """Refuse a store another user could have written (see ownership.py)."""
+        ownership.check_private(root)
         self.root = root
         self.snapshots_dir = root / "snapshots"
 
@@ -228,8 +230,12 @@ class SnapshotStore:
                 )
 
     def delete(self, snapshot_id: str) -> None:
-        """Remove a snapshot: the manifest first, so a half-deleted one no longer exists."""
+        """Remove a snapshot: the manifest first, so a half-deleted one no longer exists.
+        A link in its place is never followed (the store was checked when opened; this
+        holds even if one appeared since)."""
         directory = self.path_of(snapshot_id)
+        if directory.is_symlink():
+            ownership.check_private(directory)  # raises: names the link
         durable.remove_quietly(directory / MANIFEST)
         shutil.rmtree(directory, ignore_errors=True)
 

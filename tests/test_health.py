@@ -86,6 +86,20 @@ def test_data_guard_accepts_an_acknowledged_revision(at_head):
     assert {c["name"]: c["status"] for c in report["health"]["checks"]}["data_guard"] == "passed"
 
 
+def test_data_guard_says_a_loss_was_expected_and_acknowledged(at_head):
+    """It said "no table lost rows" for a run that deleted half a table under an
+    acknowledgement (issue 22, section 6)."""
+    body = DELETES_FROM_A_TABLE_FOUND_AT_RUN_TIME
+    path = at_head.add_revision("e1e2e3e4e5e7", HEAD, body)
+    path.write_text(path.read_text() + '\nsafeguard = {"destructive": True, "reason": "halve the documents"}\n')
+    report = json.loads(at_head.cli("--json", "upgrade", "head").stdout)
+    guard = {c["name"]: c for c in report["health"]["checks"]}["data_guard"]
+    assert guard["status"] == "passed"
+    assert "no table lost rows" not in guard["detail"], guard["detail"]
+    assert "documents lost" in guard["detail"] and "acknowledged" in guard["detail"] \
+        and "e1e2e3e4e5e7" in guard["detail"], guard["detail"]
+
+
 def test_integrity_trips_on_a_foreign_key_violation(at_head):
     body = ("op.execute(\"UPDATE documents SET property_id = 'ffffffffffffffffffffffffffffffff' "
             "WHERE id = (SELECT id FROM documents ORDER BY id LIMIT 1)\")")

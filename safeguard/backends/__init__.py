@@ -65,6 +65,11 @@ class Backend(Protocol):
         """Refuse, before anything is journaled or written, what would make a snapshot
         fail (an unreachable server, a missing or too old pg_dump)."""
 
+    def users(self) -> list[str]:
+        """Others using the database in a way a restore would silently cut off (SQLite:
+        processes with the file open), one description each; none where the engine
+        handles them itself (PostgreSQL: pg_sessions)."""
+
     def discard(self, directory: Path, snapshot: Snapshot) -> None:
         """Release what a snapshot holds outside its directory, before it is deleted."""
 

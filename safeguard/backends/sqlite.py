@@ -33,6 +33,7 @@ from ..durable import Progress
 from ..errors import DatabaseMissingError, RefusedError, RestoreError, SnapshotError
 from ..manifest import Payload, Snapshot
 from . import count_mismatches
+from .holders import other_processes
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -44,6 +45,8 @@ COMPRESSED_NAME = PAYLOAD_NAME + compression.SUFFIX
 #: How long to wait for another connection's write transaction before giving up.
 BUSY_TIMEOUT_S = 30.0
 SIDE_FILES = ("-wal", "-shm", "-journal")
+#: Room wanted beside the database for a restore's staging copy, times its size now.
+RESTORE_MARGIN = 1.1
 
 
 class SQLiteBackend:
@@ -86,7 +89,38 @@ class SQLiteBackend:
             return _integrity_problems(conn, quick=quick)
 
     def preflight(self) -> None:
-        """Nothing to check beyond what opening the file already did."""
+        """Refuse, before anything is snapshotted or migrated, what would make the
+        restore that undoes a failed run impossible: no write permission or no room
+        beside the database for the staging copy (the size of the database now), or a
+        file with several names (hard links: a restore replaces the file by rename, so
+        the other names would go on holding the old content)."""
+        try:
+            links = os.stat(self.path).st_nlink
+        except FileNotFoundError:
+            return
+        beside = self.path.parent
+        if not os.access(beside, os.W_OK) or os.statvfs(beside).f_flag & os.ST_RDONLY:
+            raise RefusedError(
+                f"cannot write in {beside}: a restore writes its staging copy beside the "
+                "database, so a failed run could not be undone (make the directory writable)")
+        free, needed = shutil.disk_usage(beside).free, self.size()
+        if free < needed * RESTORE_MARGIN:
+            raise RefusedError(
+                f"not enough free space in {beside} for a restore's staging copy of the "
+                f"database: {free / 1048576:.1f} MiB free, {needed * RESTORE_MARGIN / 1048576:.1f} "
+                "MiB needed, so a failed run could not be undone (free some space)")
+        if links > 1:
+            raise RefusedError(
+                f"database file {self.path} has {links} hard links: a restore replaces it by "
+                "rename, and the other names would keep the old database; give it one name "
+                "(copy it, then remove the other links)")
+
+    def users(self) -> list[str]:
+        """Other processes that have the database (or its -wal) open, as "pid N (cmd)":
+        a restore renames a new file into place, and they would go on reading and
+        committing into the old one (see holders.py)."""
+        return other_processes([self.path, *(self.path.with_name(self.path.name + s)
+                                             for s in ("-wal", "-journal"))])
 
     def discard(self, directory: Path, snapshot: Snapshot) -> None:
         """Nothing outside the snapshot's directory."""
@@ -206,7 +240,9 @@ class SQLiteBackend:
                 progress: Progress = None,
                 swapping: Callable[[], None] = lambda: None) -> Mapping[str, int]:
         staging = self._staging()
-        durable.remove_quietly(staging)
+        for leftover in (staging, *_aside(staging)):  # a crashed restore's
+            durable.remove_quietly(leftover)
+        moved: list[tuple[Path, Path]] = []
         try:
             # The live file is untouched until the staged copy is known to hold exactly
             # the bytes that were snapshotted.
@@ -219,16 +255,27 @@ class SQLiteBackend:
                             os.stat(self.path).st_uid, os.getuid())
             swapping()
             # Side files belong to the old database: a stale -wal replayed onto the
-            # restored file would corrupt it, so they go before the new file arrives.
-            for suffix in SIDE_FILES:
-                durable.remove_quietly(self.path.with_name(self.path.name + suffix))
+            # restored file would corrupt it, so they are moved out of the way before
+            # the new file arrives, and put back if it cannot (a -wal may hold the
+            # only copy of committed rows): deleted only once the rename succeeded.
+            for suffix, kept in zip(SIDE_FILES, _aside(staging)):
+                side = self.path.with_name(self.path.name + suffix)
+                try:
+                    os.replace(side, kept)
+                except FileNotFoundError:
+                    continue
+                moved.append((kept, side))
             faults.point("sqlite:restore:before-swap")
             durable.replace(staging, self.path)
             faults.point("sqlite:restore:swapped")
-            return counts
         except OSError as exc:
+            for kept, side in reversed(moved):
+                os.replace(kept, side)
             durable.remove_quietly(staging)
             raise RestoreError(f"cannot restore {self.path}: {exc.strerror or exc}") from exc
+        for kept, _side in moved:
+            durable.remove_quietly(kept)
+        return counts
 
     def _staging(self) -> Path:
         """Where a restore builds its copy, beside the database (same filesystem)."""
@@ -238,6 +285,11 @@ class SQLiteBackend:
         if not self.path.is_file():
             raise RefusedError(f"database file not found: {self.path}")
         return sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+
+
+def _aside(staging: Path) -> list[Path]:
+    """Where a restore keeps the old database's side files until its rename is done."""
+    return [staging.with_name(f"{staging.name}{suffix}.old") for suffix in SIDE_FILES]
 
 
 def _materialize(directory: Path, snapshot: Snapshot, dst: Path, *,

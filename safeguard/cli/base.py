@@ -7,6 +7,7 @@ one line on stderr and the exit code of its class (see errors.py).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -28,6 +29,8 @@ class Cli:
     url: str | None = None
     json: bool = False
     verbosity: int = 0
+    #: Where the JSON document goes: the stdout the command started with (see handles_errors).
+    out: Any = None
 
     def settings(self, **flags: Any) -> Settings:
         return load_settings(self.config, url=self.url, **flags)
@@ -45,7 +48,7 @@ class Cli:
 
     def emit(self, data: Any) -> None:
         """The one JSON document of a --json run."""
-        click.echo(json.dumps(data, indent=2, default=str))
+        click.echo(json.dumps(data, indent=2, default=str), file=self.out)
 
 
 class _Bar:
@@ -107,8 +110,13 @@ def handles_errors(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         cli = click.get_current_context().ensure_object(Cli)
+        # Under --json stdout holds the one JSON document: whatever env.py, a revision
+        # or a check prints while the command runs goes to stderr.
+        cli.out = sys.stdout
+        quiet = contextlib.redirect_stdout(sys.stderr) if cli.json else contextlib.nullcontext()
         try:
-            return fn(*args, **kwargs)
+            with quiet:
+                return fn(*args, **kwargs)
         except SafeguardError as exc:
             if cli.json:
                 report = getattr(exc.report, "to_dict", lambda: None)()

@@ -17,14 +17,18 @@ from .base import Cli, command
 @click.option("--dry-run", is_flag=True, help="Say what would happen; touch nothing.")
 @click.option("--lock-timeout", type=float, metavar="SECONDS",
               help="Wait this long for another guarded operation or backup (default 60).")
-def restore(cli: Cli, snapshot_id: str, yes: bool, dry_run: bool, lock_timeout: float | None) -> None:
+@click.option("--force", is_flag=True,
+              help="Restore even while other processes have the SQLite database open: "
+                   "whatever they commit afterwards goes to the old file and is lost.")
+def restore(cli: Cli, snapshot_id: str, yes: bool, dry_run: bool, lock_timeout: float | None,
+            force: bool) -> None:
     """Restore the database to snapshot ID ('latest' for the newest that is not a
     safety snapshot).
 
     A safety snapshot of the current state is taken first; the snapshot is re-verified
     before use; the Alembic version is re-stamped to the snapshot's; the health checks
-    run afterwards. Stop the application first: its open connections would keep
-    seeing the old file.
+    run afterwards. Stop the application first: while another process has a SQLite
+    database open the restore is refused (--force restores anyway).
     """
     settings = cli.settings(lock_timeout=lock_timeout)
     if not dry_run and not yes:
@@ -33,7 +37,7 @@ def restore(cli: Cli, snapshot_id: str, yes: bool, dry_run: bool, lock_timeout: 
             raise click.UsageError("restore replaces the database: pass --yes to confirm")
         click.confirm(f"Replace the database with snapshot {snap.id} "
                       f"({format_revs(snap.revisions)}, {snap.created_at})?", abort=True, err=True)
-    outcome = api.restore(settings, snapshot_id, dry_run=dry_run, report=cli.say,
+    outcome = api.restore(settings, snapshot_id, dry_run=dry_run, force=force, report=cli.say,
                           progress=cli.progress)
     if cli.json:
         cli.emit(outcome.to_dict())

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 from ..config import Settings
 from ..reporting import Reporter, silent
-from ..retention import Decision, RetentionPolicy, decide
+from ..retention import Decision, RetentionPolicy, decide, needed_by
 from ..workspace import Workspace
 
 
@@ -39,10 +39,5 @@ def prune(settings: Settings, *, now: datetime | None = None, dry_run: bool = Fa
 
 
 def _protected(ws: Workspace) -> set[str]:
-    """The snapshot taken before the most recent migration of each database."""
-    latest: dict[str, str] = {}
-    for op in ws.journal.operations():
-        entry = op.last_done("snapshot")
-        if op.kind in ("upgrade", "downgrade") and entry and entry.get("snapshot"):
-            latest[op.begun.get("database", "")] = entry["snapshot"]
-    return set(latest.values())
+    """The snapshots the journal says are still needed (see retention.needed_by)."""
+    return needed_by(ws.journal.operations())

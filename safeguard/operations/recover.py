@@ -145,6 +145,9 @@ def _recover_one(ws: Workspace, backend: Backend, record: OperationRecord,
         if record.kind == "restore":
             backend.recover()  # the copy it was building beside the database, if any
         detail = "nothing had been changed yet; the database is as it was"
+    elif snapshot_id:
+        detail = (f"its snapshot {snapshot_id} is gone from the store; the database is left "
+                  "as it is")
     else:
         detail = ("no snapshot had been taken (every revision was classified safe, or "
                   "policy never); the database is left as it is")

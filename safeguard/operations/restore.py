@@ -12,8 +12,8 @@ from ..config import Settings
 from ..errors import RestoreRefusedError
 from ..manifest import SAFETY_REASON
 from ..reporting import ProgressFactory, Reporter, no_progress, silent
-from ..restore import RestoreResult, check_compatible, restore_snapshot
-from ..revisions import format_revs
+from ..restore import RestoreResult, check_compatible, refuse_users, restore_snapshot
+from ..revisions import DatabaseState, format_revs
 from ..store import Snapshot
 from ..workspace import Workspace
 
@@ -43,30 +43,41 @@ class ManualRestore:
 
 
 def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
-            report: Reporter = silent,
+            force: bool = False, report: Reporter = silent,
             progress: ProgressFactory = no_progress) -> ManualRestore:
     """Put a snapshot back: refuse a damaged or foreign one, take a safety snapshot of
     the current state, restore, re-stamp, run the health checks, journal it all."""
     ws = Workspace(settings)
-    snapshot = ws.store.get(snapshot_id)
-    # An empty file is what a restore is for (a database truncated to nothing).
-    state = ws.database(check_known=False, empty_ok=True)
-    backend = ws.backend(state)
-    check_compatible(snapshot, backend)
-    ws.store.verify_checksum(snapshot)
-    warnings = tuple(
-        f"snapshot {snapshot.id} is at revision {rev}, which the current scripts do not "
-        f"know: the database will be at a revision `safeguard upgrade` cannot start from"
-        for rev in ws.project.unknown_revisions(snapshot.revisions))
-    for warning in warnings:
-        report(f"WARNING: {warning}")
+
+    def examine() -> tuple[Snapshot, DatabaseState, tuple[str, ...]]:
+        found = ws.store.get(snapshot_id)
+        # An empty file is what a restore is for (a database truncated to nothing).
+        now = ws.database(check_known=False, empty_ok=True)
+        check_compatible(found, ws.backend(now))
+        ws.store.verify_checksum(found)
+        return found, now, tuple(
+            f"snapshot {found.id} is at revision {rev}, which the current scripts do not "
+            f"know: the database will be at a revision `safeguard upgrade` cannot start from"
+            for rev in ws.project.unknown_revisions(found.revisions))
+
     if dry_run:
+        snapshot, state, warnings = examine()
+        for warning in warnings:
+            report(f"WARNING: {warning}")
         report(f"Would take a safety snapshot of the current state ({format_revs(state.heads)}), then "
                f"restore {snapshot.id} ({format_revs(snapshot.revisions)}, {snapshot.created_at}).")
         return ManualRestore(snapshot=snapshot, heads_before=state.heads, dry_run=True,
                              warnings=warnings)
 
-    with ws.operation("restore", backend, f"restore {snapshot.id}") as held:
+    backend = ws.backend(ws.database(check_known=False, empty_ok=True))
+    with ws.operation("restore", backend, f"restore {snapshot_id}") as held:
+        # Everything decided on is read under the lock: an operation that held it
+        # meanwhile may have migrated the database (the safety snapshot must say so)
+        # or pruned the snapshot.
+        snapshot, state, warnings = examine()
+        warnings += refuse_users(backend, force=force)
+        for warning in warnings:
+            report(f"WARNING: {warning}")
         backend.preflight()
         op = held.begin(snapshot=snapshot.id, heads=list(state.heads))
         safety = held.snapshot(step="safety-snapshot",

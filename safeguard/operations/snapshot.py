@@ -24,10 +24,13 @@ def create_snapshot(settings: Settings, *, label: str | None = None, pin: bool =
     """Take a snapshot now, under the database's lock (a backup never runs during a
     migration, and a migration waits for a running backup)."""
     ws = Workspace(settings)
-    state = ws.database()
+    # A backup needs no revision file (one that does not parse must not stop it).
+    state = ws.database(check_known=False)
     backend = ws.backend(state)
     with ws.operation("snapshot", backend, f"snapshot {label or reason}") as held:
-        state = ws.database()  # re-read under the lock: a migration may have run while we waited
+        # Re-read under the lock: a migration may have run while we waited.
+        state = ws.database(check_known=False)
+        backend.preflight()  # a snapshot that could not be restored is not one
         op = held.begin(label=label, reason=reason, heads=list(state.heads))
         snapshot = held.snapshot(reason=reason, revisions=state.heads, label=label, pinned=pin,
                                  progress=progress("Snapshot", backend.size()))

@@ -22,6 +22,7 @@ def stamp(settings: Settings, revisions: Sequence[str], *, report: Reporter = si
             # journal and the lock: nothing may change for a bad argument.
             ws.project.revision(rev)
     with ws.operation("stamp", backend) as held:
+        state = ws.database()  # re-read under the lock: the "was" of the report and journal
         op = held.begin(heads=list(state.heads), target=list(revisions))
         try:
             with op.step("stamp"):

@@ -21,11 +21,11 @@ backup never runs during a migration, and a migration waits for a running backup
 verifies and prunes if asked, journals one ``kind: "schedule"`` note with its outcome,
 and never raises: a failed backup is a result to log, and the scheduler outlives it.
 
-This is the only package that imports APScheduler. Configured jobs live in a persistent
-job store (`<store>/schedule.sqlite`), so a restart keeps their next run times. That
-store pickles each job's callable *reference* and its arguments, so the callable is the
-module-level `run_scheduled_job` and the arguments are three strings: the config path,
-the job name and its canonical spec. Never the database URL, which may carry a
+This is the only package that imports APScheduler. The jobs are rebuilt from the
+configuration at each start and kept in memory; only their next run times are kept on
+disk, as JSON (`<store>/schedule.json`, see jobtimes.py: nothing in the store is ever
+unpickled), so a restart keeps them. A job's arguments are three strings: the config
+path, the job name and its canonical spec. Never the database URL, which may carry a
 password: the running scheduler supplies its own settings.
 """
 

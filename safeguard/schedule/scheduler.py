@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import time
 from collections.abc import Iterator, Sequence
@@ -23,25 +22,24 @@ from apscheduler.events import (
     JobEvent,
     SchedulerEvent,
 )
-from apscheduler.jobstores.base import BaseJobStore
-from apscheduler.jobstores.memory import MemoryJobStore
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_STOPPED
 
+from .. import ownership
 from ..config import Settings
-from ..durable import FILE_MODE, make_dir
+from ..durable import make_dir
 from ..errors import ConfigError, LockBusyError, SafeguardError, StoreNotWritableError
 from ..lock import database_lock, lock_path
 from .jobs import Job
+from .jobtimes import RunTimes
 from .run import _ACTIVE, _IN_FLIGHT, _IN_FLIGHT_LOCK, RunResult, _iso, _journal_note, run_scheduled_job
 from .stopping import StopRequest, stop_on_signals
 
 log = logging.getLogger("safeguard.schedule")
 
 
-#: The persistent job store, inside the snapshot store.
-JOB_STORE = "schedule.sqlite"
+#: The jobs' next run times, inside the snapshot store (see jobtimes.py).
+JOB_STORE = "schedule.json"
 #: The key of the lock a foreground scheduler holds: one scheduler per snapshot store,
 #: or every backup would be taken twice.
 SCHEDULER_LOCK = "scheduler"
@@ -57,7 +55,7 @@ def serve(settings: Settings, jobs: Sequence[Job], *, persistent: bool = True) -
     """Run the jobs on their triggers in the foreground until SIGTERM or SIGINT, which
     let a running job finish (so no snapshot is left half-written) and return.
 
-    ``persistent``: keep the jobs in `<store>/schedule.sqlite`, reconciled with
+    ``persistent``: keep the jobs' run times in `<store>/schedule.json`, reconciled with
     ``jobs`` at start (unchanged jobs keep their next run time; changed ones are
     replaced; jobs no longer given are removed). Command-line jobs pass False: they
     are throwaway, and must not remove the configured jobs from the store.
@@ -69,9 +67,10 @@ def serve(settings: Settings, jobs: Sequence[Job], *, persistent: bool = True) -
             "cron 0 3 * * *; verify; prune) or pass --every/--cron"
             + ("; on-demand jobs run with `safeguard schedule --once --job NAME`" if jobs else ""))
     root = settings.store_dir
+    ownership.check_private(root)
     with ExitStack() as stack:
         stack.enter_context(_scheduler_lock(root))
-        store: BaseJobStore = _job_store(root) if persistent else MemoryJobStore()
+        store = RunTimes(root / JOB_STORE if persistent else None)
         stop = stack.enter_context(stop_on_signals())
         runner = _Runner(settings, jobs, store, stop)
         key = str(settings.config_file.resolve())
@@ -83,9 +82,10 @@ def serve(settings: Settings, jobs: Sequence[Job], *, persistent: bool = True) -
 class _Runner:
     """One foreground run: builds the scheduler, reconciles, logs, stops."""
 
-    def __init__(self, settings: Settings, jobs: Sequence[Job], store: BaseJobStore,
+    def __init__(self, settings: Settings, jobs: Sequence[Job], store: RunTimes,
                  stop: StopRequest) -> None:
         self.settings = settings
+        self.store = store
         self.jobs = {job.name: job for job in jobs if job.scheduled}
         self.on_demand = [job for job in jobs if not job.scheduled]
         self.key = str(settings.config_file.resolve())
@@ -144,18 +144,18 @@ class _Runner:
                      job.name, job.name)
 
     def _reconcile(self) -> None:
-        """Make the job store hold exactly the configured jobs."""
-        stored = {job.id: job for job in self.scheduler.get_jobs()}
+        """Schedule exactly the configured jobs, each unchanged one at the next run
+        time it had (so a restart does not reset it)."""
+        stored = self.store.previous
         for name in sorted(stored.keys() - self.jobs.keys()):
-            self.scheduler.remove_job(name)
             log.info("job %s: no longer configured; removed from the schedule", name)
         for name, job in self.jobs.items():
             args = (self.key, name, job.spec)
             kept = stored.get(name)
-            if kept is not None and tuple(kept.args) == args and kept.next_run_time is not None:
-                continue  # unchanged: keep its next run time, so a restart does not reset it
+            when = {"next_run_time": kept.next_run_time} if kept is not None \
+                and kept.args == args and kept.next_run_time is not None else {}
             self.scheduler.add_job(run_scheduled_job, self.triggers[name], args=args, id=name,
-                                   name=name, replace_existing=True)
+                                   name=name, replace_existing=True, **when)
 
     def _ran(self, event: JobEvent) -> None:
         """One log line per run (called on the worker thread that ran it)."""
@@ -201,13 +201,6 @@ def _scheduler_lock(root: Path) -> Iterator[None]:
                                 f"{holder.get('pid', '?')}, since {holder.get('since', '?')}); "
                                 f"stop it first") from exc
         yield
-
-
-def _job_store(root: Path) -> SQLAlchemyJobStore:
-    path = root / JOB_STORE
-    # Create it private before SQLite does (with the umask's mode): it names the project.
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
-    return SQLAlchemyJobStore(url=f"sqlite:///{path}")
 
 
 def _holder(root: Path) -> dict[str, Any] | None:

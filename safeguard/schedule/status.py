@@ -6,17 +6,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import timezone
 from pathlib import Path
 from typing import Any
 
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-from apscheduler.schedulers.blocking import BlockingScheduler
-
+from .. import ownership
 from ..config import Settings
-from ..errors import LockBusyError, SafeguardError
+from ..errors import LockBusyError
 from ..lock import database_lock, lock_path
 from .jobs import Job
+from .jobtimes import StoredJob, read
 from .run import _iso, last_runs
 from .scheduler import JOB_STORE, SCHEDULER_LOCK, _holder
 
@@ -59,8 +57,9 @@ def status(settings: Settings, jobs: Sequence[Job]) -> ScheduleStatus:
     """Read the schedule's health without changing it: the scheduler lock, the job
     store's next run times and the journal's last outcomes."""
     root = settings.store_dir
+    ownership.check_private(root)
     running, holder = _running(root)
-    stored = _stored_jobs(root / JOB_STORE)
+    stored: dict[str, StoredJob] = read(root / JOB_STORE)
     last = last_runs(settings)
     rows = []
     for job in jobs:
@@ -94,17 +93,3 @@ def _running(root: Path) -> tuple[bool, dict[str, Any]]:
     except LockBusyError:
         return True, _holder(root) or {}
 
-
-def _stored_jobs(path: Path) -> dict[str, Any]:
-    """The jobs in the persistent store, read without a running scheduler."""
-    if not path.is_file():
-        return {}
-    store = SQLAlchemyJobStore(url=f"sqlite:///{path}")
-    try:
-        # A job store reads jobs on behalf of a scheduler; an idle one serves.
-        store.start(BlockingScheduler(timezone=timezone.utc), "default")
-        return {job.id: job for job in store.get_all_jobs()}
-    except Exception as exc:  # SQLAlchemy's and pickle's errors alike
-        raise SafeguardError(f"cannot read the job store {path}: {exc}") from exc
-    finally:
-        store.shutdown()

@@ -105,14 +105,24 @@ class PostgresBackend:
 
     def preflight(self) -> None:
         """Refuse now, before anything is written, what would make a snapshot fail:
-        an unreachable server, a missing pg_dump/pg_restore, or one older than the server."""
-        if self.options.strategy == "template":
-            return
+        an unreachable server, a missing pg_dump/pg_restore, or one older than the server;
+        and what would make the restore that undoes a failed run impossible (see
+        databases.restore_blockers)."""
         with self._connection() as conn:
+            blockers = databases.restore_blockers(conn)
             major = databases.server_major(conn)
             version = databases.server_version(conn)
+        if blockers:
+            raise RefusedError(f"{self.identity()} could not be restored: {'; '.join(blockers)}; "
+                               "so a failed run could not be undone")
+        if self.options.strategy == "template":
+            return
         for tool in ("pg_dump", "pg_restore"):
             self.tools.require(tool, server_major=major, server_version=version)
+
+    def users(self) -> list[str]:
+        """None: the restore's swap deals with other sessions (pg_sessions)."""
+        return []
 
     # -- snapshot ----------------------------------------------------------------
 

@@ -73,6 +73,34 @@ def server_major(conn: psycopg.Connection) -> int:
 def server_version(conn: psycopg.Connection) -> str:
     """The server's version as it reports it on connecting ("15.8")."""
     return (conn.info.parameter_status("server_version") or "").split(" ")[0]
+def restore_blockers(conn: psycopg.Connection) -> list[str]:
+    """What keeps the connected role from restoring this database, each with its fix.
+
+    A restore builds the snapshot in a new database and renames it into place, which
+    needs CREATEDB (or superuser); and it re-creates every extension the database holds,
+    which a role that is not superuser can do only for trusted extensions (PostgreSQL
+    13+; before, only superusers create extensions other than those in template0)."""
+    row = conn.execute(
+        "SELECT rolname, rolsuper, rolcreatedb FROM pg_roles WHERE rolname = current_user"
+    ).fetchone()
+    assert row is not None  # the connected role exists
+    role, superuser, createdb = row
+    if superuser:
+        return []
+    found = []
+    if not createdb:
+        found.append(f"role {role} may not create databases (a restore builds the snapshot in "
+                     f"a new one): ALTER ROLE \"{role}\" CREATEDB, or run as a role that may")
+    trusted = "v.trusted" if server_major(conn) >= 13 else "false"
+    untrusted = [row[0] for row in conn.execute(
+        f"SELECT e.extname FROM pg_extension e JOIN pg_available_extension_versions v "
+        f"ON v.name = e.extname AND v.version = e.extversion "
+        f"WHERE e.extname <> 'plpgsql' AND NOT {trusted} ORDER BY 1")]
+    if untrusted:
+        found.append(f"extension(s) {', '.join(untrusted)} may be created only by a superuser, "
+                     f"and role {role} is not one (a restore re-creates them): run safeguard as "
+                     "a superuser, or have one mark them trusted")
+    return found
 
 
 def read_properties(conn: psycopg.Connection, name: str) -> DatabaseProperties:

@@ -1,0 +1,42 @@
+"""A run refuses early when the undo it relies on could not run (issue 22, section 4).
+
+SQLite restores by writing a staging copy beside the database and renaming it into
+place: with no room (or no write permission) beside the database, a failed run could
+not be undone. That is refused before anything is snapshotted or migrated (exit 3,
+naming what is missing), not found out after migrating.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+from conftest import HEAD, SEED_AT, table_contents, version_of
+from reliability.ledger import Tally
+from reliability.mounts import tmpfs
+
+
+def _size(path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def test_no_room_beside_the_database_for_the_restore_is_refused_before_migrating(
+        seeded, tmp_path, ledger):
+    seeded.configure(store=str(tmp_path / "store"))
+    seeded.add_revision("f1f1f1f1f1f1", HEAD, 'op.drop_table("tenants")\nraise RuntimeError("boom")')
+    before = table_contents(seeded.db)
+    saved = tmp_path / "saved"
+    shutil.copytree(seeded.root, saved)
+    size = seeded.db.stat().st_size
+    with tmpfs(seeded.root, _size(saved) + size // 2 + 64 * 1024):
+        shutil.copytree(saved, seeded.root, dirs_exist_ok=True)
+        result = seeded.run("upgrade", "head")
+        backup = seeded.run("snapshot", "create")  # could not be restored either
+        after = table_contents(seeded.db)
+        version = version_of(seeded.db)
+    ledger(Tally(tests=1, faults=1, bad_inputs=1, data_lost=int(after != before)),
+           fault="no room beside the database")
+    assert result.returncode == 3, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("safeguard: error:")]
+    assert len(lines) == 1 and "space" in lines[0] and str(seeded.root) in lines[0], result.stderr
+    assert after == before and version == [SEED_AT]
+    assert backup.returncode == 3 and "space" in backup.stderr, backup.stderr
