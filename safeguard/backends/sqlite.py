@@ -18,13 +18,13 @@ import shutil
 import sqlite3
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing, nullcontext
+from contextlib import closing, nullcontext, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ContextManager, Mapping, Sequence
 
 from sqlalchemy.engine import URL
 
-from .. import compression, durable, faults
+from .. import compression, durable, faults, interruption
 from ..durable import Progress
 from ..errors import RefusedError, RestoreError, SnapshotError
 from . import Payload, count_mismatches
@@ -106,6 +106,15 @@ class SQLiteBackend:
 
     def end_sessions(self, sessions: Sequence[int]) -> None:
         """Nothing to end (see session_of)."""
+
+    def cancel(self, dbapi_connection: Any) -> None:
+        """``interrupt()``: the statement stops with "interrupted" at SQLite's next
+        check (it checks between VDBE steps, so even a query computed entirely in C
+        stops); thread-safe, and a no-op on an idle connection."""
+        interrupt = getattr(dbapi_connection, "interrupt", None)
+        if interrupt is not None:
+            with suppress(sqlite3.ProgrammingError):  # closed meanwhile
+                interrupt()
 
     # -- snapshot ----------------------------------------------------------------
 
@@ -196,15 +205,17 @@ class SQLiteBackend:
         durable.remove_quietly(staging)
         try:
             # The live file is untouched until the staged copy is known to hold exactly
-            # the bytes that were snapshotted.
-            counts = _materialize(directory, manifest, staging, progress=progress)
-            # Side files belong to the old database: a stale -wal replayed onto the
-            # restored file would corrupt it, so they go before the new file arrives.
-            for suffix in SIDE_FILES:
-                durable.remove_quietly(self.path.with_name(self.path.name + suffix))
-            faults.point("sqlite:restore:before-swap")
-            durable.replace(staging, self.path)
-            faults.point("sqlite:restore:swapped")
+            # the bytes that were snapshotted; until then a signal may stop the restore.
+            with interruption.stoppable():
+                counts = _materialize(directory, manifest, staging, progress=progress)
+            with interruption.finishing("the restore"):
+                # Side files belong to the old database: a stale -wal replayed onto the
+                # restored file would corrupt it, so they go before the new file arrives.
+                for suffix in SIDE_FILES:
+                    durable.remove_quietly(self.path.with_name(self.path.name + suffix))
+                faults.point("sqlite:restore:before-swap")
+                durable.replace(staging, self.path)
+                faults.point("sqlite:restore:swapped")
             return counts
         except OSError as exc:
             durable.remove_quietly(staging)
