@@ -115,7 +115,8 @@ def run(
     with tempfile.TemporaryFile() as stderr:
         try:
             proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.DEVNULL, stderr=stderr, env=dict(env))
+                                    stdout=subprocess.DEVNULL, stderr=stderr, env=dict(env),
+                                    preexec_fn=_deaf_to_stop_signals)
         except OSError as exc:
             raise error(f"{what}: cannot run {argv[0]}: {exc.strerror or exc}") from exc
         try:
@@ -138,6 +139,15 @@ def run(
             reason = _reason(text) or ("no message" if proc.returncode > 0 else "")
             raise error(f"{what} failed ({_status(proc.returncode)})"
                         + (f": {reason}" if reason else ""))
+
+
+def _deaf_to_stop_signals() -> None:
+    """In the tool, before exec: ignore SIGINT and SIGTERM (ignored stays ignored across
+    exec). Ctrl-C reaches the whole process group and `systemctl stop` the whole cgroup:
+    a pg_restore dying of the second signal would fail the restore that the first one
+    started. This process decides, and stops a tool with SIGKILL (above)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def _status(returncode: int) -> str:
