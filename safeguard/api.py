@@ -6,15 +6,17 @@ Each takes `Settings` and returns a result object; the CLI only parses and print
 from __future__ import annotations
 
 import io
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Sequence
 
-from . import health, recovery
+from . import health, interruption, recovery
 from .config import Settings
 from .durable import Progress, close_progress
-from .errors import SafeguardError, VerificationError
+from .errors import OperationInterruptedError, SafeguardError, SnapshotError, VerificationError
 from .guard import Guard, GuardResult, Reporter
+from .interruption import Interrupted, signal_name
 from .journal import OperationRecord
 from .plan import Plan
 from .project import DatabaseState, Project, format_revs
@@ -190,7 +192,26 @@ def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
                f"restore {snapshot.id} ({format_revs(snapshot.revisions)}, {snapshot.created_at}).")
         return ManualRestore(snapshot, state.heads, True, warnings)
 
-    with ws.exclusive(backend, f"restore {snapshot.id}"):
+    with interruption.handling():
+        try:
+            return _restore(ws, settings, snapshot, state, backend, warnings, report, progress)
+        except (Interrupted, SnapshotError) as exc:  # before the restore began: nothing changed
+            signum = interruption.consume()
+            if signum is None:
+                raise
+            raise OperationInterruptedError(
+                f"interrupted by {signal_name(signum)} before the restore: nothing was restored; "
+                f"the database is still at {format_revs(state.heads)}", signum=signum) from None
+
+
+def _restore(ws: Workspace, settings: Settings, snapshot: Snapshot, state: DatabaseState,
+             backend: Any, warnings: tuple[str, ...], report: Reporter,
+             progress: ProgressFactory) -> ManualRestore:
+    """api.restore's work under the lock. A signal before the swap leaves the database
+    as it was; from the swap on, the restore completes (interruption.py)."""
+    with ExitStack() as held:
+        with interruption.stoppable():
+            held.enter_context(ws.exclusive(backend, f"restore {snapshot.id}"))
         backend.preflight()
         op = ws.journal.begin("restore", database=backend.identity(), snapshot=snapshot.id,
                               heads=list(state.heads))
@@ -205,18 +226,39 @@ def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
                 # Hashed above, before the safety snapshot: not read a second time.
                 result = restore_snapshot(ws.store, backend, ws.project, snapshot, progress=bar,
                                           checksum_verified=True)
+        except Interrupted as exc:
+            # Before the swap: the backend dropped its copy, the live database is untouched.
+            interruption.consume()
+            op.finish("aborted", error=f"stopped by {exc.name} before the swap",
+                      interrupted=exc.name, heads=list(state.heads))
+            raise OperationInterruptedError(
+                f"interrupted by {exc.name} before the swap: nothing was restored; the database "
+                f"is still at {format_revs(state.heads)} (safety snapshot {safety.id} is kept)",
+                signum=exc.signum,
+                report=ManualRestore(snapshot, state.heads, False, warnings, safety,
+                                     signal=exc.name)) from None
         finally:
             close_progress(bar)
-        ctx = health.CheckContext(backend=backend, project=ws.project, settings=settings,
-                                  database=state, expected_heads=snapshot.revisions)
-        with op.step("check") as outcome:
-            report_ = health.run_checks(ctx)
-            outcome["ok"] = report_.ok
-        op.finish("restored", snapshot=snapshot.id, safety_snapshot=safety.id,
-                  heads=list(result.heads), checks_ok=report_.ok)
+        with interruption.finishing("the restore"):
+            ctx = health.CheckContext(backend=backend, project=ws.project, settings=settings,
+                                      database=state, expected_heads=snapshot.revisions)
+            with op.step("check") as outcome:
+                report_ = health.run_checks(ctx)
+                outcome["ok"] = report_.ok
+            signum = interruption.consume()
+            signal = signal_name(signum) if signum else None
+            op.finish("restored", snapshot=snapshot.id, safety_snapshot=safety.id,
+                      heads=list(result.heads), checks_ok=report_.ok,
+                      **({"interrupted": signal} if signal else {}))
+    done = ManualRestore(snapshot, state.heads, False, warnings, safety, result, report_, signal)
+    if signum is not None:
+        raise OperationInterruptedError(
+            f"interrupted by {signal} after the swap: the restore of {snapshot.id} was completed "
+            f"first; the database is at {format_revs(result.heads)} (the previous state is in "
+            f"safety snapshot {safety.id})", signum=signum, report=done)
     report(f"Restored {snapshot.id}: the database is at {format_revs(result.heads)} "
            f"(the previous state is in safety snapshot {safety.id}).")
-    return ManualRestore(snapshot, state.heads, False, warnings, safety, result, report_)
+    return done
 
 
 def check(settings: Settings) -> health.HealthReport:

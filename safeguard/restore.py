@@ -113,6 +113,8 @@ class ManualRestore:
     safety_snapshot: Snapshot | None = None
     result: RestoreResult | None = None
     health: Any = None
+    #: The signal that arrived during the restore (SIGINT, SIGTERM), if one did.
+    signal: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -123,4 +125,6 @@ class ManualRestore:
             "safety_snapshot": self.safety_snapshot.id if self.safety_snapshot else None,
             "result": self.result.to_dict() if self.result else None,
             "health": self.health.to_dict() if self.health else None,
+            "interrupted": self.signal is not None,
+            "signal": self.signal,
         }
