@@ -13,16 +13,18 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import time
 from pathlib import Path
 
 import pytest
 from conftest import HEAD, SEED_AT, schema_of, table_contents, version_of
-from postgres_support import database_state
+from postgres_support import auxiliary_databases, database_state
 from postgres_support import version_of as pg_version_of
 from reliability.processes import Run, child_running, resume, start, wait_stopped, wait_until
 
 from safeguard.journal import Journal
+from safeguard.store import SnapshotStore
 
 NEW = "a1b2c3d4e5f6"
 SIGNALS = [signal.SIGINT, signal.SIGTERM]
@@ -72,6 +74,11 @@ class Sqlite:
     def tables(self):
         return set(table_contents(self.project.db))
 
+    def execute(self, sql: str) -> None:
+        with sqlite3.connect(self.project.db) as conn:
+            conn.execute(sql)
+        conn.close()
+
 
 class Postgres:
     slow_statement = PG_SLOW_STATEMENT
@@ -87,6 +94,10 @@ class Postgres:
 
     def tables(self):
         return {name.split(".", 1)[1] for name in self.state()["contents"]}
+
+    def execute(self, sql: str) -> None:
+        with self.server.connect(self.project.database) as conn:
+            conn.execute(sql)
 
     def sessions_left(self) -> int:
         with self.server.connect() as conn:
@@ -208,3 +219,187 @@ def test_a_second_sigterm_during_the_restore_does_not_stop_it(at_head):
 
     assert_put_back(engine, pre, run, code, signal.SIGTERM)
     assert "the restore is finishing; only SIGKILL can stop it" in run.stderr()
+
+
+# -- during the snapshot --------------------------------------------------------------
+
+def journal_has(project, step: str, status: str) -> bool:
+    return any(e.get("step") == step and e.get("status") == status
+               for e in Journal(project.store).entries())
+
+
+def assert_nothing_changed(engine, pre, snapshots_before, run: Run, code: int, sig: int) -> None:
+    project = engine.project
+    stderr = run.stderr()
+    assert code == 128 + sig, f"exit {code}\n{stderr[-3000:]}"
+    assert engine.state() == pre
+    assert engine.version() == [HEAD]
+    journal = Journal(project.store)
+    assert journal.unfinished() == []
+    assert journal.operations()[-1].end["outcome"] == "aborted"
+    store = SnapshotStore(project.store)
+    assert [s.id for s in store.list()] == snapshots_before
+    assert list(store.leftovers()) == []
+    assert f"interrupted by {signal.Signals(sig).name}" in stderr
+    if isinstance(engine, Postgres):
+        assert auxiliary_databases(engine.server, project.database) == []
+
+
+def snapshot_ids(project) -> list[str]:
+    return [s.id for s in SnapshotStore(project.store).list()]
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=SIGNAL_IDS)
+def test_a_signal_during_the_snapshot_discards_it_and_changes_nothing(at_head, sig):
+    """SQLite: the copy is made, the write lock still held, when the signal lands."""
+    engine = Sqlite(at_head)
+    marker = add_slow_revision(at_head, SQLITE_SLOW_STATEMENT)
+    pre, before = engine.state(), snapshot_ids(at_head)
+
+    run = start(at_head, "upgrade", "head", env={"SAFEGUARD_PAUSE": "sqlite:snapshot:copied"})
+    try:
+        wait_stopped(run)
+        os.kill(run.pid, sig)
+        resume(run)
+        code = run.wait(timeout=120)
+    finally:
+        run.reap()
+
+    assert not marker.exists()
+    assert_nothing_changed(engine, pre, before, run, code, sig)
+    assert_next_upgrade_runs(engine)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("sig", SIGNALS, ids=SIGNAL_IDS)
+def test_a_signal_during_a_postgresql_snapshot_discards_it_and_changes_nothing(pg_at_head, pg_server,
+                                                                                sig):
+    """The snapshot waits on a table another session holds: the signal lands in it."""
+    engine = Postgres(pg_at_head, pg_server)
+    marker = add_slow_revision(pg_at_head, PG_SLOW_STATEMENT)
+    pre, before = engine.state(), snapshot_ids(pg_at_head)
+
+    with pg_server.connect(pg_at_head.database) as holder:
+        holder.execute("BEGIN")
+        holder.execute("LOCK TABLE audit_log IN ACCESS EXCLUSIVE MODE")
+        run = start(pg_at_head, "upgrade", "head", env={"SAFEGUARD_PG_BINDIR": pg_server.bindir or ""})
+        code = signal_when(run, lambda: journal_has(pg_at_head, "snapshot", "started"), sig,
+                           settle=1.0)
+        holder.execute("ROLLBACK")
+
+    assert not marker.exists()
+    assert_nothing_changed(engine, pre, before, run, code, sig)
+    assert engine.sessions_left() == 0
+    assert_next_upgrade_runs(engine)
+
+
+# -- a manual restore -----------------------------------------------------------------
+
+RESTORE_POINTS = {
+    ("sqlite", "before"): "journal:restore:started",
+    ("sqlite", "after"): "sqlite:restore:swapped",
+    ("postgres", "before"): "journal:restore:started",
+    ("postgres", "after"): "postgres:swap:renamed-new",
+}
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=SIGNAL_IDS)
+@pytest.mark.parametrize("moment", ["before", "after"])
+def test_a_signal_during_a_manual_restore(engine, moment, sig):
+    """Before the swap the database stays as it was; from the swap on the restore
+    completes. Either way the operation is closed and the exit is 128 + the signal."""
+    project = engine.project
+    snapshot = json.loads(project.cli("--json", "snapshot", "create").stdout)["id"]
+    wanted = engine.state()
+    engine.execute("DELETE FROM audit_log")
+    pre = engine.state()
+    assert pre != wanted
+
+    name = "postgres" if isinstance(engine, Postgres) else "sqlite"
+    run = start(project, "--json", "restore", snapshot, "--yes",
+                env={"SAFEGUARD_PAUSE": RESTORE_POINTS[(name, moment)]})
+    try:
+        wait_stopped(run)
+        os.kill(run.pid, sig)
+        resume(run)
+        code = run.wait(timeout=120)
+    finally:
+        run.reap()
+
+    stderr = run.stderr()
+    assert code == 128 + sig, f"exit {code}\n{stderr[-3000:]}"
+    assert "Traceback" not in stderr, stderr
+    journal = Journal(project.store)
+    assert journal.unfinished() == []
+    op = journal.operations()[-1]
+    report = json.loads(run.stdout())
+    assert report["kind"] == "OperationInterruptedError"
+    if moment == "before":
+        assert engine.state() == pre
+        assert op.end["outcome"] == "aborted"
+        assert "before the swap: nothing was restored" in stderr
+    else:
+        assert engine.state() == wanted
+        assert op.end["outcome"] == "restored"
+        assert f"after the swap: the restore of {snapshot} was completed" in stderr
+        assert report["result"]["interrupted"] is True
+    if isinstance(engine, Postgres):
+        assert auxiliary_databases(engine.server, project.database) == []
+    else:
+        assert list(project.root.glob(".poolula.db.safeguard-restore*")) == []
+    project.cli("upgrade", "head")  # not refused: nothing is pending
+
+
+@pytest.mark.postgres
+def test_a_second_sigterm_during_a_postgresql_restore_does_not_stop_it(pg_at_head, pg_server):
+    engine = Postgres(pg_at_head, pg_server)
+    marker = add_slow_revision(pg_at_head, PG_SLOW_STATEMENT)
+    pre = engine.state()
+
+    run = start(pg_at_head, "--json", "upgrade", "head",
+                env={"SAFEGUARD_PAUSE": "postgres:swap:closed"})
+    try:
+        wait_until(marker.exists, run, what="the slow part")
+        time.sleep(0.3)
+        os.kill(run.pid, signal.SIGTERM)
+        wait_stopped(run)
+        os.killpg(run.pid, signal.SIGTERM)  # as systemd does: every process of the unit
+        resume(run)
+        code = run.wait(timeout=120)
+    finally:
+        run.reap()
+
+    assert_put_back(engine, pre, run, code, signal.SIGTERM)
+    assert "the restore is finishing; only SIGKILL can stop it" in run.stderr()
+    assert auxiliary_databases(pg_server, pg_at_head.database) == []
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("sig", SIGNALS, ids=SIGNAL_IDS)
+def test_without_a_snapshot_the_transaction_is_rolled_back_and_the_operation_closed(
+        pg_at_head, pg_server, sig):
+    """A safe revision takes no snapshot on PostgreSQL: the run's transaction is its
+    undo, rolled back when the signal stops it."""
+    engine = Postgres(pg_at_head, pg_server)
+    marker = pg_at_head.root.parent / "slow-part"
+    pg_at_head.add_revision(NEW, HEAD, f"""\
+op.create_table("leases", sa.Column("id", sa.Integer, primary_key=True))
+open({str(marker)!r}, "w").close()
+op.execute("SELECT pg_sleep(600)")
+""", doc="adds a table, then sleeps")
+    pre = engine.state()
+
+    run = start(pg_at_head, "--json", "upgrade", "head")
+    code = signal_when(run, marker.exists, sig)
+
+    stderr = run.stderr()
+    assert code == 128 + sig, f"exit {code}\n{stderr[-3000:]}"
+    assert engine.state() == pre
+    assert engine.version() == [HEAD]
+    journal = Journal(pg_at_head.store)
+    assert journal.unfinished() == []
+    op = journal.operations()[-1]
+    assert op.end["outcome"] == "failed" and op.end["heads"] == [HEAD]
+    assert "no snapshot to restore" in stderr and f"the database is at {HEAD}" in stderr
+    assert engine.sessions_left() == 0
+    assert_next_upgrade_runs(engine)
