@@ -21,7 +21,7 @@ import pytest
 from conftest import HEAD, SEED_AT, schema_of, table_contents, version_of
 from postgres_support import auxiliary_databases, database_state
 from postgres_support import version_of as pg_version_of
-from reliability.processes import Run, child_running, resume, start, wait_stopped, wait_until
+from reliability.processes import Run, resume, start, wait_stopped, wait_until
 
 from safeguard.journal import Journal
 from safeguard.store import SnapshotStore
@@ -60,6 +60,7 @@ QUICK = 'op.execute("UPDATE audit_log SET id = id")'
 class Sqlite:
     """Reading the state of the project's SQLite file."""
 
+    name = "sqlite"
     slow_statement = SQLITE_SLOW_STATEMENT
 
     def __init__(self, project) -> None:
@@ -81,6 +82,9 @@ class Sqlite:
 
 
 class Postgres:
+    """Reading the state of the project's PostgreSQL database."""
+
+    name = "postgres"
     slow_statement = PG_SLOW_STATEMENT
 
     def __init__(self, project, server) -> None:
@@ -135,6 +139,18 @@ def signal_when(run: Run, ready, sig: int, *, settle: float = 0.3) -> int:
         return run.wait(timeout=120)
     finally:
         run.reap()
+
+
+def signal_at_pause(run: Run, sig: int, *, group: bool = False) -> int:
+    """Once the process has stopped itself at its SAFEGUARD_PAUSE point, send ``sig``
+    (to its whole group, with ``group``) and let it go on; the exit status."""
+    wait_stopped(run)
+    if group:
+        os.killpg(run.pid, sig)
+    else:
+        os.kill(run.pid, sig)
+    resume(run)
+    return run.wait(timeout=120)
 
 
 def assert_put_back(engine, pre, run: Run, code: int, sig: int) -> dict:
@@ -197,30 +213,6 @@ def test_a_signal_stops_the_child_of_a_run_under_a_timeout(at_head, sig):
     assert_next_upgrade_runs(engine)
 
 
-def test_a_second_sigterm_during_the_restore_does_not_stop_it(at_head):
-    """The restore after the first signal stops itself at its start; a second SIGTERM
-    waits for it, and the restore finishes anyway."""
-    engine = Sqlite(at_head)
-    marker = add_slow_revision(at_head, SQLITE_SLOW_STATEMENT)
-    pre = engine.state()
-
-    run = start(at_head, "--json", "upgrade", "head",
-                env={"SAFEGUARD_PAUSE": "sqlite:restore:before-swap"})
-    try:
-        wait_until(marker.exists, run, what="the slow part")
-        time.sleep(0.3)
-        os.kill(run.pid, signal.SIGTERM)
-        wait_stopped(run)
-        os.kill(run.pid, signal.SIGTERM)
-        resume(run)
-        code = run.wait(timeout=120)
-    finally:
-        run.reap()
-
-    assert_put_back(engine, pre, run, code, signal.SIGTERM)
-    assert "the restore is finishing; only SIGKILL can stop it" in run.stderr()
-
-
 # -- during the snapshot --------------------------------------------------------------
 
 def journal_has(project, step: str, status: str) -> bool:
@@ -258,10 +250,7 @@ def test_a_signal_during_the_snapshot_discards_it_and_changes_nothing(at_head, s
 
     run = start(at_head, "upgrade", "head", env={"SAFEGUARD_PAUSE": "sqlite:snapshot:copied"})
     try:
-        wait_stopped(run)
-        os.kill(run.pid, sig)
-        resume(run)
-        code = run.wait(timeout=120)
+        code = signal_at_pause(run, sig)
     finally:
         run.reap()
 
@@ -315,14 +304,10 @@ def test_a_signal_during_a_manual_restore(engine, moment, sig):
     pre = engine.state()
     assert pre != wanted
 
-    name = "postgres" if isinstance(engine, Postgres) else "sqlite"
     run = start(project, "--json", "restore", snapshot, "--yes",
-                env={"SAFEGUARD_PAUSE": RESTORE_POINTS[(name, moment)]})
+                env={"SAFEGUARD_PAUSE": RESTORE_POINTS[(engine.name, moment)]})
     try:
-        wait_stopped(run)
-        os.kill(run.pid, sig)
-        resume(run)
-        code = run.wait(timeout=120)
+        code = signal_at_pause(run, sig)
     finally:
         run.reap()
 
@@ -350,28 +335,29 @@ def test_a_signal_during_a_manual_restore(engine, moment, sig):
     project.cli("upgrade", "head")  # not refused: nothing is pending
 
 
-@pytest.mark.postgres
-def test_a_second_sigterm_during_a_postgresql_restore_does_not_stop_it(pg_at_head, pg_server):
-    engine = Postgres(pg_at_head, pg_server)
-    marker = add_slow_revision(pg_at_head, PG_SLOW_STATEMENT)
+#: Inside the restore that undoes an interrupted run: SQLite before its rename,
+#: PostgreSQL with the live database closed to new connections.
+UNDO_POINTS = {"sqlite": "sqlite:restore:before-swap", "postgres": "postgres:swap:closed"}
+
+
+def test_a_second_sigterm_during_the_restore_does_not_stop_it(engine):
+    """The second SIGTERM goes to every process of the group, as `systemctl stop` sends
+    it to every process of the unit (pg_restore included): the restore finishes."""
+    marker = add_slow_revision(engine.project, engine.slow_statement)
     pre = engine.state()
 
-    run = start(pg_at_head, "--json", "upgrade", "head",
-                env={"SAFEGUARD_PAUSE": "postgres:swap:closed"})
+    run = start(engine.project, "--json", "upgrade", "head",
+                env={"SAFEGUARD_PAUSE": UNDO_POINTS[engine.name]})
     try:
         wait_until(marker.exists, run, what="the slow part")
         time.sleep(0.3)
         os.kill(run.pid, signal.SIGTERM)
-        wait_stopped(run)
-        os.killpg(run.pid, signal.SIGTERM)  # as systemd does: every process of the unit
-        resume(run)
-        code = run.wait(timeout=120)
+        code = signal_at_pause(run, signal.SIGTERM, group=True)
     finally:
         run.reap()
 
     assert_put_back(engine, pre, run, code, signal.SIGTERM)
     assert "the restore is finishing; only SIGKILL can stop it" in run.stderr()
-    assert auxiliary_databases(pg_server, pg_at_head.database) == []
 
 
 @pytest.mark.postgres
