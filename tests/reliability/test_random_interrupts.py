@@ -125,7 +125,8 @@ def interrupt(scenario_name: str, engine: str, seed: int, fault_engine, referenc
     assert found is not None, (
         f"{context}: the database is neither the pre-run nor the finished state "
         f"(differs from pre-run in {differences(state, refs.pre)}"
-        + (f", from finished in {differences(state, refs.post)})" if refs.post else ")"))
+        + (f", from finished in {differences(state, refs.post)})" if refs.post else ")")
+        + f"\n{stderr[-3000:]}")
     assert unfinished == [], f"{context}: an interrupt left operation {unfinished[0].id} for recover"
     assert found == said, f"{context}: the database is the {found} state, the journal says {said}"
     assert found == "pre" or scenario.reaches_post, f"{context}: ended {found}"

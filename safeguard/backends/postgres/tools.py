@@ -142,12 +142,12 @@ def run(
 
 
 def _deaf_to_stop_signals() -> None:
-    """In the tool, before exec: ignore SIGINT and SIGTERM (ignored stays ignored across
-    exec). Ctrl-C reaches the whole process group and `systemctl stop` the whole cgroup:
-    a pg_restore dying of the second signal would fail the restore that the first one
+    """In the tool, before exec: block SIGINT and SIGTERM (the mask survives exec, and
+    pg_dump/pg_restore install handlers of their own, so ignoring them would not last).
+    Ctrl-C reaches the whole process group and `systemctl stop` the whole cgroup: a
+    pg_restore ending on the second signal would fail the restore the first one
     started. This process decides, and stops a tool with SIGKILL (above)."""
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
 def _status(returncode: int) -> str:
