@@ -131,11 +131,15 @@ def add_slow_revision(project, body: str) -> Path:
 
 def signal_when(run: Run, ready, sig: int, *, settle: float = 0.3) -> int:
     """Send ``sig`` once ``ready()`` (and ``settle`` seconds more, so the slow part is
-    under way); the exit status."""
+    under way), as it comes: SIGINT to the whole process group (Ctrl-C at a terminal),
+    SIGTERM to the process (a pod replaced); the exit status."""
     try:
         assert wait_until(ready, run, what="the slow part"), run.stderr()[-3000:]
         time.sleep(settle)
-        os.kill(run.pid, sig)
+        if sig == signal.SIGINT:
+            os.killpg(run.pid, sig)
+        else:
+            os.kill(run.pid, sig)
         return run.wait(timeout=120)
     finally:
         run.reap()
