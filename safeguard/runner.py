@@ -40,7 +40,7 @@ from .backends import Backend
 from .errors import DatabaseMismatchError, SafeguardError
 from .interruption import Interrupted
 from .journal import Operation
-from .project import Step
+from .revisions import Step
 
 log = logging.getLogger(__name__)
 
