@@ -78,7 +78,6 @@ class _State:
     consumed: bool = False
     armed: bool = False
     finishing: list[str] = field(default_factory=list)
-    cancels: list[Cancel] = field(default_factory=list)
 
     def on_signal(self, signum: int, _frame: object) -> None:
         if self.signum is None:
