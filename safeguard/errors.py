@@ -23,7 +23,9 @@
     ├── UnfinishedOperationError        9  the journal holds an unfinished operation
     │   └── JournalError                    the journal cannot be written: this one stops unfinished
     ├── VerificationError              10  a snapshot does not match its manifest
-    └── LintFailedError                11  `lint --strict` found unacknowledged revisions
+    ├── LintFailedError                11  `lint --strict` found unacknowledged revisions
+    └── OperationInterruptedError 130/143  SIGINT/SIGTERM stopped the operation; what it
+                                           had changed was undone (128 + the signal)
 
 The exit code lives on the class, as click does it, so the CLI never maps errors by
 hand. Lower-level errors (sqlite3, subprocess, Alembic) are translated where they
@@ -166,3 +168,16 @@ class LintFailedError(SafeguardError):
     """`lint --strict` found destructive or unknown revisions not acknowledged."""
 
     exit_code = 11
+
+
+class OperationInterruptedError(SafeguardError):
+    """SIGINT or SIGTERM stopped the operation, and what it had changed was undone
+    (interruption.py). The exit code is the shell's for the signal, 128 + its number:
+    130 for SIGINT, 143 for SIGTERM."""
+
+    exit_code = 130
+
+    def __init__(self, message: str, *, signum: int, report: object | None = None) -> None:
+        super().__init__(message, report=report)
+        self.signum = signum
+        self.exit_code = 128 + signum

@@ -5,17 +5,19 @@
                          \\-> on any failure: restore, re-stamp, verify, report
 
 Every state change is announced in the journal before it happens (see journal.py), so
-`safeguard recover` can finish whatever a crash interrupted.
+`safeguard recover` can finish whatever a crash interrupted. SIGINT and SIGTERM are
+failures of the run (interruption.py): undone as a failed revision is, then reported.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Literal, NoReturn
 
-from . import health
+from . import health, interruption
 from .backends import Backend
 from .config import Settings
 from .durable import Progress
@@ -25,10 +27,13 @@ from .errors import (
     JournalError,
     MigrationFailedError,
     MigrationTimeoutError,
+    OperationInterruptedError,
     RestoreError,
     SafeguardError,
+    SnapshotError,
 )
 from .health import HealthReport
+from .interruption import Interrupted, signal_name
 from .journal import Operation
 from .plan import Plan, make_plan
 from .reporting import ProgressFactory, Reporter, silent
@@ -41,7 +46,7 @@ from .workspace import Held, Workspace
 log = logging.getLogger(__name__)
 
 
-Outcome = Literal["up-to-date", "dry-run", "migrated", "restored", "failed", "refused"]
+Outcome = Literal["up-to-date", "dry-run", "migrated", "restored", "failed", "refused", "aborted"]
 """How a guarded run ended."""
 
 
@@ -60,6 +65,12 @@ class GuardResult:
     heads: tuple[str, ...] = ()
     operation: str | None = None
     timed_out: bool = False
+    #: The signal that stopped the run (SIGINT, SIGTERM), if one did.
+    signal: str | None = None
+
+    @property
+    def interrupted(self) -> bool:
+        return self.signal is not None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +85,8 @@ class GuardResult:
             "heads": list(self.heads),
             "operation": self.operation,
             "timed_out": self.timed_out,
+            "interrupted": self.interrupted,
+            "signal": self.signal,
         }
 
 
@@ -100,12 +113,25 @@ class Guard:
                 create: bool = False) -> GuardResult:
         """Run the guarded migration; raise a SafeguardError (carrying the result)
         when it fails, after restoring whatever can be restored."""
-        state = self.ws.database(create=create)
-        backend = self.ws.backend(state)
-        with self.ws.operation(direction, backend, f"{direction} {target}") as held:
-            # Re-read under the lock: another runner may have migrated while we waited.
-            state = self.ws.project.database(create=create)
-            plan = self._plan(state, target, direction, backend)
+        with interruption.handling():
+            try:
+                return self._migrate(target, direction, create)
+            except Interrupted as exc:  # before the journal's first line: nothing changed
+                interruption.consume()
+                raise OperationInterruptedError(
+                    f"interrupted by {exc.name} before anything was changed", signum=exc.signum
+                ) from None
+
+    def _migrate(self, target: str, direction: Direction, create: bool) -> GuardResult:
+        with ExitStack() as stack:
+            with interruption.stoppable():  # nothing is written before the journal's begin
+                state = self.ws.database(create=create)
+                backend = self.ws.backend(state)
+                held = stack.enter_context(
+                    self.ws.operation(direction, backend, f"{direction} {target}"))
+                # Re-read under the lock: another runner may have migrated while we waited.
+                state = self.ws.project.database(create=create)
+                plan = self._plan(state, target, direction, backend)
             self.announce(plan)
             if not plan.steps:
                 self.report(f"Nothing to do: the database is at {format_revs(state.heads)}.")
@@ -133,7 +159,20 @@ class Guard:
             steps=[p.step.revision for p in plan.steps],
             snapshot=plan.snapshot,
         )
-        snapshot = self._snapshot(plan, held) if plan.snapshot else None
+        try:
+            snapshot = self._snapshot(plan, held) if plan.snapshot else None
+        except (Interrupted, SnapshotError) as exc:
+            # Ctrl-C reaches the whole process group: a tool may fail of it first.
+            signum = interruption.consume()
+            if signum is None:
+                raise
+            raise OperationInterruptedError(
+                f"interrupted by {signal_name(signum)} during the snapshot: the partial snapshot "
+                f"was discarded and nothing was changed; the database is still at "
+                f"{format_revs(plan.database.heads)}", signum=signum,
+                report=GuardResult(plan=plan, outcome="aborted", operation=op.id,
+                                   heads=plan.database.heads,
+                                   signal=signal_name(signum))) from exc
         # The data guard compares against these; a snapshot has just counted them.
         before_counts = dict(snapshot.row_counts) if snapshot else backend.row_counts()
         if _remaining(deadline) == 0:
@@ -151,7 +190,7 @@ class Guard:
         if not outcome.ok:
             return self._fail(plan, backend, op, snapshot, applied, None,
                               failed_revision=outcome.failed_revision, error=outcome.error or "",
-                              timed_out=outcome.timed_out)
+                              timed_out=outcome.timed_out, interrupted=outcome.interrupted)
         settings = self.settings
         if deadline is not None:
             left = max(deadline - time.monotonic(), 0.0)
@@ -165,9 +204,13 @@ class Guard:
                                   database=plan.database, expected_heads=plan.expected_heads,
                                   before_counts=before_counts,
                                   classifications=[p.classification for p in plan.steps])
-        with op.step("check") as checked:
-            report = health.run_checks(ctx)
-            checked["ok"] = report.ok
+        try:
+            with op.step("check") as checked, interruption.stoppable():
+                report = health.run_checks(ctx)
+                checked["ok"] = report.ok
+        except Interrupted as exc:
+            return self._fail(plan, backend, op, snapshot, applied, None, failed_revision=None,
+                              error="the health checks were stopped", interrupted=exc.signum)
         for result in report.results:
             log.info("check %s: %s in %.0f ms", result.name, result.status, result.duration * 1000)
         self.report("Health checks:")
@@ -176,6 +219,9 @@ class Guard:
         if not report.ok:
             return self._fail(plan, backend, op, snapshot, applied, report,
                               failed_revision=None, error=report.summary())
+        if interruption.received() is not None:  # between two stoppable parts
+            return self._fail(plan, backend, op, snapshot, applied, report, failed_revision=None,
+                              error="the run had not finished", interrupted=interruption.received())
         heads = plan.expected_heads
         op.finish("migrated", heads=list(heads), snapshot=snapshot.id if snapshot else None)
         self.report(f"Done: the database is at {format_revs(heads)}.")
@@ -196,11 +242,17 @@ class Guard:
     def _fail(self, plan: Plan, backend: Backend, op: Operation, snapshot: Snapshot | None,
               applied: list[str], report: HealthReport | None, *,
               failed_revision: str | None, error: str, timed_out: bool = False,
-              changed: bool = True) -> GuardResult:
+              changed: bool = True, interrupted: int | None = None) -> GuardResult:
         """Restore the snapshot (if there is one, and ``changed``: something was
         applied) and raise the error that says it all."""
-        if timed_out:
-            error_cls: type[SafeguardError] = MigrationTimeoutError
+        signal = signal_name(interrupted) if interrupted else None
+        if interrupted:
+            error_cls: type[SafeguardError] = OperationInterruptedError
+            what = (f"interrupted by {signal} while revision {failed_revision} ran"
+                    if failed_revision else f"interrupted by {signal}: {error}")
+            error = f"stopped by {signal}"
+        elif timed_out:
+            error_cls = MigrationTimeoutError
             limit = f"the --timeout of {self.settings.timeout:g}s"
             what = (f"revision {failed_revision} did not finish within {limit} and was stopped"
                     if failed_revision else f"{limit} passed: {error}")
@@ -210,19 +262,37 @@ class Guard:
         else:
             error_cls = HealthCheckFailedError
             what = f"health checks failed after migrating: {error}"
+        with interruption.finishing("the restore"):
+            return self._undo(plan, backend, op, snapshot, applied, report, error_cls, what,
+                              failed_revision=failed_revision, error=error, timed_out=timed_out,
+                              signal=signal, changed=changed)
+
+    def _undo(self, plan: Plan, backend: Backend, op: Operation, snapshot: Snapshot | None,
+              applied: list[str], report: HealthReport | None, error_cls: type[SafeguardError],
+              what: str, *, failed_revision: str | None, error: str, timed_out: bool,
+              signal: str | None, changed: bool) -> NoReturn:
+        """_fail's second half, which no signal stops."""
+        def raise_(message: str, result: GuardResult) -> NoReturn:
+            signum = interruption.consume()  # the one that stopped the run, or a later one
+            if error_cls is OperationInterruptedError and signum is not None:
+                raise OperationInterruptedError(message, signum=signum, report=result)
+            if signum is not None:
+                message += f" ({signal_name(signum)} arrived meanwhile; the restore was finished first)"
+            raise error_cls(message, report=result)
+
         if snapshot is None or not changed:
             heads = self._heads_now()
-            op.finish("failed", error=what, heads=list(heads))
+            op.finish("failed", error=what, heads=list(heads), **_signal_fact(signal))
             result = GuardResult(plan=plan, outcome="failed", applied=tuple(applied),
                                  snapshot=snapshot, health=report,
                                  failed_revision=failed_revision, error=error, heads=heads,
-                                 operation=op.id, timed_out=timed_out)
+                                 operation=op.id, timed_out=timed_out, signal=signal)
             if not changed:  # a restore would only risk the writes made since the snapshot
-                raise error_cls(f"{what}; the database was not changed, it is at "
-                                f"{format_revs(heads)}", report=result)
+                raise_(f"{what}; the database was not changed, it is at "
+                       f"{format_revs(heads)}", result)
             reason = plan.snapshot_reason or "no snapshot was planned"
-            raise error_cls(f"{what}; no snapshot to restore ({reason}); the database is at "
-                            f"{format_revs(heads)}", report=result)
+            raise_(f"{what}; no snapshot to restore ({reason}); the database is at "
+                   f"{format_revs(heads)}", result)
         try:
             restored = restore_snapshot(self.ws.store, backend, self.ws.project, snapshot, op=op,
                                         report=self.report,
@@ -234,23 +304,22 @@ class Guard:
             # refused until `safeguard recover` has restored the snapshot.
             result = GuardResult(plan=plan, outcome="failed", applied=tuple(applied),
                                  snapshot=snapshot, health=report, failed_revision=failed_revision,
-                                 error=error, operation=op.id, timed_out=timed_out)
+                                 error=error, operation=op.id, timed_out=timed_out, signal=signal)
+            interruption.consume()
             raise RestoreError(
                 f"{what}; then restoring snapshot {snapshot.id} FAILED: {exc}. The database "
                 f"needs attention: once the cause is fixed, `safeguard recover` restores the "
                 f"snapshot (it is at {self.ws.store.path_of(snapshot.id)})",
                 report=result,
             ) from exc
-        op.finish("restored", snapshot=snapshot.id, heads=list(restored.heads), error=what)
+        op.finish("restored", snapshot=snapshot.id, heads=list(restored.heads), error=what,
+                  **_signal_fact(signal))
         result = GuardResult(plan=plan, outcome="restored", applied=tuple(applied), snapshot=snapshot,
                              health=report, failed_revision=failed_revision, error=error,
                              restored=True, heads=restored.heads, operation=op.id,
-                             timed_out=timed_out)
-        raise error_cls(
-            f"{what}; restored snapshot {snapshot.id}; the database is back at "
-            f"{format_revs(restored.heads)}",
-            report=result,
-        )
+                             timed_out=timed_out, signal=signal)
+        raise_(f"{what}; restored snapshot {snapshot.id}; the database is back at "
+               f"{format_revs(restored.heads)}", result)
 
     def _refuse(self, plan: Plan, op: Operation, snapshot: Snapshot | None, mismatch: str) -> NoReturn:
         """env.py turned to another database before this run changed anything: there is
@@ -280,6 +349,11 @@ class Guard:
         if self.progress_factory is None:
             return None
         return self.progress_factory(label, total)
+
+
+def _signal_fact(signal: str | None) -> dict[str, str]:
+    """The journal's word that a signal stopped the operation."""
+    return {"interrupted": signal} if signal else {}
 
 
 def _remaining(deadline: float | None) -> float | None:

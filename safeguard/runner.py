@@ -10,6 +10,12 @@ revision that was running and end the database sessions the child left behind.
 
 The child dies with its parent (PR_SET_PDEATHSIG on Linux): a migration must never go
 on unsupervised after the process that would restore it is gone.
+
+SIGINT and SIGTERM stop the migration too (see interruption.py): in this process the
+statement running is cancelled and Alembic stops where it stands, or at the next
+revision if the migration's code swallowed the interruption; under a deadline the child
+is stopped as a timeout stops it. Either way the outcome says `interrupted`, and the
+run is undone as a failed one is.
 """
 
 from __future__ import annotations
@@ -29,8 +35,10 @@ from typing import Any, Callable, Iterator, Sequence
 from sqlalchemy import event
 from sqlalchemy.pool import Pool
 
+from . import interruption
 from .backends import Backend
-from .errors import DatabaseMismatchError
+from .errors import DatabaseMismatchError, SafeguardError
+from .interruption import Interrupted
 from .journal import Operation
 from .revisions import Step
 
@@ -53,6 +61,8 @@ class ApplyOutcome:
     #: env.py turned to another database at the first connection of the run, before
     #: anything was applied (see identity.py): the run is refused, not restored.
     mismatch: str | None = None
+    #: The signal (SIGINT, SIGTERM) that stopped the run, if one did.
+    interrupted: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -80,20 +90,29 @@ def apply_steps(steps: Sequence[Step], run: RunAll, op: Operation, report: Repor
         def failed(step: Step, exc: BaseException) -> None:
             outcome.failed_revision, outcome.error = step.revision, describe(exc)
             outcome.mismatch = _refusal(exc, outcome.applied)
-            report(f"  FAILED: {outcome.error}")
+            report(f"  {'STOPPED' if isinstance(exc, Interrupted) else 'FAILED'}: {outcome.error}")
 
-        _run_journaled(steps, run, op, begun=begun, done=lambda s: outcome.applied.append(s.revision),
-                       failed=failed)
+        with _tracked_connections(backend) as connections:
+            _run_journaled(steps, run, op, begun=begun,
+                           done=lambda s: outcome.applied.append(s.revision), failed=failed,
+                           cancel=connections.cancel)
+            if not outcome.ok and interruption.received() is not None:
+                outcome.interrupted = interruption.received()
+                connections.end()
         return outcome
     return _apply_in_child(steps, run, op, report, deadline, backend)
 
 
 def _run_journaled(steps: Sequence[Step], run: RunAll, op: Operation, *,
                    begun: Callable[[Step], None], done: Callable[[Step], None],
-                   failed: Callable[[Step, BaseException], None]) -> bool:
+                   failed: Callable[[Step, BaseException], None],
+                   cancel: interruption.Cancel | None = None) -> bool:
     """One pass over the run's revisions, each journaled as a step of its own: 'started'
     before it runs (for the first, before env.py; for the next, as Alembic reports the
-    previous one applied), then 'done' or 'failed'. True when every step is done."""
+    previous one applied), then 'done' or 'failed'. True when every step is done.
+
+    A signal stops the pass (interruption.stoppable; ``cancel`` stops the statement
+    running), at the latest when the next revision would start."""
     pending = list(steps)
 
     def start_next() -> None:
@@ -112,14 +131,20 @@ def _run_journaled(steps: Sequence[Step], run: RunAll, op: Operation, *,
         pending.remove(step)
         op.record("apply", "done", revision=revision)
         done(step)
+        interruption.check()  # the migration's code may have swallowed it
         start_next()
 
     start_next()
     try:
-        with _exits_as_failures():
+        with _exits_as_failures(), interruption.stoppable(cancel):
             run(applied)
+    except Interrupted as exc:  # SIGINT/SIGTERM under safeguard's handlers: a failed run
+        step = pending[0] if pending else steps[-1]
+        op.record("apply", "failed", revision=step.revision, error=f"{type(exc).__name__}: {exc}")
+        failed(step, exc)
+        return False
     except KeyboardInterrupt:
-        raise  # a person's Ctrl-C is not the revision's doing: the caller decides
+        raise  # no handlers of ours (a thread of the caller's): the caller decides
     except BaseException as exc:  # noqa: BLE001 - sys.exit() in a revision or env.py too
         step = pending[0] if pending else steps[-1]
         op.record("apply", "failed", revision=step.revision, error=f"{type(exc).__name__}: {exc}")
@@ -167,6 +192,55 @@ def _refusal(exc: BaseException, applied: Sequence[str]) -> str | None:
     return None
 
 
+class _Connections:
+    """The driver connections env.py opened during an in-process run, with their
+    server sessions (read when they open: a closed connection no longer knows it)."""
+
+    def __init__(self, backend: Backend | None) -> None:
+        self.backend = backend
+        self.opened: list[tuple[Any, int | None]] = []
+
+    def add(self, dbapi_connection: Any) -> None:
+        session = self.backend.session_of(dbapi_connection) if self.backend is not None else None
+        self.opened.append((dbapi_connection, session))
+
+    def cancel(self) -> None:
+        """From the watcher thread: cancel whatever statement each one is running."""
+        if self.backend is not None:
+            for connection, _session in list(self.opened):
+                self.backend.cancel(connection)
+
+    def end(self) -> None:
+        """After an interrupted run: whatever the interruption left open goes, and its
+        transaction with it (a PostgreSQL session holding the migration's locks would
+        keep the restore from renaming the database)."""
+        sessions = [session for _connection, session in self.opened if session is not None]
+        for connection, session in self.opened:
+            if session is None:
+                with contextlib.suppress(Exception):
+                    connection.close()
+        if sessions and self.backend is not None:
+            try:
+                self.backend.end_sessions(sessions)
+            except SafeguardError as exc:  # the restore then names the sessions in its way
+                log.warning("%s", exc)
+
+
+@contextlib.contextmanager
+def _tracked_connections(backend: Backend | None) -> Iterator[_Connections]:
+    """Note each connection a pool opens in the body (the listener is removed after)."""
+    connections = _Connections(backend)
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        connections.add(dbapi_connection)
+
+    event.listen(Pool, "connect", on_connect)
+    try:
+        yield connections
+    finally:
+        event.remove(Pool, "connect", on_connect)
+
+
 # -- the child -------------------------------------------------------------------------
 
 def _apply_in_child(steps: Sequence[Step], run: RunAll, op: Operation, report: Reporter,
@@ -191,8 +265,7 @@ def _child(steps: Sequence[Step], run: RunAll, op: Operation, fd: int,
     status = 1
     try:
         _die_with_parent()
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        interruption.forget()  # SIGINT and SIGTERM end the child; the parent undoes the run
 
         def send(**message: Any) -> None:
             os.write(fd, (json.dumps(message) + "\n").encode())
@@ -265,12 +338,22 @@ def _watch(pid: int, fd: int, steps: Sequence[Step], op: Operation, report: Repo
     with os.fdopen(fd, "rb", buffering=0) as pipe:
         while True:
             remaining = deadline - time.monotonic()
-            ready = select.select([pipe], [], [], max(remaining, 0))[0] if remaining > 0 else []
+            try:
+                with interruption.stoppable():
+                    ready = select.select([pipe], [], [], max(remaining, 0))[0] if remaining > 0 else []
+            except Interrupted as exc:
+                _stop(pid, backend, sessions)
+                outcome.interrupted = exc.signum
+                outcome.failed_revision = running or _next(steps, outcome)
+                outcome.error = f"stopped by {exc.name}"
+                if running:
+                    op.record("apply", "failed", revision=running, error=outcome.error)
+                report(f"  STOPPED: {outcome.error}")
+                return outcome
             if not ready:
                 _stop(pid, backend, sessions)
                 outcome.timed_out = True
-                outcome.failed_revision = running or (steps[len(outcome.applied)].revision
-                                                      if len(outcome.applied) < len(steps) else None)
+                outcome.failed_revision = running or _next(steps, outcome)
                 outcome.error = "did not finish before the run's --timeout; stopped"
                 if running:
                     op.record("apply", "failed", revision=running, error=outcome.error)
@@ -298,6 +381,10 @@ def _watch(pid: int, fd: int, steps: Sequence[Step], op: Operation, report: Repo
                 elif "session" in message:
                     sessions.append(message["session"])
     _, status = os.waitpid(pid, 0)
+    if interruption.received() is not None and not (outcome.ok and os.WIFEXITED(status)
+                                                    and os.WEXITSTATUS(status) == 0):
+        # Ctrl-C reaches the whole process group: the child died of it first.
+        outcome.interrupted = interruption.received()
     if outcome.failed_revision is None and (running or not os.WIFEXITED(status)
                                             or os.WEXITSTATUS(status) != 0):
         # Died without saying why: a signal from outside, or the OOM killer.
@@ -307,6 +394,11 @@ def _watch(pid: int, fd: int, steps: Sequence[Step], op: Operation, report: Repo
             op.record("apply", "failed", revision=running, error=outcome.error)
         report(f"  FAILED: {outcome.error}")
     return outcome
+
+
+def _next(steps: Sequence[Step], outcome: ApplyOutcome) -> str | None:
+    """The revision after the last one applied, if any is left."""
+    return steps[len(outcome.applied)].revision if len(outcome.applied) < len(steps) else None
 
 
 def _stop(pid: int, backend: Backend | None, sessions: Sequence[int]) -> None:

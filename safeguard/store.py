@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterator, Mapping
 
-from . import durable, faults, ownership
+from . import durable, faults, interruption, ownership
 from .backends import Backend
 from .durable import Progress
 from .errors import (
@@ -175,7 +175,9 @@ class SnapshotStore:
         final = self.path_of(snapshot_id)
         try:
             durable.make_dir(staging)
-            payload = backend.snapshot(staging, progress=progress)
+            # A signal may stop the copy (interruption.py): the staging goes below.
+            with interruption.stoppable():
+                payload = backend.snapshot(staging, progress=progress)
             durable.fsync_dir(staging)
             os.replace(staging, final)
             durable.fsync_dir(self.snapshots_dir)

@@ -8,7 +8,7 @@ import json
 from conftest import HEAD
 
 MIGRATION = {"outcome", "plan", "applied", "snapshot", "health", "failed_revision", "error",
-             "restored", "heads", "operation", "timed_out"}
+             "restored", "heads", "operation", "timed_out", "interrupted", "signal"}
 MANIFEST = {"id", "created_at", "reason", "engine", "database", "revisions", "revision", "size",
             "sha256", "files", "row_counts", "label", "pinned", "compression", "content_sha256",
             "extra", "safety"}
@@ -26,7 +26,8 @@ SHAPES = [
     (("snapshot", "verify", "latest"), {"snapshot", "ok", "problems"}),
     (("snapshot", "prune", "--dry-run"), {"dry_run", "decisions"}),
     (("restore", "latest", "--dry-run"), {"snapshot", "heads_before", "dry_run", "warnings",
-                                          "safety_snapshot", "result", "health"}),
+                                          "safety_snapshot", "result", "health",
+                                          "interrupted", "signal"}),
     (("recover",), {"recovered"}),
     (("log",), {"operations"}),
     (("config",), {"settings", "database"}),

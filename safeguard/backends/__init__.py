@@ -97,6 +97,11 @@ class Backend(Protocol):
     def end_sessions(self, sessions: Sequence[int]) -> None:
         """End sessions a stopped migration left running on the server."""
 
+    def cancel(self, dbapi_connection: Any) -> None:
+        """Cancel the statement a driver connection is running, from any thread (an
+        interrupted run's, see interruption.py): SQLite interrupts it, PostgreSQL
+        cancels the connection's session with pg_cancel_backend."""
+
 
 def count_mismatches(expected: Mapping[str, int], actual: Mapping[str, int]) -> list[str]:
     """One problem per table whose row count differs from the manifest's."""

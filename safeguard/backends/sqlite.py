@@ -21,14 +21,14 @@ import sqlite3
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing, contextmanager, nullcontext
+from contextlib import closing, contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterator, Mapping, Sequence
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
 
-from .. import compression, durable, faults
+from .. import compression, durable, faults, interruption
 from ..durable import Progress
 from ..errors import DatabaseMissingError, RefusedError, RestoreError, SnapshotError
 from ..manifest import Payload, Snapshot
@@ -153,6 +153,15 @@ class SQLiteBackend:
     def end_sessions(self, sessions: Sequence[int]) -> None:
         """Nothing to end (see session_of)."""
 
+    def cancel(self, dbapi_connection: Any) -> None:
+        """``interrupt()``: the statement stops with "interrupted" at SQLite's next
+        check (it checks between VDBE steps, so even a query computed entirely in C
+        stops); thread-safe, and a no-op on an idle connection."""
+        interrupt = getattr(dbapi_connection, "interrupt", None)
+        if interrupt is not None:
+            with suppress(sqlite3.ProgrammingError):  # closed meanwhile
+                interrupt()
+
     # -- snapshot ----------------------------------------------------------------
 
     def snapshot(self, directory: Path, *, progress: Progress = None) -> Payload:
@@ -245,29 +254,31 @@ class SQLiteBackend:
         moved: list[tuple[Path, Path]] = []
         try:
             # The live file is untouched until the staged copy is known to hold exactly
-            # the bytes that were snapshotted.
-            counts = _materialize(directory, snapshot, staging, progress=progress)
-            # The application's user must be able to open what it gets back: the copy
-            # takes the live file's mode, owner and group (the snapshot stays 0600).
-            if self.path.exists() and not durable.take_mode_and_owner(staging, os.stat(self.path)):
-                log.warning("the restored %s could not be given its owner (uid %d): only root "
-                            "can; it now belongs to uid %d", self.path,
-                            os.stat(self.path).st_uid, os.getuid())
-            swapping()
-            # Side files belong to the old database: a stale -wal replayed onto the
-            # restored file would corrupt it, so they are moved out of the way before
-            # the new file arrives, and put back if it cannot (a -wal may hold the
-            # only copy of committed rows): deleted only once the rename succeeded.
-            for suffix, kept in zip(SIDE_FILES, _aside(staging)):
-                side = self.path.with_name(self.path.name + suffix)
-                try:
-                    os.replace(side, kept)
-                except FileNotFoundError:
-                    continue
-                moved.append((kept, side))
-            faults.point("sqlite:restore:before-swap")
-            durable.replace(staging, self.path)
-            faults.point("sqlite:restore:swapped")
+            # the bytes that were snapshotted; until then a signal may stop the restore.
+            with interruption.stoppable():
+                counts = _materialize(directory, snapshot, staging, progress=progress)
+                # The application's user must be able to open what it gets back: the copy
+                # takes the live file's mode, owner and group (the snapshot stays 0600).
+                if self.path.exists() and not durable.take_mode_and_owner(staging, os.stat(self.path)):
+                    log.warning("the restored %s could not be given its owner (uid %d): only "
+                                "root can; it now belongs to uid %d", self.path,
+                                os.stat(self.path).st_uid, os.getuid())
+            with interruption.finishing("the restore"):
+                swapping()
+                # Side files belong to the old database: a stale -wal replayed onto the
+                # restored file would corrupt it, so they are moved out of the way before
+                # the new file arrives, and put back if it cannot (a -wal may hold the
+                # only copy of committed rows): deleted only once the rename succeeded.
+                for suffix, kept in zip(SIDE_FILES, _aside(staging)):
+                    side = self.path.with_name(self.path.name + suffix)
+                    try:
+                        os.replace(side, kept)
+                    except FileNotFoundError:
+                        continue
+                    moved.append((kept, side))
+                faults.point("sqlite:restore:before-swap")
+                durable.replace(staging, self.path)
+                faults.point("sqlite:restore:swapped")
         except OSError as exc:
             for kept, side in reversed(moved):
                 os.replace(kept, side)

@@ -1,15 +1,19 @@
 """`safeguard restore ID`: put a snapshot back by hand, with a safety snapshot of the
 current state first and the health checks after. The restore itself is the one
-restore-and-verify path, `restore.restore_snapshot`."""
+restore-and-verify path, `restore.restore_snapshot`. A signal before the swap leaves
+the database as it was; from the swap on, the restore completes (interruption.py)."""
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
-from .. import health
+from .. import health, interruption
+from ..backends import Backend
 from ..config import Settings
-from ..errors import RestoreRefusedError
+from ..errors import OperationInterruptedError, RestoreRefusedError, SnapshotError
+from ..interruption import Interrupted, signal_name
 from ..manifest import SAFETY_REASON
 from ..reporting import ProgressFactory, Reporter, no_progress, silent
 from ..restore import RestoreResult, check_compatible, refuse_users, restore_snapshot
@@ -29,6 +33,8 @@ class ManualRestore:
     safety_snapshot: Snapshot | None = None
     result: RestoreResult | None = None
     health: health.HealthReport | None = None
+    #: The signal that arrived during the restore (SIGINT, SIGTERM), if one did.
+    signal: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -39,6 +45,8 @@ class ManualRestore:
             "safety_snapshot": self.safety_snapshot.id if self.safety_snapshot else None,
             "result": self.result.to_dict() if self.result else None,
             "health": self.health.to_dict() if self.health else None,
+            "interrupted": self.signal is not None,
+            "signal": self.signal,
         }
 
 
@@ -70,7 +78,27 @@ def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
                              warnings=warnings)
 
     backend = ws.backend(ws.database(check_known=False, empty_ok=True))
-    with ws.operation("restore", backend, f"restore {snapshot_id}") as held:
+    with interruption.handling():
+        try:
+            return _restore(ws, settings, snapshot_id, examine, backend, force=force,
+                            report=report, progress=progress)
+        except (Interrupted, SnapshotError):  # before the restore began: nothing changed
+            signum = interruption.consume()
+            if signum is None:
+                raise
+            raise OperationInterruptedError(
+                f"interrupted by {signal_name(signum)} before the restore: nothing was restored; "
+                "the database is as it was", signum=signum) from None
+
+
+def _restore(ws: Workspace, settings: Settings, snapshot_id: str,
+             examine: Callable[[], tuple[Snapshot, DatabaseState, tuple[str, ...]]],
+             backend: Backend, *, force: bool, report: Reporter,
+             progress: ProgressFactory) -> ManualRestore:
+    """The restore under the lock; a signal stops it only before the swap."""
+    with ExitStack() as stack:
+        with interruption.stoppable():
+            held = stack.enter_context(ws.operation("restore", backend, f"restore {snapshot_id}"))
         # Everything decided on is read under the lock: an operation that held it
         # meanwhile may have migrated the database (the safety snapshot must say so)
         # or pruned the snapshot.
@@ -94,15 +122,37 @@ def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
             # Stopped before the swap: nothing for `recover` to finish.
             op.finish("refused", error=str(exc), heads=list(state.heads), safety_snapshot=safety.id)
             raise
-        ctx = health.CheckContext(backend=backend, project=ws.project, settings=settings,
-                                  database=state, expected_heads=snapshot.revisions)
-        with op.step("check") as outcome:
-            checks = health.run_checks(ctx)
-            outcome["ok"] = checks.ok
-        op.finish("restored", snapshot=snapshot.id, safety_snapshot=safety.id,
-                  heads=list(result.heads), checks_ok=checks.ok)
+        except Interrupted as exc:
+            # Before the swap: the backend dropped its copy, the live database is untouched.
+            interruption.consume()
+            op.finish("aborted", error=f"stopped by {exc.name} before the swap",
+                      interrupted=exc.name, heads=list(state.heads))
+            raise OperationInterruptedError(
+                f"interrupted by {exc.name} before the swap: nothing was restored; the database "
+                f"is still at {format_revs(state.heads)} (safety snapshot {safety.id} is kept)",
+                signum=exc.signum,
+                report=ManualRestore(snapshot=snapshot, heads_before=state.heads, dry_run=False,
+                                     warnings=warnings, safety_snapshot=safety,
+                                     signal=exc.name)) from None
+        with interruption.finishing("the restore"):
+            ctx = health.CheckContext(backend=backend, project=ws.project, settings=settings,
+                                      database=state, expected_heads=snapshot.revisions)
+            with op.step("check") as outcome:
+                checks = health.run_checks(ctx)
+                outcome["ok"] = checks.ok
+            signum = interruption.consume()
+            signal = signal_name(signum) if signum else None
+            op.finish("restored", snapshot=snapshot.id, safety_snapshot=safety.id,
+                      heads=list(result.heads), checks_ok=checks.ok,
+                      **({"interrupted": signal} if signal else {}))
+    done = ManualRestore(snapshot=snapshot, heads_before=state.heads, dry_run=False,
+                         warnings=warnings, safety_snapshot=safety, result=result,
+                         health=checks, signal=signal)
+    if signum is not None:
+        raise OperationInterruptedError(
+            f"interrupted by {signal} after the swap: the restore of {snapshot.id} was completed "
+            f"first; the database is at {format_revs(result.heads)} (the previous state is in "
+            f"safety snapshot {safety.id})", signum=signum, report=done)
     report(f"Restored {snapshot.id}: the database is at {format_revs(result.heads)} "
            f"(the previous state is in safety snapshot {safety.id}).")
-    return ManualRestore(snapshot=snapshot, heads_before=state.heads, dry_run=False,
-                         warnings=warnings, safety_snapshot=safety, result=result,
-                         health=checks)
+    return done

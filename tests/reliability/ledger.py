@@ -22,6 +22,7 @@ class Tally:
 
     tests: int = 0
     faults: int = 0  # faults that landed: a kill of a live process, a full disk, ...
+    interrupts: int = 0  # of those, SIGINT/SIGTERM sent to a live run (not kills)
     missed: int = 0  # kills that came after the process had already exited
     bad_inputs: int = 0  # commands tried in a state where they must be refused
     refused: int = 0  # operations that stopped before changing anything and closed themselves

@@ -99,8 +99,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     total = book.totals()
     terminalreporter.section("fault-injection ledger")
     terminalreporter.write_line(
-        f"{total.tests} fault tests: {total.faults} faults injected ({total.missed} kills "
-        f"came after the process had finished), {total.bad_inputs} bad inputs tried, "
+        f"{total.tests} fault tests: {total.faults} faults injected ({total.interrupts} of "
+        f"them SIGINT/SIGTERM; {total.missed} kills or signals came after the process had "
+        f"finished), {total.bad_inputs} bad inputs tried, "
         f"{total.refused} operations refused before changing anything, "
         f"{total.restores} restores performed, {total.recoveries} recoveries, "
         f"{total.data_lost} runs lost data")

@@ -10,6 +10,7 @@ import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
+from ... import interruption
 from ...durable import Progress
 from ...errors import ConfigError, RefusedError, RestoreError
 from ...manifest import Payload, Snapshot
@@ -103,6 +104,18 @@ class PostgresBackend:
             with closing(self.server.connect_maintenance()) as conn:
                 swap.terminate(conn, list(sessions), timeout=self.options.sessions.timeout)
 
+    def cancel(self, dbapi_connection: Any) -> None:
+        """``pg_cancel_backend`` of the connection's own session, from a connection of
+        our own (any driver whose backend pid is known; psycopg 3 also cancels by itself
+        on KeyboardInterrupt): the statement ends with "canceling statement due to user
+        request" and the migration fails where it stands."""
+        session = self.session_of(dbapi_connection)
+        if session is None:
+            return
+        with errors_as(RestoreError, f"cannot cancel the interrupted statement on {self.identity()}"):
+            with closing(self.server.connect_maintenance()) as conn:
+                conn.execute("SELECT pg_cancel_backend(%s)", (session,))
+
     def preflight(self) -> None:
         """Refuse now, before anything is written, what would make a snapshot fail:
         an unreachable server, a missing pg_dump/pg_restore, or one older than the server;
@@ -155,11 +168,15 @@ class PostgresBackend:
         with closing(conn):
             with errors_as(RestoreError, f"cannot restore {self.identity()}"):
                 swap.finish_interrupted(conn, live)
-                strategy.materialize(conn, directory, snapshot, staging, progress=progress)
                 try:
-                    databases.apply_properties(conn, staging, _properties(snapshot, conn, live))
-                    databases.rename(conn, staging, ready)
-                    swap.swap_in(conn, live, ready, self.options.sessions, swapping)
+                    # Until the swap, a signal may stop the restore (interruption.py):
+                    # the copies are dropped and the live database is as it was.
+                    with interruption.stoppable():
+                        strategy.materialize(conn, directory, snapshot, staging, progress=progress)
+                        databases.apply_properties(conn, staging, _properties(snapshot, conn, live))
+                        databases.rename(conn, staging, ready)
+                    with interruption.finishing("the restore"):
+                        swap.swap_in(conn, live, ready, self.options.sessions, swapping)
                 except BaseException:
                     _abandon(conn, live, staging, ready)
                     raise

@@ -122,7 +122,8 @@ def run(
             # byte (0600 files, 0700 directories), as everything else there is.
             proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL,
                                     stdout=subprocess.DEVNULL, stderr=stderr, env=dict(env),
-                                    umask=PRIVATE_UMASK)
+                                    umask=PRIVATE_UMASK,
+                                    preexec_fn=_deaf_to_stop_signals)
         except OSError as exc:
             raise error(f"{what}: cannot run {argv[0]}: {exc.strerror or exc}") from exc
         try:
@@ -145,6 +146,15 @@ def run(
             reason = _reason(text) or ("no message" if proc.returncode > 0 else "")
             raise error(f"{what} failed ({_status(proc.returncode)})"
                         + (f": {reason}" if reason else ""))
+
+
+def _deaf_to_stop_signals() -> None:
+    """In the tool, before exec: block SIGINT and SIGTERM (the mask survives exec, and
+    pg_dump/pg_restore install handlers of their own, so ignoring them would not last).
+    Ctrl-C reaches the whole process group and `systemctl stop` the whole cgroup: a
+    pg_restore ending on the second signal would fail the restore the first one
+    started. This process decides, and stops a tool with SIGKILL (above)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
 def _status(returncode: int) -> str:

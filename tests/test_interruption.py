@@ -1,0 +1,115 @@
+"""The library's side of interruption: real signals sent to this very process, and the
+caller's handlers found exactly as they were after a guarded run (the library leaves
+its caller's process alone), from the main thread and from another one."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import threading
+import time
+
+import pytest
+from conftest import HEAD
+
+from safeguard import api, interruption
+from safeguard.config import load_settings
+from safeguard.interruption import Interrupted
+
+
+@pytest.fixture
+def callers_handlers():
+    """A caller with handlers of its own for both signals; what they received."""
+    got: list[int] = []
+
+    def mine(signum, _frame):
+        got.append(signum)
+
+    previous = {sig: signal.signal(sig, mine) for sig in interruption.SIGNALS}
+    yield mine, got
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
+def handlers() -> dict:
+    return {sig: signal.getsignal(sig) for sig in interruption.SIGNALS}
+
+
+def wakeup_fd() -> int:
+    fd = signal.set_wakeup_fd(-1)
+    signal.set_wakeup_fd(fd)
+    return fd
+
+
+def test_a_guarded_run_leaves_the_callers_handlers_as_they_were(seeded, callers_handlers):
+    mine, got = callers_handlers
+    settings = load_settings(str(seeded.ini), url=seeded.url)
+    before, fd = handlers(), wakeup_fd()
+
+    result = api.migrate(settings, HEAD)
+
+    assert result.outcome == "migrated"
+    assert handlers() == before == {sig: mine for sig in interruption.SIGNALS}
+    assert wakeup_fd() == fd
+    assert got == []
+
+
+def test_from_another_thread_no_handler_is_installed(seeded, callers_handlers):
+    """Python runs signal handlers only in the main thread: from another thread the
+    library installs none, and the caller's stay in force throughout."""
+    mine, _ = callers_handlers
+    settings = load_settings(str(seeded.ini), url=seeded.url)
+    seen = []
+
+    def work():
+        with interruption.handling():
+            seen.append(handlers())
+        seen.append(api.migrate(settings, HEAD).outcome)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+
+    assert seen == [{sig: mine for sig in interruption.SIGNALS}, "migrated"]
+
+
+def test_a_signal_in_a_stoppable_region_raises_and_later_ones_are_only_noted():
+    with interruption.handling():
+        with pytest.raises(Interrupted) as raised, interruption.stoppable():
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(10**7):  # the handler runs between two bytecodes
+                pass
+        assert raised.value.signum == signal.SIGTERM
+        with interruption.finishing("the test"):
+            os.kill(os.getpid(), signal.SIGINT)  # noted; nothing raised
+        assert interruption.consume() == signal.SIGTERM
+
+
+def test_a_signal_no_outcome_reported_reaches_the_callers_handler_afterwards(callers_handlers):
+    """It came after the work had finished: the caller's handler gets it, once, when the
+    library's handlers are gone."""
+    _, got = callers_handlers
+    with interruption.handling():
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert interruption.received() == signal.SIGTERM
+        assert got == []
+    assert got == [signal.SIGTERM]
+
+
+def test_a_canceller_stops_a_statement_computed_in_c(tmp_path):
+    """A Python handler cannot run while SQLite computes a query in C: the canceller,
+    called from the watcher thread, interrupts it (what the runner does for a
+    migration's statement)."""
+    conn = sqlite3.connect(tmp_path / "x.db", check_same_thread=False)
+    endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    started = time.monotonic()
+    with interruption.handling():
+        with pytest.raises((Interrupted, sqlite3.OperationalError)), \
+                interruption.stoppable(conn.interrupt):
+            timer.start()
+            conn.execute(endless).fetchone()
+        assert interruption.consume() == signal.SIGINT
+    conn.close()
+    assert time.monotonic() - started < 30
