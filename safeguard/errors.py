@@ -19,7 +19,9 @@
     ├── UnfinishedOperationError        9  the journal holds an unfinished operation
     │   └── JournalError                    the journal cannot be written: this one stops unfinished
     ├── VerificationError              10  a snapshot does not match its manifest
-    └── LintFailedError                11  `lint --strict` found unacknowledged revisions
+    ├── LintFailedError                11  `lint --strict` found unacknowledged revisions
+    └── RehearsalFailedError           12  the rehearsal on a copy failed: the real run
+                                           would fail; the live database was not changed
 
 The exit code lives on the class, as click does it, so the CLI never maps errors by
 hand. Lower-level errors (sqlite3, subprocess, Alembic) are translated where they
@@ -147,3 +149,10 @@ class LintFailedError(SafeguardError):
     """`lint --strict` found destructive or unknown revisions not acknowledged."""
 
     exit_code = 11
+
+
+class RehearsalFailedError(SafeguardError):
+    """A revision or a health check failed on the rehearsal's copy: the real upgrade
+    would fail the same way. The live database was never changed."""
+
+    exit_code = 12
