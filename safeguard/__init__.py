@@ -23,6 +23,7 @@ _EXPORTS = {
     "GuardResult": "guard",
     "CheckResult": "health", "HealthReport": "health",
     "Plan": "plan",
+    "Rehearsal": "rehearsal", "rehearse": "rehearsal",
     "Snapshot": "store", "SnapshotStore": "store",
 }
 

@@ -10,7 +10,7 @@ import click
 
 from .. import __version__
 from ..project import silence_alembic_info
-from . import alembic_commands, check, config, lint, migrate, schedule, snapshot
+from . import alembic_commands, check, config, lint, migrate, rehearse, schedule, snapshot
 from .base import Cli, configure_logging
 
 
@@ -38,6 +38,6 @@ def main(ctx: click.Context, config: str | None, url: str | None, json_: bool, v
         silence_alembic_info()
 
 
-for module in (migrate, lint, check, snapshot, schedule, config, alembic_commands):
+for module in (migrate, rehearse, lint, check, snapshot, schedule, config, alembic_commands):
     for cmd in module.COMMANDS:
         main.add_command(cmd)
