@@ -48,6 +48,7 @@ from .backends import Backend, backend_for
 from .classify.result import Finding
 from .config import Settings
 from .durable import Progress, close_progress
+from .guard import Guard
 from .errors import (
     DatabaseMismatchError,
     LockBusyError,
@@ -244,6 +245,28 @@ def rehearse(settings: Settings, target: str = "head", *, from_snapshot: str | N
         raise RehearsalFailedError(f"{result.verdict}; the live database was not changed "
                                    f"(still at {format_revs(state.heads)})", report=result)
     return result
+
+
+@dataclass(frozen=True)
+class RehearsedUpgrade:
+    """`upgrade --rehearse`: the rehearsal, then the real guarded run."""
+
+    rehearsal: Rehearsal
+    result: Any  # the guard's GuardResult
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.result.to_dict(), "rehearsal": self.rehearsal.to_dict()}
+
+
+def rehearse_then_migrate(settings: Settings, target: str = "head", *, create: bool = False,
+                          report: Reporter = _silent,
+                          progress: ProgressFactory | None = None) -> RehearsedUpgrade:
+    """Rehearse `upgrade TARGET`; only if it would succeed, run the real guarded upgrade.
+    A failed rehearsal raises RehearsalFailedError and the database is not touched."""
+    rehearsal = rehearse(settings, target, report=report, progress=progress)
+    report("The rehearsal passed: running the real upgrade.")
+    result = Guard(settings, report=report, progress_factory=progress).migrate(target, create=create)
+    return RehearsedUpgrade(rehearsal, result)
 
 
 def _source_snapshot(ws: Workspace, live: Backend, snapshot_id: str | None) -> Snapshot | None:
@@ -584,22 +607,26 @@ def _environment_kept() -> Iterator[None]:
 
 @dataclass(frozen=True)
 class Settled:
-    """What recovery did about one interrupted rehearsal (or one stray copy)."""
+    """What recovery did about one interrupted rehearsal (or one stray copy); read as
+    recovery's own results are (recovery.Recovered)."""
 
-    operation: str | None
-    token: str
+    operation: str
     action: str  # dropped | running
     detail: str
+    heads: tuple[str, ...]  # the live database's, untouched
+    kind: str = KIND
 
     def to_dict(self) -> dict[str, Any]:
-        return {"operation": self.operation, "kind": KIND, "action": self.action,
-                "detail": self.detail, "token": self.token}
+        return {"operation": self.operation, "kind": self.kind, "action": self.action,
+                "detail": self.detail, "heads": list(self.heads)}
 
 
-def settle(ws: Workspace, live: Backend, *, report: Reporter = _silent) -> list[Settled]:
-    """Drop the copies that interrupted rehearsals of ``live`` left behind (and any
-    other copy of it no rehearsal holds), closing their operations in the journal. A
-    copy whose rehearsal still runs (its lock is held) is left alone."""
+def settle(ws: Workspace, *, report: Reporter = _silent) -> list[Settled]:
+    """Drop the copies that interrupted rehearsals of this workspace's database left
+    behind (and any other copy of it that no rehearsal holds), closing their operations
+    in the journal. A copy whose rehearsal still runs (its lock is held) is left alone."""
+    state = ws.database(check_known=False, empty_ok=True)
+    live = ws.backend(state)
     unfinished = {op.begun.get("token"): op for op in ws.journal.operations()
                   if op.kind == KIND and not op.finished and op.begun.get("source") == live.identity()}
     root = ws.store.root / REHEARSALS
@@ -608,24 +635,24 @@ def settle(ws: Workspace, live: Backend, *, report: Reporter = _silent) -> list[
         found |= {entry.name for entry in root.iterdir()}
     done = []
     for token in sorted(t for t in found if isinstance(t, str)):
-        record = unfinished.get(token)
-        done.append(_settle_one(ws, live, root / token, token, record, report))
-    return [d for d in done if d is not None]
+        settled = _settle_one(ws, live, root / token, token, unfinished.get(token), report)
+        if settled is not None:
+            done.append(replace(settled, heads=state.heads))
+    return done
 
 
 def _settle_one(ws: Workspace, live: Backend, workdir: Path, token: str,
                 record: OperationRecord | None, report: Reporter) -> Settled | None:
     try:
         copy_url = live.rehearsal_url(workdir, token)
-    except ValueError:  # not a token of ours: a stray directory
-        shutil.rmtree(workdir, ignore_errors=True)
+    except ValueError:  # not a token of ours
         return None
     copy = backend_for(copy_url)
-    op_id = record.id if record else None
+    name = record.id if record else f"copy {token}"
     try:
         with _claimed(ws, copy, timeout=0.0, purpose="recover"):
             if record is not None and isinstance(record.begun.get("pid"), int):
-                # A pg_dump of the crashed run may still be reading the live database.
+                # A pg_dump or a migration of the crashed run may still be running.
                 live.recover([record.begun["pid"]])
             existed = live.drop_rehearsal_copy(workdir, token)
             detail = (f"dropped the copy {copy.identity()} of an interrupted rehearsal; the live "
@@ -635,7 +662,7 @@ def _settle_one(ws: Workspace, live: Backend, workdir: Path, token: str,
                 Operation(ws.journal, record.id, record.kind).finish("recovered: dropped",
                                                                      detail=detail)
     except LockBusyError:
-        report(f"Rehearsal {op_id or token} is still running; its copy is left alone")
-        return Settled(op_id, token, "running", "the rehearsal is still running")
-    report(f"Rehearsal {op_id or token}: {detail}")
-    return Settled(op_id, token, "dropped", detail)
+        report(f"Rehearsal {name} is still running; its copy is left alone")
+        return Settled(name, "running", "the rehearsal is still running; its copy is left alone", ())
+    report(f"Rehearsal {name}: {detail}")
+    return Settled(name, "dropped", detail, ())
