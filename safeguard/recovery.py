@@ -18,6 +18,7 @@ import shutil
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from . import rehearsal
 from .backends import Backend, backend_for
 from .errors import SnapshotNotFoundError
 from .journal import Operation, OperationRecord
@@ -63,9 +64,10 @@ def recover(ws: Workspace, *, report: Reporter = lambda _: None) -> list[Recover
         for leftover in ws.store.leftovers():
             shutil.rmtree(leftover, ignore_errors=True)
 
-    return _settle_each(ws, "recover",
+    done = _settle_each(ws, "recover",
                         lambda backend, state, record: _recover_one(ws, backend, record, report),
                         outcome=lambda r: f"recovered: {r.action}", then=tidy)
+    return done + rehearsal.settle(ws, report=report)  # copies interrupted rehearsals left
 
 
 def abandon(ws: Workspace, *, report: Reporter = lambda _: None) -> list[Recovered]:
