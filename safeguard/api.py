@@ -17,7 +17,7 @@ from .errors import SafeguardError, VerificationError
 from .guard import Guard, GuardResult, Reporter
 from .journal import OperationRecord
 from .plan import Plan
-from .rehearsal import Rehearsal, rehearse  # noqa: F401 - the rehearse command
+from .rehearsal import Rehearsal, rehearse, rehearse_then_migrate  # noqa: F401 - re-exported
 from .project import DatabaseState, Project, format_revs
 from .restore import ManualRestore, check_compatible, restore_snapshot
 from .retention import Decision, RetentionPolicy, decide
