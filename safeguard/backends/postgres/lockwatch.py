@@ -29,6 +29,8 @@ import psycopg
 from .server import Server
 
 INTERVAL_S = 0.02
+#: How long a rehearsal waits for the sampler's connection before it starts migrating.
+CONNECT_WAIT_S = 10.0
 QUERY = (
     "SELECT DISTINCT c.oid::regclass::text FROM pg_locks l "
     "JOIN pg_class c ON c.oid = l.relation "
@@ -56,7 +58,9 @@ class ExclusiveLock:
 
 
 class LockWatch:
-    """A sampler thread on its own connection to the database being migrated."""
+    """A sampler thread on its own connection to the database being migrated. Each
+    revision boundary (``mark``) also samples, from the migration's thread, so a lock
+    still held when a revision ends is always attributed to it."""
 
     def __init__(self, server: Server, *, interval: float = INTERVAL_S) -> None:
         self.server = server
@@ -65,18 +69,28 @@ class LockWatch:
         self._finished = False
         self._seen: dict[str, list[Any]] = {}  # table -> [revision, first, last, at_end]
         self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._guard = threading.Lock()
+        self._conn: psycopg.Connection | None = None
         self._thread: threading.Thread | None = None
         self.error: str | None = None
 
-    def mark(self, revision: str | None) -> None:
-        """The revision running from now on (None once the last has finished)."""
-        self._running = revision
-        if revision is None:
-            self._finished = True
-
-    def start(self) -> None:
+    def start(self, *, wait: float = CONNECT_WAIT_S) -> None:
+        """Start sampling; return once the first sample is taken (or after ``wait``)."""
         self._thread = threading.Thread(target=self._sample, name="lock-watch", daemon=True)
         self._thread.start()
+        self._ready.wait(wait)
+
+    def mark(self, revision: str | None) -> None:
+        """The revision running from now on (None once the last has finished: what is
+        held then is held until the run commits)."""
+        try:
+            self._take(at_end=revision is None)
+        except psycopg.Error as exc:  # never into the migration: it would fail for it
+            self._failed(exc)
+        with self._guard:
+            self._running = revision
+            self._finished = self._finished or revision is None
 
     def stop(self) -> None:
         self._stop.set()
@@ -91,12 +105,28 @@ class LockWatch:
     def _sample(self) -> None:
         try:
             with closing(self.server.connect()) as conn:
+                self._conn = conn
                 while not self._stop.is_set():
-                    now = time.monotonic()
-                    for (table,) in conn.execute(QUERY).fetchall():
-                        entry = self._seen.setdefault(table, [self._running, now, now, False])
-                        entry[2] = now
-                        entry[3] = entry[3] or self._finished
+                    self._take()
+                    self._ready.set()
                     self._stop.wait(self.interval)
         except psycopg.Error as exc:  # a rehearsal must not fail for want of a figure
-            self.error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            self._failed(exc)
+        finally:
+            self._conn = None
+            self._ready.set()
+
+    def _take(self, *, at_end: bool = False) -> None:
+        with self._guard:
+            conn = self._conn
+            if conn is None or conn.closed:
+                return
+            now = time.monotonic()
+            for (table,) in conn.execute(QUERY).fetchall():
+                entry = self._seen.setdefault(table, [self._running, now, now, False])
+                entry[2] = now
+                entry[3] = entry[3] or at_end or self._finished
+
+    def _failed(self, exc: psycopg.Error) -> None:
+        text = str(exc).strip()
+        self.error = text.splitlines()[0] if text else type(exc).__name__
