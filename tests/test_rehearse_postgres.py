@@ -148,3 +148,19 @@ def test_sigkill_while_the_server_runs_a_revision_then_recover(pg_seeded, pg_ser
     with pg_server.connect() as conn:
         assert conn.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE %s",
                             ("SELECT pg_sleep(120)%",)).fetchone() == (0,)
+
+
+def test_a_rehearsal_on_a_snapshot_restores_that_snapshot_beside_the_live_database(pg_seeded, pg_server):
+    snapshot_id = pg_seeded.cli("snapshot", "create").stdout.strip()
+    pg_seeded.add_revision(GOOD, HEAD, AUDIT_EVERY_PROPERTY)
+    with pg_server.connect(pg_seeded.database) as conn:  # after the snapshot: not rehearsed on
+        conn.execute("DELETE FROM audit_log")
+    before = database_state(pg_server, pg_seeded.database)
+
+    code, out, err = rehearse(pg_seeded, "--from-snapshot", snapshot_id)
+
+    assert code == 0, err
+    assert out["copy"]["source"] == f"snapshot {snapshot_id}"
+    (audit,) = out["revisions"][-1]["row_changes"]
+    assert audit["before"] > 0 and audit["after"] > audit["before"]
+    assert_untouched(pg_seeded, pg_server, before)
