@@ -161,6 +161,25 @@ def test_an_env_py_that_builds_its_own_url_is_refused_before_anything_is_copied(
     assert rehearsals_left(seeded) == []
 
 
+def test_a_check_that_connects_to_the_live_database_is_refused_during_the_rehearsal(seeded):
+    """The identity guard covers the whole rehearsal, not only env.py: an application
+    smoke check that builds its own URL would have read the live database."""
+    (seeded.root / "rogue_smoke.py").write_text(
+        "from sqlalchemy import create_engine, text\n\n"
+        "def check():\n"
+        f"    with create_engine('sqlite:///{seeded.db}').connect() as conn:\n"
+        "        return conn.execute(text('SELECT 1')).scalar() == 1\n")
+    seeded.configure(smoke_check="rogue_smoke:check")
+    before = live_state(seeded)
+
+    code, out, err = rehearse(seeded)
+
+    assert code == 12, err
+    assert "would fail its health checks: check smoke error" in out["error"]
+    assert f"the rehearsal connected to {seeded.db}" in out["error"]
+    assert_untouched(seeded, before)
+
+
 def test_a_rehearsal_on_a_snapshot_uses_the_snapshot_not_the_live_database(seeded):
     snapshot_id = seeded.cli("snapshot", "create", "--label", "before-dups").stdout.strip()
     seeded.add_revision(GOOD, HEAD, AUDIT_EVERY_PROPERTY)
