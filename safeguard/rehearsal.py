@@ -230,14 +230,14 @@ def rehearse(settings: Settings, target: str = "head", *, from_snapshot: str | N
             op, facts = _copy(ws, live, copy, workdir, token, snapshot, target, report, progress)
             try:
                 with _pointed_at(copy_settings.url):
-                    result = _run(copy_project, copy, copy_settings, target, op, facts, report)
+                    result = _run(copy_project, copy, copy_settings, target, op, facts, state,
+                                  report)
             except BaseException as exc:
                 _drop(op, live, workdir, token, report)
                 op.finish("aborted", error=f"{type(exc).__name__}: {exc}")
                 raise
             _drop(op, live, workdir, token, report)
-            result = replace(result, database=state.display_url, heads=state.heads,
-                             operation=op.id)
+            result = replace(result, operation=op.id)
             op.finish(result.outcome, verdict=result.verdict, failed_revision=result.failed_revision,
                       seconds=round(result.seconds, 4))
     _report(result, report)
@@ -344,7 +344,7 @@ def _copy(ws: Workspace, live: Backend, copy: Backend, workdir: Path, token: str
 
 
 def _run(project: Project, copy: Backend, settings: Settings, target: str, op: Operation,
-         facts: CopyFacts, report: Reporter) -> Rehearsal:
+         facts: CopyFacts, live: DatabaseState, report: Reporter) -> Rehearsal:
     """The guarded upgrade on the copy: every revision timed and its rows counted, then
     every health check, with every connection held to the copy."""
     def elsewhere(actual: str) -> str:
@@ -381,8 +381,9 @@ def _run(project: Project, copy: Backend, settings: Settings, target: str, op: O
     seconds = sum(r.seconds or 0.0 for r in revisions)
     passed = outcome.ok and checks is not None and checks.ok
     verdict = _verdict(target, plan, revisions, checks, seconds, facts)
-    return Rehearsal(target, "passed" if passed else "failed", "", (), verdict, facts, plan,
-                     revisions, checks, seconds, held.connections, recorder.lock_note())
+    return Rehearsal(target, "passed" if passed else "failed", live.display_url, live.heads,
+                     verdict, facts, plan, revisions, checks, seconds, held.connections,
+                     recorder.lock_note())
 
 
 def _drop(op: Operation, live: Backend, workdir: Path, token: str, report: Reporter) -> None:
