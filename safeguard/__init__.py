@@ -18,12 +18,15 @@ _EXPORTS = {
     "history": "api", "journal": "api", "list_snapshots": "api", "migrate": "api",
     "offline_sql": "api", "plan": "api", "prune": "api", "recover": "api",
     "restore": "api", "show_snapshot": "api", "stamp": "api", "verify_snapshot": "api",
+    "lint": "api", "new_revision": "api", "run_jobs_once": "api", "schedule_jobs": "api",
+    "schedule_status": "api", "serve_schedule": "api",
+    "ManualRestore": "api", "Recovered": "api", "VerifyResult": "api",
     "Settings": "config", "load_settings": "config",
     "SafeguardError": "errors",
     "GuardResult": "guard",
     "CheckResult": "health", "HealthReport": "health",
     "Plan": "plan",
-    "Rehearsal": "rehearsal", "rehearse": "rehearsal",
+    "Rehearsal": "api", "rehearse": "api", "rehearse_then_migrate": "api",
     "Snapshot": "store", "SnapshotStore": "store",
 }
 

@@ -43,43 +43,39 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import sqlalchemy as sa
 from alembic import context as alembic_context
 
-from . import health
-from .backends import Backend, backend_for
-from .classify.result import Finding
-from .config import Settings
-from .durable import Progress, close_progress
-from .guard import Guard
-from .errors import (
+from .. import health
+from ..backends import Backend, backend_for
+from ..classify.result import Finding
+from ..config import Settings
+from ..durable import close_progress
+from ..errors import (
     DatabaseMismatchError,
     LockBusyError,
     RehearsalFailedError,
     SafeguardError,
 )
-from .health import HealthReport
-from .identity import aimed, held_to
-from .journal import Operation, OperationRecord
-from .lock import database_lock
-from .plan import Plan, make_plan
-from .project import DatabaseState, Project, format_revs
-from .restore import check_compatible
-from .runner import apply_steps
-from .store import Snapshot
-from .workspace import Workspace
+from ..guard import Guard
+from ..health import HealthReport
+from ..identity import aimed, held_to
+from ..journal import Operation, OperationRecord
+from ..lock import database_lock
+from ..plan import Plan, make_plan
+from ..project import Project
+from ..reporting import ProgressFactory, Reporter, silent
+from ..restore import check_compatible
+from ..revisions import DatabaseState, format_revs
+from ..runner import apply_steps
+from ..store import Snapshot
+from ..workspace import Held, Workspace
 
 log = logging.getLogger(__name__)
 
-Reporter = Callable[[str], None]
-ProgressFactory = Callable[[str, int], Progress]
 #: Where each rehearsal's copy (SQLite) or passing dump (PostgreSQL) lives, in the store.
 REHEARSALS = "rehearsals"
 KIND = "rehearse"
 #: The process-wide settings a Project and a PostgreSQL backend set for env.py; a
 #: rehearsal points them at its copy and puts them back.
 _ENVIRONMENT = ("DATABASE_URL", "PGAPPNAME")
-
-
-def _silent(_: str) -> None:
-    pass
 
 
 # -- results ---------------------------------------------------------------------------
@@ -197,7 +193,7 @@ class Rehearsal:
 # -- the operation ---------------------------------------------------------------------
 
 def rehearse(settings: Settings, target: str = "head", *, from_snapshot: str | None = None,
-             report: Reporter = _silent, progress: ProgressFactory | None = None) -> Rehearsal:
+             report: Reporter = silent, progress: ProgressFactory | None = None) -> Rehearsal:
     """Rehearse `upgrade TARGET` on a copy of the database (see the module doc); the
     result when it would succeed, RehearsalFailedError (carrying it) when not."""
     with _environment_kept():
@@ -226,8 +222,10 @@ def rehearse(settings: Settings, target: str = "head", *, from_snapshot: str | N
             copy_project = Project(copy_settings)
             _refuse_unfollowed_url(copy_project, copy.identity(), live.identity())
 
-        with _claimed(ws, copy, timeout=0.0, purpose=f"rehearse {target}"):
-            op, facts = _copy(ws, live, copy, workdir, token, snapshot, target, report, progress)
+        # The copy's own hold (its locks, and the journal's operation, whose database is
+        # the copy) lasts as long as the copy; the live database's, only as the copy is taken.
+        with ws.operation(KIND, copy, f"rehearse {target}", check_unfinished=False) as held:
+            op, facts = _copy(ws, held, live, workdir, token, snapshot, target, report, progress)
             try:
                 with _pointed_at(copy_settings.url):
                     result = _run(copy_project, copy, copy_settings, target, op, facts, state,
@@ -259,7 +257,7 @@ class RehearsedUpgrade:
 
 
 def rehearse_then_migrate(settings: Settings, target: str = "head", *, create: bool = False,
-                          report: Reporter = _silent,
+                          report: Reporter = silent,
                           progress: ProgressFactory | None = None) -> RehearsedUpgrade:
     """Rehearse `upgrade TARGET`; only if it would succeed, run the real guarded upgrade.
     A failed rehearsal raises RehearsalFailedError and the database is not touched."""
@@ -298,28 +296,28 @@ def _refuse_unfollowed_url(copy_project: Project, copy: str, live: str) -> None:
 
 @contextlib.contextmanager
 def _claimed(ws: Workspace, copy: Backend, *, timeout: float, purpose: str) -> Iterator[None]:
-    """Hold the copy's locks: the store's file lock and the engine's (PostgreSQL: the
-    advisory lock of the copy's name). A rehearsal holds them while its copy exists;
-    recovery takes them before dropping one."""
+    """Take the copy's locks, as the rehearsal's Workspace.operation holds them while
+    its copy exists, but without waiting (``timeout`` 0): for recovery, a held lock
+    means a rehearsal still running, not one to wait for."""
     ws.store.ensure_writable()
     with database_lock(ws.store.root, copy.identity(), timeout=timeout, purpose=purpose), \
             copy.session_lock(timeout):
         yield
 
 
-def _copy(ws: Workspace, live: Backend, copy: Backend, workdir: Path, token: str,
+def _copy(ws: Workspace, held: Held, live: Backend, workdir: Path, token: str,
           snapshot: Snapshot | None, target: str, report: Reporter,
           progress: ProgressFactory | None) -> tuple[Operation, CopyFacts]:
     """Under the live database's lock, journal the rehearsal and take its copy."""
-    with ws.exclusive(live, f"rehearse {target}: copying"):
+    copy = held.backend
+    with ws.operation(KIND, live, f"rehearse {target}: copying"):
         state = ws.project.database()  # re-read under the lock
         if snapshot is None:
             live.preflight()
             ws.store.ensure_space(live.size())
-        op = ws.journal.begin(KIND, database=copy.identity(), source=live.identity(),
-                              url=state.display_url, target=target, heads=list(state.heads),
-                              token=token, workdir=str(workdir),
-                              snapshot=snapshot.id if snapshot else None)
+        op = held.begin(source=live.identity(), url=state.display_url, target=target,
+                        heads=list(state.heads), token=token, workdir=str(workdir),
+                        snapshot=snapshot.id if snapshot else None)
         source = f"snapshot {snapshot.id}" if snapshot else "the live database"
         report(f"Copying {source} to {copy.identity()} ...")
         bar = progress("Copy", snapshot.size if snapshot else live.size()) if progress else None
@@ -622,7 +620,7 @@ class Settled:
                 "detail": self.detail, "heads": list(self.heads)}
 
 
-def settle(ws: Workspace, *, report: Reporter = _silent) -> list[Settled]:
+def settle(ws: Workspace, *, report: Reporter = silent) -> list[Settled]:
     """Drop the copies that interrupted rehearsals of this workspace's database left
     behind (and any other copy of it that no rehearsal holds), closing their operations
     in the journal. A copy whose rehearsal still runs (its lock is held) is left alone."""
