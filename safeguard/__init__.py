@@ -26,6 +26,7 @@ _EXPORTS = {
     "GuardResult": "guard",
     "CheckResult": "health", "HealthReport": "health",
     "Plan": "plan",
+    "Rehearsal": "api", "rehearse": "api", "rehearse_then_migrate": "api",
     "Snapshot": "store", "SnapshotStore": "store",
 }
 

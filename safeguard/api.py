@@ -15,6 +15,7 @@ from .operations.log import journal
 from .operations.migrate import migrate, offline_sql, plan
 from .operations.prune import prune
 from .operations.recover import Recovered, recover
+from .operations.rehearse import Rehearsal, RehearsedUpgrade, rehearse, rehearse_then_migrate
 from .operations.restore import ManualRestore, restore
 from .operations.schedule import run_jobs_once, schedule_jobs, schedule_status, serve_schedule
 from .operations.settings import effective_config
@@ -24,9 +25,10 @@ from .operations.verify import VerifyResult, verify_snapshot
 from .reporting import ProgressFactory, Reporter
 
 __all__ = [
-    "ManualRestore", "ProgressFactory", "Recovered", "Reporter", "VerifyResult",
+    "ManualRestore", "ProgressFactory", "Recovered", "Rehearsal", "RehearsedUpgrade",
+    "Reporter", "VerifyResult",
     "check", "create_snapshot", "current", "effective_config", "heads", "history",
     "journal", "lint", "list_snapshots", "migrate", "new_revision", "offline_sql", "plan",
-    "prune", "recover", "restore", "run_jobs_once", "schedule_jobs", "schedule_status",
-    "serve_schedule", "show_snapshot", "stamp", "verify_snapshot",
+    "prune", "recover", "rehearse", "rehearse_then_migrate", "restore", "run_jobs_once",
+    "schedule_jobs", "schedule_status", "serve_schedule", "show_snapshot", "stamp", "verify_snapshot",
 ]

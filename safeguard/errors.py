@@ -26,6 +26,8 @@
     ├── LintFailedError                11  `lint --strict` found unacknowledged revisions
     └── OperationInterruptedError 130/143  SIGINT/SIGTERM stopped the operation; what it
                                            had changed was undone (128 + the signal)
+    └── RehearsalFailedError           12  the rehearsal on a copy failed: the real run
+                                           would fail; the live database was not changed
 
 The exit code lives on the class, as click does it, so the CLI never maps errors by
 hand. Lower-level errors (sqlite3, subprocess, Alembic) are translated where they
@@ -181,3 +183,8 @@ class OperationInterruptedError(SafeguardError):
         super().__init__(message, report=report)
         self.signum = signum
         self.exit_code = 128 + signum
+class RehearsalFailedError(SafeguardError):
+    """A revision or a health check failed on the rehearsal's copy: the real upgrade
+    would fail the same way. The live database was never changed."""
+
+    exit_code = 12

@@ -21,6 +21,7 @@ import re
 import socket
 import threading
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
@@ -29,7 +30,7 @@ from sqlalchemy.engine import URL, Dialect, Engine
 
 from .backends import backend_for, connect_url
 from .credentials import public_url
-from .errors import DatabaseMismatchError, RefusedError
+from .errors import DatabaseMismatchError, RefusedError, SafeguardError
 
 
 def identity_of(url: URL) -> str:
@@ -73,30 +74,64 @@ def _addresses(host: str, port: str) -> frozenset[str]:
     except (OSError, UnicodeError, ValueError):
         return frozenset()
     return frozenset(str(info[4][0]) for info in found)
+@dataclass
+class Held:
+    """What a ``held_to`` guard let through."""
+
+    connections: int = 0
 
 
 @contextmanager
-def held_to(expected: str, mismatch: Callable[[str], str]) -> Iterator[None]:
+def held_to(expected: str, mismatch: Callable[[str], str]) -> Iterator[Held]:
     """Refuse, with DatabaseMismatchError(``mismatch(actual)``), any connection made in
-    the body, by the thread that runs it, to a database other than ``expected``. The
-    listener is on SQLAlchemy's Engine class (env.py creates its engine inside the
-    body) for the body only; the caller's other threads and their engines are left
-    alone."""
-    allowed = 0
+    the body, by the thread that runs it, to a database other than ``expected``; the
+    guard counts those it allowed. The listener is on SQLAlchemy's Engine class (env.py
+    creates its engine inside the body) for the body only; the caller's other threads
+    and their engines are left alone."""
+    held = Held()
     runner = threading.get_ident()
 
     def check(dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> None:  # do_connect's signature
-        nonlocal allowed
         if threading.get_ident() != runner:
             return None  # another thread of the caller's, not env.py
         actual = connect_identity(dialect, cargs, cparams)
         if actual is not None and not same_database(actual, expected):
-            raise DatabaseMismatchError(mismatch(actual), first_connection=allowed == 0)
-        allowed += 1
+            raise DatabaseMismatchError(mismatch(actual), first_connection=held.connections == 0)
+        held.connections += 1
         return None  # go on and connect as usual
 
     event.listen(Engine, "do_connect", check)
     try:
-        yield
+        yield held
     finally:
         event.remove(Engine, "do_connect", check)
+
+
+class _Aimed(SafeguardError):
+    """Raised from do_connect to stop a connection once its target is known."""
+
+    def __init__(self, identity: str) -> None:
+        super().__init__(f"stopped before connecting to {identity}")
+        self.identity = identity
+
+
+@contextmanager
+def aimed(targets: list[str | None]) -> Iterator[None]:
+    """Stop the first connection made in the body before the driver is asked for it,
+    appending the identity it was going to (None for an engine without a backend) to
+    ``targets``: where code would connect, learnt without connecting (and without
+    SQLite creating a file). Register this before any other do_connect listener of the
+    body, so it runs first."""
+
+    def stop(dialect, conn_rec, cargs, cparams):  # noqa: ANN001 - SQLAlchemy's signature
+        identity = connect_identity(dialect, cargs, cparams)
+        targets.append(identity)
+        raise _Aimed(identity or dialect.name)
+
+    event.listen(Engine, "do_connect", stop)
+    try:
+        yield
+    except _Aimed:
+        pass
+    finally:
+        event.remove(Engine, "do_connect", stop)

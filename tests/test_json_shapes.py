@@ -13,8 +13,14 @@ MANIFEST = {"id", "created_at", "reason", "engine", "database", "revisions", "re
             "sha256", "files", "row_counts", "label", "pinned", "compression", "content_sha256",
             "extra", "safety"}
 
+REHEARSAL = {"outcome", "ok", "target", "database", "heads", "verdict", "copy", "plan",
+             "revisions", "health", "failed_revision", "seconds", "connections_to_copy",
+             "lock_sampling", "operation"}
+
 SHAPES = [
+    (("rehearse",), REHEARSAL),
     (("upgrade", HEAD), MIGRATION),
+    (("upgrade", "--rehearse"), MIGRATION | {"rehearsal"}),
     (("upgrade", "--dry-run"), {"outcome", "plan"}),
     (("plan",), {"database", "current", "target", "direction", "expected_heads", "policy",
                  "snapshot", "snapshot_reason", "database_size", "steps"}),

@@ -201,6 +201,7 @@ def run_all(project, commands, exposure: Exposure, *, tmp: Path) -> dict[tuple[s
 
 STORY = [
     ("-v", "plan"), ("--json", "plan"),
+    ("-v", "rehearse"), ("--json", "rehearse"),  # pg_dump and pg_restore into a copy
     ("-v", "upgrade", "head"),  # a snapshot first: pg_dump
     ("--json", "current"), ("-v", "current"), ("-v", "heads"), ("--json", "history"),
     ("-v", "check"), ("--json", "check"),
@@ -237,7 +238,7 @@ def test_every_command_keeps_the_password_to_itself(pg_seeded, pg_server, privat
 # -- failure paths -----------------------------------------------------------------------------
 
 WRONG_PASSWORD_COMMANDS = [
-    ("-v", "plan"), ("--json", "upgrade", "head"), ("-v", "downgrade", "-1"),
+    ("-v", "plan"), ("--json", "upgrade", "head"), ("-v", "downgrade", "-1"), ("-v", "rehearse"),
     ("-v", "check"), ("--json", "check"), ("-v", "current"), ("--json", "stamp", "head"),
     ("-v", "snapshot", "create"), ("--json", "snapshot", "create"),
     ("-v", "snapshot", "verify", "latest"), ("--json", "restore", "latest", "--yes"),
@@ -267,9 +268,11 @@ FAILS_AFTER_THE_SNAPSHOT = 'op.execute("SELECT * FROM no_such_table")'
 def test_failed_migration_restore_and_failed_checks_keep_it_too(pg_at_head, pg_server, private_tmp):
     pg_at_head.add_revision("c3d4e5f6a1b2", HEAD, FAILS_AFTER_THE_SNAPSHOT)
     exposure = Exposure()
-    codes = run_all(pg_at_head, [("-v", "upgrade", "head", "--policy", "always")], exposure,
+    codes = run_all(pg_at_head, [("-v", "rehearse"), ("--json", "upgrade", "head", "--rehearse"),
+                                 ("-v", "upgrade", "head", "--policy", "always")], exposure,
                     tmp=private_tmp)
-    assert list(codes.values()) == [6]  # failed, snapshot restored: pg_dump, then pg_restore
+    # The rehearsal fails on its copy (twice); the real run fails, its snapshot restored.
+    assert list(codes.values()) == [12, 12, 6]
 
     pg_at_head.configure(sql_check__fails="SELECT 1/0 FROM properties")
     dump = next((pg_at_head.store / "snapshots").glob("*/database.dump"))

@@ -101,6 +101,30 @@ class Backend(Protocol):
         """Cancel the statement a driver connection is running, from any thread (an
         interrupted run's, see interruption.py): SQLite interrupts it, PostgreSQL
         cancels the connection's session with pg_cancel_backend."""
+    # A rehearsal migrates a private copy of the database; each copy is named by the
+    # rehearsal's token, so `recover` can find and drop what a crash left behind.
+
+    def rehearsal_url(self, workdir: Path, token: str) -> URL:
+        """Where the copy of rehearsal ``token`` lives (nothing is created); ``workdir``
+        is the rehearsal's own directory in the store."""
+
+    def make_rehearsal_copy(self, workdir: Path, token: str, *,
+                            snapshot: tuple[Path, Snapshot] | None = None,
+                            progress: Progress = None) -> int:
+        """Copy the database as it is now (or the snapshot ``snapshot``: its directory
+        and manifest) to the rehearsal's URL, without changing the database or its
+        sessions; the copy's size in bytes."""
+
+    def drop_rehearsal_copy(self, workdir: Path, token: str) -> bool:
+        """Drop the copy and ``workdir``; False if there was nothing left to drop."""
+
+    def rehearsal_tokens(self) -> list[str]:
+        """The tokens of the copies of this database that exist outside the store."""
+
+    def lock_watch(self) -> ContextManager[Any]:
+        """While the body migrates this database, learn which tables are held ACCESS
+        EXCLUSIVE and for how long (an object with ``mark(revision)`` and ``held()``),
+        or None where the engine has no such locks."""
 
 
 def count_mismatches(expected: Mapping[str, int], actual: Mapping[str, int]) -> list[str]:

@@ -30,7 +30,13 @@ from sqlalchemy.engine import URL, Engine
 
 from .. import compression, durable, faults, interruption
 from ..durable import Progress
-from ..errors import DatabaseMissingError, RefusedError, RestoreError, SnapshotError
+from ..errors import (
+    DatabaseMissingError,
+    RefusedError,
+    RestoreError,
+    SnapshotError,
+    VerificationError,
+)
 from ..manifest import Payload, Snapshot
 from . import count_mismatches
 from .holders import other_processes
@@ -62,6 +68,7 @@ class SQLiteBackend:
                 f"cannot snapshot SQLite database {database or ':memory:'!r}: "
                 "safeguard needs a database file path"
             )
+        self.url = url
         self.path = Path(database).resolve()
         # Another writer holding the database is waited for as long as another guarded
         # operation would be (lock_timeout).
@@ -161,11 +168,67 @@ class SQLiteBackend:
         if interrupt is not None:
             with suppress(sqlite3.ProgrammingError):  # closed meanwhile
                 interrupt()
+    # -- rehearsal copies ----------------------------------------------------------
+
+    def rehearsal_url(self, workdir: Path, token: str) -> URL:
+        """Where rehearsal ``token``'s copy lives: a file in ``workdir`` (which is the
+        rehearsal's own, so the token is not part of the name)."""
+        return self.url.set(database=str(workdir.resolve() / PAYLOAD_NAME))
+
+    def make_rehearsal_copy(self, workdir: Path, token: str, *,
+                            snapshot: tuple[Path, Snapshot] | None = None,
+                            progress: Progress = None) -> int:
+        """Copy the committed state of the database (or the snapshot in ``snapshot``, its
+        directory and manifest, proven against the manifest on the way) into
+        ``workdir``, by the snapshot's own consistent copy; its size in bytes. The live
+        file is only read, under SQLite's write lock for as long as the copy takes."""
+        target = workdir / PAYLOAD_NAME
+        durable.make_dir(workdir)
+        if snapshot is None:
+            self._copy_consistently(target, progress=progress)
+        else:
+            try:
+                _materialize(*snapshot, target, progress=progress)
+            except RestoreError as exc:
+                raise VerificationError(str(exc)) from exc
+            except OSError as exc:
+                raise SnapshotError(f"cannot copy snapshot {snapshot[1].id}: "
+                                    f"{exc.strerror or exc}") from exc
+        return _size(target)
+
+    def drop_rehearsal_copy(self, workdir: Path, token: str) -> bool:
+        """Remove the copy (and whatever else is in ``workdir``); False if it was gone."""
+        existed = workdir.exists()
+        shutil.rmtree(workdir, ignore_errors=True)
+        return existed
+
+    def rehearsal_tokens(self) -> list[str]:
+        """None outside the store: a SQLite copy is a file in its rehearsal's workdir."""
+        return []
+
+    def lock_watch(self) -> ContextManager[None]:
+        """Nothing to watch: SQLite locks the whole file, never one table."""
+        return nullcontext()
 
     # -- snapshot ----------------------------------------------------------------
 
     def snapshot(self, directory: Path, *, progress: Progress = None) -> Payload:
         target = directory / PAYLOAD_NAME
+        mode, folded = self._copy_consistently(target, progress=progress)
+
+        sha256, problems, counts = _examine(target)
+        if problems:
+            raise SnapshotError(f"the copy of {self.path} fails quick_check: {problems[0]}")
+        extra = {"journal_mode": mode, "sqlite_version": sqlite3.sqlite_version,
+                 "wal_folded": folded}
+        if self.compression == "zstd":
+            return self._compressed(target, sha256, counts, extra)
+        return Payload(files={PAYLOAD_NAME: sha256}, size=_size(target), row_counts=counts,
+                       extra=extra)
+
+    def _copy_consistently(self, target: Path, *, progress: Progress = None) -> tuple[str, bool]:
+        """Copy the committed state of the database to ``target`` (see the module doc);
+        the journal mode, and whether WAL pages were folded into the copy."""
         wal_copy = target.with_name(target.name + "-wal")
         try:
             with closing(self._connect()) as conn:
@@ -198,16 +261,7 @@ class SQLiteBackend:
             raise SnapshotError(f"cannot copy {self.path}: {exc}") from exc
         except OSError as exc:
             raise SnapshotError(f"cannot copy {self.path}: {exc.strerror or exc}") from exc
-
-        sha256, problems, counts = _examine(target)
-        if problems:
-            raise SnapshotError(f"the copy of {self.path} fails quick_check: {problems[0]}")
-        extra = {"journal_mode": mode, "sqlite_version": sqlite3.sqlite_version,
-                 "wal_folded": folded}
-        if self.compression == "zstd":
-            return self._compressed(target, sha256, counts, extra)
-        return Payload(files={PAYLOAD_NAME: sha256}, size=_size(target), row_counts=counts,
-                       extra=extra)
+        return mode, folded
 
     def _compressed(self, raw: Path, raw_sha256: str, counts: Mapping[str, int],
                     extra: Mapping[str, Any]) -> Payload:

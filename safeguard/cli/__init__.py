@@ -11,7 +11,22 @@ import click
 
 from .. import __version__
 from ..alembic_output import silence_alembic_info
-from . import check, config, history, lint, log, migrate, plan, recover, restore, revision, schedule, snapshot, stamp
+from . import (
+    check,
+    config,
+    history,
+    lint,
+    log,
+    migrate,
+    plan,
+    recover,
+    rehearse,
+    restore,
+    revision,
+    schedule,
+    snapshot,
+    stamp,
+)
 from .base import Cli, configure_logging
 
 
@@ -39,7 +54,7 @@ def main(ctx: click.Context, config: str | None, url: str | None, json_: bool, v
         silence_alembic_info()
 
 
-for module in (migrate, plan, lint, revision, check, snapshot, restore, recover, log, schedule,
-               config, history, stamp):
+for module in (migrate, rehearse, plan, lint, revision, check, snapshot, restore, recover, log,
+               schedule, config, history, stamp):
     for cmd in module.COMMANDS:
         main.add_command(cmd)

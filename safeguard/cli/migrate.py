@@ -43,6 +43,9 @@ RELATIVE_OK = {"ignore_unknown_options": True}
 @command(context_settings=RELATIVE_OK)
 @click.argument("revision", default="head")
 @migration_options
+@click.option("--rehearse", is_flag=True,
+              help="Rehearse the upgrade on a copy of the database first (see `safeguard "
+                   "rehearse`); upgrade only if the rehearsal passed.")
 def upgrade(cli: Cli, revision: str, **options: Any) -> None:
     """Upgrade to REVISION (default: head), with a snapshot first when a pending
     revision can lose data.
@@ -62,9 +65,16 @@ def downgrade(cli: Cli, revision: str, **options: Any) -> None:
 
 
 def _migrate(cli: Cli, target: str, direction: Direction, *, policy: str | None, dry_run: bool,
-             sql: bool, create: bool, lock_timeout: float | None,
-             timeout: float | None) -> None:
+             sql: bool, create: bool, lock_timeout: float | None, timeout: float | None,
+             rehearse: bool = False) -> None:
     settings = cli.settings(policy=policy, lock_timeout=lock_timeout, timeout=timeout)
+    if rehearse and not (sql or dry_run):
+        if create:
+            raise click.UsageError("--rehearse needs an existing database to copy (not --create)")
+        done = api.rehearse_then_migrate(settings, target, report=cli.say, progress=cli.progress)
+        if cli.json:
+            cli.emit(done.to_dict())
+        return
     if sql:
         api.offline_sql(settings, target, direction, sys.stdout)
         return

@@ -7,6 +7,7 @@
     prune.py     prune: the retention policy applied
     restore.py   restore: a manual restore, with a safety snapshot first
     recover.py   recover: finish (or abandon) what a crash interrupted
+    rehearse.py  rehearse, rehearse_then_migrate: the upgrade on a throwaway copy first
     stamp.py     stamp: set alembic_version, under the lock and in the journal
     check.py     check: the health checks now
     history.py   current, heads, history: Alembic's read commands

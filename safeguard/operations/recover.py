@@ -26,6 +26,8 @@ from ..reporting import Reporter, silent
 from ..restore import restore_snapshot
 from ..revisions import DatabaseState, format_revs
 from ..workspace import Workspace
+from .rehearse import Settled
+from .rehearse import settle as settle_rehearsals
 
 
 @dataclass(frozen=True)
@@ -44,12 +46,12 @@ class Recovered:
 
 
 def recover(settings: Settings, *, abandon: bool = False,
-            report: Reporter = silent) -> list[Recovered]:
+            report: Reporter = silent) -> list[Recovered | Settled]:
     """Finish every unfinished operation on this database (see the module docstring);
     with ``abandon``, close it and leave the database as it is."""
     ws = Workspace(settings)
     if abandon:
-        return _abandon(ws, report=report)
+        return list(_abandon(ws, report=report))
     if ws.settings.url:
         # A crash between a restore's two renames can leave the database missing, so
         # the engine finishes its own step before env.py is asked to connect; and a
@@ -59,18 +61,19 @@ def recover(settings: Settings, *, abandon: bool = False,
         with ws.operation("recover", engine, check_unfinished=False):
             runners = [op.begun["pid"] for op in ws.journal.unfinished(engine.identity())
                        if isinstance(op.begun.get("pid"), int)]
-            done = engine.recover(runners)
-        if done:
-            report(f"Settled in the engine first: {done}")
+            settled = engine.recover(runners)
+        if settled:
+            report(f"Settled in the engine first: {settled}")
     # Not ws.database(): its "run `safeguard recover`" is no help here. A crash early in
     # a `--create` run can leave an empty file: still recoverable.
     def tidy() -> None:  # under the lock: a live operation's staging is not a leftover
         for leftover in ws.store.leftovers():
             shutil.rmtree(leftover, ignore_errors=True)
 
-    return _settle_each(ws, "recover",
-                        lambda backend, state, record: _recover_one(ws, backend, record, report),
-                        outcome=lambda r: f"recovered: {r.action}", then=tidy)
+    done: list[Recovered | Settled] = list(_settle_each(
+        ws, "recover", lambda backend, state, record: _recover_one(ws, backend, record, report),
+        outcome=lambda r: f"recovered: {r.action}", then=tidy))
+    return done + list(settle_rehearsals(ws, report=report))  # copies interrupted rehearsals left
 
 
 def _abandon(ws: Workspace, *, report: Reporter) -> list[Recovered]:

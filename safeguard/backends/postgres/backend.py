@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from contextlib import closing
+import shutil
+from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ContextManager, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterator, Mapping, Sequence
 
 import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from ... import interruption
+from ... import durable, interruption
 from ...durable import Progress
-from ...errors import ConfigError, RefusedError, RestoreError
+from ...errors import ConfigError, RefusedError, RestoreError, SnapshotError
 from ...manifest import Payload, Snapshot
 from . import catalog, databases, names, swap
 from .advisory import advisory_lock
 from .dump import DumpStrategy
+from .lockwatch import LockWatch
 from .options import Options
 from .server import APPLICATION_NAME, Server, describe, errors_as
 from .strategy import Strategy
@@ -37,6 +39,7 @@ class PostgresBackend:
     proves_payload_on_restore = False
 
     def __init__(self, url: URL, settings: "Settings | None" = None) -> None:
+        self.url = url
         self.server = Server.from_url(url)
         self.options = Options.from_settings(settings)
         self.tools = ClientTools(self.options.bindir)
@@ -190,6 +193,79 @@ class PostgresBackend:
                 done = [swap.end_orphans(conn, runners, timeout=self.options.sessions.timeout),
                         swap.finish_interrupted(conn, self.server.database)]
         return "; ".join(d for d in done if d) or None
+
+    # -- rehearsal copies ----------------------------------------------------------
+
+    def rehearsal_url(self, workdir: Path, token: str) -> URL:
+        """Where rehearsal ``token``'s copy lives: the database ``D.sg-rehearse-TOKEN``
+        beside this one, reached as this one is (same server, user, options)."""
+        return self.url.set(database=names.rehearsal(self.server.database, token))
+
+    def make_rehearsal_copy(self, workdir: Path, token: str, *,
+                            snapshot: tuple[Path, Snapshot] | None = None,
+                            progress: Progress = None) -> int:
+        """Create the rehearsal copy from a fresh pg_dump (through ``workdir``, emptied
+        afterwards) or from the snapshot in ``snapshot`` (its directory and manifest),
+        restored the way `snapshot verify` restores into a scratch database, with the
+        live database's owner, privileges and settings; its size in bytes. The live
+        database is only read (pg_dump); its sessions are never touched: the
+        template strategy, which needs the database to itself, is not used here."""
+        target = names.rehearsal(self.server.database, token)
+        fresh = snapshot is None
+        durable.make_dir(workdir)
+        try:
+            if snapshot is None:
+                payload = DumpStrategy(self.server, self.tools, self.options).snapshot(
+                    workdir, progress=progress)
+                snapshot = (workdir, Snapshot(
+                    id=f"a fresh dump of {self.identity()}", created_at="", reason="rehearsal",
+                    engine=self.engine, database=self.identity(), revisions=(),
+                    size=payload.size, sha256="", files=dict(payload.files),
+                    row_counts=dict(payload.row_counts), extra=dict(payload.extra)))
+            directory, manifest = snapshot
+            with errors_as(SnapshotError, f"cannot copy {self.identity()} to {target}"):
+                with closing(self.server.connect_maintenance()) as conn:
+                    try:
+                        self._strategy_of(manifest).materialize(conn, directory, manifest, target)
+                    except RestoreError as exc:
+                        raise SnapshotError(f"cannot copy {self.identity()} to {target}: {exc}") from exc
+                    databases.apply_properties(conn, target, _properties(manifest, conn, self.server.database))
+                    return conn.execute("SELECT pg_database_size(%s)", (target,)).fetchone()[0]
+        finally:
+            if fresh:  # the dump has done its work; the copy is on the server
+                for entry in workdir.iterdir() if workdir.is_dir() else ():
+                    shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+
+    def drop_rehearsal_copy(self, workdir: Path, token: str) -> bool:
+        """Drop the copy (ending any session on it) and ``workdir``; False if neither
+        was there."""
+        target = names.rehearsal(self.server.database, token)
+        with errors_as(RefusedError, f"cannot drop the rehearsal copy {target}"):
+            with closing(self.server.connect_maintenance()) as conn:
+                existed = databases.exists(conn, target)
+                databases.drop(conn, target)
+        existed = existed or workdir.exists()
+        shutil.rmtree(workdir, ignore_errors=True)
+        return existed
+
+    def rehearsal_tokens(self) -> list[str]:
+        """The tokens of every rehearsal copy of this database on the server."""
+        with errors_as(RefusedError, f"cannot reach {self.identity()}"):
+            with closing(self.server.connect_maintenance()) as conn:
+                rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                                    (names.rehearsal_pattern(self.server.database),)).fetchall()
+        return sorted(row[0][-names.TOKEN_LENGTH:] for row in rows)
+
+    @contextmanager
+    def lock_watch(self) -> Iterator[LockWatch]:
+        """Sample the ACCESS EXCLUSIVE locks taken on this database while the body runs
+        (see lockwatch.py)."""
+        watch = LockWatch(self.server)
+        watch.start()
+        try:
+            yield watch
+        finally:
+            watch.stop()
 
     # -- helpers -----------------------------------------------------------------
 

@@ -8,6 +8,8 @@ from `\\l` alone what each one is and what a crash left behind:
     D.sg-old         D as it was before the swap (the failed migration); dropped after it
     D.sg-verify      a scratch restore made by `snapshot verify`; always droppable
     D.sg-snap-TOKEN  a template snapshot (pg_strategy = template)
+    D.sg-rehearse-T  the copy a rehearsal migrates (`safeguard rehearse`); droppable
+                     once no rehearsal holds its lock
 
 PostgreSQL truncates identifiers longer than 63 bytes (with only a NOTICE), which could
 make two of these names collide, so a long ``D`` is shortened and a hash of the full
@@ -26,6 +28,10 @@ READY = ".sg-ready"
 OLD = ".sg-old"
 VERIFY = ".sg-verify"
 SNAPSHOT = ".sg-snap-"
+REHEARSAL = ".sg-rehearse-"
+#: A rehearsal's token: this many lowercase hex digits, so the names of every copy of
+#: one database differ only there (and one LIKE pattern finds them all).
+TOKEN_LENGTH = 8
 
 
 def restoring(database: str) -> str:
@@ -51,6 +57,20 @@ def verify(database: str) -> str:
 def snapshot(database: str, token: str) -> str:
     """A template snapshot of ``database``."""
     return _derived(database, SNAPSHOT + token)
+
+
+def rehearsal(database: str, token: str) -> str:
+    """The copy that rehearsal ``token`` migrates."""
+    if len(token) != TOKEN_LENGTH or not all(c in "0123456789abcdef" for c in token):
+        raise ValueError(f"invalid rehearsal token {token!r}")
+    return _derived(database, REHEARSAL + token)
+
+
+def rehearsal_pattern(database: str) -> str:
+    """A LIKE pattern matching the name of every rehearsal copy of ``database``."""
+    name = rehearsal(database, "0" * TOKEN_LENGTH)[:-TOKEN_LENGTH]
+    escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "_" * TOKEN_LENGTH
 
 
 def _derived(database: str, suffix: str) -> str:
