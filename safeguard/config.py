@@ -15,9 +15,12 @@ import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .host import Host
 
 POLICIES = ("destructive", "always", "never")
 INTEGRITY_MODES = ("full", "quick")
@@ -94,6 +97,8 @@ class Settings:
     pg_sessions_timeout: float = 30.0
     #: Where each value came from (key -> "alembic.ini [safeguard]", ...); defaults absent.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    #: The framework that hosts Alembic (Flask-Migrate), if not Alembic's own CLI: see host.py.
+    host: "Host | None" = field(default=None, compare=False, repr=False)
 
     @property
     def project_dir(self) -> Path:
