@@ -42,6 +42,7 @@ from .errors import (
     SafeguardError,
     UnknownRevisionError,
 )
+from .host import hosted
 from .identity import held_to, identity_of
 
 
@@ -105,8 +106,13 @@ class Project:
     def __init__(self, settings: Settings, *, stdout: io.TextIOBase | None = None) -> None:
         self.settings = settings
         ini, toml = settings.ini_file, settings.toml_file
-        self.config = Config(str(ini) if ini else None, toml_file=str(toml) if toml else None,
-                             stdout=stdout or io.StringIO())
+        if settings.host is not None:
+            with self.hosted():
+                self.config = settings.host.alembic_config()
+            self.config.stdout = stdout or io.StringIO()  # type: ignore[misc]
+        else:
+            self.config = Config(str(ini) if ini else None, toml_file=str(toml) if toml else None,
+                                 stdout=stdout or io.StringIO())
         #: The database every connection env.py makes must go to: the one --url or
         #: DATABASE_URL names, else the one env.py connected to the first time.
         self.identity: str | None = None
@@ -123,6 +129,10 @@ class Project:
         except (CommandError, configparser.Error) as exc:
             # configparser: an interpolation in [alembic] that names nothing.
             raise ConfigError(f"{settings.config_file}: {_first_line(exc)}") from exc
+
+    def hosted(self) -> contextlib.AbstractContextManager:
+        """The context env.py runs in: the hosting framework's (see host.py), if any."""
+        return hosted(self.settings.host)
 
     # -- reading -----------------------------------------------------------------
 
@@ -146,7 +156,7 @@ class Project:
 
         guard = contextlib.nullcontext() if create else _refuse_missing_sqlite_file()
         with self._held("reading the database's revision"), guard, quiet_alembic(), \
-                _alembic_errors(self._empty_url_hint()):
+                _alembic_errors(self._empty_url_hint()), self.hosted():
             with EnvironmentContext(self.config, self.script, fn=probe, dont_mutate=True):
                 self.script.run_env()
         if "url" not in captured:
@@ -276,21 +286,21 @@ class Project:
             applied(step.up_revision_id)
 
         with self._held(f"{direction[:-1]}ing to {target}"), _filtered(_DropSetupNoise()), \
-                alembic_output_to_stderr():
+                alembic_output_to_stderr(), self.hosted():
             env = EnvironmentContext(self.config, script, fn=revisions, destination_rev=target)
             with _watched(env, report):
                 script.run_env()
 
     def stamp(self, revisions: Sequence[str]) -> None:
         """Set alembic_version to exactly ``revisions`` (base when empty)."""
-        with self._held("stamping"), _alembic_errors(), alembic_output_to_stderr():
+        with self._held("stamping"), _alembic_errors(), alembic_output_to_stderr(), self.hosted():
             command.stamp(self.config, list(revisions) or "base", purge=True)
 
     def offline_sql(self, target: str, direction: str, out: io.TextIOBase) -> None:
         """Alembic's --sql mode: print the SQL, touch no database."""
         self.config.stdout = out  # type: ignore[misc]
         self.config.output_buffer = out  # type: ignore[attr-defined]
-        with _alembic_errors():
+        with _alembic_errors(), self.hosted():
             if direction == "upgrade":
                 command.upgrade(self.config, target, sql=True)
             else:

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from .. import api, linting
-from ..config import load_settings
 from ..project import format_revs
 from .base import Cli, command
 
@@ -38,7 +37,7 @@ def lint(cli: Cli, paths: tuple[Path, ...], strict: bool, dialect: str | None, d
 
         safeguard = {"destructive": True, "reason": "drops the legacy fax column"}
     """
-    targets = list(paths) or linting.script_locations(load_settings(cli.config, url=cli.url))
+    targets = list(paths) or linting.script_locations(cli.settings())
     report = linting.lint(targets, dialect=dialect, strict=strict,
                           direction="downgrade" if downgrade else "upgrade")
     if cli.json:
