@@ -184,7 +184,7 @@ class Guard:
                            heads=heads, operation=op.id)
 
     def _snapshot(self, plan: Plan, backend: Backend, op: Operation) -> Snapshot:
-        self.report(f"Snapshot before the run: {plan.snapshot_reason}")
+        self.report("Taking the snapshot ...")  # the plan said why
         snapshot = self.ws.snapshot(
             op, backend,
             reason=f"before {plan.direction} to {plan.target}: {plan.snapshot_reason}",
