@@ -11,7 +11,7 @@ DEMO_SEED_REVISION := 1580131d7fd2
 # Two workers: the suite is mostly subprocesses and fsyncs, and the machines have 2 cores.
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install demo test test-sqlite lint bench clean
+.PHONY: install demo test test-sqlite lint docs bench clean
 
 install: $(STAMP)
 
@@ -40,8 +40,12 @@ test-sqlite: install
 lint: install
 	$(BIN)/safeguard lint
 
+## docs: the documentation site in site/ (reference pages written from the code; warnings fail).
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 bench: install
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .safeguard poolula.db poolula.db-* .pytest_cache *.egg-info
+	rm -rf $(VENV) .safeguard poolula.db poolula.db-* .pytest_cache *.egg-info site dist
