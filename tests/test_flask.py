@@ -43,6 +43,13 @@ def record_alembic_config(config):
     return config
 
 
+def smoke_check():
+    # Uses the application's session: runs on the check's own thread, so it needs the
+    # application context there too.
+    from sqlalchemy import text
+    return db.session.execute(text("SELECT count(*) FROM customer")).scalar() >= 0
+
+
 def create_app():
     app = Flask(__name__)
     app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["SHOP_DATABASE_URL"]
@@ -147,7 +154,7 @@ def _story(shop: Shop, run_sql, state, version) -> None:
     """Generated initial revision; a generated destructive one that succeeds; a
     hand-written destructive one that fails and is restored exactly."""
     shop.flask("db", "init")
-    shop.configure("metadata = shop:db.metadata\n")
+    shop.configure("metadata = shop:db.metadata\nsmoke_check = shop:smoke_check\n")
     initial = shop.generate("initial")
     done = shop.flask("safeguard", "upgrade", "--create")
     assert "Done: the database is at" in done.stderr
@@ -167,6 +174,7 @@ def _story(shop: Shop, run_sql, state, version) -> None:
     checks = {c["name"]: c["status"] for c in report["health"]["checks"]}
     assert checks["drift"] == "passed", report["health"]  # the schema matches the models
     assert checks["data_guard"] == "passed"
+    assert checks["smoke"] == "passed", report["health"]  # db.session, on the check's thread
     assert version() == [drop_fax]
     assert sorted(run_sql("SELECT id, name FROM customer")) == [(1, "Ada"), (2, "Grace")]
 
