@@ -25,6 +25,7 @@ This is the only module of safeguard that imports Flask (the `flask` extra).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -96,12 +97,22 @@ def _application_context(app: Flask) -> Iterator[None]:
     the connection after env.py returns. A restore replaces the SQLite file or the
     PostgreSQL database under it: a pooled connection would go on reading the old file,
     or be a session the restore has to wait for. Each env.py call leaves no connection
-    behind, as the NullPool of a plain Alembic env.py does."""
+    behind, as the NullPool of a plain Alembic env.py does.
+
+    Flask-Migrate's env.py also calls ``fileConfig()``, which disables every logger its
+    alembic.ini does not name, safeguard's among them: the lines of `-v` and each job's
+    outcome under `flask safeguard schedule` would vanish after the first env.py call.
+    Those loggers are left as they were."""
+    ours = [logger for name, logger in logging.root.manager.loggerDict.items()
+            if name.split(".")[0] == "safeguard" and isinstance(logger, logging.Logger)]
+    disabled = [logger.disabled for logger in ours]
     with app.app_context():
         try:
             yield
         finally:
             _dispose_engines(app)
+            for logger, was in zip(ours, disabled):
+                logger.disabled = was
 
 
 def _dispose_engines(app: Flask) -> None:

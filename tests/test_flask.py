@@ -211,6 +211,10 @@ def test_flask_migrate_app_on_sqlite(tmp_path):
     assert [op["kind"] for op in log["operations"]][-3:] == ["upgrade", "upgrade", "upgrade"]
     snapshots = json.loads(shop.flask("safeguard", "snapshot", "list", "--json").stdout)
     assert len(snapshots["snapshots"]) == 2
+    # A scheduled backup, reported after Flask-Migrate's env.py ran fileConfig() (which
+    # disables the loggers its alembic.ini does not name).
+    backup = shop.flask("safeguard", "schedule", "--once", "--every", "1h")
+    assert "job adhoc: ok: snapshot" in backup.stderr
 
 
 @pytest.mark.postgres
