@@ -41,12 +41,12 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
                       "pip install 'alembic-safeguard[flask]'") from exc
 
 from . import config as config_
+from .alembic_output import silence_alembic_info
 from .cli import main as safeguard_main
 from .cli.base import Cli, configure_logging
 from .config import Settings
 from .errors import ConfigError
 from .host import Host
-from .project import silence_alembic_info
 
 #: The options of the `safeguard` group that mean the same under `flask safeguard`.
 SHARED_OPTIONS = ("json_", "verbose", "quiet")

@@ -32,7 +32,7 @@ from sqlalchemy.pool import Pool
 from .backends import Backend
 from .errors import DatabaseMismatchError
 from .journal import Operation
-from .project import Step
+from .revisions import Step
 
 log = logging.getLogger(__name__)
 
