@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import configparser
 import hashlib
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -23,9 +24,15 @@ DIST = "alembic_safeguard"
 
 @pytest.fixture(scope="module")
 def dists(tmp_path_factory) -> dict[str, Path]:
-    """`python -m build`: the sdist, then the wheel built from it."""
+    """`python -m build`: the sdist, then the wheel built from it. From a copy of the
+    source: the build writes its egg-info beside pyproject.toml, and two workers may
+    build at once."""
+    source = tmp_path_factory.mktemp("source") / "alembic-safeguard"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", ".safeguard", ".pgtest", ".pytest_cache", "__pycache__", "*.egg-info",
+        "site", "dist", "build", "*.db", "*.db-*"))
     out = tmp_path_factory.mktemp("dist")
-    result = subprocess.run([sys.executable, "-m", "build", "--outdir", str(out), str(REPO)],
+    result = subprocess.run([sys.executable, "-m", "build", "--outdir", str(out), str(source)],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "deprecated" not in (result.stdout + result.stderr).lower()  # e.g. a license table
