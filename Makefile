@@ -11,14 +11,14 @@ DEMO_SEED_REVISION := 1580131d7fd2
 # Two workers: the suite is mostly subprocesses and fsyncs, and the machines have 2 cores.
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install demo test test-sqlite lint check lint-revisions bench clean
+.PHONY: install demo test test-sqlite lint check lint-revisions docs bench clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --quiet -e '.[dev]'
 	touch $(STAMP)
 
 ## demo: a fresh poolula.db with demo rows at an early revision, then the guarded upgrade.
@@ -49,8 +49,12 @@ check: lint
 lint-revisions: install
 	$(BIN)/safeguard lint
 
+## docs: the documentation site in site/ (reference pages written from the code; warnings fail).
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 bench: install
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .safeguard poolula.db poolula.db-* .pytest_cache *.egg-info
+	rm -rf $(VENV) .safeguard poolula.db poolula.db-* .pytest_cache *.egg-info site dist

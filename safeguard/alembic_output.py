@@ -18,11 +18,13 @@ def alembic_output_to_stderr() -> contextlib.AbstractContextManager:
 
 
 class _DropSetupNoise(logging.Filter):
-    """Keep Alembic's "Running upgrade a -> b" lines; drop the two it prints before each
-    (the implementation and transactional-DDL lines)."""
+    """Drop what Alembic logs around each revision of a run: the implementation and
+    transactional-DDL lines, and "Running upgrade a -> b", which safeguard's own
+    "Applying a -> b" line says already (whether or not env.py configures logging)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(("Context impl", "Will assume"))
+        return not record.getMessage().startswith(("Context impl", "Will assume",
+                                                   "Running upgrade", "Running downgrade"))
 
 
 class _DropInfo(logging.Filter):

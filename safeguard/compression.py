@@ -23,7 +23,7 @@ def _zstd():
         import zstandard
     except ImportError as exc:
         raise ConfigError(
-            "compression = zstd needs the zstandard package: pip install 'safeguard[compression]'"
+            "compression = zstd needs the zstandard package: pip install 'alembic-safeguard[compression]'"
         ) from exc
     return zstandard
 

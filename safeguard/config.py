@@ -23,6 +23,9 @@ from .retention import RetentionPolicy
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
+if TYPE_CHECKING:
+    from .host import Host
+
 POLICIES = ("destructive", "always", "never")
 INTEGRITY_MODES = ("full", "quick")
 COMPRESSIONS = ("none", "zstd")
@@ -35,27 +38,34 @@ KNOWN_KEYS: dict[str, str] = {
     "checks": "dotted paths of Python health checks, comma or newline separated",
     "smoke_check": "dotted path of the application's own smoke check",
     "check_timeout": "seconds each health check may take",
-    "integrity": "SQLite integrity check after migrating: full | quick",
-    "lock_timeout": "seconds to wait for another guarded operation to finish",
+    "integrity": "SQLite integrity check after migrating: full (integrity_check) | quick (quick_check)",
+    "lock_timeout": "seconds to wait for another guarded operation or backup on the same database, "
+                    "and (SQLite) for another writer to release the database before a snapshot",
     "timeout": "seconds a guarded run may take; past it the migration is stopped and restored",
-    "compression": "snapshot compression: none | zstd",
+    "compression": "snapshot compression: none | zstd (streaming; verified after writing)",
     "compression_level": "zstd level, 1-22",
     "keep_last": "retention: always keep the newest N snapshots",
-    "keep_daily": "retention: keep one snapshot a day for N days",
-    "keep_weekly": "retention: keep one snapshot a week for N weeks",
-    "keep_monthly": "retention: keep one snapshot a month for N months",
+    "keep_daily": "retention: keep the newest snapshot of each of the last N days",
+    "keep_weekly": "retention: keep the newest snapshot of each of the last N ISO weeks",
+    "keep_monthly": "retention: keep the newest snapshot of each of the last N months",
     "max_age_days": "retention: prune snapshots older than this (pinned ones excepted)",
     "pg_bindir": "directory of pg_dump/pg_restore to use (default: found on PATH)",
-    "pg_strategy": "PostgreSQL snapshots: dump (pg_dump) | template (CREATE DATABASE ... TEMPLATE)",
-    "pg_format": "pg_dump format: auto | custom | directory",
+    "pg_strategy": "PostgreSQL snapshots: dump (pg_dump) | template (CREATE DATABASE ... TEMPLATE, "
+                   "needs exclusive access)",
+    "pg_format": "pg_dump format: auto (directory above pg_directory_threshold_mb) | custom | directory",
     "pg_jobs": "parallel pg_dump/pg_restore jobs for the directory format",
     "pg_directory_threshold_mb": "auto format: use directory format above this size",
     "pg_lock_wait_timeout": "pg_dump --lock-wait-timeout, in seconds",
     "pg_sessions": "other sessions during a restore: wait (up to pg_sessions_timeout) | terminate",
     "pg_sessions_timeout": "seconds to wait for other sessions to disconnect before a restore",
 }
-#: Keys with a free-form suffix: `sql_check.NAME = QUERY`, `job.NAME = SPEC`.
-PREFIXED_KEYS = ("sql_check.", "job.")
+#: Keys with a free-form suffix, with their meaning: `sql_check.NAME = QUERY`, `job.NAME = SPEC`.
+PREFIXED_KEYS: dict[str, str] = {
+    "sql_check.": "a SQL health check, one key per check: passes when the query returns one "
+                  "true value, or no rows",
+    "job.": "a scheduled snapshot job: cron EXPR | every DURATION | on-demand, then any of "
+            "; verify ; prune ; tz ZONE",
+}
 #: Keys that are a number of seconds.
 SECONDS_KEYS = ("check_timeout", "lock_timeout", "pg_lock_wait_timeout", "pg_sessions_timeout")
 #: Keys that are a count, which no source may make negative.
@@ -102,6 +112,8 @@ class Settings:
     #: The application's own ``alembic.config.Config``, when the API was given one:
     #: env.py runs with a copy of it (its ``attributes``, e.g. "connection", shared).
     alembic_config: Any = field(default=None, compare=False, repr=False)
+    #: The framework that hosts Alembic (Flask-Migrate), if not Alembic's own CLI: see host.py.
+    host: "Host | None" = field(default=None, compare=False, repr=False)
 
     @property
     def project_dir(self) -> Path:

@@ -17,6 +17,7 @@
     ├── LockBusyError                   4  another guarded operation holds the database
     ├── SnapshotError                   5  the snapshot could not be taken; nothing migrated
     ├── MigrationFailedError            6  a revision failed; the snapshot was restored
+    │   └── MigrationTimeoutError           a revision outran --timeout and was stopped
     ├── HealthCheckFailedError          7  a check failed after migrating; restored
     ├── RestoreError                    8  a restore failed: the database needs attention
     │   └── RestoreRefusedError             it stopped before changing the database

@@ -229,7 +229,7 @@ class Guard:
                            health=report, heads=heads, operation=op.id)
 
     def _snapshot(self, plan: Plan, held: Held) -> Snapshot:
-        self.report(f"Snapshot before the run: {plan.snapshot_reason}")
+        self.report("Taking the snapshot ...")  # the plan said why
         snapshot = held.snapshot(
             reason=f"before {plan.direction} to {plan.target}: {plan.snapshot_reason}",
             revisions=plan.database.heads,

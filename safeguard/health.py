@@ -30,6 +30,8 @@ from .alembic_output import quiet_alembic
 from .backends import Backend
 from .config import Settings
 from .errors import ConfigError
+from .alembic_output import quiet_alembic
+from .host import hosted
 from .project import Project
 from .revisions import DatabaseState, format_revs
 
@@ -165,7 +167,8 @@ def drift(ctx: CheckContext) -> tuple[bool, str] | None:
         # "dialect_options": the comparison is unaffected; the warning is noise in every run.
         warnings.filterwarnings("ignore", message="Can't validate argument 'dialect_options'",
                                 category=sa.exc.SAWarning)
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        compare = {"compare_type": True, **(ctx.settings.host.compare if ctx.settings.host else {})}
+        context = MigrationContext.configure(conn, opts=compare)
         diffs = compare_metadata(context, target)
     if not diffs:
         return True, "the schema matches the models"
@@ -368,7 +371,8 @@ def _run_one(name: str, check: Check, ctx: CheckContext, timeout: float) -> Chec
 
     def target() -> None:
         try:
-            outcome["value"] = check(ctx)
+            with hosted(ctx.settings.host):  # a thread of its own: enter the host's context here
+                outcome["value"] = check(ctx)
         except BaseException as exc:  # reported, never raised: see run_checks
             outcome["error"] = exc
 

@@ -78,7 +78,7 @@ def new_revision(settings: Settings, message: str | None, *, autogenerate: bool 
     """Alembic's `revision` command, then the new file(s) linted on the spot."""
     project = Project(settings)
     try:
-        with project.environment(), alembic_output_to_stderr():
+        with project.environment(), alembic_output_to_stderr(), project.hosted():
             written = command.revision(project.config, message=message, autogenerate=autogenerate,
                                        head=head, rev_id=rev_id)
     except Exception as exc:  # Alembic's CommandError, or env.py failing under autogenerate

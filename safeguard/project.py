@@ -42,6 +42,7 @@ from .errors import (
     SeveralDatabasesError,
     UnknownRevisionError,
 )
+from .host import hosted
 from .identity import held_to, identity_of, same_database
 from .revisions import DatabaseState, Direction, Step
 
@@ -51,7 +52,11 @@ class Project:
 
     def __init__(self, settings: Settings, *, stdout: TextIO | None = None) -> None:
         self.settings = settings
-        if settings.alembic_config is not None:
+        if settings.host is not None:
+            with self.hosted():
+                self.config = settings.host.alembic_config()
+            self.config.stdout = stdout or io.StringIO()
+        elif settings.alembic_config is not None:
             self.config = _own_copy(settings.alembic_config, stdout or io.StringIO())
         else:
             ini, toml = settings.ini_file, settings.toml_file
@@ -83,6 +88,9 @@ class Project:
         variables (PostgreSQL: the application name `recover` finds sessions by); the
         caller's environment comes back when the body ends."""
         return scoped_environ(self._environ)
+    def hosted(self) -> contextlib.AbstractContextManager:
+        """The context env.py runs in: the hosting framework's (see host.py), if any."""
+        return hosted(self.settings.host)
 
     # -- reading -----------------------------------------------------------------
 
@@ -113,7 +121,7 @@ class Project:
 
         guard = contextlib.nullcontext() if create else refuse_missing_file()
         with self.environment(), self._held("reading the database's revision"), guard, \
-                quiet_alembic(), alembic_errors(self._empty_url_hint()):
+                quiet_alembic(), alembic_errors(self._empty_url_hint()), self.hosted():
             with EnvironmentContext(self.config, self.script, fn=probe, dont_mutate=True):
                 self.script.run_env()
         if "url" not in captured:
@@ -263,7 +271,7 @@ class Project:
             applied(step.up_revision_id)
 
         with self.environment(), self._held(f"{direction[:-1]}ing to {target}"), \
-                without_setup_noise(), alembic_output_to_stderr():
+                without_setup_noise(), alembic_output_to_stderr(), self.hosted():
             env = EnvironmentContext(self.config, script, fn=revisions, destination_rev=target)
             with _watched(env, report):
                 script.run_env()
@@ -271,14 +279,14 @@ class Project:
     def stamp(self, revisions: Sequence[str]) -> None:
         """Set alembic_version to exactly ``revisions`` (base when empty)."""
         with self.environment(), self._held("stamping"), alembic_errors(), \
-                alembic_output_to_stderr():
+                alembic_output_to_stderr(), self.hosted():
             command.stamp(self.config, list(revisions) or "base", purge=True)
 
     def offline_sql(self, target: str, direction: Direction, out: TextIO) -> None:
         """Alembic's --sql mode: print the SQL, touch no database."""
         self.config.stdout = out
         self.config.output_buffer = out
-        with self.environment(), alembic_errors():
+        with self.environment(), alembic_errors(), self.hosted():
             if direction == "upgrade":
                 command.upgrade(self.config, target, sql=True)
             else:

@@ -3,6 +3,7 @@ SQLite database for it, and helpers to run the real CLI in-process or as a proce
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -155,6 +156,14 @@ def seeded(project) -> ProjectDir:
     project.cli("upgrade", SEED_AT, "--create", "--policy", "never")
     seed(project)
     return project
+
+
+def load_module(name: str, path: Path):
+    """A Python file that is no package's module (a script, a docs hook), imported."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def table_contents(db: Path) -> dict[str, list[tuple]]:

@@ -4,7 +4,6 @@ Everything runs against real SQLite files in ``tmp_path``; Alembic is driven
 through ``alembic.command`` with the repository's own alembic.ini and env.py.
 """
 
-import importlib.util
 import sqlite3
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from conftest import load_module
 from sqlalchemy import create_engine
 
 from core.database.connection import check_connection, get_database_url, get_engine
@@ -39,14 +39,7 @@ REV_INITIAL, REV_TENANTS, HEAD = CHAIN[0][0], CHAIN[3][0], CHAIN[-1][0]
 TABLES = ("properties", "transactions", "documents", "obligations", "audit_log", "tenants")
 
 
-def _load_seeder():
-    spec = importlib.util.spec_from_file_location("seed_database", REPO_ROOT / "scripts" / "seed_database.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-seeder = _load_seeder()
+seeder = load_module("seed_database", REPO_ROOT / "scripts" / "seed_database.py")
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""--json: one object on stdout per command, with the top-level keys the README
-documents. Changing a shape must change this test (and the README) on purpose."""
+"""--json: one object on stdout per command, with the top-level keys docs/output.md
+documents. Changing a shape must change this test (and docs/output.md) on purpose."""
 
 from __future__ import annotations
 

@@ -23,3 +23,19 @@ def test_quiet_by_default_info_with_v_debug_with_vv(seeded):
 def test_quiet_flag_leaves_only_errors(seeded):
     result = seeded.cli("-q", "upgrade", "head")
     assert result.stderr == ""
+
+
+def test_each_revision_and_the_snapshot_reason_are_said_once(seeded):
+    """Alembic's "Running upgrade A -> B" said what "Applying A -> B" says; the reason
+    for the snapshot was printed by the plan and again before taking it."""
+    result = seeded.run("upgrade", "head")
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    applying = [line for line in lines if line.startswith("Applying ")]
+    assert len(applying) == 5
+    for line in applying:
+        arrow = line.split()[1:4]  # ["a", "->", "b"]
+        assert sum(" ".join(arrow) in other for other in lines if not other.startswith("  ")) == 1
+    assert not any("Running upgrade" in line for line in lines)
+    reason = "7fcb413ce398 is destructive (BC102)"
+    assert sum(reason in line for line in lines) == 1, result.stderr

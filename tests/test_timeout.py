@@ -107,7 +107,8 @@ def test_a_timeout_takes_a_snapshot_even_when_every_revision_is_safe(at_head):
 
 
 def test_a_run_within_its_timeout_migrates_as_usual(at_head):
-    at_head.add_revision("a1b2c3d4e5f6", HEAD, "op.execute('UPDATE audit_log SET id = id')",
+    at_head.add_revision("a1b2c3d4e5f6", HEAD, "op.execute('UPDATE audit_log SET id = id')\n"
+                                               "print('touched the audit log')",
                          doc="touch the audit log")
     pre_run = table_contents(at_head.db)
 
@@ -121,7 +122,7 @@ def test_a_run_within_its_timeout_migrates_as_usual(at_head):
     assert after.pop("alembic_version") == [("a1b2c3d4e5f6",)]
     pre_run.pop("alembic_version")
     assert after == pre_run
-    assert "Running upgrade" in result.stderr  # the child's Alembic output reaches the user
+    assert "touched the audit log" in result.stderr  # the child's output reaches the user
 
 
 def test_a_failing_revision_under_a_timeout_reports_its_own_error(at_head):

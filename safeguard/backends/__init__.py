@@ -166,7 +166,7 @@ def backend_for(url: URL | str, settings: "Settings | None" = None) -> Backend:
             from .postgres import PostgresBackend
         except ImportError as exc:  # pragma: no cover - depends on installed extras
             raise UnsupportedDatabaseError(
-                "PostgreSQL support needs the postgres extra: pip install 'safeguard[postgres]'"
+                "PostgreSQL support needs the postgres extra: pip install 'alembic-safeguard[postgres]'"
             ) from exc
         return PostgresBackend(url, settings)
     raise UnsupportedDatabaseError(

@@ -74,8 +74,8 @@ def snapshot_show(cli: Cli, snapshot_id: str) -> None:
 @command("verify")
 @click.argument("snapshot_id", metavar="ID")
 def snapshot_verify(cli: Cli, snapshot_id: str) -> None:
-    """Check a snapshot: its checksum, then a test restore into a scratch database with
-    an integrity check and row counts against the manifest."""
+    """Check snapshot ID ('latest' for the newest): its checksum, then a test restore
+    into a scratch database with an integrity check and row counts against the manifest."""
     result = api.verify_snapshot(cli.settings(), snapshot_id, progress=cli.progress)
     if cli.json:
         cli.emit(result.to_dict())
