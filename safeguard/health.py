@@ -30,7 +30,6 @@ from .alembic_output import quiet_alembic
 from .backends import Backend
 from .config import Settings
 from .errors import ConfigError
-from .alembic_output import quiet_alembic
 from .host import hosted
 from .project import Project
 from .revisions import DatabaseState, format_revs
