@@ -1,22 +1,23 @@
 """Each default is defined once (config.Settings, whose retention defaults are
-retention.RetentionPolicy's), and the README's table of keys says the same."""
+retention.RetentionPolicy's), and the configuration reference says the same."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import fields
 
-from conftest import REPO
+from conftest import REPO, load_module
 
 from safeguard.config import Settings
 from safeguard.retention import RetentionPolicy
 
 
-def readme_defaults() -> dict[str, str]:
-    """`| `key` | `default` | meaning |` rows of the README's configuration table; a
-    row naming several keys (`a`, `b`) lists their defaults in the same order."""
+def documented_defaults() -> dict[str, str]:
+    """`| `key` | `default` | ... |` rows of the configuration reference (written from
+    the code by docs/hooks/reference.py when the site is built)."""
+    reference = load_module("docs_reference", REPO / "docs" / "hooks" / "reference.py")
     found = {}
-    for keys, values in re.findall(r"^\| (`[^|]+`) \| (`[^|]+`) \|", (REPO / "README.md").read_text(),
+    for keys, values in re.findall(r"^\| (`[^|]+`) \| (`[^|]+`) \|", reference.configuration_reference(),
                                    flags=re.M):
         names, defaults = re.findall(r"`([^`]+)`", keys), re.findall(r"`([^`]+)`", values)
         if len(names) == len(defaults):
@@ -24,8 +25,8 @@ def readme_defaults() -> dict[str, str]:
     return found
 
 
-def test_the_readme_states_the_defaults_the_code_uses():
-    documented = readme_defaults()
+def test_the_documentation_states_the_defaults_the_code_uses():
+    documented = documented_defaults()
     defaults = {f.name: f.default for f in fields(Settings)}
     checked = {key: value for key, value in documented.items() if key in defaults}
     assert len(checked) >= 15, documented

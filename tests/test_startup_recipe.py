@@ -1,6 +1,6 @@
 """The Python API takes the `alembic.config.Config` an application already holds: read
 from a file or built in code, with `attributes["connection"]` handed to env.py (the
-Alembic cookbook's shared connection). The README's start-up recipe is run as it is
+Alembic cookbook's shared connection). The documentation's start-up recipe is run as it is
 written there, in a process of its own."""
 
 from __future__ import annotations
@@ -44,10 +44,10 @@ run_migrations_online()
 '''
 
 def recipe() -> str:
-    """The start-up recipe, as the README shows it."""
-    readme = (REPO / "README.md").read_text()
-    match = re.search(r"<!-- startup-recipe -->\n```python\n(.*?)```", readme, re.S)
-    assert match, "the README lost its start-up recipe"
+    """The start-up recipe, as the documentation shows it."""
+    page = (REPO / "docs" / "python-api.md").read_text()
+    match = re.search(r"<!-- startup-recipe -->\n```python\n(.*?)```", page, re.S)
+    assert match, "docs/python-api.md lost its start-up recipe"
     return match.group(1)
 
 
