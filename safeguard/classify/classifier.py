@@ -12,6 +12,7 @@ from safeguard.classify.errors import ClassifyError
 from safeguard.classify.header import read_header
 from safeguard.classify.recorder import FindingSet
 from safeguard.classify.result import Classification
+from safeguard.classify.transaction import outside_transaction
 
 DIRECTIONS = ("upgrade", "downgrade")
 #: ``auto`` renders only revisions the static analysis could not fully read (any
@@ -64,6 +65,7 @@ def classify_source(source: str, path: str = "<string>", direction: str = "upgra
         verdict=codes.verdict_for(f.code for f in findings),
         findings=findings,
         acknowledgement=header.acknowledgement,
+        outside_transaction=outside_transaction(tree),
     )
 
 

@@ -1,9 +1,13 @@
 """Finding codes (shared/corpus/README.md) and how they decide a verdict.
 
-Every code names a way a revision can lose or rewrite data, or make the migration
-fail on existing data, so any finding makes a revision destructive. The one
-exception is a revision whose *only* findings are UN101: nothing about it could be
-determined, and its verdict is ``unknown`` (which callers treat as destructive).
+Two kinds of code. Most name a way a revision can lose or rewrite existing data (DS,
+BC, TC): any of them makes a revision ``destructive``. Three only predict that the
+migration may *fail* on existing data without losing any (MF101 a unique index on
+duplicates, MF103 a NOT NULL column with no default, MF104 SET NOT NULL over NULLs):
+they are warnings, shown by lint and the plan, and leave the verdict alone, because
+every guarded run has an undo that covers a failure (see undo.py). A revision whose
+*only* findings are UN101 is ``unknown``: nothing about it could be determined
+(callers treat it as destructive).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ ADD_NOT_NULL_COLUMN = "MF103"
 SET_NOT_NULL = "MF104"
 CHANGE_TYPE = "TC101"
 UNANALYSABLE = "UN101"
+#: Not a finding about data: a statement the run's transaction cannot hold.
+OUTSIDE_TRANSACTION = "TX101"
 
 #: What each code means, in the words of the corpus README.
 MEANINGS: dict[str, str] = {
@@ -37,7 +43,11 @@ MEANINGS: dict[str, str] = {
     SET_NOT_NULL: "makes an existing column NOT NULL",
     CHANGE_TYPE: "changes a column's type",
     UNANALYSABLE: "cannot be analysed statically",
+    OUTSIDE_TRANSACTION: "runs outside the run's transaction (autocommit_block, CONCURRENTLY, ...)",
 }
+
+#: Codes that predict a failure on existing data, never a loss: warnings.
+MAY_FAIL = frozenset({ADD_UNIQUE, ADD_NOT_NULL_COLUMN, SET_NOT_NULL})
 
 DESTRUCTIVE = "destructive"
 SAFE = "safe"
@@ -47,12 +57,20 @@ UNKNOWN = "unknown"
 def verdict_for(codes: Iterable[str]) -> str:
     """Return ``safe``, ``unknown`` or ``destructive`` for a revision's finding codes.
 
-    ``unknown`` only when UN101 is all there is: as soon as anything concrete was
-    recognised the revision is plainly destructive.
+    May-fail codes (:data:`MAY_FAIL`) do not count. ``unknown`` only when UN101 is
+    all there is: as soon as anything concrete was recognised the revision is
+    plainly destructive.
     """
-    present = set(codes)
+    present = set(codes) - MAY_FAIL
     if not present:
         return SAFE
     if present == {UNANALYSABLE}:
         return UNKNOWN
     return DESTRUCTIVE
+
+
+def kind_of(code: str) -> str:
+    """``may-fail`` for a warning code, ``unknown`` for UN101, else ``destructive``."""
+    if code in MAY_FAIL:
+        return "may-fail"
+    return UNKNOWN if code == UNANALYSABLE else DESTRUCTIVE
