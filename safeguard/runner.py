@@ -30,6 +30,7 @@ from sqlalchemy import event
 from sqlalchemy.pool import Pool
 
 from .backends import Backend
+from .commit_gate import ChecksFailed
 from .errors import DatabaseMismatchError
 from .journal import Operation
 from .project import Step
@@ -117,6 +118,8 @@ def _run_journaled(steps: Sequence[Step], run: RunAll, op: Operation, *,
     start_next()
     try:
         run(applied)
+    except ChecksFailed:
+        return False  # every revision ran; the checks failed and rolled the run back
     except Exception as exc:
         step = pending[0] if pending else steps[-1]
         op.record("apply", "failed", revision=step.revision, error=f"{type(exc).__name__}: {exc}")
