@@ -4,6 +4,10 @@
             -> health checks -> done
                          \\-> on any failure: restore, re-stamp, verify, report
 
+A run whose undo is its transaction (undo.py) takes no snapshot: its health checks run
+inside that transaction before the commit (commit_gate.py), and a failure anywhere is
+rolled back by the database.
+
 Every state change is announced in the journal before it happens (see journal.py), so
 `safeguard recover` can finish whatever a crash interrupted.
 """
@@ -17,6 +21,7 @@ from typing import Any, Callable, NoReturn
 
 from . import health
 from .backends import Backend
+from .commit_gate import CommitGate
 from .config import Settings
 from .durable import Progress, close_progress
 from .errors import (
@@ -35,6 +40,7 @@ from .project import DatabaseState, format_revs
 from .restore import restore_snapshot
 from .runner import apply_steps
 from .store import Snapshot
+from .undo import TRANSACTION
 from .workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -52,7 +58,7 @@ class GuardResult:
     """Everything a guarded run did, for the report and for --json."""
 
     plan: Plan
-    outcome: str  # up-to-date | dry-run | migrated | restored | failed | refused
+    outcome: str  # up-to-date | dry-run | migrated | restored | rolled-back | failed | refused
     applied: tuple[str, ...] = ()
     snapshot: Snapshot | None = None
     health: HealthReport | None = None
@@ -116,7 +122,8 @@ class Guard:
     def _plan(self, state: DatabaseState, target: str, direction: str, backend: Backend) -> Plan:
         return make_plan(self.ws.project, state, target=target, direction=direction,
                          policy=self.settings.policy, stoppable=self.settings.timeout is not None,
-                         database_size=_size(backend))
+                         database_size=_size(backend),
+                         own_connection_checks=health.own_connection_checks(self.settings))
 
     # -- the run -----------------------------------------------------------------
 
@@ -133,6 +140,7 @@ class Guard:
             heads=list(plan.database.heads),
             steps=[p.step.revision for p in plan.steps],
             snapshot=plan.snapshot,
+            undo=plan.undo.by,
         )
         snapshot = self._snapshot(plan, backend, op) if plan.snapshot else None
         # The data guard compares against these; a snapshot has just counted them.
@@ -141,14 +149,26 @@ class Guard:
             return self._fail(plan, backend, op, snapshot, [], None, failed_revision=None,
                               error="the snapshot took the whole --timeout; nothing was applied",
                               timed_out=True)
+        def context_for(connection: Any = None, settings: Settings = self.settings) -> health.CheckContext:
+            return health.CheckContext(backend=backend, project=self.ws.project, settings=settings,
+                                       database=plan.database, expected_heads=plan.expected_heads,
+                                       before_counts=before_counts, connection=connection,
+                                       classifications=[p.classification for p in plan.steps])
+
+        gate = CommitGate(context_for, op) if plan.undo.by == TRANSACTION else None
+
         def run(applied: Callable[[str], None]) -> None:
-            self.ws.project.apply_run(plan.target, plan.direction, applied)
+            self.ws.project.apply_run(plan.target, plan.direction, applied, before_commit=gate)
 
         outcome = apply_steps([p.step for p in plan.steps], run, op, self.report,
                               deadline=deadline, backend=backend)
         applied = outcome.applied
         if outcome.mismatch is not None:
             self._refuse(plan, op, snapshot, outcome.mismatch)
+        if gate is not None and gate.report is not None and not gate.report.ok:
+            self._report_checks(gate.report)
+            return self._fail(plan, backend, op, None, applied, gate.report,
+                              failed_revision=None, error=gate.report.summary())
         if not outcome.ok:
             return self._fail(plan, backend, op, snapshot, applied, None,
                               failed_revision=outcome.failed_revision, error=outcome.error or "",
@@ -162,18 +182,13 @@ class Guard:
                                         "was left for the health checks", timed_out=True)
             settings = replace(settings, check_timeout=min(settings.check_timeout, left))
 
-        ctx = health.CheckContext(backend=backend, project=self.ws.project, settings=settings,
-                                  database=plan.database, expected_heads=plan.expected_heads,
-                                  before_counts=before_counts,
-                                  classifications=[p.classification for p in plan.steps])
-        with op.step("check") as outcome:
-            report = health.run_checks(ctx)
-            outcome["ok"] = report.ok
-        for result in report.results:
-            log.info("check %s: %s in %.0f ms", result.name, result.status, result.duration * 1000)
-        self.report("Health checks:")
-        for result in report.results:
-            self.report(f"  {result.status:<8} {result.name}: {result.detail}")
+        if gate is not None and gate.report is not None:
+            report = gate.report  # passed inside the transaction, which has committed
+        else:
+            with op.step("check") as outcome:
+                report = health.run_checks(context_for(settings=settings))
+                outcome["ok"] = report.ok
+        self._report_checks(report)
         if not report.ok:
             return self._fail(plan, backend, op, snapshot, applied, report,
                               failed_revision=None, error=report.summary())
@@ -182,6 +197,13 @@ class Guard:
         self.report(f"Done: the database is at {format_revs(heads)}.")
         return GuardResult(plan, "migrated", tuple(applied), snapshot, report,
                            heads=heads, operation=op.id)
+
+    def _report_checks(self, report: HealthReport) -> None:
+        for result in report.results:
+            log.info("check %s: %s in %.0f ms", result.name, result.status, result.duration * 1000)
+        self.report("Health checks:")
+        for result in report.results:
+            self.report(f"  {result.status:<8} {result.name}: {result.detail}")
 
     def _snapshot(self, plan: Plan, backend: Backend, op: Operation) -> Snapshot:
         self.report(f"Snapshot before the run: {plan.snapshot_reason}")
@@ -210,6 +232,8 @@ class Guard:
         else:
             error_cls = HealthCheckFailedError
             what = f"health checks failed after migrating: {error}"
+        if snapshot is None and plan.undo.by == TRANSACTION:
+            self._rolled_back(plan, op, applied, report, failed_revision, error, what, error_cls)
         if snapshot is None:
             heads = self._heads_now()
             op.finish("failed", error=what, heads=list(heads))
@@ -248,6 +272,26 @@ class Guard:
             report=result,
         )
 
+    def _rolled_back(self, plan: Plan, op: Operation, applied: list[str],
+                     report: HealthReport | None, failed_revision: str | None, error: str,
+                     what: str, error_cls: type[SafeguardError]) -> NoReturn:
+        """The run's transaction was rolled back (by Alembic, as the failure left env.py):
+        confirm the database is back at the revisions it started from."""
+        heads = self._heads_now()
+        if set(heads) != set(plan.database.heads):
+            op.finish("failed", error=what, heads=list(heads))
+            result = GuardResult(plan, "failed", tuple(applied), None, report, failed_revision,
+                                 error, False, heads, op.id)
+            raise RestoreError(f"{what}; the run's transaction should have undone it, but the "
+                               f"database is at {format_revs(heads)}, not "
+                               f"{format_revs(plan.database.heads)}: it needs attention",
+                               report=result)
+        op.finish("rolled-back", error=what, heads=list(heads))
+        result = GuardResult(plan, "rolled-back", tuple(applied), None, report, failed_revision,
+                             error, True, heads, op.id)
+        raise error_cls(f"{what}; the run's transaction was rolled back; the database is back at "
+                        f"{format_revs(heads)}", report=result)
+
     def _refuse(self, plan: Plan, op: Operation, snapshot: Snapshot | None, mismatch: str) -> NoReturn:
         """env.py turned to another database before this run changed anything: there is
         nothing to restore, and a restore would run env.py yet again."""
@@ -271,9 +315,9 @@ class Guard:
             self.report(f"  {p.step.arrow:<30} {p.classification.verdict:<12} {p.step.doc}"
                         + (f"  [{codes}]" if codes else ""))
         if plan.snapshot:
-            self.report(f"Snapshot: yes ({plan.snapshot_reason}), about {plan.database_size:,} bytes")
+            self.report(f"Undo: snapshot ({plan.undo.reason}), about {plan.database_size:,} bytes")
         else:
-            self.report(f"Snapshot: no ({plan.snapshot_reason})")
+            self.report(f"Undo: {plan.undo.by} ({plan.undo.reason})")
 
     def _heads_now(self) -> tuple[str, ...]:
         try:

@@ -43,6 +43,7 @@ from .errors import (
     UnknownRevisionError,
 )
 from .identity import held_to, identity_of
+from .undo import EnvTransaction, env_transaction
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ class DatabaseState:
 
     url: URL
     heads: tuple[str, ...]
+    #: How env.py wraps a run in a transaction (read from its MigrationContext).
+    transaction: EnvTransaction | None = None
 
     @property
     def dialect(self) -> str:
@@ -142,6 +145,7 @@ class Project:
             if connection is None:
                 raise ConfigError("env.py ran in offline mode; safeguard needs a connection")
             captured["url"] = connection.engine.url
+            captured["transaction"] = env_transaction(migration_context)
             return []
 
         guard = contextlib.nullcontext() if create else _refuse_missing_sqlite_file()
@@ -151,7 +155,8 @@ class Project:
                 self.script.run_env()
         if "url" not in captured:
             raise ConfigError("env.py did not configure a connection (is run_migrations_online called?)")
-        state = DatabaseState(url=captured["url"], heads=captured["heads"])  # type: ignore[arg-type]
+        state = DatabaseState(url=captured["url"], heads=captured["heads"],  # type: ignore[arg-type]
+                              transaction=captured["transaction"])  # type: ignore[arg-type]
         self._hold(state.url)
         if check_known:
             self._check_known(state.heads)
@@ -255,7 +260,8 @@ class Project:
 
     # -- changing ----------------------------------------------------------------
 
-    def apply_run(self, target: str, direction: str, applied: Callable[[str], None]) -> None:
+    def apply_run(self, target: str, direction: str, applied: Callable[[str], None], *,
+                  before_commit: Callable[[Any], None] | None = None) -> None:
         """Run a whole run's revisions in one pass of the project's own env.py, exactly
         as `alembic upgrade TARGET` does (one transaction for all of them where env.py
         and the dialect make it so), calling ``applied(revision)`` as Alembic reports
@@ -264,13 +270,18 @@ class Project:
 
         The per-revision report comes from Alembic's own ``on_version_apply`` hook, added
         to whatever env.py passes to ``context.configure`` (see _Watched); the revision
-        files are loaded once, by the ScriptDirectory already read for the plan."""
+        files are loaded once, by the ScriptDirectory already read for the plan.
+
+        ``before_commit(migration_context)`` runs once the last revision has run, still
+        inside env.py's transaction (see commit_gate.py); what it raises rolls the run back."""
         script = self.script
 
         def revisions(rev: Any, context: Any) -> Any:
             if direction == "upgrade":
-                return script._upgrade_revs(target, rev)
-            return script._downgrade_revs(target, rev)
+                steps = script._upgrade_revs(target, rev)
+            else:
+                steps = script._downgrade_revs(target, rev)
+            return steps if before_commit is None else _then(steps, lambda: before_commit(context))
 
         def report(ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
             applied(step.up_revision_id)
@@ -295,6 +306,13 @@ class Project:
                 command.upgrade(self.config, target, sql=True)
             else:
                 command.downgrade(self.config, target, sql=True)
+
+
+def _then(steps: Sequence[Any], last: Callable[[], None]) -> Iterator[Any]:
+    """``steps`` one by one, then ``last()``: Alembic asks for the next step only after
+    the previous one ran and was stamped, so ``last`` runs after the whole run."""
+    yield from steps
+    last()
 
 
 def _watched(env: EnvironmentContext, on_applied: Callable[..., None]) -> EnvironmentContext:

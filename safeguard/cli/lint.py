@@ -69,8 +69,9 @@ def lint(cli: Cli, paths: tuple[Path, ...], strict: bool, strict_may_fail: bool,
 @click.option("--downgrade", is_flag=True, help="Plan a downgrade to REVISION instead of an upgrade.")
 def plan(cli: Cli, revision: str, downgrade: bool) -> None:
     """Show what `safeguard upgrade REVISION` would do: the pending revisions, each
-    verdict with its findings and acknowledgement, and whether and where a snapshot
-    would be taken (with the database's size as its cost)."""
+    verdict with its findings and acknowledgement, and how a failed run would be
+    undone: by a snapshot taken first (with the database's size as its cost), or by
+    the run's own transaction (PostgreSQL), or not at all (policy never)."""
     direction = "downgrade" if downgrade else "upgrade"
     result = api.plan(cli.settings(), revision, direction)
     if cli.json:
@@ -83,14 +84,15 @@ def plan(cli: Cli, revision: str, downgrade: bool) -> None:
         ack = f"  acknowledged: {c.acknowledgement.reason}" if c.acknowledgement else ""
         click.echo(f"  {p.step.arrow:<30} {c.verdict:<12} {p.step.doc}{ack}")
         for f in c.findings:
+            label = "warning: " if f.kind == "may-fail" else ""
+            click.echo(f"      {label}{f.code} {f.message} (line {f.line})")
+        for f in c.outside_transaction:
             click.echo(f"      {f.code} {f.message} (line {f.line})")
     if result.snapshot:
-        first = result.first_destructive
-        where = f", because {first.step.revision} is {first.classification.verdict}" if first else ""
-        click.echo(f"Snapshot: before the first revision{where}; about "
-                   f"{result.database_size / 1048576:.1f} MiB to copy")
+        click.echo(f"Undo: snapshot before the first revision, because {result.undo.reason}; "
+                   f"about {result.database_size / 1048576:.1f} MiB to copy")
     else:
-        click.echo(f"Snapshot: none ({result.snapshot_reason or 'nothing to do'})")
+        click.echo(f"Undo: {result.undo.by} ({result.undo.reason})")
 
 
 @command()
