@@ -16,7 +16,7 @@ MANIFEST = {"id", "created_at", "reason", "engine", "database", "revisions", "re
 SHAPES = [
     (("upgrade", HEAD), MIGRATION),
     (("upgrade", "--dry-run"), {"outcome", "plan"}),
-    (("plan",), {"database", "current", "target", "direction", "expected_heads", "policy",
+    (("plan",), {"database", "current", "target", "direction", "expected_heads", "policy", "undo",
                  "snapshot", "snapshot_reason", "database_size", "steps"}),
     (("lint",), {"revisions"}),
     (("check",), {"ok", "checks"}),

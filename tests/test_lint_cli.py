@@ -113,7 +113,8 @@ def test_plan_shows_verdicts_acknowledgements_and_the_snapshot(seeded):
     assert report["snapshot"] is True and report["database_size"] > 0
     assert report["steps"][0]["acknowledged"]["reason"].startswith("renames property_type")
     text = seeded.cli("plan").stdout
-    assert "Snapshot: before the first revision" in text and "MiB" in text
+    assert "Undo: snapshot before the first revision" in text and "MiB" in text
+    assert report["undo"]["by"] == "snapshot"
 
 
 def test_revision_lints_the_new_file(seeded):
