@@ -83,7 +83,8 @@ def decide(steps: Sequence[Any], *, policy: str, dialect: str, env: EnvTransacti
     if policy == "always":
         return Undo(SNAPSHOT, "policy is 'always'")
     if dialect != "postgresql":
-        return Undo(SNAPSHOT, f"{dialect} commits DDL statement by statement: only a snapshot "
+        name = {"sqlite": "SQLite"}.get(dialect, dialect)
+        return Undo(SNAPSHOT, f"{name} commits DDL statement by statement: only a snapshot "
                               "undoes a run")
     for planned in steps:
         c = planned.classification

@@ -66,7 +66,7 @@ def test_a_safe_only_run_on_sqlite_is_undone_by_a_snapshot_too(project):
     report = json.loads(result.stdout)
     assert report["outcome"] == "migrated"
     assert [s["verdict"] for s in report["plan"]["steps"]] == ["safe"] * 4
-    assert report["plan"]["undo"]["by"] == "snapshot" and "sqlite" in report["plan"]["undo"]["reason"]
+    assert report["plan"]["undo"]["by"] == "snapshot" and "SQLite" in report["plan"]["undo"]["reason"]
     listed = json.loads(project.cli("--json", "snapshot", "list").stdout)["snapshots"]
     assert [s["id"] for s in listed] == [report["snapshot"]["id"]]
 

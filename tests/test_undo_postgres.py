@@ -165,3 +165,10 @@ def test_the_smoke_check_makes_the_undo_a_snapshot(pg_at_head):
     pg_at_head.add_revision(NEW, HEAD, CREATE_TABLE)
     plan = _plan(pg_at_head)
     assert plan["undo"]["by"] == "snapshot" and "smoke" in plan["undo"]["reason"]
+
+
+def test_a_timeout_makes_the_undo_a_snapshot(pg_head):
+    pg_head.add_revision(NEW, HEAD, CREATE_TABLE)
+    assert _plan(pg_head)["undo"]["by"] == "transaction"
+    plan = json.loads(pg_head.cli("--json", "upgrade", "--dry-run", "--timeout", "5").stdout)["plan"]
+    assert plan["undo"]["by"] == "snapshot" and "--timeout" in plan["undo"]["reason"]
