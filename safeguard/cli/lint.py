@@ -24,6 +24,8 @@ def _print_classification(c, *, verbose: bool = True) -> None:
         for f in c.findings:
             label = "warning: " if f.kind == "may-fail" else ""
             click.echo(f"  {c.path}:{f.line}: {label}{f.code} {f.message}")
+        for f in c.outside_transaction:
+            click.echo(f"  {c.path}:{f.line}: note: {f.code} {f.message}")
 
 
 @command()
@@ -55,7 +57,8 @@ def lint(cli: Cli, paths: tuple[Path, ...], strict: bool, strict_may_fail: bool,
         cli.emit(report.to_dict())
         return
     for c in report.classifications:
-        _print_classification(c, verbose=c.verdict != "safe" or c.may_fail)
+        _print_classification(c, verbose=c.verdict != "safe" or c.may_fail
+                              or bool(c.outside_transaction))
     counts = {v: sum(c.verdict == v for c in report.classifications)
               for v in ("safe", "destructive", "unknown")}
     may_fail = sum(c.may_fail for c in report.classifications)
