@@ -123,3 +123,13 @@ def test_revision_lints_the_new_file(seeded):
     (entry,) = json.loads(result.stdout)["revisions"]
     assert entry["revision"] == "f00dfeed0003" and entry["verdict"] == "safe"
     assert list(seeded.versions.glob("f00dfeed0003_*.py"))
+
+
+def test_lint_notes_what_cannot_run_inside_the_runs_transaction(project):
+    path = project.add_revision("f00dfeed0003", CHAIN[-1],
+                                'with op.get_context().autocommit_block():\n'
+                                '    op.execute("CREATE INDEX CONCURRENTLY ix_city ON properties (city)")')
+    [entry] = json.loads(project.cli("--json", "lint", str(path)).stdout)["revisions"]
+    assert entry["verdict"] == "safe" and entry["findings"] == []
+    assert {f["code"] for f in entry["outside_transaction"]} == {"TX101"}
+    assert "note: TX101 autocommit_block()" in project.cli("lint", str(path)).stdout

@@ -72,6 +72,7 @@ def test_a_revision_that_creates_a_table_inserts_and_raises_is_rolled_back(pg_he
     pg_head.add_revision(NEW, HEAD, CREATE_INSERT_RAISE)
     plan = _plan(pg_head)
     assert plan["undo"]["by"] == "transaction", plan["undo"]
+    assert "Undo: transaction (env.py runs the whole run in one transaction" in pg_head.cli("plan").stdout
     _assert_rolled_back(pg_head, pg_server, before, pg_head.run("--json", "upgrade", "head"), 6)
 
     pg_head.add_revision(NEW, HEAD, CREATE_INSERT)
