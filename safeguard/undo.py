@@ -82,15 +82,15 @@ def decide(steps: Sequence[Any], *, policy: str, dialect: str, env: EnvTransacti
         return Undo(NONE, "policy is 'never': a failed run is left as it failed")
     if policy == "always":
         return Undo(SNAPSHOT, "policy is 'always'")
-    if dialect != "postgresql":
-        name = {"sqlite": "SQLite"}.get(dialect, dialect)
-        return Undo(SNAPSHOT, f"{name} commits DDL statement by statement: only a snapshot "
-                              "undoes a run")
     for planned in steps:
         c = planned.classification
         if c.is_destructive:
             codes = ", ".join(sorted({f.code for f in c.findings if f.kind != "may-fail"}))
             return Undo(SNAPSHOT, f"{planned.step.revision} is {c.verdict} ({codes or c.verdict})")
+    if dialect != "postgresql":
+        name = {"sqlite": "SQLite"}.get(dialect, dialect)
+        return Undo(SNAPSHOT, f"{name} commits DDL statement by statement: only a snapshot "
+                              "undoes a run")
     for planned in steps:
         notes = planned.classification.outside_transaction
         if notes:

@@ -11,10 +11,13 @@ were, no `_alembic_tmp_*` table, and the fixed revision must then apply cleanly.
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
 from conftest import HEAD, schema_of, table_contents, version_of
+from safeguard.classify import classify_source
+from safeguard.undo import EnvTransaction, decide
 
 NEW = "a13a13a13a01"
 
@@ -131,3 +134,38 @@ def test_policy_never_gives_the_undo_up_and_says_where_the_run_was_left(at_head)
     failed = at_head.run("--json", "upgrade", "head", "--policy", "never")
     assert failed.returncode == 6
     assert f"the database is at {HEAD}" in json.loads(failed.stdout)["error"]
+
+
+# -- the decision itself: a pure function of the plan's facts ---------------------------
+
+
+def _steps(*bodies: str):
+    return [SimpleNamespace(step=SimpleNamespace(revision=f"r{i}"), classification=classify_source(
+        f'revision = "r{i}"\ndown_revision = None\nimport sqlalchemy as sa\nfrom alembic import op\n\n'
+        f'def upgrade():\n    {body}\n')) for i, body in enumerate(bodies)]
+
+
+WHOLE_RUN = EnvTransaction(True)
+SAFE = 'op.create_table("notes", sa.Column("id", sa.Integer, primary_key=True))'
+
+
+@pytest.mark.parametrize("steps, kwargs, by, says", [
+    (_steps(SAFE), {}, "transaction", "one transaction"),
+    (_steps('op.alter_column("t", "c", nullable=False)'), {}, "transaction", "one transaction"),
+    (_steps(SAFE, 'op.drop_column("t", "c")'), {}, "snapshot", "r1 is destructive (DS103)"),
+    (_steps(SAFE), {"dialect": "sqlite"}, "snapshot", "SQLite commits DDL"),
+    (_steps('op.drop_table("t")'), {"dialect": "sqlite"}, "snapshot", "r0 is destructive"),
+    (_steps('op.execute("VACUUM")'), {}, "snapshot", "r0 runs outside the run's transaction (line 7"),
+    (_steps(SAFE), {"env": EnvTransaction(False, "env.py sets transaction_per_migration=True")},
+     "snapshot", "transaction_per_migration"),
+    (_steps(SAFE), {"stoppable": True}, "snapshot", "--timeout"),
+    (_steps(SAFE), {"own_connection_checks": ["smoke"]}, "snapshot", "smoke check opens its own"),
+    (_steps(SAFE), {"policy": "always"}, "snapshot", "always"),
+    (_steps('op.drop_table("t")'), {"policy": "never"}, "none", "never"),
+    ([], {}, "none", "nothing to do"),
+])
+def test_the_undo_of_a_run(steps, kwargs, by, says):
+    facts = {"policy": "destructive", "dialect": "postgresql", "env": WHOLE_RUN, "stoppable": False,
+             "own_connection_checks": [], **kwargs}
+    undo = decide(steps, **facts)
+    assert undo.by == by and says in undo.reason, undo
