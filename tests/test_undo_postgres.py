@@ -173,3 +173,27 @@ def test_a_timeout_makes_the_undo_a_snapshot(pg_head):
     assert _plan(pg_head)["undo"]["by"] == "transaction"
     plan = json.loads(pg_head.cli("--json", "upgrade", "--dry-run", "--timeout", "5").stdout)["plan"]
     assert plan["undo"]["by"] == "snapshot" and "--timeout" in plan["undo"]["reason"]
+
+
+def test_a_failed_downgrade_is_rolled_back_by_its_transaction(pg_head, pg_server):
+    """Downgrades follow the same invariant: one that loses nothing is undone by the
+    run's transaction; one that drops things gets a snapshot."""
+    pg_head.configure(metadata="")
+    path = pg_head.add_revision(NEW, HEAD, CREATE_TABLE)
+    pg_head.cli("upgrade", "head")
+    path.write_text(path.read_text().replace(
+        "def downgrade():\n    pass",
+        'def downgrade():\n    op.create_index("ix_notes_id", "notes", ["id"])\n'
+        '    raise RuntimeError("half-way down")'))
+    before = database_state(pg_server, pg_head.database)
+    plan = json.loads(pg_head.cli("--json", "plan", "--downgrade", HEAD).stdout)
+    assert plan["undo"]["by"] == "transaction", plan["undo"]
+    failed = pg_head.run("--json", "downgrade", HEAD)
+    assert failed.returncode == 6, failed.stderr
+    assert json.loads(failed.stdout)["result"]["outcome"] == "rolled-back"
+    assert database_state(pg_server, pg_head.database) == before and _snapshots(pg_head) == []
+
+    path.write_text(path.read_text().replace('    op.create_index("ix_notes_id", "notes", ["id"])\n',
+                                             '    op.drop_table("notes")\n'))
+    plan = json.loads(pg_head.cli("--json", "plan", "--downgrade", HEAD).stdout)
+    assert plan["undo"]["by"] == "snapshot" and "destructive (DS102)" in plan["undo"]["reason"]
