@@ -135,9 +135,15 @@ class CheckContext:
         with self.connect() as conn, quiet_alembic():
             return tuple(MigrationContext.configure(conn).get_current_heads())
 
-    def driver_connection(self) -> Any:
-        """The DBAPI connection of the run's transaction (for the backend), or None."""
-        return self.connection.connection.driver_connection if self.connection is not None else None
+    @contextlib.contextmanager
+    def backend_connection(self) -> Iterator[Any]:
+        """For the backend's own queries: the driver connection of the run's transaction,
+        inside a savepoint as in connect(); or None, and the backend connects itself."""
+        if self.connection is None:
+            yield None
+            return
+        with self.connect() as conn:
+            yield conn.connection.driver_connection
 
     def close(self) -> None:
         if self._engine is not None:
@@ -154,11 +160,9 @@ def integrity(ctx: CheckContext) -> tuple[bool, str]:
     foreign_key_check; PostgreSQL: no constraint left NOT VALID, no invalid index). A
     migration that rebuilt a table can leave rows pointing at nothing; the application
     finds out much later, this check finds out now."""
-    with contextlib.ExitStack() as stack:
-        if ctx.connection is not None:
-            stack.enter_context(ctx.connect())
+    with ctx.backend_connection() as connection:
         problems = ctx.backend.integrity_problems(quick=ctx.settings.integrity == "quick",
-                                                  connection=ctx.driver_connection())
+                                                  connection=connection)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         return False, f"{problems[0]}{more}"
@@ -255,10 +259,8 @@ def data_guard(ctx: CheckContext) -> tuple[bool, str] | None:
     acknowledged it: a WHERE clause that matched too much is data loss nobody sees."""
     if not ctx.before_counts:
         return None  # outside a run, or nothing existed before it
-    with contextlib.ExitStack() as stack:
-        if ctx.connection is not None:
-            stack.enter_context(ctx.connect())
-        after = ctx.backend.row_counts(connection=ctx.driver_connection())
+    with ctx.backend_connection() as connection:
+        after = ctx.backend.row_counts(connection=connection)
     problems = []
     for table, before in sorted(ctx.before_counts.items()):
         if table == "alembic_version":

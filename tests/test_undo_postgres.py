@@ -197,3 +197,30 @@ def test_a_failed_downgrade_is_rolled_back_by_its_transaction(pg_head, pg_server
                                              '    op.drop_table("notes")\n'))
     plan = json.loads(pg_head.cli("--json", "plan", "--downgrade", HEAD).stdout)
     assert plan["undo"]["by"] == "snapshot" and "destructive (DS102)" in plan["undo"]["reason"]
+
+
+NOTES_CHECK = '''
+import sqlalchemy as sa
+
+
+def notes_are_empty(conn):
+    count = conn.execute(sa.text("SELECT count(*) FROM notes")).scalar()
+    return count == 0, f"{count} notes"
+'''
+
+
+def test_a_python_check_judges_the_uncommitted_run(pg_head, pg_server):
+    """A Python check gets the migration's own connection: it sees the new table before
+    the commit, and its failure rolls the run back."""
+    (pg_head.root / "team_checks.py").write_text(NOTES_CHECK)
+    pg_head.configure(metadata="", checks="team_checks:notes_are_empty")
+    before = database_state(pg_server, pg_head.database)
+    pg_head.add_revision(NEW, HEAD, CREATE_INSERT)
+    assert _plan(pg_head)["undo"]["by"] == "transaction"
+    report = _assert_rolled_back(pg_head, pg_server, before, pg_head.run("--json", "upgrade", "head"), 7)
+    assert "python:team_checks:notes_are_empty failed: 1 notes" in report["error"]
+
+    pg_head.add_revision(NEW, HEAD, CREATE_TABLE)
+    done = pg_head.run("upgrade", "head")
+    assert done.returncode == 0, done.stderr
+    assert version_of(pg_server, pg_head.database) == [NEW]

@@ -38,9 +38,11 @@ MEANINGS: dict[str, str] = {
     UPDATE_ROWS: "updates existing rows in place",
     RENAME_TABLE: "renames a table",
     RENAME_COLUMN: "renames a column",
-    ADD_UNIQUE: "adds a unique index or constraint on existing columns",
-    ADD_NOT_NULL_COLUMN: "adds a NOT NULL column without a server default to an existing table",
-    SET_NOT_NULL: "makes an existing column NOT NULL",
+    ADD_UNIQUE: "warning: adds a unique index or constraint on existing columns "
+                "(fails on duplicates, loses nothing)",
+    ADD_NOT_NULL_COLUMN: "warning: adds a NOT NULL column without a server default to an "
+                         "existing table (fails on a non-empty table, loses nothing)",
+    SET_NOT_NULL: "warning: makes an existing column NOT NULL (fails on NULLs, loses nothing)",
     CHANGE_TYPE: "changes a column's type",
     UNANALYSABLE: "cannot be analysed statically",
     OUTSIDE_TRANSACTION: "runs outside the run's transaction (autocommit_block, CONCURRENTLY, ...)",
