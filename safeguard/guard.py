@@ -23,7 +23,7 @@ from . import health
 from .backends import Backend
 from .commit_gate import CommitGate
 from .config import Settings
-from .durable import Progress, close_progress
+from .durable import Progress
 from .errors import (
     DatabaseMismatchError,
     HealthCheckFailedError,
@@ -36,21 +36,15 @@ from .errors import (
 from .health import HealthReport
 from .journal import Operation
 from .plan import Plan, make_plan
-from .project import DatabaseState, format_revs
+from .revisions import DatabaseState, format_revs
+from .reporting import ProgressFactory, Reporter, silent
 from .restore import restore_snapshot
 from .runner import apply_steps
 from .store import Snapshot
 from .undo import TRANSACTION
-from .workspace import Workspace
+from .workspace import Held, Workspace
 
 log = logging.getLogger(__name__)
-
-Reporter = Callable[[str], None]
-"""Receives one human-readable line per event; the CLI prints them, tests collect them."""
-
-
-def _silent(_: str) -> None:
-    pass
 
 
 @dataclass(frozen=True)
@@ -90,8 +84,8 @@ class Guard:
     """A guarded migration of one project's database."""
 
     settings: Settings
-    report: Reporter = _silent
-    progress_factory: Callable[[str, int], Any] | None = None
+    report: Reporter = silent
+    progress_factory: ProgressFactory | None = None
     ws: Workspace = field(init=False)
 
     def __post_init__(self) -> None:
@@ -109,7 +103,7 @@ class Guard:
         when it fails, after restoring whatever can be restored."""
         state = self.ws.database(create=create)
         backend = self.ws.backend(state)
-        with self.ws.exclusive(backend, f"{direction} {target}"):
+        with self.ws.operation(direction, backend, f"{direction} {target}") as held:
             # Re-read under the lock: another runner may have migrated while we waited.
             state = self.ws.project.database(create=create)
             plan = self._plan(state, target, direction, backend)
@@ -117,7 +111,7 @@ class Guard:
             if not plan.steps:
                 self.report(f"Nothing to do: the database is at {format_revs(state.heads)}.")
                 return GuardResult(plan, "up-to-date", heads=state.heads)
-            return self._run(plan, backend)
+            return self._run(plan, held)
 
     def _plan(self, state: DatabaseState, target: str, direction: str, backend: Backend) -> Plan:
         return make_plan(self.ws.project, state, target=target, direction=direction,
@@ -127,14 +121,13 @@ class Guard:
 
     # -- the run -----------------------------------------------------------------
 
-    def _run(self, plan: Plan, backend: Backend) -> GuardResult:
+    def _run(self, plan: Plan, held: Held) -> GuardResult:
+        backend = held.backend
         timeout = self.settings.timeout
         deadline = time.monotonic() + timeout if timeout else None
         if plan.snapshot:
             backend.preflight()  # refused here, nothing is journaled or written
-        op = self.ws.journal.begin(
-            plan.direction,
-            database=backend.identity(),
+        op = held.begin(
             url=plan.database.display_url,
             target=plan.target,
             heads=list(plan.database.heads),
@@ -142,7 +135,7 @@ class Guard:
             snapshot=plan.snapshot,
             undo=plan.undo.by,
         )
-        snapshot = self._snapshot(plan, backend, op) if plan.snapshot else None
+        snapshot = self._snapshot(plan, held) if plan.snapshot else None
         # The data guard compares against these; a snapshot has just counted them.
         before_counts = dict(snapshot.row_counts) if snapshot else backend.row_counts()
         if _remaining(deadline) == 0:
@@ -205,13 +198,12 @@ class Guard:
         for result in report.results:
             self.report(f"  {result.status:<8} {result.name}: {result.detail}")
 
-    def _snapshot(self, plan: Plan, backend: Backend, op: Operation) -> Snapshot:
+    def _snapshot(self, plan: Plan, held: Held) -> Snapshot:
         self.report(f"Snapshot before the run: {plan.snapshot_reason}")
-        snapshot = self.ws.snapshot(
-            op, backend,
+        snapshot = held.snapshot(
             reason=f"before {plan.direction} to {plan.target}: {plan.snapshot_reason}",
             revisions=plan.database.heads,
-            progress=self._progress("Snapshot", backend.size()),
+            progress=self._progress("Snapshot", held.backend.size()),
         )
         self.report(f"  snapshot {snapshot.id}: {snapshot.size:,} bytes, sha256 {snapshot.sha256[:12]}, "
                     f"{sum(snapshot.row_counts.values()):,} rows in {len(snapshot.row_counts)} tables")
@@ -242,12 +234,10 @@ class Guard:
             reason = plan.snapshot_reason or "no snapshot was planned"
             raise error_cls(f"{what}; no snapshot to restore ({reason}); the database is at "
                             f"{format_revs(heads)}", report=result)
-        self.report(f"Restoring snapshot {snapshot.id} ...")
-        progress = self._progress("Restore", snapshot.size)
         try:
-            with op.step("restore", snapshot=snapshot.id):
-                restored = restore_snapshot(self.ws.store, backend, self.ws.project, snapshot,
-                                            progress=progress)
+            restored = restore_snapshot(self.ws.store, backend, self.ws.project, snapshot, op=op,
+                                        report=self.report,
+                                        progress=self._progress("Restore", snapshot.size))
         except JournalError:
             raise  # the restore never started; recover settles it from the journal
         except SafeguardError as exc:
@@ -261,8 +251,6 @@ class Guard:
                 f"snapshot (it is at {self.ws.store.path_of(snapshot.id)})",
                 report=result,
             ) from exc
-        finally:
-            close_progress(progress)
         op.finish("restored", snapshot=snapshot.id, heads=list(restored.heads), error=what)
         result = GuardResult(plan, "restored", tuple(applied), snapshot, report, failed_revision,
                              error, True, restored.heads, op.id, timed_out)

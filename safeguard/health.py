@@ -35,7 +35,9 @@ import sqlalchemy as sa
 from .backends import Backend
 from .config import Settings
 from .errors import ConfigError
-from .project import DatabaseState, Project, format_revs, quiet_alembic
+from .alembic_output import quiet_alembic
+from .project import Project
+from .revisions import DatabaseState, format_revs
 
 PASSED, FAILED, ERROR, SKIPPED = "passed", "failed", "error", "skipped"
 #: Findings that explain a table losing rows (DS104) or vanishing (DS102, BC101).
@@ -121,7 +123,8 @@ class CheckContext:
             return
         savepoint = self.connection.begin_nested()
         try:
-            _limit_statement_time(self.connection, self.settings.check_timeout)
+            # (SET inside the savepoint: undone with it)
+            self.backend.limit_statement_time(self.connection, self.settings.check_timeout)
             yield self.connection
         finally:
             savepoint.rollback()
@@ -331,7 +334,7 @@ def sql_check(name: str, query: str) -> Check:
 
     def check(ctx: CheckContext) -> tuple[bool, str]:
         with ctx.connect() as conn:
-            _limit_statement_time(conn, ctx.settings.check_timeout)
+            ctx.backend.limit_statement_time(conn, ctx.settings.check_timeout)
             rows = conn.execute(sa.text(query)).fetchmany(6)
         if not rows:
             return True, "no rows"
@@ -342,12 +345,6 @@ def sql_check(name: str, query: str) -> Check:
 
     check.__doc__ = f"sql_check.{name}"
     return check
-
-
-def _limit_statement_time(conn: sa.Connection, seconds: float) -> None:
-    """Bound the connection's statements (inside a savepoint, undone with it)."""
-    if conn.dialect.name == "postgresql" and seconds:
-        conn.execute(sa.text(f"SET statement_timeout = {int(seconds * 1000)}"))
 
 
 def _timed_out(exc: BaseException) -> bool:

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Dialect, Engine
 
-from .backends import backend_for
+from .backends import backend_for, connect_url
 from .credentials import public_url
 from .errors import DatabaseMismatchError, RefusedError
 
@@ -39,17 +39,8 @@ def identity_of(url: URL) -> str:
 def connect_identity(dialect: Dialect, cargs: Sequence[Any], cparams: Mapping[str, Any]) -> str | None:
     """The identity of the database a driver is about to connect to, from the
     arguments SQLAlchemy hands it; None for an engine safeguard has no backend for."""
-    if dialect.name == "sqlite":
-        target = cargs[0] if cargs else cparams.get("database")
-        url = URL.create("sqlite", database=str(target or ""))
-    elif dialect.name == "postgresql":
-        port = cparams.get("port")
-        url = URL.create("postgresql", host=cparams.get("host"),
-                         port=int(port) if port else None,
-                         database=cparams.get("dbname") or cparams.get("database"))
-    else:
-        return None
-    return identity_of(url)
+    url = connect_url(dialect.name, cargs, cparams)
+    return identity_of(url) if url is not None else None
 
 
 @contextmanager

@@ -151,6 +151,11 @@ class Journal:
                     ops[op_id].steps.append(entry)
         return list(ops.values())
 
+    def resume(self, record: OperationRecord) -> "Operation":
+        """An operation read back from the journal, to write its remaining lines (the
+        end line recovery gives an interrupted one)."""
+        return Operation(self, record.id, record.kind)
+
     def unfinished(self, database: str | None = None) -> list[OperationRecord]:
         """Operations that began and never ended (for one database, if given)."""
         return [op for op in self.operations()
@@ -164,6 +169,8 @@ class Operation:
         self.journal = journal
         self.id = op_id
         self.kind = kind
+        #: Whether this process wrote the operation's end line.
+        self.finished = False
 
     def record(self, step: str, status: str, *, durable: bool | None = None, **facts: Any) -> None:
         """A step's line; by default only 'started' must be on disk before anything
@@ -187,3 +194,4 @@ class Operation:
     def finish(self, outcome: str, **facts: Any) -> None:
         """Close the operation: after this line, recovery has nothing left to do."""
         self.journal.append({"op": self.id, "event": "end", "outcome": outcome, **facts})
+        self.finished = True

@@ -12,7 +12,8 @@ from alembic import command
 from .classify import Classification, classify_file
 from .config import Settings
 from .errors import ConfigError, LintFailedError
-from .project import Project, alembic_output_to_stderr
+from .alembic_output import alembic_output_to_stderr
+from .project import Project
 
 
 @dataclass(frozen=True)

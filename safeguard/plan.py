@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from .classify import Classification, classify_file
-from .project import DatabaseState, Project, Step
+from .project import Project
+from .revisions import DatabaseState, Step
 from .undo import SNAPSHOT, Undo, decide
 
 

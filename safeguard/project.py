@@ -14,92 +14,27 @@ from __future__ import annotations
 import configparser
 import contextlib
 import io
-import logging
 import os
-import sys
-from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import Script, ScriptDirectory
-from alembic.script.revision import MultipleHeads, ResolutionError, RevisionError
+from alembic.script.revision import ResolutionError
 from alembic.util import CommandError
-from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.engine import URL, make_url
 
 from alembic import command, util
 
+from .alembic_errors import alembic_errors, first_line
+from .alembic_output import alembic_output_to_stderr, quiet_alembic, without_setup_noise
+from .backends.sqlite import refuse_missing_file
 from .config import Settings
-from .credentials import public_url
-from .errors import (
-    ConfigError,
-    DatabaseMismatchError,
-    DatabaseMissingError,
-    MultipleHeadsError,
-    RefusedError,
-    SafeguardError,
-    UnknownRevisionError,
-)
+from .errors import ConfigError, DatabaseMismatchError, MultipleHeadsError, UnknownRevisionError
 from .identity import held_to, identity_of
-from .undo import EnvTransaction, env_transaction
-
-
-@dataclass(frozen=True)
-class DatabaseState:
-    """What env.py connected to, and the revision(s) stamped there."""
-
-    url: URL
-    heads: tuple[str, ...]
-    #: How env.py wraps a run in a transaction (read from its MigrationContext).
-    transaction: EnvTransaction | None = None
-
-    @property
-    def dialect(self) -> str:
-        return self.url.get_backend_name()
-
-    @property
-    def display_url(self) -> str:
-        """The URL with any password hidden: the only form safeguard ever prints."""
-        return public_url(self.url)
-
-    @property
-    def empty_file(self) -> bool:
-        """A SQLite file of zero bytes (and no WAL): what connecting to a path that did
-        not exist leaves behind, so a wrong path rather than a database."""
-        path = self.url.database if self.dialect == "sqlite" else None
-        if not path or path == ":memory:" or path.startswith("file:"):
-            return False
-        return all(not os.path.exists(p) or os.path.getsize(p) == 0 for p in (path, path + "-wal"))
-
-
-@dataclass(frozen=True)
-class Step:
-    """One revision to apply, in one direction."""
-
-    revision: str
-    down_revision: str | tuple[str, ...] | None
-    direction: str  # "upgrade" | "downgrade"
-    doc: str
-    path: str
-
-    @property
-    def arrow(self) -> str:
-        """`a -> b` as Alembic prints it."""
-        down = format_revs(self.down_revision)
-        if self.direction == "upgrade":
-            return f"{down} -> {self.revision}"
-        return f"{self.revision} -> {down}"
-
-
-def format_revs(revs: str | Sequence[str] | None) -> str:
-    """Revisions as people read them: comma-separated, 'base' for none."""
-    if not revs:
-        return "base"
-    if isinstance(revs, str):
-        return revs
-    return ", ".join(revs)
+from .revisions import DatabaseState, Step
+from .undo import env_transaction
 
 
 class Project:
@@ -125,7 +60,7 @@ class Project:
             self.script = ScriptDirectory.from_config(self.config)
         except (CommandError, configparser.Error) as exc:
             # configparser: an interpolation in [alembic] that names nothing.
-            raise ConfigError(f"{settings.config_file}: {_first_line(exc)}") from exc
+            raise ConfigError(f"{settings.config_file}: {first_line(exc)}") from exc
 
     # -- reading -----------------------------------------------------------------
 
@@ -148,9 +83,9 @@ class Project:
             captured["transaction"] = env_transaction(migration_context)
             return []
 
-        guard = contextlib.nullcontext() if create else _refuse_missing_sqlite_file()
+        guard = contextlib.nullcontext() if create else refuse_missing_file()
         with self._held("reading the database's revision"), guard, quiet_alembic(), \
-                _alembic_errors(self._empty_url_hint()):
+                alembic_errors(self._empty_url_hint()):
             with EnvironmentContext(self.config, self.script, fn=probe, dont_mutate=True):
                 self.script.run_env()
         if "url" not in captured:
@@ -226,7 +161,7 @@ class Project:
         # The revision map, not ScriptDirectory.get_revision: that one reports an
         # ambiguous prefix as "Can't locate revision", which sends people looking for
         # a missing file.
-        with _alembic_errors():
+        with alembic_errors():
             script = self.script.revision_map.get_revision(rev)
         if script is None:
             raise UnknownRevisionError(f"unknown revision {rev!r}")
@@ -234,7 +169,7 @@ class Project:
 
     def history(self, base: str = "base", head: str = "heads") -> list[Script]:
         """The revisions from ``head`` down to ``base``, newest first (`alembic history -r`)."""
-        with _alembic_errors():
+        with alembic_errors():
             return list(self.script.revision_map.iterate_revisions(  # type: ignore[arg-type]
                 head, base, inclusive=True, assert_relative_length=False))
 
@@ -247,7 +182,7 @@ class Project:
                 "name one, or use 'heads' to upgrade them all (merge them with "
                 "`alembic merge` to make one)"
             )
-        with _alembic_errors():
+        with alembic_errors():
             if direction == "upgrade":
                 scripts = list(reversed(list(
                     self.script.iterate_revisions(target, tuple(current), implicit_base=True)
@@ -286,7 +221,7 @@ class Project:
         def report(ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
             applied(step.up_revision_id)
 
-        with self._held(f"{direction[:-1]}ing to {target}"), _filtered(_DropSetupNoise()), \
+        with self._held(f"{direction[:-1]}ing to {target}"), without_setup_noise(), \
                 alembic_output_to_stderr():
             env = EnvironmentContext(self.config, script, fn=revisions, destination_rev=target)
             with _watched(env, report):
@@ -294,14 +229,14 @@ class Project:
 
     def stamp(self, revisions: Sequence[str]) -> None:
         """Set alembic_version to exactly ``revisions`` (base when empty)."""
-        with self._held("stamping"), _alembic_errors(), alembic_output_to_stderr():
+        with self._held("stamping"), alembic_errors(), alembic_output_to_stderr():
             command.stamp(self.config, list(revisions) or "base", purge=True)
 
     def offline_sql(self, target: str, direction: str, out: io.TextIOBase) -> None:
         """Alembic's --sql mode: print the SQL, touch no database."""
         self.config.stdout = out  # type: ignore[misc]
         self.config.output_buffer = out  # type: ignore[attr-defined]
-        with _alembic_errors():
+        with alembic_errors():
             if direction == "upgrade":
                 command.upgrade(self.config, target, sql=True)
             else:
@@ -337,11 +272,6 @@ def _refuse_empty(rev: str) -> None:
                                    "unique prefix, +N, -N, base)")
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
-
-
 def _step(script: Script, direction: str) -> Step:
     return Step(
         revision=script.revision,
@@ -350,54 +280,6 @@ def _step(script: Script, direction: str) -> Step:
         doc=(script.doc or "").strip(),
         path=script.path,
     )
-
-
-def alembic_output_to_stderr() -> contextlib.AbstractContextManager:
-    """Alembic (and a migration's own print()) write status lines to stdout; under
-    --json stdout carries one JSON document and nothing else."""
-    return contextlib.redirect_stdout(sys.stderr)
-
-
-class _DropSetupNoise(logging.Filter):
-    """Keep Alembic's "Running upgrade a -> b" lines; drop the two it prints before each
-    (the implementation and transactional-DDL lines)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(("Context impl", "Will assume"))
-
-
-class _DropInfo(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno > logging.INFO
-
-
-_ALEMBIC_INFO_LOGGERS = ("alembic.runtime.migration", "alembic.runtime.plugins")
-
-
-def silence_alembic_info() -> None:
-    """Drop Alembic's INFO lines for the rest of the process (`safeguard -q`)."""
-    for name in _ALEMBIC_INFO_LOGGERS:
-        logging.getLogger(name).addFilter(_DropInfo())
-
-
-def quiet_alembic() -> contextlib.AbstractContextManager:
-    """Silence Alembic's INFO lines ("Context impl SQLiteImpl.") while safeguard only
-    looks: it reads the revision far more often than a person would."""
-    return _filtered(_DropInfo())
-
-
-@contextlib.contextmanager
-def _filtered(log_filter: logging.Filter) -> Iterator[None]:
-    """A filter on Alembic's loggers for the body. Filters on loggers survive env.py's
-    fileConfig(), which resets handlers and levels."""
-    loggers = [logging.getLogger(name) for name in _ALEMBIC_INFO_LOGGERS]
-    for logger in loggers:
-        logger.addFilter(log_filter)
-    try:
-        yield
-    finally:
-        for logger in loggers:
-            logger.removeFilter(log_filter)
 
 
 def _check_url(url: str) -> URL:
@@ -416,61 +298,4 @@ def _check_url(url: str) -> URL:
     backend_for(parsed)
     return parsed
 
-
-@contextlib.contextmanager
-def _refuse_missing_sqlite_file() -> Iterator[None]:
-    """Refuse to connect to a SQLite path that does not exist (SQLite would create it)."""
-
-    def check(dialect, conn_rec, cargs, cparams):  # noqa: ANN001 - SQLAlchemy's signature
-        if dialect.name != "sqlite":
-            return None
-        target = cargs[0] if cargs else cparams.get("database")
-        if not target or target == ":memory:" or str(target).startswith("file:"):
-            return None
-        if not os.path.exists(target):
-            raise DatabaseMissingError(
-                f"database file not found: {target} (check DATABASE_URL / --url, "
-                "or pass --create to start a new database)"
-            )
-        if not os.access(target, os.R_OK | os.W_OK):
-            raise RefusedError(f"database file is not readable and writable: {target}")
-        return None
-
-    event.listen(Engine, "do_connect", check)
-    try:
-        yield
-    finally:
-        event.remove(Engine, "do_connect", check)
-
-
-@contextlib.contextmanager
-def _alembic_errors(hint: str | None = None) -> Iterator[None]:
-    """Translate Alembic's errors into safeguard's at this one boundary. ``hint`` is
-    the likely cause when env.py itself fails."""
-    try:
-        yield
-    except SafeguardError:
-        raise
-    except MultipleHeads as exc:
-        raise MultipleHeadsError(f"multiple heads: {exc}; name the target revision") from exc
-    except (ResolutionError, RevisionError) as exc:
-        raise UnknownRevisionError(str(exc)) from exc
-    except sa_exc.DBAPIError as exc:
-        raise RefusedError(f"cannot read the database: {_first_line(exc.orig)}") from exc
-    except sa_exc.ArgumentError as exc:
-        # create_engine() in env.py refusing the URL (e.g. credentials in a SQLite URL);
-        # SQLAlchemy's message shows the URL with its password masked.
-        raise ConfigError(f"invalid database URL: {_first_line(exc)}") from exc
-    except CommandError as exc:
-        message = str(exc)
-        if "Multiple head" in message:
-            raise MultipleHeadsError(message) from exc
-        if "Can't locate revision" in message or "No such revision" in message \
-                or "is not a valid" in message or "Relative revision" in message:
-            raise UnknownRevisionError(message) from exc
-        raise ConfigError(message) from exc
-    except (Exception, SystemExit) as exc:  # env.py may sys.exit() on a missing setting
-        if hint and (isinstance(exc, sa_exc.ArgumentError) or "url" in str(exc).lower()):
-            raise ConfigError(f"env.py failed ({type(exc).__name__}: {_first_line(exc)}): {hint}") from exc
-        raise SafeguardError(f"env.py failed: {type(exc).__name__}: {_first_line(exc)}") from exc
 

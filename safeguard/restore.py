@@ -1,20 +1,24 @@
 """Putting a snapshot back: verify it, restore it, re-stamp, verify the result.
 
-Used by the guard after a failed migration, by `safeguard restore` and by
-`safeguard recover`. A snapshot is never trusted without re-hashing it first, and a
-restore is not done until the live database matches the manifest again.
+`restore_snapshot` is the one restore-and-verify path: the guard calls it after a
+failed migration (guard.Guard._fail), `safeguard restore` for a manual restore
+(operations/restore.py) and `safeguard recover` for an interrupted operation
+(operations/recover.py). A snapshot is never trusted without re-hashing it first, and
+a restore is not done until the live database matches the manifest again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from .backends import Backend
-from .durable import Progress
+from .durable import Progress, close_progress
 from .errors import DatabaseMismatchError, RestoreError, SafeguardError, VerificationError
+from .journal import Operation
 from .project import Project
 from .store import Snapshot, SnapshotStore
 
@@ -54,11 +58,29 @@ def restore_snapshot(
     project: Project,
     snapshot: Snapshot,
     *,
+    op: Operation | None = None,
+    report: Callable[[str], None] | None = None,
     progress: Progress = None,
     checksum_verified: bool = False,
 ) -> RestoreResult:
     """Restore (the backend proves the snapshot before replacing anything), re-stamp,
-    and re-verify the live database; RestoreError if any of it fails."""
+    and re-verify the live database; RestoreError if any of it fails. With ``op``, it
+    is that operation's journaled "restore" step; ``report`` hears that it starts;
+    ``progress`` is closed when it ends."""
+    if report is not None:
+        report(f"Restoring snapshot {snapshot.id} ...")
+    step = op.step("restore", snapshot=snapshot.id) if op is not None else contextlib.nullcontext()
+    try:
+        with step:
+            return _restore_and_verify(store, backend, project, snapshot, progress=progress,
+                                       checksum_verified=checksum_verified)
+    finally:
+        close_progress(progress)
+
+
+def _restore_and_verify(store: SnapshotStore, backend: Backend, project: Project,
+                        snapshot: Snapshot, *, progress: Progress,
+                        checksum_verified: bool) -> RestoreResult:
     check_compatible(snapshot, backend)
     started = time.perf_counter()
     if not (backend.proves_payload_on_restore or checksum_verified):
@@ -100,27 +122,3 @@ def restore_snapshot(
     log.info("restored snapshot %s into %s in %.2fs (re-stamped: %s)", snapshot.id,
              backend.identity(), time.perf_counter() - started, "yes" if restamped else "no")
     return RestoreResult(snapshot, tuple(heads), restamped, counts)
-
-
-@dataclass(frozen=True)
-class ManualRestore:
-    """`safeguard restore ID`: what was (or, for a dry run, would be) done."""
-
-    snapshot: Snapshot
-    heads_before: tuple[str, ...]
-    dry_run: bool
-    warnings: tuple[str, ...] = ()
-    safety_snapshot: Snapshot | None = None
-    result: RestoreResult | None = None
-    health: Any = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "snapshot": self.snapshot.to_dict(),
-            "heads_before": list(self.heads_before),
-            "dry_run": self.dry_run,
-            "warnings": list(self.warnings),
-            "safety_snapshot": self.safety_snapshot.id if self.safety_snapshot else None,
-            "result": self.result.to_dict() if self.result else None,
-            "health": self.health.to_dict() if self.health else None,
-        }

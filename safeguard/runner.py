@@ -33,7 +33,7 @@ from .backends import Backend
 from .commit_gate import ChecksFailed
 from .errors import DatabaseMismatchError
 from .journal import Operation
-from .project import Step
+from .revisions import Step
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ A SPEC is a trigger, then options, separated by ``;``:
     prune                       apply the retention policy after each snapshot
     tz ZONE                     the trigger's timezone (an IANA name); UTC when not given
 
-Each run takes a snapshot under the database's lock (`api.create_snapshot`: a backup
-never runs during a migration, and a migration waits for a running backup), then
+Each run takes a snapshot under the database's lock (`operations/snapshot.py`: a
+backup never runs during a migration, and a migration waits for a running backup), then
 verifies and prunes if asked, journals one ``kind: "schedule"`` note with its outcome,
 and never raises: a failed backup is a result to log, and the scheduler outlives it.
 
@@ -65,12 +65,14 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from . import api
 from .config import Settings, load_settings
 from .durable import FILE_MODE, make_dir
 from .errors import ConfigError, LockBusyError, SafeguardError, StoreNotWritableError
 from .journal import Journal
 from .lock import database_lock, lock_path
+from .operations.prune import prune
+from .operations.snapshot import create_snapshot
+from .operations.verify import verify_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -297,14 +299,14 @@ def run_job(settings: Settings, job: Job, *, trigger: str = "schedule") -> RunRe
     clock = time.monotonic()
     facts: dict[str, Any] = {}
     try:
-        snapshot = api.create_snapshot(settings, label=job.name, reason=f"scheduled: {job.name}")
+        snapshot = create_snapshot(settings, label=job.name, reason=f"scheduled: {job.name}")
         facts.update(snapshot=snapshot.id, size=snapshot.size)
         if job.verify:
             facts["verified"] = False
-            api.verify_snapshot(settings, snapshot.id)
+            verify_snapshot(settings, snapshot.id)
             facts["verified"] = True
         if job.prune:
-            facts["pruned"] = sum(not d.keep for d in api.prune(settings))
+            facts["pruned"] = sum(not d.keep for d in prune(settings))
     except SafeguardError as exc:
         facts.update(outcome="failed", error=exc.message, exit_code=exc.exit_code)
     except Exception as exc:  # an untranslated error must not kill the scheduler either

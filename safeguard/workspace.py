@@ -1,11 +1,21 @@
 """The workspace: one project, its database, its snapshot store and its journal, and
-the rules every command that changes the database follows (store writable, no
-unfinished operation, one operation at a time)."""
+the lifecycle every command that changes the database follows.
+
+    with ws.operation(kind, backend, purpose) as held:   # store writable, the lock,
+        ...                                             # no unfinished operation
+        op = held.begin(**facts)                        # the journal's begin line
+        held.snapshot(...) / op.step(...)               # each step journaled
+        op.finish(outcome, ...)                         # the end line
+
+A failure leaves the operation open in the journal for `safeguard recover`, except a
+failed snapshot step: nothing had been changed yet, so the operation ends "aborted".
+This is the one implementation of that sequence; every changing command (migrate,
+snapshot create, restore, prune, stamp, recover) goes through it."""
 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator
 
 from .backends import Backend, backend_for
 from .config import Settings
@@ -13,7 +23,8 @@ from .durable import Progress, close_progress
 from .errors import DatabaseMissingError, RefusedError, UnfinishedOperationError
 from .journal import Journal, Operation, OperationRecord
 from .lock import database_lock
-from .project import DatabaseState, Project
+from .project import Project
+from .revisions import DatabaseState
 from .store import Snapshot, SnapshotStore
 
 
@@ -73,28 +84,55 @@ class Workspace:
         )
 
     @contextmanager
-    def exclusive(self, backend: Backend, purpose: str, *, check_unfinished: bool = True) -> Iterator[None]:
-        """Hold the database for one operation: store writable, no unfinished
-        operation (unless recovering one), the file lock and the engine's lock."""
+    def operation(self, kind: str, backend: Backend, purpose: str | None = None, *,
+                  check_unfinished: bool = True) -> Iterator["Held"]:
+        """Hold the database for one operation of ``kind``: store writable, the file
+        lock and the engine's lock, and no unfinished operation (unless recovering
+        one). The body begins the journal's operation once it knows what it will do
+        (``held.begin``); an operation begun must be finished before the body returns."""
         self.store.ensure_writable()
         timeout = self.settings.lock_timeout
-        with database_lock(self.store.root, backend.identity(), timeout=timeout, purpose=purpose), \
-                backend.session_lock(timeout):
+        with database_lock(self.store.root, backend.identity(), timeout=timeout,
+                           purpose=purpose or kind), backend.session_lock(timeout):
             if check_unfinished:
                 # Only under the lock: before it, another live runner's operation in
                 # flight would look unfinished (exit 9) when it is merely busy (exit 4).
                 self.refuse_unfinished(backend.identity())
-            yield
+            held = Held(self, kind, backend)
+            yield held
+            if held.op is not None and not held.op.finished:
+                raise RuntimeError(f"operation {held.op.id} ({kind}) returned without finishing")
 
-    def snapshot(self, op: Operation, backend: Backend, *, step: str = "snapshot",
-                 reason: str, revisions: tuple[str, ...], label: str | None = None,
-                 pinned: bool = False, progress: Progress = None) -> Snapshot:
-        """Take a snapshot as one journaled step of ``op``. If it fails, the operation
-        ends there ("aborted"): nothing else has been changed yet."""
+
+class Held:
+    """One changing command's hold on its database (see Workspace.operation)."""
+
+    def __init__(self, ws: Workspace, kind: str, backend: Backend) -> None:
+        self.ws = ws
+        self.kind = kind
+        self.backend = backend
+        self.op: Operation | None = None
+
+    def begin(self, *, of_database: bool = True, **facts: Any) -> Operation:
+        """The journal's begin line (on disk when this returns), naming the database
+        unless ``of_database`` is false (an operation on the store alone: prune)."""
+        if of_database:
+            facts = {"database": self.backend.identity(), **facts}
+        self.op = self.ws.journal.begin(self.kind, **facts)
+        return self.op
+
+    def snapshot(self, *, step: str = "snapshot", reason: str, revisions: tuple[str, ...],
+                 label: str | None = None, pinned: bool = False,
+                 progress: Progress = None) -> Snapshot:
+        """Take a snapshot as one journaled step of the operation. If it fails, the
+        operation ends there ("aborted"): nothing else has been changed yet."""
+        op = self.op
+        if op is None:
+            raise RuntimeError("snapshot step before the operation began")
         try:
             with op.step(step) as outcome:
-                snapshot = self.store.create(backend, reason=reason, revisions=revisions,
-                                             label=label, pinned=pinned, progress=progress)
+                snapshot = self.ws.store.create(self.backend, reason=reason, revisions=revisions,
+                                                label=label, pinned=pinned, progress=progress)
                 outcome["snapshot"] = snapshot.id
         except BaseException as exc:
             op.finish("aborted", error=f"{type(exc).__name__}: {exc}")

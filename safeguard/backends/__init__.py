@@ -91,6 +91,10 @@ class Backend(Protocol):
     def close(self) -> None:
         """Release every connection this backend opened."""
 
+    def limit_statement_time(self, connection: Any, seconds: float) -> None:
+        """Bound each statement on ``connection`` (a SQLAlchemy Connection) to
+        ``seconds`` where the engine can (PostgreSQL: statement_timeout)."""
+
     def session_of(self, dbapi_connection: Any) -> int | None:
         """The server session behind a driver connection (PostgreSQL: the backend pid),
         or None where a process's death ends its sessions (SQLite)."""
@@ -107,6 +111,22 @@ def count_mismatches(expected: Mapping[str, int], actual: Mapping[str, int]) -> 
         if want != got:
             problems.append(f"table {table}: manifest says {want} rows, snapshot has {got}")
     return problems
+
+
+def connect_url(dialect: str, cargs: Sequence[Any], cparams: Mapping[str, Any]) -> URL | None:
+    """The URL of the database a driver is about to connect to, from the arguments
+    SQLAlchemy's ``do_connect`` event hands it; None for an engine with no backend."""
+    if dialect == "sqlite":
+        from .sqlite import connect_url as sqlite_url
+
+        return sqlite_url(cargs, cparams)
+    if dialect == "postgresql":
+        try:
+            from .postgres.server import connect_url as postgres_url
+        except ImportError:  # pragma: no cover - depends on installed extras
+            return None
+        return postgres_url(cparams)
+    return None
 
 
 def backend_for(url: URL | str, settings: "Settings | None" = None) -> Backend:

@@ -18,15 +18,16 @@ import shutil
 import sqlite3
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing, nullcontext
+from contextlib import closing, contextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ContextManager, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ContextManager, Iterator, Mapping, Sequence
 
-from sqlalchemy.engine import URL
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine
 
 from .. import compression, durable, faults
 from ..durable import Progress
-from ..errors import RefusedError, RestoreError, SnapshotError
+from ..errors import DatabaseMissingError, RefusedError, RestoreError, SnapshotError
 from . import Payload, count_mismatches
 
 if TYPE_CHECKING:
@@ -103,6 +104,9 @@ class SQLiteBackend:
 
     def close(self) -> None:
         """Nothing to release: every connection here is opened and closed per call."""
+
+    def limit_statement_time(self, connection: Any, seconds: float) -> None:
+        """No per-statement limit in SQLite: the check's own timeout bounds it."""
 
     def session_of(self, dbapi_connection: Any) -> None:
         """None: SQLite has no server; a killed process's locks die with it."""
@@ -294,3 +298,37 @@ def _size(path: Path) -> int:
         return os.stat(path).st_size
     except FileNotFoundError:
         return 0
+
+
+def connect_url(cargs: Sequence[Any], cparams: Mapping[str, Any]) -> URL:
+    """The URL of the file a SQLite driver is about to open, from the arguments
+    SQLAlchemy's ``do_connect`` event hands it."""
+    target = cargs[0] if cargs else cparams.get("database")
+    return URL.create("sqlite", database=str(target or ""))
+
+
+@contextmanager
+def refuse_missing_file() -> Iterator[None]:
+    """Refuse, in the body, to connect to a SQLite path that does not exist (SQLite
+    would create an empty file there) or that cannot be read and written."""
+
+    def check(dialect, conn_rec, cargs, cparams):  # noqa: ANN001 - SQLAlchemy's signature
+        if dialect.name != "sqlite":
+            return None
+        target = cargs[0] if cargs else cparams.get("database")
+        if not target or target == ":memory:" or str(target).startswith("file:"):
+            return None
+        if not os.path.exists(target):
+            raise DatabaseMissingError(
+                f"database file not found: {target} (check DATABASE_URL / --url, "
+                "or pass --create to start a new database)"
+            )
+        if not os.access(target, os.R_OK | os.W_OK):
+            raise RefusedError(f"database file is not readable and writable: {target}")
+        return None
+
+    event.listen(Engine, "do_connect", check)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "do_connect", check)

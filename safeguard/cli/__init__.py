@@ -1,7 +1,8 @@
 """The command line: parse, call one library function, print.
 
-One module per group of commands (migrate, snapshot, alembic's read commands, ...);
-this module builds the `safeguard` group and registers them.
+One module per command (upgrade/downgrade share one, the snapshot subcommands one,
+Alembic's read commands one); each calls one public function of `safeguard.api`.
+This module builds the `safeguard` group and registers them.
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from __future__ import annotations
 import click
 
 from .. import __version__
-from ..project import silence_alembic_info
-from . import alembic_commands, check, config, lint, migrate, schedule, snapshot
+from ..alembic_output import silence_alembic_info
+from . import (check, config, history, lint, log, migrate, plan, recover, restore, revision,
+               schedule, snapshot, stamp)
 from .base import Cli, configure_logging
 
 
@@ -38,6 +40,7 @@ def main(ctx: click.Context, config: str | None, url: str | None, json_: bool, v
         silence_alembic_info()
 
 
-for module in (migrate, lint, check, snapshot, schedule, config, alembic_commands):
+for module in (migrate, plan, lint, revision, check, snapshot, restore, recover, log, schedule,
+               config, history, stamp):
     for cmd in module.COMMANDS:
         main.add_command(cmd)

@@ -1,20 +1,23 @@
-"""`safeguard lint`, `safeguard plan`, `safeguard revision`: the classifier's verdicts."""
+"""`safeguard lint`: the classifier's verdicts on revision files, with no database."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from .. import api, linting
-from ..config import load_settings
-from ..project import format_revs
+from .. import api
 from .base import Cli, command
+
+if TYPE_CHECKING:
+    from ..classify import Classification
 
 DIALECTS = click.Choice(["sqlite", "postgresql"])
 
 
-def _print_classification(c, *, verbose: bool = True) -> None:
+def print_classification(c: Classification, *, verbose: bool = True) -> None:
+    """One revision's verdict, then (``verbose``) each finding on its own line."""
     ack = ""
     if c.acknowledgement is not None:
         ack = f"  (acknowledged: {c.acknowledgement.reason})"
@@ -50,15 +53,15 @@ def lint(cli: Cli, paths: tuple[Path, ...], strict: bool, strict_may_fail: bool,
 
         safeguard = {"destructive": True, "reason": "drops the legacy fax column"}
     """
-    targets = list(paths) or linting.script_locations(load_settings(cli.config, url=cli.url))
-    report = linting.lint(targets, dialect=dialect, strict=strict, strict_may_fail=strict_may_fail,
-                          direction="downgrade" if downgrade else "upgrade")
+    report = api.lint(paths, settings=None if paths else cli.settings(), dialect=dialect,
+                      strict=strict, strict_may_fail=strict_may_fail,
+                      direction="downgrade" if downgrade else "upgrade")
     if cli.json:
         cli.emit(report.to_dict())
         return
     for c in report.classifications:
-        _print_classification(c, verbose=c.verdict != "safe" or c.may_fail
-                              or bool(c.outside_transaction))
+        print_classification(c, verbose=c.verdict != "safe" or c.may_fail
+                             or bool(c.outside_transaction))
     counts = {v: sum(c.verdict == v for c in report.classifications)
               for v in ("safe", "destructive", "unknown")}
     may_fail = sum(c.may_fail for c in report.classifications)
@@ -67,59 +70,4 @@ def lint(cli: Cli, paths: tuple[Path, ...], strict: bool, strict_may_fail: bool,
                f"{may_fail} may fail on existing data", err=True)
 
 
-@command(context_settings={"ignore_unknown_options": True})
-@click.argument("revision", default="head")
-@click.option("--downgrade", is_flag=True, help="Plan a downgrade to REVISION instead of an upgrade.")
-def plan(cli: Cli, revision: str, downgrade: bool) -> None:
-    """Show what `safeguard upgrade REVISION` would do: the pending revisions, each
-    verdict with its findings and acknowledgement, and how a failed run would be
-    undone: by a snapshot taken first (with the database's size as its cost), or by
-    the run's own transaction (PostgreSQL), or not at all (policy never)."""
-    direction = "downgrade" if downgrade else "upgrade"
-    result = api.plan(cli.settings(), revision, direction)
-    if cli.json:
-        cli.emit(result.to_dict())
-        return
-    click.echo(f"Database {result.database.display_url} at {format_revs(result.database.heads)}; "
-               f"{direction} to {revision}: {len(result.steps)} pending revision(s)")
-    for p in result.steps:
-        c = p.classification
-        ack = f"  acknowledged: {c.acknowledgement.reason}" if c.acknowledgement else ""
-        click.echo(f"  {p.step.arrow:<30} {c.verdict:<12} {p.step.doc}{ack}")
-        for f in c.findings:
-            label = "warning: " if f.kind == "may-fail" else ""
-            click.echo(f"      {label}{f.code} {f.message} (line {f.line})")
-        for f in c.outside_transaction:
-            click.echo(f"      {f.code} {f.message} (line {f.line})")
-    if result.snapshot:
-        click.echo(f"Undo: snapshot before the first revision, because {result.undo.reason}; "
-                   f"about {result.database_size / 1048576:.1f} MiB to copy")
-    else:
-        click.echo(f"Undo: {result.undo.by} ({result.undo.reason})")
-
-
-@command()
-@click.option("-m", "--message", help="The revision's message.")
-@click.option("--autogenerate", is_flag=True, help="Compare the models with the database.")
-@click.option("--head", default="head", show_default=True, help="The revision to base it on.")
-@click.option("--rev-id", help="A revision id instead of a generated one.")
-def revision(cli: Cli, message: str | None, autogenerate: bool, head: str, rev_id: str | None) -> None:
-    """Create a revision file (as `alembic revision`), then lint it on the spot.
-
-    Autogenerate cannot see renames: it writes a drop and an add, which loses the
-    column's data. safeguard warns about that and shows the alter_column to write.
-    """
-    classified = linting.new_revision(cli.settings(), message, autogenerate=autogenerate,
-                                      head=head, rev_id=rev_id)
-    if cli.json:
-        cli.emit({"revisions": [c.to_dict() for c in classified]})
-        return
-    for c in classified:
-        click.echo(f"Generated {c.path}")
-        _print_classification(c)
-        for f in c.findings:
-            if "probable rename" in f.message:
-                click.echo(f"WARNING: {f.message}", err=True)
-
-
-COMMANDS = (lint, plan, revision)
+COMMANDS = (lint,)

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from .. import api
+from ..config import Settings
 from .base import Cli, EchoHandler, command
 
 if TYPE_CHECKING:
@@ -66,25 +68,17 @@ def schedule(cli: Cli, once: bool, show_status: bool, only: tuple[str, ...], eve
     if flag_job and only:
         raise click.UsageError("--job selects configured jobs; --every/--cron define their own")
 
-    # Imported here: APScheduler is for this command alone, and every other command
-    # (`upgrade` first) would pay for importing it.
-    from .. import schedule as schedule_
-
     settings = cli.settings(lock_timeout=lock_timeout)
-    if flag_job:
-        jobs = [schedule_.command_line_job(every=every, cron=cron, tz=tz, verify=verify,
-                                           prune=prune, name=name)]
-    else:
-        jobs = schedule_.configured_jobs(settings)
-
+    jobs = api.schedule_jobs(settings, every=every, cron=cron, tz=tz, verify=verify, prune=prune,
+                             name=name)
     if show_status:
-        _print_status(cli, schedule_.status(settings, jobs))
+        _print_status(cli, api.schedule_status(settings, jobs))
         return
     with _logging_to_stderr(cli):
         if once:
             _run_once(cli, settings, _select(jobs, only, flag_job))
         else:
-            schedule_.serve(settings, jobs, persistent=not flag_job)
+            api.serve_schedule(settings, jobs, persistent=not flag_job)
 
 
 def _select(jobs: list[schedule_.Job], only: tuple[str, ...], flag_job: bool) -> list[schedule_.Job]:
@@ -103,10 +97,8 @@ def _select(jobs: list[schedule_.Job], only: tuple[str, ...], flag_job: bool) ->
     return [by_name[n] for n in only]
 
 
-def _run_once(cli: Cli, settings, jobs: list[schedule_.Job]) -> None:
-    from .. import schedule as schedule_
-
-    results = schedule_.run_once(settings, jobs)
+def _run_once(cli: Cli, settings: Settings, jobs: list[schedule_.Job]) -> None:
+    results = api.run_jobs_once(settings, jobs)
     if cli.json:
         cli.emit({"ok": all(r.ok for r in results), "runs": [r.to_dict() for r in results]})
     failed = [r for r in results if not r.ok]

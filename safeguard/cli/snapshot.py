@@ -1,15 +1,11 @@
-"""`safeguard snapshot ...`, `safeguard restore`, `safeguard recover`, `safeguard log`:
-the snapshot store and the journal."""
+"""`safeguard snapshot create|list|show|verify|prune`: the snapshot store."""
 
 from __future__ import annotations
-
-
-import sys
 
 import click
 
 from .. import api
-from ..project import format_revs
+from ..revisions import format_revs
 from .base import Cli, command
 
 
@@ -104,74 +100,4 @@ for _cmd in (snapshot_list, snapshot_create, snapshot_show, snapshot_verify, sna
     snapshot.add_command(_cmd)
 
 
-@command("restore")
-@click.argument("snapshot_id", metavar="ID")
-@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--dry-run", is_flag=True, help="Say what would happen; touch nothing.")
-@click.option("--lock-timeout", type=float, metavar="SECONDS",
-              help="Wait this long for another guarded operation or backup (default 60).")
-def restore(cli: Cli, snapshot_id: str, yes: bool, dry_run: bool, lock_timeout: float | None) -> None:
-    """Restore the database to snapshot ID ('latest' for the newest).
-
-    A safety snapshot of the current state is taken first; the snapshot is re-verified
-    before use; the Alembic version is re-stamped to the snapshot's; the health checks
-    run afterwards. Stop the application first: its open connections would keep
-    seeing the old file.
-    """
-    settings = cli.settings(lock_timeout=lock_timeout)
-    if not dry_run and not yes:
-        snap = api.show_snapshot(settings, snapshot_id)
-        if cli.json or not sys.stdin.isatty():
-            raise click.UsageError("restore replaces the database: pass --yes to confirm")
-        click.confirm(f"Replace the database with snapshot {snap.id} "
-                      f"({format_revs(snap.revisions)}, {snap.created_at})?", abort=True, err=True)
-    outcome = api.restore(settings, snapshot_id, dry_run=dry_run, report=cli.say,
-                          progress=cli.progress)
-    if cli.json:
-        cli.emit(outcome.to_dict())
-
-
-@command("recover")
-@click.option("--abandon", is_flag=True,
-              help="Close the unfinished operation without touching the database, when "
-                   "recovery itself cannot finish (e.g. its snapshot is damaged).")
-@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation (--abandon).")
-def recover(cli: Cli, abandon: bool, yes: bool) -> None:
-    """Finish an operation a crash interrupted: restore its snapshot, or confirm the
-    state the database is in. The journal says which."""
-    if abandon and not yes:
-        if cli.json or not sys.stdin.isatty():
-            raise click.UsageError("--abandon leaves the database as it is, unrecovered: "
-                                   "pass --yes to confirm")
-        click.confirm("Close the unfinished operation(s) and leave the database as it is?",
-                      abort=True, err=True)
-    done = api.recover(cli.settings(), abandon=abandon, report=cli.say)
-    if cli.json:
-        cli.emit({"recovered": [r.to_dict() for r in done]})
-        return
-    if not done:
-        click.echo("Nothing to recover: every operation in the journal finished.", err=True)
-    for r in done:
-        click.echo(f"{r.operation} ({r.kind}): {r.action}: {r.detail}; at {format_revs(r.heads)}")
-
-
-@command("log")
-@click.option("-n", "--limit", type=int, default=20, show_default=True, help="Operations to show.")
-def log(cli: Cli, limit: int) -> None:
-    """Show the journal: every operation, its steps and its outcome."""
-    ops = api.journal(cli.settings(), limit=limit)
-    if cli.json:
-        cli.emit({"operations": [{"id": o.id, "kind": o.kind, "begun": o.begun, "steps": o.steps,
-                                  "end": o.end} for o in ops]})
-        return
-    for o in ops:
-        outcome = o.end.get("outcome") if o.end else "UNFINISHED (run `safeguard recover`)"
-        click.echo(f"{o.begun.get('ts', '?')}  {o.id}  {o.kind:<10} {outcome}")
-        for step in o.steps:
-            extra = step.get("revision") or step.get("snapshot") or ""
-            error = f"  {step['error']}" if step.get("error") else ""
-            click.echo(f"    {step.get('ts', '')[11:23]}  {step.get('step', '?'):<16} "
-                       f"{step.get('status', '?'):<8} {extra}{error}")
-
-
-COMMANDS = (snapshot, restore, recover, log)
+COMMANDS = (snapshot,)

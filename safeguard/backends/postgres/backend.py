@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ContextManager, Mapping, Sequence
 
 import psycopg
+import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from ...durable import Progress
@@ -91,6 +92,11 @@ class PostgresBackend:
     def close(self) -> None:
         """Nothing to release: connections are opened and closed per call (a database
         with safeguard still connected to it could be neither copied nor renamed)."""
+
+    def limit_statement_time(self, connection: Any, seconds: float) -> None:
+        """SET statement_timeout on ``connection`` (a SQLAlchemy Connection)."""
+        if seconds:
+            connection.execute(sa.text(f"SET statement_timeout = {int(seconds * 1000)}"))
 
     def session_of(self, dbapi_connection: Any) -> int | None:
         """The backend pid of a psycopg (3 or 2) connection; None for other drivers."""

@@ -13,7 +13,7 @@ import os
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping
+from typing import Any, Iterator, Mapping
 
 import psycopg
 from psycopg.conninfo import make_conninfo
@@ -140,3 +140,11 @@ def errors_as(error_cls: type[SafeguardError], what: str) -> Iterator[None]:
         yield
     except psycopg.Error as exc:
         raise error_cls(f"{what}: {describe(exc)}") from exc
+
+
+def connect_url(cparams: Mapping[str, Any]) -> URL:
+    """The URL of the database a PostgreSQL driver is about to connect to, from the
+    keyword arguments SQLAlchemy's ``do_connect`` event hands it (no secret kept)."""
+    port = cparams.get("port")
+    return URL.create("postgresql", host=cparams.get("host"), port=int(port) if port else None,
+                      database=cparams.get("dbname") or cparams.get("database"))

@@ -1,4 +1,4 @@
-"""Alembic's commands, passed through: `current`, `heads`, `history`, `stamp`."""
+"""Alembic's read commands, passed through: `current`, `heads`, `history`."""
 
 from __future__ import annotations
 
@@ -43,14 +43,4 @@ def history(cli: Cli, rev_range: str | None) -> None:
         click.echo(f"{down} -> {e['revision']}{marks}, {e['doc']}")
 
 
-@command()
-@click.argument("revisions", nargs=-1, required=True)
-def stamp(cli: Cli, revisions: tuple[str, ...]) -> None:
-    """Set the database's revision without running migrations (as `alembic stamp`),
-    under the lock and recorded in the journal."""
-    state = api.stamp(cli.settings(), revisions, report=cli.say)
-    if cli.json:
-        cli.emit({"database": state.display_url, "heads": list(state.heads)})
-
-
-COMMANDS = (current, heads, history, stamp)
+COMMANDS = (current, heads, history)

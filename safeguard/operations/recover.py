@@ -21,14 +21,14 @@ import shutil
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .backends import Backend, backend_for
-from .errors import SnapshotNotFoundError
-from .journal import Operation, OperationRecord
-from .project import DatabaseState
-from .restore import restore_snapshot
-from .workspace import Workspace
-
-Reporter = Callable[[str], None]
+from ..backends import Backend, backend_for
+from ..config import Settings
+from ..errors import SnapshotNotFoundError
+from ..journal import OperationRecord
+from ..revisions import DatabaseState
+from ..restore import restore_snapshot
+from ..workspace import Workspace
+from ..reporting import Reporter, silent
 
 
 @dataclass(frozen=True)
@@ -46,15 +46,20 @@ class Recovered:
                 "detail": self.detail, "heads": list(self.heads)}
 
 
-def recover(ws: Workspace, *, report: Reporter = lambda _: None) -> list[Recovered]:
-    """Finish every unfinished operation on this workspace's database."""
+def recover(settings: Settings, *, abandon: bool = False,
+            report: Reporter = silent) -> list[Recovered]:
+    """Finish every unfinished operation on this database (see the module docstring);
+    with ``abandon``, close it and leave the database as it is."""
+    ws = Workspace(settings)
+    if abandon:
+        return _abandon(ws, report=report)
     if ws.settings.url:
         # A crash between a restore's two renames can leave the database missing, so
         # the engine finishes its own step before env.py is asked to connect; and a
         # server may still be running what the crashed process had asked of it. Under
         # the lock: a live operation's sessions and databases are not a crash's.
         engine = backend_for(ws.settings.url, ws.settings)
-        with ws.exclusive(engine, "recover", check_unfinished=False):
+        with ws.operation("recover", engine, check_unfinished=False):
             runners = [op.begun["pid"] for op in ws.journal.unfinished(engine.identity())
                        if isinstance(op.begun.get("pid"), int)]
             done = engine.recover(runners)
@@ -71,7 +76,7 @@ def recover(ws: Workspace, *, report: Reporter = lambda _: None) -> list[Recover
                         outcome=lambda r: f"recovered: {r.action}", then=tidy)
 
 
-def abandon(ws: Workspace, *, report: Reporter = lambda _: None) -> list[Recovered]:
+def _abandon(ws: Workspace, *, report: Reporter) -> list[Recovered]:
     """Close every unfinished operation on this database without touching it: the way
     out when recovery itself cannot finish (its snapshot is damaged or gone) and a
     person has decided what the database should be. Nothing is restored or re-stamped."""
@@ -95,17 +100,18 @@ def _settle_each(ws: Workspace, purpose: str, settle: Settle, *,
     state = ws.project.database(check_known=False)
     backend = ws.backend(state)
     done = []
-    with ws.exclusive(backend, purpose, check_unfinished=False):
+    with ws.operation("recover", backend, purpose, check_unfinished=False):
         for record in ws.journal.unfinished(backend.identity()):
             result = settle(backend, state, record)
-            Operation(ws.journal, record.id, record.kind).finish(
+            ws.journal.resume(record).finish(
                 outcome(result), detail=result.detail, heads=list(result.heads))
             done.append(result)
         then()
     return done
 
 
-def _recover_one(ws: Workspace, backend, record: OperationRecord, report: Reporter) -> Recovered:
+def _recover_one(ws: Workspace, backend: Backend, record: OperationRecord,
+                 report: Reporter) -> Recovered:
     snapshot_id = _pre_run_snapshot(record)
     changed = _may_have_changed(record)
     in_flight = record.in_flight()
@@ -130,8 +136,7 @@ def _recover_one(ws: Workspace, backend, record: OperationRecord, report: Report
         except SnapshotNotFoundError:
             snapshot = None
         if snapshot is not None:
-            report(f"Restoring snapshot {snapshot.id} ...")
-            result = restore_snapshot(ws.store, backend, ws.project, snapshot)
+            result = restore_snapshot(ws.store, backend, ws.project, snapshot, report=report)
             detail = (f"completed the restore of snapshot {snapshot.id}" if record.kind == "restore"
                       else f"restored snapshot {snapshot.id}, the state before the operation")
             return Recovered(record.id, record.kind, "restored", detail, result.heads)
