@@ -4,6 +4,10 @@
             -> health checks -> done
                          \\-> on any failure: restore, re-stamp, verify, report
 
+A run whose undo is its transaction (undo.py) takes no snapshot: its health checks run
+inside that transaction before the commit (commit_gate.py), and a failure anywhere is
+rolled back by the database.
+
 Every state change is announced in the journal before it happens (see journal.py), so
 `safeguard recover` can finish whatever a crash interrupted. SIGINT and SIGTERM are
 failures of the run (interruption.py): undone as a failed revision is, then reported.
@@ -19,6 +23,7 @@ from typing import Any, Callable, Literal, NoReturn
 
 from . import health, interruption
 from .backends import Backend
+from .commit_gate import CommitGate
 from .config import Settings
 from .durable import Progress
 from .errors import (
@@ -41,12 +46,14 @@ from .restore import restore_snapshot
 from .revisions import DatabaseState, Direction, format_revs
 from .runner import apply_steps
 from .store import Snapshot
+from .undo import TRANSACTION
 from .workspace import Held, Workspace
 
 log = logging.getLogger(__name__)
 
 
-Outcome = Literal["up-to-date", "dry-run", "migrated", "restored", "failed", "refused", "aborted"]
+Outcome = Literal["up-to-date", "dry-run", "migrated", "restored", "rolled-back", "failed",
+                  "refused", "aborted"]
 """How a guarded run ended."""
 
 
@@ -142,7 +149,8 @@ class Guard:
               backend: Backend) -> Plan:
         return make_plan(self.ws.project, state, target=target, direction=direction,
                          policy=self.settings.policy, stoppable=self.settings.timeout is not None,
-                         database_size=_size(backend))
+                         database_size=_size(backend),
+                         own_connection_checks=health.own_connection_checks(self.settings))
 
     # -- the run -----------------------------------------------------------------
 
@@ -158,6 +166,7 @@ class Guard:
             heads=list(plan.database.heads),
             steps=[p.step.revision for p in plan.steps],
             snapshot=plan.snapshot,
+            undo=plan.undo.by,
         )
         try:
             snapshot = self._snapshot(plan, held) if plan.snapshot else None
@@ -179,14 +188,27 @@ class Guard:
             return self._fail(plan, backend, op, snapshot, [], None, failed_revision=None,
                               error="the snapshot took the whole --timeout; nothing was applied",
                               timed_out=True, changed=False)
+
+        def context_for(connection: Any = None, settings: Settings = self.settings) -> health.CheckContext:
+            return health.CheckContext(backend=backend, project=self.ws.project, settings=settings,
+                                       database=plan.database, expected_heads=plan.expected_heads,
+                                       before_counts=before_counts, connection=connection,
+                                       classifications=[p.classification for p in plan.steps])
+
+        gate = CommitGate(context_for, op) if plan.undo.by == TRANSACTION else None
+
         def run(applied: Callable[[str], None]) -> None:
-            self.ws.project.apply_run(plan.target, plan.direction, applied)
+            self.ws.project.apply_run(plan.target, plan.direction, applied, before_commit=gate)
 
         outcome = apply_steps([p.step for p in plan.steps], run, op, self.report,
                               deadline=deadline, backend=backend)
         applied = outcome.applied
         if outcome.mismatch is not None:
             self._refuse(plan, op, snapshot, outcome.mismatch)
+        if gate is not None and gate.report is not None and not gate.report.ok:
+            self._report_checks(gate.report)
+            return self._fail(plan, backend, op, None, applied, gate.report,
+                              failed_revision=None, error=gate.report.summary())
         if not outcome.ok:
             return self._fail(plan, backend, op, snapshot, applied, None,
                               failed_revision=outcome.failed_revision, error=outcome.error or "",
@@ -200,22 +222,17 @@ class Guard:
                                         "was left for the health checks", timed_out=True)
             settings = replace(settings, check_timeout=min(settings.check_timeout, left))
 
-        ctx = health.CheckContext(backend=backend, project=self.ws.project, settings=settings,
-                                  database=plan.database, expected_heads=plan.expected_heads,
-                                  before_counts=before_counts,
-                                  classifications=[p.classification for p in plan.steps])
-        try:
-            with op.step("check") as checked, interruption.stoppable():
-                report = health.run_checks(ctx)
-                checked["ok"] = report.ok
-        except Interrupted as exc:
-            return self._fail(plan, backend, op, snapshot, applied, None, failed_revision=None,
-                              error="the health checks were stopped", interrupted=exc.signum)
-        for result in report.results:
-            log.info("check %s: %s in %.0f ms", result.name, result.status, result.duration * 1000)
-        self.report("Health checks:")
-        for result in report.results:
-            self.report(f"  {result.status:<8} {result.name}: {result.detail}")
+        if gate is not None and gate.report is not None:
+            report = gate.report  # passed inside the transaction, which has committed
+        else:
+            try:
+                with op.step("check") as checked, interruption.stoppable():
+                    report = health.run_checks(context_for(settings=settings))
+                    checked["ok"] = report.ok
+            except Interrupted as exc:
+                return self._fail(plan, backend, op, snapshot, applied, None, failed_revision=None,
+                                  error="the health checks were stopped", interrupted=exc.signum)
+        self._report_checks(report)
         if not report.ok:
             return self._fail(plan, backend, op, snapshot, applied, report,
                               failed_revision=None, error=report.summary())
@@ -227,6 +244,13 @@ class Guard:
         self.report(f"Done: the database is at {format_revs(heads)}.")
         return GuardResult(plan=plan, outcome="migrated", applied=tuple(applied), snapshot=snapshot,
                            health=report, heads=heads, operation=op.id)
+
+    def _report_checks(self, report: HealthReport) -> None:
+        for result in report.results:
+            log.info("check %s: %s in %.0f ms", result.name, result.status, result.duration * 1000)
+        self.report("Health checks:")
+        for result in report.results:
+            self.report(f"  {result.status:<8} {result.name}: {result.detail}")
 
     def _snapshot(self, plan: Plan, held: Held) -> Snapshot:
         self.report("Taking the snapshot ...")  # the plan said why
@@ -280,6 +304,9 @@ class Guard:
                 message += f" ({signal_name(signum)} arrived meanwhile; the restore was finished first)"
             raise error_cls(message, report=result)
 
+        if snapshot is None and plan.undo.by == TRANSACTION:
+            self._rolled_back(plan, op, applied, report, failed_revision, error, what, raise_,
+                              signal)
         if snapshot is None or not changed:
             heads = self._heads_now()
             op.finish("failed", error=what, heads=list(heads), **_signal_fact(signal))
@@ -320,6 +347,29 @@ class Guard:
                              timed_out=timed_out, signal=signal)
         raise_(f"{what}; restored snapshot {snapshot.id}; the database is back at "
                f"{format_revs(restored.heads)}", result)
+
+    def _rolled_back(self, plan: Plan, op: Operation, applied: list[str],
+                     report: HealthReport | None, failed_revision: str | None, error: str,
+                     what: str, raise_: Callable[[str, GuardResult], NoReturn],
+                     signal: str | None) -> NoReturn:
+        """The run's transaction was rolled back (by Alembic, as the failure left env.py):
+        confirm the database is back at the revisions it started from."""
+        heads = self._heads_now()
+        if set(heads) != set(plan.database.heads):
+            op.finish("failed", error=what, heads=list(heads), **_signal_fact(signal))
+            result = GuardResult(plan=plan, outcome="failed", applied=tuple(applied),
+                                 health=report, failed_revision=failed_revision, error=error,
+                                 heads=heads, operation=op.id, signal=signal)
+            raise RestoreError(f"{what}; the run's transaction should have undone it, but the "
+                               f"database is at {format_revs(heads)}, not "
+                               f"{format_revs(plan.database.heads)}: it needs attention",
+                               report=result)
+        op.finish("rolled-back", error=what, heads=list(heads), **_signal_fact(signal))
+        result = GuardResult(plan=plan, outcome="rolled-back", applied=tuple(applied),
+                             health=report, failed_revision=failed_revision, error=error,
+                             restored=True, heads=heads, operation=op.id, signal=signal)
+        raise_(f"{what}; the run's transaction was rolled back; the database is back at "
+               f"{format_revs(heads)}", result)
 
     def _refuse(self, plan: Plan, op: Operation, snapshot: Snapshot | None, mismatch: str) -> NoReturn:
         """env.py turned to another database before this run changed anything: there is

@@ -8,6 +8,13 @@ run proved nothing. Every check runs under a timeout.
 Built-ins: integrity, revision, drift, data_guard, smoke. Then the team's own:
 `sql_check.NAME = QUERY` keys, Python callables named in `checks`, and callables
 registered under the `safeguard.checks` entry point group.
+
+Inside a run whose undo is its transaction (undo.py), every check but the smoke check
+runs on the migration's own connection, before the commit (`CheckContext.connection`):
+each in a savepoint rolled back after it, so a check changes nothing and one that
+fails on SQL leaves the transaction usable for the next; its time is bounded by
+`statement_timeout` on the server, and it runs in the calling thread (the connection
+is not shared with a thread that might outlive its timeout).
 """
 
 from __future__ import annotations
@@ -95,6 +102,9 @@ class CheckContext:
     before_counts: Mapping[str, int] | None = None
     #: The run's classified revisions (findings and acknowledgements explain row loss).
     classifications: Sequence[Any] = ()
+    #: The migration's own connection, inside the run's uncommitted transaction, when
+    #: the checks decide whether that transaction commits; None: the committed database.
+    connection: sa.Connection | None = None
     _engine: sa.Engine | None = field(default=None, init=False, repr=False)
 
     @property
@@ -103,6 +113,42 @@ class CheckContext:
         if self._engine is None:
             self._engine = sa.create_engine(self.database.url, poolclass=sa.pool.NullPool)
         return self._engine
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[sa.Connection]:
+        """A connection that sees what the check must judge: the run's own, inside a
+        savepoint rolled back afterwards (with the check's time limit on the server),
+        or a new one to the committed database."""
+        if self.connection is None:
+            with self.engine.connect() as conn:
+                yield conn
+            return
+        savepoint = self.connection.begin_nested()
+        try:
+            # (SET inside the savepoint: undone with it)
+            self.backend.limit_statement_time(self.connection, self.settings.check_timeout)
+            yield self.connection
+        finally:
+            savepoint.rollback()
+
+    def current_heads(self) -> tuple[str, ...]:
+        """The revisions alembic_version holds, as this check's connection sees them."""
+        if self.connection is None:
+            return self.project.database(check_known=False).heads
+        from alembic.runtime.migration import MigrationContext
+
+        with self.connect() as conn, quiet_alembic():
+            return tuple(MigrationContext.configure(conn).get_current_heads())
+
+    @contextlib.contextmanager
+    def backend_connection(self) -> Iterator[Any]:
+        """For the backend's own queries: the driver connection of the run's transaction,
+        inside a savepoint as in connect(); or None, and the backend connects itself."""
+        if self.connection is None:
+            yield None
+            return
+        with self.connect() as conn:
+            yield conn.connection.driver_connection
 
     def close(self) -> None:
         if self._engine is not None:
@@ -119,7 +165,9 @@ def integrity(ctx: CheckContext) -> tuple[bool, str]:
     foreign_key_check; PostgreSQL: no constraint left NOT VALID, no invalid index). A
     migration that rebuilt a table can leave rows pointing at nothing; the application
     finds out much later, this check finds out now."""
-    problems = ctx.backend.integrity_problems(quick=ctx.settings.integrity == "quick")
+    with ctx.backend_connection() as connection:
+        problems = ctx.backend.integrity_problems(quick=ctx.settings.integrity == "quick",
+                                                  connection=connection)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         return False, f"{problems[0]}{more}"
@@ -130,7 +178,7 @@ def revision(ctx: CheckContext) -> tuple[bool, str]:
     """The database is at the revision the run aimed for and the scripts have one head
     (or the heads asked for): a revision file edited after it was applied, or a merge
     forgotten, shows up here."""
-    heads = ctx.project.database(check_known=False).heads
+    heads = ctx.current_heads()
     if ctx.expected_heads is not None:
         if set(heads) != set(ctx.expected_heads):
             return False, f"database is at {format_revs(heads)}, expected {format_revs(ctx.expected_heads)}"
@@ -152,14 +200,14 @@ def drift(ctx: CheckContext) -> tuple[bool, str] | None:
     the code reads passes every other check and breaks the first request."""
     if not ctx.settings.metadata:
         return None
-    heads = ctx.project.database(check_known=False).heads
+    heads = ctx.current_heads()
     if set(heads) != set(ctx.project.heads()):
         return None  # the models describe head; another revision is not expected to match
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
     target = load_object(ctx.settings.metadata, "metadata")
-    with ctx.engine.connect() as conn, quiet_alembic(), _quiet_autogenerate(), \
+    with ctx.connect() as conn, quiet_alembic(), _quiet_autogenerate(), \
             warnings.catch_warnings():
         # Comparing reflected PostgreSQL constraints (Alembic 1.20, SQLAlchemy 2.1) makes
         # SQLAlchemy warn that it knows no dialect named "dialect" for an argument named
@@ -218,7 +266,8 @@ def data_guard(ctx: CheckContext) -> tuple[bool, str] | None:
     acknowledged it: a WHERE clause that matched too much is data loss nobody sees."""
     if not ctx.before_counts:
         return None  # outside a run, or nothing existed before it
-    after = ctx.backend.row_counts()
+    with ctx.backend_connection() as connection:
+        after = ctx.backend.row_counts(connection=connection)
     problems, expected = [], []
     for table, before in sorted(ctx.before_counts.items()):
         if table == "alembic_version":
@@ -278,6 +327,14 @@ BUILTIN_CHECKS: tuple[tuple[str, Check], ...] = (
     ("data_guard", data_guard),
     ("smoke", smoke),
 )
+#: Checks that open a connection of their own (the application's code): they cannot
+#: see, or judge, a transaction that has not committed.
+OWN_CONNECTION = ("smoke",)
+
+
+def own_connection_checks(settings: Settings) -> list[str]:
+    """The configured checks that cannot run inside the run's transaction."""
+    return ["smoke"] if settings.smoke_check else []
 
 
 # -- the team's own checks -----------------------------------------------------------
@@ -286,7 +343,7 @@ def sql_check(name: str, query: str) -> Check:
     """A SQL assertion: passes when the query returns one true value, or no rows."""
 
     def check(ctx: CheckContext) -> tuple[bool, str]:
-        with ctx.engine.connect() as conn:
+        with ctx.connect() as conn:
             ctx.backend.limit_statement_time(conn, ctx.settings.check_timeout)
             rows = conn.execute(sa.text(query)).fetchmany(6)
         if not rows:
@@ -300,13 +357,18 @@ def sql_check(name: str, query: str) -> Check:
     return check
 
 
+def _timed_out(exc: BaseException) -> bool:
+    """A statement cancelled by statement_timeout (SQLSTATE 57014)."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) == "57014"
+
+
 def python_check(path: str) -> Check:
     """A Python check by dotted path: called with a SQLAlchemy Connection; returns a
     bool, `(bool, detail)`, or None (passed), or raises."""
 
     def check(ctx: CheckContext) -> tuple[bool, str]:
         fn = load_object(path, "checks")
-        with ctx.engine.connect() as conn:
+        with ctx.connect() as conn:
             return _interpret(fn(conn), path)
 
     return check
@@ -359,6 +421,8 @@ def run_checks(ctx: CheckContext, checks: Sequence[tuple[str, Check]] | None = N
     try:
         with ctx.project.environment():  # the smoke check reads DATABASE_URL as env.py does
             for name, check in checks:
+                if ctx.connection is not None and name in OWN_CONNECTION:
+                    continue  # the plan made the undo a snapshot if one was configured
                 results.append(_run_one(name, check, ctx, ctx.settings.check_timeout))
     finally:
         ctx.close()
@@ -376,14 +440,20 @@ def _run_one(name: str, check: Check, ctx: CheckContext, timeout: float) -> Chec
             outcome["error"] = exc
 
     started = time.perf_counter()
-    # In the caller's context: env.py and checks may read context-local state the
-    # caller set up (Flask's app context, a request-scoped session, contextvars).
-    worker = threading.Thread(target=contextvars.copy_context().run, args=(target,),
-                              name=f"check-{name}", daemon=True)
-    worker.start()
-    worker.join(timeout or None)
-    duration = time.perf_counter() - started
-    if worker.is_alive():
+    if ctx.connection is not None:  # the run's connection: bounded by statement_timeout
+        target()
+        duration = time.perf_counter() - started
+        if "error" in outcome and _timed_out(outcome["error"]):
+            return CheckResult(name, ERROR, duration, f"did not finish within {timeout:g}s (check_timeout)")
+    else:
+        # In the caller's context: env.py and checks may read context-local state the
+        # caller set up (Flask's app context, a request-scoped session, contextvars).
+        worker = threading.Thread(target=contextvars.copy_context().run, args=(target,),
+                                  name=f"check-{name}", daemon=True)
+        worker.start()
+        worker.join(timeout or None)
+        duration = time.perf_counter() - started
+    if ctx.connection is None and worker.is_alive():
         return CheckResult(name, ERROR, duration, f"did not finish within {timeout:g}s (check_timeout)")
     if "error" in outcome:
         exc = outcome["error"]

@@ -19,13 +19,19 @@ from .revisions import Direction
 
 @dataclass(frozen=True)
 class LintReport:
-    """Every file's classification; `unacknowledged` is what `--strict` rejects."""
+    """Every file's classification; `unacknowledged` is what `--strict` rejects (and
+    `unacknowledged_may_fail` what `--strict-may-fail` rejects as well)."""
 
     classifications: tuple[Classification, ...]
 
     @property
     def unacknowledged(self) -> tuple[Classification, ...]:
         return tuple(c for c in self.classifications if c.is_destructive and not c.acknowledged)
+
+    @property
+    def unacknowledged_may_fail(self) -> tuple[Classification, ...]:
+        return tuple(c for c in self.classifications
+                     if c.may_fail and not c.is_destructive and not c.acknowledged)
 
     def to_dict(self) -> dict[str, Any]:
         """The contract of DESIGN.md: {"revisions": [{path, revision, verdict, findings}]}."""
@@ -48,15 +54,23 @@ def revision_files(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def lint(paths: Sequence[str | Path], *, dialect: str | None = None,
-         direction: Direction = "upgrade", strict: bool = False) -> LintReport:
+         direction: Direction = "upgrade", strict: bool = False,
+         strict_may_fail: bool = False) -> LintReport:
     """Classify each file; LintFailedError under ``strict`` when any destructive or
-    unknown revision is not acknowledged in its file."""
+    unknown revision is not acknowledged in its file, and under ``strict_may_fail``
+    also when a revision that may fail on existing data (MF101/MF103/MF104) is not.
+    May-fail findings alone do not fail ``strict``: the run's undo covers a failure."""
     report = LintReport(tuple(classify_file(p, direction=direction, dialect=dialect)
                               for p in revision_files(paths)))
-    if strict and report.unacknowledged:
-        names = ", ".join(c.revision or Path(c.path).name for c in report.unacknowledged)
+    rejected = report.unacknowledged if strict or strict_may_fail else ()
+    what = "destructive or unknown"
+    if strict_may_fail:
+        rejected += report.unacknowledged_may_fail
+        what = "destructive, unknown or may-fail"
+    if rejected:
+        names = ", ".join(c.revision or Path(c.path).name for c in rejected)
         raise LintFailedError(
-            f"{len(report.unacknowledged)} destructive or unknown revision(s) not acknowledged: "
+            f"{len(rejected)} {what} revision(s) not acknowledged: "
             f"{names} (add a module-level `safeguard = {{\"destructive\": True, \"reason\": ...}}` "
             "to each once reviewed)", report=report)
     return report

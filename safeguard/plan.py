@@ -1,7 +1,7 @@
-"""The plan: which revisions run, what each can do to the data, and whether to
-snapshot first.
+"""The plan: which revisions run, what each can do to the data, and how the run is
+undone if it fails (a snapshot, or the run's own transaction: see undo.py).
 
-The snapshot, when one is needed, is taken before the first revision of the run, not
+The snapshot, when the undo is one, is taken before the first revision of the run, not
 merely before the first destructive one: a restore then returns the database to
 exactly where it was before the command started, never to a state in between.
 """
@@ -14,6 +14,7 @@ from typing import Any, Sequence
 from .classify import Classification, classify_file
 from .project import Project
 from .revisions import DatabaseState, Direction, Step, format_revs
+from .undo import SNAPSHOT, Undo, decide
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class PlannedStep:
             "path": self.step.path,
             "verdict": c.verdict,
             "findings": [f.to_dict() for f in c.findings],
+            "may_fail": c.may_fail,
+            "outside_transaction": [f.to_dict() for f in c.outside_transaction],
             "acknowledged": c.to_dict().get("acknowledged"),
         }
 
@@ -51,13 +54,18 @@ class Plan:
     steps: tuple[PlannedStep, ...]
     expected_heads: tuple[str, ...]
     policy: str
-    snapshot: bool
-    snapshot_reason: str | None
+    undo: Undo
     database_size: int
 
     @property
-    def first_destructive(self) -> PlannedStep | None:
-        return next((p for p in self.steps if p.destructive), None)
+    def snapshot(self) -> bool:
+        """Whether the run takes a snapshot first (its undo is a snapshot)."""
+        return self.undo.by == SNAPSHOT
+
+    @property
+    def snapshot_reason(self) -> str | None:
+        """Why the run takes a snapshot, or why it takes none."""
+        return self.undo.reason if self.steps else None
 
     def lines(self, *, detailed: bool = False) -> list[str]:
         """The plan as people read it, one line each: what a guarded run announces
@@ -77,21 +85,19 @@ class Plan:
             line = f"  {p.step.arrow:<30} {c.verdict:<12} {p.step.doc}"
             if detailed:
                 out.append(line + (f"  acknowledged: {c.acknowledgement.reason}" if c.acknowledgement else ""))
-                out += [f"      {f.code} {f.message} (line {f.line})" for f in c.findings]
+                out += [f"      {'warning: ' if f.kind == 'may-fail' else ''}{f.code} {f.message} "
+                        f"(line {f.line})" for f in c.findings]
+                out += [f"      {f.code} {f.message} (line {f.line})" for f in c.outside_transaction]
             else:
                 codes = ", ".join(dict.fromkeys(f.code for f in c.findings))
                 out.append(line + (f"  [{codes}]" if codes else ""))
         if detailed and self.snapshot:
-            first = self.first_destructive
-            because = f", because {first.step.revision} is {first.classification.verdict}" if first else ""
-            out.append(f"Snapshot: before the first revision{because}; about "
-                       f"{self.database_size / 1048576:.1f} MiB to copy")
-        elif detailed:
-            out.append(f"Snapshot: none ({self.snapshot_reason or 'nothing to do'})")
+            out.append(f"Undo: snapshot before the first revision, because {self.undo.reason}; "
+                       f"about {self.database_size / 1048576:.1f} MiB to copy")
         elif self.snapshot:
-            out.append(f"Snapshot: yes ({self.snapshot_reason}), about {self.database_size:,} bytes")
+            out.append(f"Undo: snapshot ({self.undo.reason}), about {self.database_size:,} bytes")
         else:
-            out.append(f"Snapshot: no ({self.snapshot_reason})")
+            out.append(f"Undo: {self.undo.by} ({self.undo.reason or 'nothing to do'})")
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -102,6 +108,7 @@ class Plan:
             "direction": self.direction,
             "expected_heads": list(self.expected_heads),
             "policy": self.policy,
+            "undo": self.undo.to_dict(),
             "snapshot": self.snapshot,
             "snapshot_reason": self.snapshot_reason,
             "database_size": self.database_size,
@@ -118,14 +125,18 @@ def make_plan(
     policy: str,
     database_size: int,
     stoppable: bool = False,
+    own_connection_checks: Sequence[str] = (),
 ) -> Plan:
-    """Resolve the target, classify every pending revision, decide on a snapshot."""
+    """Resolve the target, classify every pending revision, decide the run's undo.
+    ``own_connection_checks`` names the configured checks that open a connection of
+    their own (they cannot run inside the run's transaction)."""
     steps = project.steps(target, database.heads, direction)
     planned = tuple(
         PlannedStep(step, classify_file(step.path, direction=direction, dialect=database.dialect))
         for step in steps
     )
-    snapshot, reason = _snapshot_decision(planned, policy, stoppable)
+    undo = decide(planned, policy=policy, dialect=database.dialect, env=database.transaction,
+                  stoppable=stoppable, own_connection_checks=own_connection_checks)
     return Plan(
         database=database,
         direction=direction,
@@ -133,29 +144,9 @@ def make_plan(
         steps=planned,
         expected_heads=heads_after(database.heads, steps),
         policy=policy,
-        snapshot=snapshot,
-        snapshot_reason=reason,
+        undo=undo,
         database_size=database_size,
     )
-
-
-def _snapshot_decision(steps: Sequence[PlannedStep], policy: str,
-                       stoppable: bool) -> tuple[bool, str | None]:
-    """Whether to snapshot, and why. A run with a --timeout (``stoppable``) may be
-    stopped half-way, so it always has a snapshot to go back to."""
-    if not steps:
-        return False, None
-    if policy == "never":
-        return False, "policy is 'never'"
-    if policy == "always":
-        return True, "policy is 'always'"
-    first = next((p for p in steps if p.destructive), None)
-    if first is None:
-        if stoppable:
-            return True, "the run has a --timeout, and a stopped run is restored"
-        return False, "every pending revision is safe"
-    codes = ", ".join(sorted({f.code for f in first.classification.findings})) or first.classification.verdict
-    return True, f"{first.step.revision} is {first.classification.verdict} ({codes})"
 
 
 def heads_after(heads: Sequence[str], steps: Sequence[Step]) -> tuple[str, ...]:

@@ -15,7 +15,7 @@ import configparser
 import contextlib
 import copy
 import io
-from typing import Any, Callable, Sequence, TextIO
+from typing import Any, Callable, Iterator, Sequence, TextIO
 
 from alembic import command, util
 from alembic.config import Config
@@ -45,6 +45,7 @@ from .errors import (
 from .host import hosted
 from .identity import held_to, identity_of, same_database
 from .revisions import DatabaseState, Direction, Step
+from .undo import env_transaction
 
 
 class Project:
@@ -117,6 +118,7 @@ class Project:
                     "per run")
             captured["heads"] = tuple(migration_context.get_current_heads())
             captured["url"] = connection.engine.url
+            captured["transaction"] = env_transaction(migration_context)
             return []
 
         guard = contextlib.nullcontext() if create else refuse_missing_file()
@@ -126,7 +128,8 @@ class Project:
                 self.script.run_env()
         if "url" not in captured:
             raise ConfigError("env.py did not configure a connection (is run_migrations_online called?)")
-        state = DatabaseState(url=captured["url"], heads=captured["heads"])  # type: ignore[arg-type]  # set by probe
+        state = DatabaseState(url=captured["url"], heads=captured["heads"],  # type: ignore[arg-type]  # set by probe
+                              transaction=captured["transaction"])  # type: ignore[arg-type]
         self._hold(state.url)
         if check_known:
             self._check_known(state.heads)
@@ -250,7 +253,8 @@ class Project:
 
     # -- changing ----------------------------------------------------------------
 
-    def apply_run(self, target: str, direction: Direction, applied: Callable[[str], None]) -> None:
+    def apply_run(self, target: str, direction: Direction, applied: Callable[[str], None], *,
+                  before_commit: Callable[[Any], None] | None = None) -> None:
         """Run a whole run's revisions in one pass of the project's own env.py, exactly
         as `alembic upgrade TARGET` does (one transaction for all of them where env.py
         and the dialect make it so), calling ``applied(revision)`` as Alembic reports
@@ -259,13 +263,18 @@ class Project:
 
         The per-revision report comes from Alembic's own ``on_version_apply`` hook, added
         to whatever env.py passes to ``context.configure`` (see _Watched); the revision
-        files are loaded once, by the ScriptDirectory already read for the plan."""
+        files are loaded once, by the ScriptDirectory already read for the plan.
+
+        ``before_commit(migration_context)`` runs once the last revision has run, still
+        inside env.py's transaction (see commit_gate.py); what it raises rolls the run back."""
         script = self.script
 
         def revisions(rev: Any, context: Any) -> Any:
             if direction == "upgrade":
-                return script._upgrade_revs(target, rev)
-            return script._downgrade_revs(target, rev)
+                steps = script._upgrade_revs(target, rev)
+            else:
+                steps = script._downgrade_revs(target, rev)
+            return steps if before_commit is None else _then(steps, lambda: before_commit(context))
 
         def report(ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
             applied(step.up_revision_id)
@@ -291,6 +300,13 @@ class Project:
                 command.upgrade(self.config, target, sql=True)
             else:
                 command.downgrade(self.config, target, sql=True)
+
+
+def _then(steps: Sequence[Any], last: Callable[[], None]) -> Iterator[Any]:
+    """``steps`` one by one, then ``last()``: Alembic asks for the next step only after
+    the previous one ran and was stamped, so ``last`` runs after the whole run."""
+    yield from steps
+    last()
 
 
 def _watched(env: EnvironmentContext, on_applied: Callable[..., None]) -> EnvironmentContext:

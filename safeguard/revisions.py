@@ -11,6 +11,7 @@ from typing import Literal, Sequence
 from sqlalchemy.engine import URL
 
 from .credentials import public_url
+from .undo import EnvTransaction
 
 Direction = Literal["upgrade", "downgrade"]
 """Which way a run goes."""
@@ -22,6 +23,8 @@ class DatabaseState:
 
     url: URL
     heads: tuple[str, ...]
+    #: How env.py wraps a run in a transaction (read from its MigrationContext).
+    transaction: EnvTransaction | None = None
 
     @property
     def dialect(self) -> str:

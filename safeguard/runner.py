@@ -37,6 +37,7 @@ from sqlalchemy.pool import Pool
 
 from . import interruption
 from .backends import Backend
+from .commit_gate import ChecksFailed
 from .errors import DatabaseMismatchError, SafeguardError
 from .interruption import Interrupted
 from .journal import Operation
@@ -138,6 +139,8 @@ def _run_journaled(steps: Sequence[Step], run: RunAll, op: Operation, *,
     try:
         with _exits_as_failures(), interruption.stoppable(cancel):
             run(applied)
+    except ChecksFailed:
+        return False  # every revision ran; the checks failed and rolled the run back
     except Interrupted as exc:  # SIGINT/SIGTERM under safeguard's handlers: a failed run
         step = pending[0] if pending else steps[-1]
         op.record("apply", "failed", revision=step.revision, error=f"{type(exc).__name__}: {exc}")

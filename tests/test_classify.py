@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,8 @@ from safeguard.classify import (
 )
 from safeguard.errors import SafeguardError
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+CORPUS = Path(os.environ.get("SAFEGUARD_TEST_CORPUS")
+              or Path(__file__).resolve().parents[2] / "shared" / "corpus")
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "classify"
 
 needs_corpus = pytest.mark.skipif(
@@ -53,11 +55,23 @@ def _labels() -> list[Label]:
         return []
     with open(CORPUS / "labels.tsv", newline="") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t"))
-    return [
-        Label(r["file"], r["revision"], r["verdict"],
-              frozenset() if r["codes"] == "-" else frozenset(r["codes"].split(",")), r["note"])
-        for r in rows
-    ]
+    return [_redefined(Label(r["file"], r["revision"], r["verdict"],
+                             frozenset() if r["codes"] == "-" else frozenset(r["codes"].split(",")),
+                             r["note"]))
+            for r in rows]
+
+
+MAY_FAIL = frozenset({"MF101", "MF103", "MF104"})
+
+
+def _redefined(label: Label) -> Label:
+    """The label under issue 13's definition: `destructive` means the revision can
+    lose or rewrite existing data. The corpus labels a revision whose only codes are
+    MF101/MF103/MF104 destructive (it may fail on existing data); such a revision is
+    now `safe`, its codes still reported, as warnings (010, 030, 031, 033)."""
+    if label.verdict == "destructive" and label.codes and label.codes <= MAY_FAIL:
+        return Label(label.file, label.revision, "safe", label.codes, label.note)
+    return label
 
 
 LABELS = _labels()
@@ -80,14 +94,16 @@ def test_corpus_revision_matches_its_label(label: Label) -> None:
             warnings.warn(f"{label.file}: codes beyond the label: {sorted(extra)}", stacklevel=1)
     else:
         assert result.verdict == "safe", f"{label.file} ({label.note}): {result.findings}"
-        assert result.findings == ()
+        assert result.codes == label.codes, f"{label.file}: {result.findings}"
+        assert result.may_fail == bool(label.codes)
 
 
 @needs_corpus
 def test_corpus_recall_and_safe_precision() -> None:
     destructive = [label for label in LABELS if label.verdict == "destructive"]
     safe = [label for label in LABELS if label.verdict == "safe"]
-    assert len(destructive) == 31 and len(safe) == 18, "the corpus changed; update this test"
+    # 31 and 18 as labelled; 4 MF-only revisions are safe under issue 13 (see _redefined).
+    assert len(destructive) == 27 and len(safe) == 22, "the corpus changed; update this test"
 
     missed = [lab.file for lab in destructive if not classify_file(lab.path).is_destructive]
     called_safe = [lab.file for lab in safe if classify_file(lab.path).verdict == "safe"]
@@ -142,9 +158,50 @@ def test_to_dict_has_the_lint_json_shape() -> None:
         "path": "versions/abc123_x.py",
         "revision": "abc123",
         "verdict": "destructive",
-        "findings": [{"code": "DS102", "message": "drops table tenants", "line": 6}],
+        "findings": [{"code": "DS102", "message": "drops table tenants", "line": 6,
+                      "kind": "destructive"}],
+        "may_fail": False,
+        "outside_transaction": [],
         "acknowledged": None,
     }
+
+
+@pytest.mark.parametrize("body, code", [
+    ('op.create_index("ix_email", "tenants", ["email"], unique=True)', "MF101"),
+    ('op.add_column("tenants", sa.Column("phone", sa.String(), nullable=False))', "MF103"),
+    ('op.alter_column("tenants", "email", nullable=False)', "MF104"),
+])
+def test_a_revision_that_may_only_fail_is_safe_with_a_warning(body: str, code: str) -> None:
+    """Issue 13: MF101/MF103/MF104 predict a failure on existing data, not a loss."""
+    source = ('revision = "abc123"\ndown_revision = None\nimport sqlalchemy as sa\n'
+              f'from alembic import op\n\ndef upgrade():\n    {body}\n')
+    result = classify_source(source)
+    assert result.verdict == "safe" and not result.is_destructive
+    assert result.may_fail and [f.kind for f in result.findings] == ["may-fail"]
+    assert result.codes == {code}
+
+
+TRANSACTION_BREAKS = '''"""Docstring mentioning VACUUM does not count."""
+revision = "abc123"
+down_revision = None
+from alembic import op
+
+def upgrade():
+    with op.get_context().autocommit_block():
+        op.execute("CREATE INDEX CONCURRENTLY ix_a ON t (a)")
+    op.create_index("ix_b", "t", ["b"], postgresql_concurrently=True)
+    op.execute("ALTER TYPE mood ADD VALUE 'meh'")
+'''
+
+
+def test_what_cannot_run_in_the_runs_transaction_is_noted() -> None:
+    result = classify_source(TRANSACTION_BREAKS)
+    assert result.verdict == "safe"
+    assert [(f.code, f.line) for f in result.outside_transaction] == [
+        ("TX101", 7), ("TX101", 8), ("TX101", 9), ("TX101", 10)]
+    plain = classify_source('revision = "a"\ndown_revision = None\nfrom alembic import op\n\n'
+                            'def upgrade():\n    op.create_index("ix", "t", ["a"])\n')
+    assert plain.outside_transaction == ()
     json.dumps(result.to_dict())  # serialisable as is
 
 

@@ -59,13 +59,16 @@ def test_demo_rows_survive_every_data_migration(seeded):
             assert full_address == f"{address}, {city}, {state}"
 
 
-def test_safe_only_run_takes_no_snapshot(project):
+def test_a_safe_only_run_on_sqlite_is_undone_by_a_snapshot_too(project):
+    """Issue 13 reversed "safe-only runs take no snapshot": SQLite commits DDL statement
+    by statement, so every run that executes a revision is undone by a snapshot."""
     result = project.cli("--json", "upgrade", SEED_AT, "--create")
     report = json.loads(result.stdout)
     assert report["outcome"] == "migrated"
-    assert report["snapshot"] is None
     assert [s["verdict"] for s in report["plan"]["steps"]] == ["safe"] * 4
-    assert json.loads(project.cli("--json", "snapshot", "list").stdout) == {"snapshots": []}
+    assert report["plan"]["undo"]["by"] == "snapshot" and "SQLite" in report["plan"]["undo"]["reason"]
+    listed = json.loads(project.cli("--json", "snapshot", "list").stdout)["snapshots"]
+    assert [s["id"] for s in listed] == [report["snapshot"]["id"]]
 
 
 def test_destructive_run_takes_exactly_one_snapshot_before_the_first_destructive_revision(seeded):

@@ -22,7 +22,7 @@ SHAPES = [
     (("upgrade", HEAD), MIGRATION),
     (("upgrade", "--rehearse"), MIGRATION | {"rehearsal"}),
     (("upgrade", "--dry-run"), {"outcome", "plan"}),
-    (("plan",), {"database", "current", "target", "direction", "expected_heads", "policy",
+    (("plan",), {"database", "current", "target", "direction", "expected_heads", "policy", "undo",
                  "snapshot", "snapshot_reason", "database_size", "steps"}),
     (("lint",), {"revisions"}),
     (("check",), {"ok", "checks"}),

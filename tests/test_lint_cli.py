@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import CHAIN, SEED_AT
 
 # What `alembic revision --autogenerate` writes for a renamed column.
@@ -47,7 +48,9 @@ def test_lint_json_has_the_documented_shape(project):
         assert {"path", "revision", "verdict", "findings"} <= set(entry)
         assert entry["verdict"] in ("safe", "destructive", "unknown")
         for finding in entry["findings"]:
-            assert set(finding) == {"code", "message", "line"} and finding["line"] > 0
+            assert set(finding) == {"code", "message", "line", "kind"} and finding["line"] > 0
+            assert finding["kind"] in ("destructive", "may-fail", "unknown")
+        assert isinstance(entry["may_fail"], bool) and entry["outside_transaction"] == []
     verdicts = {r["revision"]: r["verdict"] for r in report["revisions"]}
     assert verdicts[CHAIN[8]] == "destructive" and verdicts[CHAIN[1]] == "safe"
 
@@ -59,6 +62,33 @@ def test_lint_strict_is_a_ci_gate(project):
     assert "f00dfeed0001" in result.stderr.splitlines()[-1]
     path.write_text(path.read_text() + '\nsafeguard = {"destructive": True, "reason": "tenants moved to the CRM"}\n')
     project.cli("lint", "--strict", str(path))
+
+
+MAY_FAIL_BODIES = {
+    "MF101": 'op.create_index("ix_tenants_email_unique", "tenants", ["email"], unique=True)',
+    "MF103": 'op.add_column("tenants", sa.Column("phone", sa.String(), nullable=False))',
+    "MF104": 'with op.batch_alter_table("tenants") as batch:\n'
+             '    batch.alter_column("email", existing_type=sa.String(), nullable=False)',
+}
+
+
+@pytest.mark.parametrize("code", sorted(MAY_FAIL_BODIES))
+def test_a_may_fail_revision_is_not_destructive_but_warned_about(project, code):
+    """Issue 13: MF101/MF103/MF104 may fail on existing data but lose none: the verdict
+    is safe, the finding stays (kind may-fail, may_fail true), --strict passes and
+    --strict-may-fail gates it until it is acknowledged."""
+    path = project.add_revision("f00dfeed0002", CHAIN[-1], MAY_FAIL_BODIES[code])
+    report = json.loads(project.cli("--json", "lint", str(path)).stdout)
+    [entry] = report["revisions"]
+    assert entry["verdict"] == "safe" and entry["may_fail"] is True
+    assert [(f["code"], f["kind"]) for f in entry["findings"]] == [(code, "may-fail")]
+    text = project.cli("lint", str(path))
+    assert f"warning: {code}" in text.stdout and "may fail on existing data" in text.stdout
+    project.cli("lint", "--strict", str(path))
+    refused = project.cli("lint", "--strict-may-fail", str(path), expect=11)
+    assert "f00dfeed0002" in refused.stderr.splitlines()[-1]
+    path.write_text(path.read_text() + '\nsafeguard = {"destructive": False, "reason": "emails are unique already"}\n')
+    project.cli("lint", "--strict-may-fail", str(path))
 
 
 def test_lint_names_a_file_with_a_syntax_error(project):
@@ -82,7 +112,8 @@ def test_plan_shows_verdicts_acknowledgements_and_the_snapshot(seeded):
     assert report["snapshot"] is True and report["database_size"] > 0
     assert report["steps"][0]["acknowledged"]["reason"].startswith("renames property_type")
     text = seeded.cli("plan").stdout
-    assert "Snapshot: before the first revision" in text and "MiB" in text
+    assert "Undo: snapshot before the first revision" in text and "MiB" in text
+    assert report["undo"]["by"] == "snapshot"
 
 
 def test_revision_lints_the_new_file(seeded):
@@ -91,3 +122,13 @@ def test_revision_lints_the_new_file(seeded):
     (entry,) = json.loads(result.stdout)["revisions"]
     assert entry["revision"] == "f00dfeed0003" and entry["verdict"] == "safe"
     assert list(seeded.versions.glob("f00dfeed0003_*.py"))
+
+
+def test_lint_notes_what_cannot_run_inside_the_runs_transaction(project):
+    path = project.add_revision("f00dfeed0003", CHAIN[-1],
+                                'with op.get_context().autocommit_block():\n'
+                                '    op.execute("CREATE INDEX CONCURRENTLY ix_city ON properties (city)")')
+    [entry] = json.loads(project.cli("--json", "lint", str(path)).stdout)["revisions"]
+    assert entry["verdict"] == "safe" and entry["findings"] == []
+    assert {f["code"] for f in entry["outside_transaction"]} == {"TX101"}
+    assert "note: TX101 autocommit_block()" in project.cli("lint", str(path)).stdout

@@ -28,8 +28,8 @@ RETAIN_TWO = {"keep_last": "2", "keep_daily": "0", "keep_weekly": "0", "keep_mon
 # -- helpers -------------------------------------------------------------------------------
 
 def with_database(project: ProjectDir) -> ProjectDir:
-    """A small real database (four safe revisions: no snapshot of its own)."""
-    project.cli("upgrade", SEED_AT, "--create")
+    """A small real database (built with policy never: no snapshot of its own)."""
+    project.cli("upgrade", SEED_AT, "--create", "--policy", "never")
     return project
 
 

@@ -37,8 +37,9 @@ class Backend(Protocol):
     def size(self) -> int:
         """Approximate size in bytes: the cost estimate of a snapshot."""
 
-    def row_counts(self) -> dict[str, int]:
-        """Rows per table, for manifests, data guards and restore verification."""
+    def row_counts(self, connection: Any = None) -> dict[str, int]:
+        """Rows per table, for manifests, data guards and restore verification; on
+        ``connection`` (a driver connection), as its open transaction sees them."""
 
     def snapshot(self, directory: Path, *, progress: Progress = None) -> Payload:
         """Write a consistent copy of the committed state into ``directory``."""
@@ -58,8 +59,9 @@ class Backend(Protocol):
         """Restore the copy in ``directory`` into a scratch database and return the
         problems found there (integrity, row counts against the manifest)."""
 
-    def integrity_problems(self, *, quick: bool = False) -> list[str]:
-        """Problems found by the engine's own integrity checks on the live database."""
+    def integrity_problems(self, *, quick: bool = False, connection: Any = None) -> list[str]:
+        """Problems found by the engine's own integrity checks on the live database
+        (on ``connection``: as its open transaction sees it)."""
 
     def preflight(self) -> None:
         """Refuse, before anything is journaled or written, what would make a snapshot

@@ -87,11 +87,15 @@ class SQLiteBackend:
     def size(self) -> int:
         return sum(_size(self.path.with_name(self.path.name + s)) for s in ("", "-wal"))
 
-    def row_counts(self) -> dict[str, int]:
+    def row_counts(self, connection: Any = None) -> dict[str, int]:
+        if connection is not None:  # the caller's sqlite3 connection (never a run's: see undo.py)
+            return _row_counts(connection)
         with closing(self._connect()) as conn:
             return _row_counts(conn)
 
-    def integrity_problems(self, *, quick: bool = False) -> list[str]:
+    def integrity_problems(self, *, quick: bool = False, connection: Any = None) -> list[str]:
+        if connection is not None:
+            return _integrity_problems(connection, quick=quick)
         with closing(self._connect()) as conn:
             return _integrity_problems(conn, quick=quick)
 

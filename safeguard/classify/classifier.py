@@ -12,6 +12,7 @@ from safeguard.classify import codes, dialects, static
 from safeguard.classify.errors import ClassifyError
 from safeguard.classify.header import read_header
 from safeguard.classify.result import Classification
+from safeguard.classify.transaction import outside_transaction
 
 if TYPE_CHECKING:
     from safeguard.revisions import Direction
@@ -58,6 +59,7 @@ def classify_source(source: str, path: str = "<string>", direction: Direction = 
         verdict=codes.verdict_for(f.code for f in findings),
         findings=findings,
         acknowledgement=header.acknowledgement,
+        outside_transaction=outside_transaction(tree),
     )
 
 

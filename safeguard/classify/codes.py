@@ -1,9 +1,13 @@
 """Finding codes (shared/corpus/README.md) and how they decide a verdict.
 
-Every code names a way a revision can lose or rewrite data, or make the migration
-fail on existing data, so any finding makes a revision destructive. The one
-exception is a revision whose *only* findings are UN101: nothing about it could be
-determined, and its verdict is ``unknown`` (which callers treat as destructive).
+Two kinds of code. Most name a way a revision can lose or rewrite existing data (DS,
+BC, TC): any of them makes a revision ``destructive``. Three only predict that the
+migration may *fail* on existing data without losing any (MF101 a unique index on
+duplicates, MF103 a NOT NULL column with no default, MF104 SET NOT NULL over NULLs):
+they are warnings, shown by lint and the plan, and leave the verdict alone, because
+every guarded run has an undo that covers a failure (see undo.py). A revision whose
+*only* findings are UN101 is ``unknown``: nothing about it could be determined
+(callers treat it as destructive).
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ ADD_NOT_NULL_COLUMN = "MF103"
 SET_NOT_NULL = "MF104"
 CHANGE_TYPE = "TC101"
 UNANALYSABLE = "UN101"
+#: Not a finding about data: a statement the run's transaction cannot hold.
+OUTSIDE_TRANSACTION = "TX101"
 
 #: What each code means, in the words of the corpus README.
 MEANINGS: dict[str, str] = {
@@ -33,12 +39,18 @@ MEANINGS: dict[str, str] = {
     UPDATE_ROWS: "updates existing rows in place",
     RENAME_TABLE: "renames a table",
     RENAME_COLUMN: "renames a column",
-    ADD_UNIQUE: "adds a unique index or constraint on existing columns",
-    ADD_NOT_NULL_COLUMN: "adds a NOT NULL column without a server default to an existing table",
-    SET_NOT_NULL: "makes an existing column NOT NULL",
+    ADD_UNIQUE: "warning: adds a unique index or constraint on existing columns "
+                "(fails on duplicates, loses nothing)",
+    ADD_NOT_NULL_COLUMN: "warning: adds a NOT NULL column without a server default to an "
+                         "existing table (fails on a non-empty table, loses nothing)",
+    SET_NOT_NULL: "warning: makes an existing column NOT NULL (fails on NULLs, loses nothing)",
     CHANGE_TYPE: "changes a column's type",
     UNANALYSABLE: "cannot be analysed statically",
+    OUTSIDE_TRANSACTION: "runs outside the run's transaction (autocommit_block, CONCURRENTLY, ...)",
 }
+
+#: Codes that predict a failure on existing data, never a loss: warnings.
+MAY_FAIL = frozenset({ADD_UNIQUE, ADD_NOT_NULL_COLUMN, SET_NOT_NULL})
 
 Verdict = Literal["destructive", "safe", "unknown"]
 """A revision's verdict; ``unknown`` is treated as destructive (fail safe)."""
@@ -51,12 +63,20 @@ UNKNOWN: Verdict = "unknown"
 def verdict_for(codes: Iterable[str]) -> Verdict:
     """Return ``safe``, ``unknown`` or ``destructive`` for a revision's finding codes.
 
-    ``unknown`` only when UN101 is all there is: as soon as anything concrete was
-    recognised the revision is plainly destructive.
+    May-fail codes (:data:`MAY_FAIL`) do not count. ``unknown`` only when UN101 is
+    all there is: as soon as anything concrete was recognised the revision is
+    plainly destructive.
     """
-    present = set(codes)
+    present = set(codes) - MAY_FAIL
     if not present:
         return SAFE
     if present == {UNANALYSABLE}:
         return UNKNOWN
     return DESTRUCTIVE
+
+
+def kind_of(code: str) -> str:
+    """``may-fail`` for a warning code, ``unknown`` for UN101, else ``destructive``."""
+    if code in MAY_FAIL:
+        return "may-fail"
+    return UNKNOWN if code == UNANALYSABLE else DESTRUCTIVE

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from safeguard.classify.codes import SAFE, Verdict
+from safeguard.classify.codes import MAY_FAIL, SAFE, Verdict, kind_of
 
 if TYPE_CHECKING:
     from safeguard.revisions import Direction
@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Finding:
-    """One reason a revision can lose or rewrite data."""
+    """One reason a revision can lose or rewrite data, or may fail on existing data."""
 
     code: str
     #: Names the table (and column), e.g. "drops column properties.legacy_owner_notes".
@@ -21,9 +21,15 @@ class Finding:
     #: 1-based line in the revision file.
     line: int
 
+    @property
+    def kind(self) -> str:
+        """``destructive``, ``may-fail`` (a warning) or ``unknown``."""
+        return kind_of(self.code)
+
     def to_dict(self) -> dict:
-        """The lint JSON shape: ``{"code", "message", "line"}``."""
-        return {"code": self.code, "message": self.message, "line": self.line}
+        """The lint JSON shape: ``{"code", "message", "line", "kind"}``."""
+        return {"code": self.code, "message": self.message, "line": self.line,
+                "kind": self.kind}
 
 
 @dataclass(frozen=True)
@@ -51,11 +57,18 @@ class Classification:
     verdict: Verdict
     findings: tuple[Finding, ...]
     acknowledgement: Acknowledgement | None
+    #: TX101 notes: what cannot run inside the run's transaction (see transaction.py).
+    outside_transaction: tuple[Finding, ...] = ()
 
     @property
     def is_destructive(self) -> bool:
         """True unless the verdict is ``safe``: ``unknown`` fails safe."""
         return self.verdict != SAFE
+
+    @property
+    def may_fail(self) -> bool:
+        """True when a finding predicts a failure on existing data (MF101/103/104)."""
+        return any(f.code in MAY_FAIL for f in self.findings)
 
     @property
     def acknowledged(self) -> bool:
@@ -74,5 +87,7 @@ class Classification:
             "revision": self.revision,
             "verdict": self.verdict,
             "findings": [f.to_dict() for f in self.findings],
+            "may_fail": self.may_fail,
+            "outside_transaction": [f.to_dict() for f in self.outside_transaction],
             "acknowledged": self.acknowledgement.to_dict() if self.acknowledgement else None,
         }

@@ -21,20 +21,32 @@ def print_classification(c: Classification, *, verbose: bool = True) -> None:
     ack = ""
     if c.acknowledgement is not None:
         ack = f"  (acknowledged: {c.acknowledgement.reason})"
-    click.echo(f"{c.path}: {c.verdict}{ack}")
+    warning = " (may fail on existing data)" if c.may_fail else ""
+    click.echo(f"{c.path}: {c.verdict}{warning}{ack}")
     if verbose:
         for f in c.findings:
-            click.echo(f"  {c.path}:{f.line}: {f.code} {f.message}")
+            label = "warning: " if f.kind == "may-fail" else ""
+            click.echo(f"  {c.path}:{f.line}: {label}{f.code} {f.message}")
+        for f in c.outside_transaction:
+            click.echo(f"  {c.path}:{f.line}: note: {f.code} {f.message}")
 
 
 @command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--strict", is_flag=True,
               help="Exit 11 if any destructive or unknown revision is not acknowledged (a CI gate).")
+@click.option("--strict-may-fail", is_flag=True,
+              help="As --strict, and also exit 11 if a revision that may fail on existing data "
+                   "(MF101, MF103, MF104) is not acknowledged.")
 @click.option("--dialect", type=DIALECTS, help="Judge only the branches this dialect takes.")
 @click.option("--downgrade", is_flag=True, help="Classify downgrade() instead of upgrade().")
-def lint(cli: Cli, paths: tuple[Path, ...], strict: bool, dialect: str | None, downgrade: bool) -> None:
+def lint(cli: Cli, paths: tuple[Path, ...], strict: bool, strict_may_fail: bool,
+         dialect: str | None, downgrade: bool) -> None:
     """Classify revision files as safe, destructive or unknown, with no database.
+
+    Destructive means it can lose or rewrite existing data (DS1xx, BC1xx, TC101).
+    MF101, MF103 and MF104 only predict that it may fail on existing data: they are
+    warnings and leave the verdict alone (a failed run is undone either way).
 
     PATHS are files or directories (default: the project's versions directory). An
     author acknowledges a reviewed revision in the file itself:
@@ -42,16 +54,20 @@ def lint(cli: Cli, paths: tuple[Path, ...], strict: bool, dialect: str | None, d
         safeguard = {"destructive": True, "reason": "drops the legacy fax column"}
     """
     report = api.lint(paths, settings=None if paths else cli.settings(), dialect=dialect,
-                      strict=strict, direction="downgrade" if downgrade else "upgrade")
+                      strict=strict, strict_may_fail=strict_may_fail,
+                      direction="downgrade" if downgrade else "upgrade")
     if cli.json:
         cli.emit(report.to_dict())
         return
     for c in report.classifications:
-        print_classification(c, verbose=c.verdict != "safe")
+        print_classification(c, verbose=c.verdict != "safe" or c.may_fail
+                             or bool(c.outside_transaction))
     counts = {v: sum(c.verdict == v for c in report.classifications)
               for v in ("safe", "destructive", "unknown")}
+    may_fail = sum(c.may_fail for c in report.classifications)
     click.echo(f"{len(report.classifications)} revision(s): {counts['safe']} safe, "
-               f"{counts['destructive']} destructive, {counts['unknown']} unknown", err=True)
+               f"{counts['destructive']} destructive, {counts['unknown']} unknown; "
+               f"{may_fail} may fail on existing data", err=True)
 
 
 COMMANDS = (lint,)

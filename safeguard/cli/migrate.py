@@ -16,7 +16,8 @@ from .base import Cli, command
 def migration_options(fn: Callable) -> Callable:
     options = [
         click.option("--policy", type=click.Choice(POLICIES),
-                     help="When to snapshot (default from config: destructive)."),
+                     help="How a failed run is undone: destructive (default: a snapshot wherever "
+                          "the run's transaction cannot undo it), always (a snapshot), never (no undo)."),
         click.option("--dry-run", is_flag=True, help="Print the plan; touch nothing."),
         click.option("--sql", is_flag=True,
                      help="Print the SQL (Alembic offline mode); touch no database."),
@@ -47,8 +48,8 @@ RELATIVE_OK = {"ignore_unknown_options": True}
               help="Rehearse the upgrade on a copy of the database first (see `safeguard "
                    "rehearse`); upgrade only if the rehearsal passed.")
 def upgrade(cli: Cli, revision: str, **options: Any) -> None:
-    """Upgrade to REVISION (default: head), with a snapshot first when a pending
-    revision can lose data.
+    """Upgrade to REVISION (default: head); a failed run is undone (a snapshot taken
+    first, or on PostgreSQL the run's own transaction: see `safeguard plan`).
 
     REVISION is anything Alembic accepts: head, heads, a revision id or unique prefix,
     +N for the next N revisions.

@@ -14,8 +14,9 @@ from .base import Cli, command
 @click.option("--downgrade", is_flag=True, help="Plan a downgrade to REVISION instead of an upgrade.")
 def plan(cli: Cli, revision: str, downgrade: bool) -> None:
     """Show what `safeguard upgrade REVISION` would do: the pending revisions, each
-    verdict with its findings and acknowledgement, and whether and where a snapshot
-    would be taken (with the database's size as its cost)."""
+    verdict with its findings and acknowledgement, and how a failed run would be
+    undone: by a snapshot taken first (with the database's size as its cost), or by
+    the run's own transaction (PostgreSQL), or not at all (policy never)."""
     direction: Direction = "downgrade" if downgrade else "upgrade"
     result = api.plan(cli.settings(), revision, direction)
     if cli.json:

@@ -15,15 +15,17 @@ from ..revisions import Direction
 
 def lint(paths: Sequence[str | Path], *, settings: Settings | None = None,
          dialect: str | None = None, direction: Direction = "upgrade",
-         strict: bool = False) -> LintReport:
+         strict: bool = False, strict_may_fail: bool = False) -> LintReport:
     """Classify each revision file in ``paths`` (default, with no paths: the version
     directories of the project ``settings`` name); LintFailedError under ``strict``
-    when a destructive or unknown revision is not acknowledged in its file."""
+    when a destructive or unknown revision is not acknowledged in its file (and under
+    ``strict_may_fail`` also a may-fail one: see linting.lint)."""
     if not paths:
         if settings is None:
             raise TypeError("lint needs paths, or the settings of a project to find them")
         paths = linting.script_locations(settings)
-    return linting.lint(paths, dialect=dialect, direction=direction, strict=strict)
+    return linting.lint(paths, dialect=dialect, direction=direction, strict=strict,
+                        strict_may_fail=strict_may_fail)
 
 
 def new_revision(settings: Settings, message: str | None, *, autogenerate: bool = False,

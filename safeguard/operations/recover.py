@@ -6,7 +6,10 @@ taken before the first change of an operation, so the answer is one of two:
 - a snapshot of the pre-operation state exists and the database may have changed
   since: restore it (the database returns to the pre-run state);
 - nothing was changed yet, or the operation had completed and passed its checks:
-  confirm the state the database is in.
+  confirm the state the database is in;
+- the run's undo was its transaction (undo.py): the database committed all of it or
+  none of it, and the server rolled back what the crashed process left uncommitted
+  (its sessions are ended first): confirm which.
 
 Either way the interrupted operation gets its end line, naming what recovery did, and
 the store's leftovers (half-written snapshots) are removed.
@@ -119,6 +122,13 @@ def _recover_one(ws: Workspace, backend: Backend, record: OperationRecord,
     report(f"Operation {record.id} ({record.kind}) was interrupted"
            + (f" during {in_flight['step']}" if in_flight else ""))
 
+    if record.begun.get("undo") == "transaction":
+        heads = ws.database(check_known=False, empty_ok=True).heads
+        before = record.begun.get("heads") or []
+        detail = ("the run's transaction never committed: the database is as it was before the run"
+                  if set(heads) == set(before) else
+                  "the run's transaction had committed: every revision was applied and checked")
+        return Recovered(record.id, record.kind, "confirmed", detail, heads)
     if record.kind in ("upgrade", "downgrade") and _completed_and_checked(record):
         heads = ws.database(check_known=False, empty_ok=True).heads
         return Recovered(operation=record.id, kind=record.kind, action="confirmed",

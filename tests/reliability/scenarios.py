@@ -5,6 +5,8 @@
                   ends by restoring the snapshot: only the pre-run state is right
     restore       `restore ID --yes` of a snapshot taken at the seed revision, on a
                   database at head: the state before (head) or the snapshot's
+    transaction   (PostgreSQL) `upgrade head` from head through one safe revision whose
+                  undo is the run's transaction (no snapshot): head, or head plus it
 
 A scenario's references are the two states it may end in, read from the seeded
 templates, and the timeline of one uninterrupted run (when each journal line appeared),
@@ -31,6 +33,15 @@ op.add_column("properties", sa.Column("zoning_code", sa.Text()))
 """
 FAILING_REVISION = "b2c3d4e5f6a1"
 
+# Safe, slow enough for kills to land inside the run's open transaction, and checked
+# inside it (the smoke check, which needs its own connection, is off).
+IN_TRANSACTION = """\
+op.create_table("ledger_notes", sa.Column("id", sa.Integer, primary_key=True), sa.Column("body", sa.Text()))
+op.execute("INSERT INTO ledger_notes (body) SELECT 'note ' || g FROM generate_series(1, 50) g")
+op.execute("SELECT pg_sleep(0.4)")
+"""
+IN_TRANSACTION_REVISION = "c3d4e5f6a1b2"
+
 
 @dataclass(frozen=True)
 class Scenario:
@@ -46,11 +57,17 @@ SCENARIOS = {
     "upgrade": Scenario("upgrade", ("upgrade",), 0, True),
     "failed-check": Scenario("failed-check", ("upgrade",), 7, False),
     "restore": Scenario("restore", ("restore",), 0, True),
+    "transaction": Scenario("transaction", ("upgrade",), 0, True),
 }
 
 
 def prepare(scenario: Scenario, engine: Engine, project) -> tuple[Any, tuple[str, ...]]:
     """A fresh database for one run; the project pointed at it and the CLI arguments."""
+    if scenario.name == "transaction":
+        project = engine.place(project, HEAD)
+        project.add_revision(IN_TRANSACTION_REVISION, HEAD, IN_TRANSACTION)
+        project.configure(smoke_check="", metadata="")
+        return project, ("upgrade", "head")
     project = engine.place(project, SEED_AT)
     if scenario.name == "failed-check":
         project.add_revision(FAILING_REVISION, HEAD, FAILING_CHECK)
@@ -114,7 +131,21 @@ def lines_after(path: Path, offset: int) -> int:
 
 
 def reference_states(scenario: Scenario, engine: Engine, project) -> tuple[dict, dict | None]:
-    """The pre-run and finished states of a scenario, read from the seeded templates."""
+    """The pre-run and finished states of a scenario, read from the seeded templates
+    (the transaction scenario's finished state: from one run of it)."""
+    if scenario.name == "transaction":
+        placed = engine.place(project, HEAD)
+        try:
+            pre = engine.state(placed)
+        finally:
+            engine.discard(placed)
+        placed, args = prepare(scenario, engine, project)
+        try:
+            done = placed.run(*args)
+            assert done.returncode == 0, done.stderr
+            return pre, engine.state(placed)
+        finally:
+            engine.discard(placed)
     before, after = {"restore": (HEAD, SEED_AT)}.get(scenario.name, (SEED_AT, HEAD))
     states = []
     for revision in (before, after):

@@ -17,7 +17,7 @@ from safeguard.journal import Journal, OperationRecord
 from safeguard.store import SnapshotStore
 
 #: Outcomes that leave the database as it was before the operation.
-UNDONE = {"restored", "aborted", "failed", "recovered: restored"}
+UNDONE = {"restored", "rolled-back", "aborted", "failed", "recovered: restored"}
 
 
 def sqlite_state(project) -> dict[str, Any]:

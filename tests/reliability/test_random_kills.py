@@ -1,5 +1,6 @@
 """SIGKILL at a random instant of a guarded upgrade, of the restore that follows a
-failing health check, and of a manual restore, on SQLite and PostgreSQL.
+failing health check, and of a manual restore, on SQLite and PostgreSQL; and of a
+PostgreSQL upgrade whose undo is its own transaction.
 
 Each run's seed picks the instant (spread over the run's measured duration, counted
 from its first journal line), whether the process dies alone (the OOM killer) or with
@@ -141,3 +142,11 @@ def test_a_restore_after_a_failed_check_killed_at_random_is_pre_run(engine, seed
 def test_a_manual_restore_killed_at_random_is_before_or_restored(engine, seed, fault_engine,
                                                                  references, target, ledger):
     interrupt("restore", engine, seed, fault_engine, references, target, ledger)
+
+
+@pytest.mark.runs(postgres=6)
+def test_an_upgrade_undone_by_its_transaction_killed_at_random_is_pre_run_or_migrated(
+        engine, seed, fault_engine, references, target, ledger):
+    """No snapshot to fall back on: the server rolls back what the killed run left
+    uncommitted, and recover confirms which state the database is in."""
+    interrupt("transaction", engine, seed, fault_engine, references, target, ledger)

@@ -61,9 +61,12 @@ class PostgresBackend:
         with self._connection() as conn:
             return conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
 
-    def row_counts(self) -> dict[str, int]:
+    def row_counts(self, connection: psycopg.Connection | None = None) -> dict[str, int]:
         """Exact rows per table of every non-system schema (``table`` in public,
-        ``schema.table`` elsewhere), counted in one snapshot."""
+        ``schema.table`` elsewhere), counted in one snapshot; on ``connection``, as
+        that connection's open transaction sees them."""
+        if connection is not None:
+            return catalog.row_counts(connection)
         with self._connection() as conn:
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             try:
@@ -71,9 +74,13 @@ class PostgresBackend:
             finally:
                 conn.execute("ROLLBACK")
 
-    def integrity_problems(self, *, quick: bool = False) -> list[str]:
+    def integrity_problems(self, *, quick: bool = False,
+                           connection: psycopg.Connection | None = None) -> list[str]:
         """NOT VALID constraints, invalid indexes, an unreadable catalog; unless
-        ``quick``, unreadable tables (and damaged B-trees where amcheck is installed)."""
+        ``quick``, unreadable tables (and damaged B-trees where amcheck is installed).
+        On ``connection``: as its open transaction sees them."""
+        if connection is not None:
+            return catalog.integrity_problems(connection, quick=quick)
         with self._connection() as conn:
             return catalog.integrity_problems(conn, quick=quick)
 
