@@ -121,7 +121,8 @@ def measure(name: str, project: Project, engine: str, runs: int, baseline: Path 
     times = [project.undo_after_sigterm() for _ in range(runs)]
     undo = statistics.median(t[1] for t in times)
     before = statistics.median(t[0] for t in times)
-    line = f"{name:<34} undo after SIGTERM {undo:6.2f} s (median of {runs}; the run had reached its slow query after {before:.2f} s)"
+    line = (f"{name:<34} undo after SIGTERM {undo:6.2f} s (median of {runs}; the run had "
+            f"reached its slow query after {before:.2f} s)")
     if baseline is not None:
         cp = statistics.median(cp_and_fsync(baseline, baseline.with_name("cp-baseline")) for _ in range(runs))
         line += f"; cp + fsync of the file {cp:.2f} s, ratio {undo / cp:.1f}x"

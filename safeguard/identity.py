@@ -82,17 +82,20 @@ class Held:
 
 
 @contextmanager
-def held_to(expected: str, mismatch: Callable[[str], str]) -> Iterator[Held]:
+def held_to(expected: str, mismatch: Callable[[str], str], *,
+            every_thread: bool = False) -> Iterator[Held]:
     """Refuse, with DatabaseMismatchError(``mismatch(actual)``), any connection made in
     the body, by the thread that runs it, to a database other than ``expected``; the
     guard counts those it allowed. The listener is on SQLAlchemy's Engine class (env.py
     creates its engine inside the body) for the body only; the caller's other threads
-    and their engines are left alone."""
+    and their engines are left alone; with ``every_thread``, connections from any thread
+    are held (a rehearsal, whose health checks run in threads of their own, must prove
+    that none of them reached the live database)."""
     held = Held()
     runner = threading.get_ident()
 
     def check(dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> None:  # do_connect's signature
-        if threading.get_ident() != runner:
+        if not every_thread and threading.get_ident() != runner:
             return None  # another thread of the caller's, not env.py
         actual = connect_identity(dialect, cargs, cparams)
         if actual is not None and not same_database(actual, expected):

@@ -346,7 +346,7 @@ def _run(project: Project, copy: Backend, settings: Settings, target: str, op: O
         return (f"the rehearsal connected to {actual}, but it may only touch its copy "
                 f"{facts.database}: refused before any statement ran on {actual}")
 
-    with held_to(facts.database, elsewhere) as held:
+    with held_to(facts.database, elsewhere, every_thread=True) as held:
         state = project.database()
         plan = make_plan(project, state, target=target, direction="upgrade", policy="never",
                          database_size=facts.size)
