@@ -9,28 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
 import stat
 
 import pytest
 from conftest import HEAD, table_contents, version_of
+from support.owners import give_away, mode_and_owner, needs_root
 
 FAILING_CHECK = 'op.add_column("properties", sa.Column("zoning_code", sa.Text()))\n'
-
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
-
-
-def owned_by_another_user(path) -> tuple[int, int, int]:
-    """Give ``path`` to the `postgres` user, mode 0664: (mode, uid, gid)."""
-    user = pwd.getpwnam("postgres")
-    os.chown(path, user.pw_uid, user.pw_gid)
-    os.chmod(path, 0o664)
-    return 0o664, user.pw_uid, user.pw_gid
-
-
-def mode_and_owner(path) -> tuple[int, int, int]:
-    st = os.stat(path)
-    return stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid
 
 
 def private(store) -> list[str]:
@@ -53,7 +38,7 @@ def test_a_manual_restore_keeps_the_database_files_mode_and_owner(seeded):
     wanted = table_contents(seeded.db)
     taken = json.loads(seeded.cli("--json", "snapshot", "create").stdout)["id"]
     seeded.cli("upgrade", "head")
-    before = owned_by_another_user(seeded.db)
+    before = give_away(seeded.db)
 
     seeded.cli("restore", taken, "--yes")
 
@@ -67,7 +52,7 @@ def test_an_automatic_rollback_keeps_the_database_files_mode_and_owner(seeded):
     seeded.cli("upgrade", HEAD)
     seeded.add_revision("b2c3d4e5f6a1", HEAD, FAILING_CHECK)
     wanted = table_contents(seeded.db)
-    before = owned_by_another_user(seeded.db)
+    before = give_away(seeded.db)
 
     seeded.cli("upgrade", "head", "--policy", "always", expect=7)
 

@@ -5,29 +5,13 @@ keeps its mode, owner and group through a restore that a SIGKILL interrupts and
 
 from __future__ import annotations
 
-import os
-import pwd
-import stat
-
 import pytest
+from support.owners import give_away, mode_and_owner, needs_root
 
 from .ledger import Tally
 from .states import journal_says, last_operation, restores_in, settle, which
 
-pytestmark = [pytest.mark.reliability,
-              pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")]
-
-
-def give_away(path) -> tuple[int, int, int]:
-    user = pwd.getpwnam("postgres")
-    os.chown(path, user.pw_uid, user.pw_gid)
-    os.chmod(path, 0o664)
-    return 0o664, user.pw_uid, user.pw_gid
-
-
-def mode_and_owner(path) -> tuple[int, int, int]:
-    st = os.stat(path)
-    return stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid
+pytestmark = [pytest.mark.reliability, needs_root]
 
 
 @pytest.mark.parametrize("engine", ["sqlite"])
