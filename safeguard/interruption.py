@@ -39,11 +39,14 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: How long after an interruption Python dropped (see handling) it is sent again.
+AGAIN_S = 0.02
 
 Cancel = Callable[[], None]
 
@@ -106,12 +109,33 @@ def handling() -> Iterator[None]:
         return
     state = _State()
     previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
+    previous_hook = sys.unraisablehook
+    pending: list[threading.Timer] = []
+
+    def swallowed(unraisable: Any) -> None:
+        # Raised inside a finalizer or a weakref callback (SQLAlchemy's), where Python
+        # drops exceptions: the signal is sent again a moment later (once this hook has
+        # returned), and the work stops just after.
+        if isinstance(unraisable.exc_value, Interrupted) and state.signum is not None:
+            state.armed = True
+            again = threading.Timer(AGAIN_S, os.kill, (os.getpid(), unraisable.exc_value.signum))
+            again.daemon = True
+            again.start()
+            pending.append(again)
+            return
+        previous_hook(unraisable)
+
     _active = state
     try:
         for sig in SIGNALS:
             signal.signal(sig, state.on_signal)
+        sys.unraisablehook = swallowed
         yield
     finally:
+        sys.unraisablehook = previous_hook
+        for again in pending:  # not into the caller's handlers
+            again.cancel()
+            again.join()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         _active = None

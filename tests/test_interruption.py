@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import threading
 import time
+import weakref
 
 import pytest
 from conftest import HEAD
@@ -113,3 +114,26 @@ def test_a_canceller_stops_a_statement_computed_in_c(tmp_path):
         assert interruption.consume() == signal.SIGINT
     conn.close()
     assert time.monotonic() - started < 30
+
+
+def test_a_signal_landing_in_a_weakref_callback_still_stops_the_work(capfd):
+    """Python drops an exception raised in a weakref callback (SQLAlchemy has some): the
+    signal is sent again, so the work stops just after, with no traceback printed."""
+    class Thing:
+        pass
+
+    def callback(_ref):
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(10**6):  # the handler raises in here, and Python drops it
+            pass
+
+    with interruption.handling():
+        with pytest.raises(Interrupted), interruption.stoppable():
+            thing = Thing()
+            ref = weakref.ref(thing, callback)
+            del thing
+            for _ in range(10**7):
+                pass
+        assert ref() is None
+        interruption.consume()
+    assert "Traceback" not in capfd.readouterr().err
