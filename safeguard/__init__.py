@@ -7,6 +7,8 @@ the result types and the error tree. Names are imported on first use, so that
 the classifier.
 """
 
+import sys
+import types
 from importlib import import_module
 from typing import Any
 
@@ -38,3 +40,19 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'safeguard' has no attribute {name!r}")
     return getattr(import_module(f"safeguard.{module}"), name)
+
+
+class _Package(types.ModuleType):
+    """Three verbs share their name with a module of the package (`plan`, `journal`,
+    `restore`). Loading a submodule makes the import system set the package's attribute
+    of that name to the module, which would turn `safeguard.plan(...)` into a call of a
+    module once anything had imported `safeguard.plan`. The verb keeps the name; the
+    module stays importable (`import safeguard.plan`, `from safeguard.plan import Plan`)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _EXPORTS and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
