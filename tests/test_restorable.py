@@ -12,7 +12,7 @@ import shutil
 
 from conftest import HEAD, SEED_AT, table_contents, version_of
 from reliability.ledger import Tally
-from reliability.mounts import tmpfs
+from reliability.mounts import read_only, tmpfs
 
 
 def _size(path) -> int:
@@ -40,3 +40,25 @@ def test_no_room_beside_the_database_for_the_restore_is_refused_before_migrating
     assert len(lines) == 1 and "space" in lines[0] and str(seeded.root) in lines[0], result.stderr
     assert after == before and version == [SEED_AT]
     assert backup.returncode == 3 and "space" in backup.stderr, backup.stderr
+
+
+def test_a_read_only_database_directory_is_refused_before_migrating(seeded, tmp_path, ledger):
+    """Seen in the field: the revision failed, then the restore could not create its
+    staging file (exit 8) and the operation stayed open although nothing had changed.
+    A read-only mount makes the file read-only too, so either refusal may come first
+    (the database's, or the directory's); both are before anything is written."""
+    seeded.configure(store=str(tmp_path / "store"))
+    seeded.add_revision("f2f2f2f2f2f2", HEAD, 'op.drop_table("tenants")\nraise RuntimeError("boom")')
+    before = table_contents(seeded.db)
+    with read_only(seeded.root):
+        result = seeded.run("upgrade", "head")
+        after = table_contents(seeded.db)
+    ledger(Tally(tests=1, faults=1, bad_inputs=1, data_lost=int(after != before)),
+           fault="read-only database directory")
+    assert result.returncode == 3, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("safeguard: error:")]
+    assert len(lines) == 1 and str(seeded.root) in lines[0], result.stderr
+    assert "cannot write in" in lines[0] or "not readable and writable" in lines[0], lines[0]
+    assert after == before and version_of(seeded.db) == [SEED_AT]
+    nothing_pending = seeded.run("log", "--json")
+    assert nothing_pending.returncode == 0 and '"finished": false' not in nothing_pending.stdout
