@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, cast
 
 from alembic.operations import BatchOperations, Operations
 
-from safeguard.classify import effects as fx
-from safeguard.classify import execution
-from safeguard.classify.effects import Effect
-from safeguard.classify.recorder import ColumnEvent
-from safeguard.classify.state import SchemaState
-from safeguard.classify.types import type_text
-from safeguard.classify.values import (
+from . import effects as fx
+from . import execution
+from .effects import Effect
+from .recorder import ColumnEvent
+from .state import SchemaState
+from .types import type_text
+from .values import (
     BIND,
     UNKNOWN,
     BatchOps,
@@ -36,7 +36,7 @@ from safeguard.classify.values import (
 )
 
 if TYPE_CHECKING:
-    from safeguard.classify.interpreter import Args, Interpreter, Situation
+    from .interpreter import Args, Interpreter, Situation
 
 OP_METHODS = frozenset(n for n in dir(Operations) if not n.startswith("_"))
 
@@ -316,7 +316,7 @@ def _invoke(interp, args, node, sit) -> Value:
 def _run_async(interp, args, node, sit) -> Value:
     # op.run_async(fn, *args) calls fn(connection, *args).
     if args.positional and isinstance(args.positional[0], LocalFunction):
-        from safeguard.classify.interpreter import Args as _Args
+        from .interpreter import Args as _Args
 
         forwarded = _Args([BIND, *args.positional[1:]], dict(args.keywords), [], {})
         return interp.call_local(args.positional[0], forwarded, node, sit)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING
 
-from safeguard.classify import effects as fx
-from safeguard.classify.values import (
+from . import effects as fx
+from .values import (
     BuiltString,
     Const,
     CoreStatement,
@@ -18,7 +18,7 @@ from safeguard.classify.values import (
 )
 
 if TYPE_CHECKING:
-    from safeguard.classify.interpreter import Interpreter, Situation
+    from .interpreter import Interpreter, Situation
 
 #: Method names that run their first argument as SQL, on any object. An object
 #: the analysis cannot identify is still assumed to be a connection or cursor.
@@ -57,7 +57,7 @@ def run_sql(interp: "Interpreter", text: str, node: ast.AST, sit: "Situation") -
     """Classify SQL text executed at ``node``."""
     # Imported here, not above: sqlglot is the classifier's largest import (about as
     # much as Alembic's own), and revisions made only of op.* calls never need it.
-    from safeguard.classify.sql import classify_sql
+    from .sql import classify_sql
 
     for effect in classify_sql(text, interp.sql_dialect, interp.recorder.schema):
         interp.emit(effect, node, sit)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import cast
 
-from safeguard.classify import (
+from . import (
     alembic_ops,
     conditions,
     execution,
@@ -26,11 +26,11 @@ from safeguard.classify import (
     sqlalchemy_api,
     strings,
 )
-from safeguard.classify import effects as fx
-from safeguard.classify.codes import UNANALYSABLE
-from safeguard.classify.effects import Effect
-from safeguard.classify.recorder import Recorder
-from safeguard.classify.values import (
+from . import effects as fx
+from .codes import UNANALYSABLE
+from .effects import Effect
+from .recorder import Recorder
+from .values import (
     BIND,
     OP,
     UNKNOWN,

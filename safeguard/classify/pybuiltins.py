@@ -11,9 +11,9 @@ import ast
 import re
 from typing import TYPE_CHECKING
 
-from safeguard.classify import effects as fx
-from safeguard.classify.effects import RUNTIME_NAME
-from safeguard.classify.values import (
+from . import effects as fx
+from .effects import RUNTIME_NAME
+from .values import (
     OP,
     UNKNOWN,
     BatchOps,
@@ -36,7 +36,7 @@ from safeguard.classify.values import (
 )
 
 if TYPE_CHECKING:
-    from safeguard.classify.interpreter import Args, Interpreter, Situation
+    from .interpreter import Args, Interpreter, Situation
 
 #: Builtins that return (an iterable over) their first argument's items.
 _PASS_ITEMS = frozenset({"sorted", "list", "tuple", "set", "frozenset", "reversed", "iter"})
@@ -117,7 +117,7 @@ def _op_method(interp: "Interpreter", receiver: Value, name: Value, literal: boo
 
 
 def _map(interp: "Interpreter", args: "Args", node: ast.Call, sit: "Situation") -> Value:
-    from safeguard.classify.interpreter import Args as _Args
+    from .interpreter import Args as _Args
 
     function, items = args.positional[0], [iterate(v) for v in args.positional[1:]]
     forwarded = _Args(items, {}, [], {})

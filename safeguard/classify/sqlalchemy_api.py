@@ -14,10 +14,10 @@ import ast
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from safeguard.classify import conditions, execution
-from safeguard.classify import effects as fx
-from safeguard.classify.types import type_key, type_text
-from safeguard.classify.values import (
+from . import conditions, execution
+from . import effects as fx
+from .types import type_key, type_text
+from .values import (
     BIND,
     SESSION,
     UNKNOWN,
@@ -42,7 +42,7 @@ from safeguard.classify.values import (
 )
 
 if TYPE_CHECKING:
-    from safeguard.classify.interpreter import Args, Interpreter, Scope, Situation
+    from .interpreter import Args, Interpreter, Scope, Situation
 
 INSPECTOR = Handle("inspector")
 CONTEXT = Handle("context")
