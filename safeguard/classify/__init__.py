@@ -33,10 +33,10 @@ Public API::
     Finding, Acknowledgement, Classification, ClassifyError
 """
 
-from safeguard.classify.classifier import classify_file, classify_source
-from safeguard.classify.codes import MEANINGS as CODE_MEANINGS
-from safeguard.classify.errors import ClassifyError
-from safeguard.classify.result import Acknowledgement, Classification, Finding
+from .classifier import classify_file, classify_source
+from .codes import MEANINGS as CODE_MEANINGS
+from .errors import ClassifyError
+from .result import Acknowledgement, Classification, Finding
 
 __all__ = [
     "CODE_MEANINGS",

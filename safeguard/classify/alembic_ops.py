@@ -11,17 +11,18 @@ import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from alembic.operations import BatchOperations, Operations
 
-from safeguard.classify import effects as fx
-from safeguard.classify import execution
-from safeguard.classify.effects import Effect
-from safeguard.classify.recorder import ColumnEvent
-from safeguard.classify.state import SchemaState
-from safeguard.classify.types import type_text
-from safeguard.classify.values import (
+from . import effects as fx
+from . import execution
+from .effects import Effect
+from .frames import Args, Evaluator, Situation
+from .recorder import ColumnEvent
+from .state import SchemaState
+from .types import type_text
+from .values import (
     BIND,
     UNKNOWN,
     BatchOps,
@@ -34,9 +35,6 @@ from safeguard.classify.values import (
     Value,
     choice,
 )
-
-if TYPE_CHECKING:
-    from safeguard.classify.interpreter import Args, Interpreter, Situation
 
 OP_METHODS = frozenset(n for n in dir(Operations) if not n.startswith("_"))
 
@@ -87,12 +85,12 @@ def _signature(batch: bool, name: str) -> inspect.Signature | None:
 class OpCall:
     """One op call with its arguments bound to Alembic's parameter names."""
 
-    interp: "Interpreter"
+    interp: Evaluator
     name: str
     values: dict[str, Value]
     nodes: dict[str, object]
     node: ast.Call
-    sit: "Situation"
+    sit: Situation
 
     def value(self, param: str) -> Value | None:
         """The value passed for ``param`` (also when it landed in ``**kw``), or None."""
@@ -131,8 +129,8 @@ class OpCall:
         return self.sit.line or self.node.lineno
 
 
-def call(interp: "Interpreter", receiver: Value, name: str, args: "Args", node: ast.Call,
-         sit: "Situation") -> Value:
+def call(interp: Evaluator, receiver: Value, name: str, args: Args, node: ast.Call,
+         sit: Situation) -> Value:
     """``op.name(...)`` or ``batch_op.name(...)``."""
     batch = isinstance(receiver, BatchOps)
     simple = _SIMPLE.get(name)
@@ -153,16 +151,16 @@ def call(interp: "Interpreter", receiver: Value, name: str, args: "Args", node: 
     return handler(bound) or UNKNOWN
 
 
-def call_method_value(interp: "Interpreter", method: OpMethod, args: "Args", node: ast.Call,
-                      sit: "Situation") -> Value:
+def call_method_value(interp: Evaluator, method: OpMethod, args: Args, node: ast.Call,
+                      sit: Situation) -> Value:
     """Calling an op method held in a variable, or picked with getattr."""
     if method.dynamic:
         interp.emit(fx.unanalysable("the operation is chosen at run time with getattr(op, ...)"), node, sit)
     return choice([call(interp, method.receiver, name, args, node, sit) for name in method.names])
 
 
-def _bind(interp: "Interpreter", receiver: Value, name: str, args: "Args", node: ast.Call,
-          sit: "Situation") -> OpCall | None:
+def _bind(interp: Evaluator, receiver: Value, name: str, args: Args, node: ast.Call,
+          sit: Situation) -> OpCall | None:
     batch = isinstance(receiver, BatchOps)
     signature = _signature(batch, name)
     if signature is None:
@@ -316,9 +314,7 @@ def _invoke(interp, args, node, sit) -> Value:
 def _run_async(interp, args, node, sit) -> Value:
     # op.run_async(fn, *args) calls fn(connection, *args).
     if args.positional and isinstance(args.positional[0], LocalFunction):
-        from safeguard.classify.interpreter import Args as _Args
-
-        forwarded = _Args([BIND, *args.positional[1:]], dict(args.keywords), [], {})
+        forwarded = Args([BIND, *args.positional[1:]], dict(args.keywords), [], {})
         return interp.call_local(args.positional[0], forwarded, node, sit)
     interp.emit(fx.unanalysable("op.run_async() runs a function the classifier cannot follow"), node, sit)
     return UNKNOWN

@@ -8,14 +8,14 @@ from importlib.util import decode_source
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from safeguard.classify import codes, dialects, static
-from safeguard.classify.errors import ClassifyError
-from safeguard.classify.header import read_header
-from safeguard.classify.result import Classification
-from safeguard.classify.transaction import outside_transaction
+from . import codes, dialects, static
+from .errors import ClassifyError
+from .header import read_header
+from .result import Classification
+from .transaction import outside_transaction
 
 if TYPE_CHECKING:
-    from safeguard.revisions import Direction
+    from ..revisions import Direction
 
 DIRECTIONS = ("upgrade", "downgrade")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from safeguard.classify.values import (
+from .values import (
     UNKNOWN,
     Const,
     Handle,

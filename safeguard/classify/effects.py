@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from safeguard.classify import codes
+from . import codes
 
 #: Stands in for a name only known at run time (an interpolated f-string field,
 #: a loop variable over the live catalog...). A valid SQL identifier, so

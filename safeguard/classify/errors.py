@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from safeguard.errors import SafeguardError
+from ..errors import SafeguardError
 
 
 class ClassifyError(SafeguardError):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import ast
-from typing import TYPE_CHECKING
 
-from safeguard.classify import effects as fx
-from safeguard.classify.values import (
+from . import effects as fx
+from .frames import Evaluator, Situation
+from .values import (
     BuiltString,
     Const,
     CoreStatement,
@@ -17,22 +17,19 @@ from safeguard.classify.values import (
     options,
 )
 
-if TYPE_CHECKING:
-    from safeguard.classify.interpreter import Interpreter, Situation
-
 #: Method names that run their first argument as SQL, on any object. An object
 #: the analysis cannot identify is still assumed to be a connection or cursor.
 EXECUTE_METHODS = frozenset({"execute", "exec_driver_sql", "executemany", "executescript"})
 
 
-def execute(interp: "Interpreter", value: Value, node: ast.AST, sit: "Situation") -> Value:
+def execute(interp: Evaluator, value: Value, node: ast.AST, sit: Situation) -> Value:
     """Record what running ``value`` does; the result is run-time data (rows)."""
     for option in options(value):
         _execute_one(interp, option, node, sit)
     return RuntimeData("query results")
 
 
-def _execute_one(interp: "Interpreter", value: Value, node: ast.AST, sit: "Situation") -> None:
+def _execute_one(interp: Evaluator, value: Value, node: ast.AST, sit: Situation) -> None:
     if isinstance(value, Const):
         if isinstance(value.value, str):
             run_sql(interp, value.value, node, sit)
@@ -53,17 +50,17 @@ def _execute_one(interp: "Interpreter", value: Value, node: ast.AST, sit: "Situa
         interp.emit(fx.unanalysable("executes a statement the classifier cannot read"), node, sit)
 
 
-def run_sql(interp: "Interpreter", text: str, node: ast.AST, sit: "Situation") -> None:
+def run_sql(interp: Evaluator, text: str, node: ast.AST, sit: Situation) -> None:
     """Classify SQL text executed at ``node``."""
     # Imported here, not above: sqlglot is the classifier's largest import (about as
     # much as Alembic's own), and revisions made only of op.* calls never need it.
-    from safeguard.classify.sql import classify_sql
+    from .sql import classify_sql
 
     for effect in classify_sql(text, interp.sql_dialect, interp.recorder.schema):
         interp.emit(effect, node, sit)
 
 
-def _core_statement(interp: "Interpreter", statement: CoreStatement, node: ast.AST, sit: "Situation") -> None:
+def _core_statement(interp: Evaluator, statement: CoreStatement, node: ast.AST, sit: Situation) -> None:
     table = interp.name(statement.table, node, sit)
     schema = interp.recorder.schema
     if statement.kind == "drop_schema":

@@ -8,8 +8,8 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from safeguard.classify.errors import ClassifyError
-from safeguard.classify.result import Acknowledgement
+from .errors import ClassifyError
+from .result import Acknowledgement
 
 #: The module-level name a revision uses to acknowledge destructiveness.
 ACKNOWLEDGEMENT_NAME = "safeguard"

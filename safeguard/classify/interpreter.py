@@ -15,10 +15,10 @@ import ast
 import builtins
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import cast
 
-from safeguard.classify import (
+from . import (
     alembic_ops,
     conditions,
     execution,
@@ -26,11 +26,12 @@ from safeguard.classify import (
     sqlalchemy_api,
     strings,
 )
-from safeguard.classify import effects as fx
-from safeguard.classify.codes import UNANALYSABLE
-from safeguard.classify.effects import Effect
-from safeguard.classify.recorder import Recorder
-from safeguard.classify.values import (
+from . import effects as fx
+from .codes import UNANALYSABLE
+from .effects import Effect
+from .frames import Args, Scope, Situation
+from .recorder import Recorder
+from .values import (
     BIND,
     OP,
     UNKNOWN,
@@ -64,71 +65,11 @@ MAX_DEPTH = 12
 MAX_CALLS = 500
 
 
-@dataclass(frozen=True)
-class Situation:
-    """How the code being walked is reached from the entry function."""
-
-    #: The entry-function line effects are reported at (set when inside a helper).
-    line: int | None = None
-    #: Helper names on the way, for messages.
-    via: tuple[str, ...] = ()
-    #: Why this code runs only if data read at run time says so (None: always runs).
-    runtime_reason: str | None = None
-
-    def under_runtime(self, reason: str) -> "Situation":
-        """The same situation, but conditional on run-time data."""
-        return self if self.runtime_reason else replace(self, runtime_reason=reason)
-
-
 class _Ends:
     """Marker: the block always leaves here (return/raise)."""
 
 
 ENDS = _Ends()
-
-
-@dataclass
-class Scope:
-    """Names visible in one function activation (or the module)."""
-
-    names: dict[str, Value]
-    parent: "Scope | None" = None
-    returns: list[Value] = field(default_factory=list)
-
-    def lookup(self, name: str) -> Value | None:
-        scope: Scope | None = self
-        while scope is not None:
-            if name in scope.names:
-                return scope.names[name]
-            scope = scope.parent
-        return None
-
-    def fork(self) -> "Scope":
-        """A copy for one arm of a branch (returns are shared)."""
-        return Scope(dict(self.names), self.parent, self.returns)
-
-    def join(self, arms: list["Scope"]) -> None:
-        """After a branch: each name may hold what any arm left in it."""
-        merged: dict[str, Value] = {}
-        for name in {n for arm in arms for n in arm.names}:
-            merged[name] = choice([arm.names[name] for arm in arms if name in arm.names])
-        self.names = merged
-
-
-@dataclass
-class Args:
-    """Evaluated call arguments, with their nodes (types are read from source)."""
-
-    positional: list[Value]
-    keywords: dict[str, Value]
-    positional_nodes: list[ast.expr]
-    keyword_nodes: dict[str, ast.expr]
-    #: ``*args`` or ``**kwargs`` present: ``positional`` then holds only the
-    #: arguments before the first ``*``, and what the rest bind to is unknown.
-    starred: bool = False
-
-    def values(self) -> list[Value]:
-        return [*self.positional, *self.keywords.values()]
 
 
 def import_value(dotted: str) -> Value:
@@ -679,7 +620,7 @@ class Interpreter:
         if len(self._active) >= MAX_DEPTH or self._calls > MAX_CALLS:
             self.emit(fx.unanalysable(f"calls to {fn.node.name}() nest too deeply to follow"), node or fn.node, sit)
             return UNKNOWN
-        # values.py cannot name Scope (it would import this module): a Function's scope
+        # values.py cannot name Scope (frames.py imports values): a Function's scope
         # is always one.
         scope = Scope({}, cast(Scope, fn.scope) or self.module)
         self._bind_parameters(fn.node.args, args, scope, sit)

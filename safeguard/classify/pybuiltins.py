@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import TYPE_CHECKING
 
-from safeguard.classify import effects as fx
-from safeguard.classify.effects import RUNTIME_NAME
-from safeguard.classify.values import (
+from . import effects as fx
+from .effects import RUNTIME_NAME
+from .frames import Args, Evaluator, Situation
+from .values import (
     OP,
     UNKNOWN,
     BatchOps,
@@ -35,15 +35,12 @@ from safeguard.classify.values import (
     strings,
 )
 
-if TYPE_CHECKING:
-    from safeguard.classify.interpreter import Args, Interpreter, Situation
-
 #: Builtins that return (an iterable over) their first argument's items.
 _PASS_ITEMS = frozenset({"sorted", "list", "tuple", "set", "frozenset", "reversed", "iter"})
 _HIDDEN_CODE = frozenset({"exec", "eval", "compile", "__import__"})
 
 
-def call(interp: "Interpreter", name: str, args: "Args", node: ast.Call, sit: "Situation") -> Value:
+def call(interp: Evaluator, name: str, args: Args, node: ast.Call, sit: Situation) -> Value:
     """The value of calling builtin ``name``."""
     first = args.positional[0] if args.positional else UNKNOWN
     if name in _PASS_ITEMS:
@@ -79,7 +76,7 @@ def call(interp: "Interpreter", name: str, args: "Args", node: ast.Call, sit: "S
 MODULE_NAMESPACE = Handle("globals")
 
 
-def module_lookup(interp: "Interpreter", key: Value) -> Value:
+def module_lookup(interp: Evaluator, key: Value) -> Value:
     """``globals()[key]``: the module-level names ``key`` can be.
 
     Alembic's multidb template calls ``globals()["upgrade_%s" % engine_name]()``;
@@ -93,7 +90,7 @@ def module_lookup(interp: "Interpreter", key: Value) -> Value:
     return choice([interp.module.names.get(n, UNKNOWN) for n in names]) if names else UNKNOWN
 
 
-def _getattr(interp: "Interpreter", obj: Value, name: Value, literal: bool) -> Value:
+def _getattr(interp: Evaluator, obj: Value, name: Value, literal: bool) -> Value:
     picked: list[Value] = []
     for target in options(obj):
         if target == OP or isinstance(target, BatchOps):
@@ -105,7 +102,7 @@ def _getattr(interp: "Interpreter", obj: Value, name: Value, literal: bool) -> V
     return picked[0] if len(picked) == 1 else UNKNOWN
 
 
-def _op_method(interp: "Interpreter", receiver: Value, name: Value, literal: bool) -> OpMethod:
+def _op_method(interp: Evaluator, receiver: Value, name: Value, literal: bool) -> OpMethod:
     if literal and isinstance(name, Const) and isinstance(name.value, str):
         return OpMethod(receiver, (name.value,))  # getattr(op, "drop_table"): nothing dynamic
     # A name from a variable is picked at run time even when the analysis can
@@ -116,11 +113,9 @@ def _op_method(interp: "Interpreter", receiver: Value, name: Value, literal: boo
     return OpMethod(receiver, tuple(dict.fromkeys(candidates)), dynamic=True)
 
 
-def _map(interp: "Interpreter", args: "Args", node: ast.Call, sit: "Situation") -> Value:
-    from safeguard.classify.interpreter import Args as _Args
-
+def _map(interp: Evaluator, args: Args, node: ast.Call, sit: Situation) -> Value:
     function, items = args.positional[0], [iterate(v) for v in args.positional[1:]]
-    forwarded = _Args(items, {}, [], {})
+    forwarded = Args(items, {}, [], {})
     results = []
     for option in options(function):
         if isinstance(option, (LocalFunction, OpMethod)):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from safeguard.classify.codes import UNANALYSABLE
-from safeguard.classify.effects import UNANALYSABLE_PREFIX, Effect
-from safeguard.classify.result import Finding
-from safeguard.classify.state import SchemaState
+from .codes import UNANALYSABLE
+from .effects import UNANALYSABLE_PREFIX, Effect
+from .result import Finding
+from .state import SchemaState
 
 
 class FindingSet:

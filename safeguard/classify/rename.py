@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from safeguard.classify import effects as fx
-from safeguard.classify.effects import Effect
-from safeguard.classify.recorder import ColumnEvent
+from . import effects as fx
+from .effects import Effect
+from .recorder import ColumnEvent
 
 
 def probable_renames(events: Iterable[ColumnEvent], opposite_events: Iterable[ColumnEvent]) -> list[tuple[Effect, int]]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from safeguard.classify.codes import MAY_FAIL, SAFE, Verdict, kind_of
+from .codes import MAY_FAIL, SAFE, Verdict, kind_of
 
 if TYPE_CHECKING:
-    from safeguard.revisions import Direction
+    from ..revisions import Direction
 
 
 @dataclass(frozen=True)

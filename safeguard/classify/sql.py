@@ -24,10 +24,10 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.tokens import Token, TokenType
 
-from safeguard.classify import effects as fx
-from safeguard.classify.effects import Effect
-from safeguard.classify.state import SchemaState
-from safeguard.classify.statements import (
+from . import effects as fx
+from .effects import Effect
+from .state import SchemaState
+from .statements import (
     SqlUnreadable,
     Statement,
     split_statements,

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import ast
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
-from safeguard.classify import conditions, execution
-from safeguard.classify import effects as fx
-from safeguard.classify.types import type_key, type_text
-from safeguard.classify.values import (
+from . import conditions, execution
+from . import effects as fx
+from .frames import Args, Evaluator, Scope, Situation
+from .types import type_key, type_text
+from .values import (
     BIND,
     SESSION,
     UNKNOWN,
@@ -40,9 +40,6 @@ from safeguard.classify.values import (
     options,
     strings,
 )
-
-if TYPE_CHECKING:
-    from safeguard.classify.interpreter import Args, Interpreter, Scope, Situation
 
 INSPECTOR = Handle("inspector")
 CONTEXT = Handle("context")
@@ -99,7 +96,7 @@ def entered(value: Value) -> Value:
 # --- classes defined in the revision -------------------------------------------------------
 
 
-def class_value(interp: "Interpreter", node: ast.ClassDef, scope: "Scope", sit: "Situation") -> Value:
+def class_value(interp: Evaluator, node: ast.ClassDef, scope: Scope, sit: Situation) -> Value:
     """A mapped entity (``__tablename__``/``__table__``) or a plain local class."""
     for stmt in node.body:
         if isinstance(stmt, ast.Assign) and any(
@@ -156,8 +153,8 @@ def _handle_attribute(base: Handle, attr: str) -> Value:
 # --- functions ---------------------------------------------------------------------------------
 
 
-def call_function(interp: "Interpreter", callee: Library, args: "Args", node: ast.Call,
-                  sit: "Situation") -> Value:
+def call_function(interp: Evaluator, callee: Library, args: Args, node: ast.Call,
+                  sit: Situation) -> Value:
     """A SQLAlchemy/SQLModel/alembic function or class called directly."""
     leaf, first = callee.leaf, (args.positional[0] if args.positional else UNKNOWN)
     if leaf in {"table", "Table", "TableClause"}:
@@ -186,7 +183,7 @@ def call_function(interp: "Interpreter", callee: Library, args: "Args", node: as
     return UNKNOWN
 
 
-def column_spec(args: "Args") -> ColumnSpec:
+def column_spec(args: Args) -> ColumnSpec:
     """``sa.Column(name, type, *constraints, nullable=..., server_default=...)``."""
     positional, nodes = list(args.positional), list(args.positional_nodes)
     name: Value = UNKNOWN
@@ -219,7 +216,7 @@ def _is_column_extra(node: ast.expr) -> bool:
                            "UniqueConstraint", "Index"}
 
 
-def call_handle(interp: "Interpreter", handle: Handle, args: "Args", node: ast.Call, sit: "Situation") -> Value:
+def call_handle(interp: Evaluator, handle: Handle, args: Args, node: ast.Call, sit: Situation) -> Value:
     """Calling a handle itself: ``Session = sessionmaker(...); session = Session()``."""
     return SESSION if handle == SESSION_FACTORY else UNKNOWN
 
@@ -227,8 +224,8 @@ def call_handle(interp: "Interpreter", handle: Handle, args: "Args", node: ast.C
 # --- methods ---------------------------------------------------------------------------------
 
 
-def call_method(interp: "Interpreter", receiver: Value, name: str, args: "Args", node: ast.Call,
-                sit: "Situation") -> Value | None:
+def call_method(interp: Evaluator, receiver: Value, name: str, args: Args, node: ast.Call,
+                sit: Situation) -> Value | None:
     """``receiver.name(...)`` for SQLAlchemy objects; None when not a SQLAlchemy object."""
     if isinstance(receiver, Handle):
         return _handle_method(interp, receiver, name, args, node, sit)
@@ -251,8 +248,8 @@ def call_method(interp: "Interpreter", receiver: Value, name: str, args: "Args",
     return None
 
 
-def _handle_method(interp: "Interpreter", handle: Handle, name: str, args: "Args", node: ast.Call,
-                   sit: "Situation") -> Value:
+def _handle_method(interp: Evaluator, handle: Handle, name: str, args: Args, node: ast.Call,
+                   sit: Situation) -> Value:
     first = args.positional[0] if args.positional else UNKNOWN
     role = handle.role
     if role in {"inspector", "dialect"}:
@@ -272,7 +269,7 @@ def _handle_method(interp: "Interpreter", handle: Handle, name: str, args: "Args
     return UNKNOWN
 
 
-def _session_method(interp: "Interpreter", name: str, args: "Args", node: ast.Call, sit: "Situation") -> Value:
+def _session_method(interp: Evaluator, name: str, args: Args, node: ast.Call, sit: Situation) -> Value:
     first = args.positional[0] if args.positional else UNKNOWN
     if name == "query":
         return Query(table_of(first))
@@ -305,7 +302,7 @@ def _holds_loaded_rows(value: Value) -> bool:
     return is_runtime(value) or any(isinstance(o, OrmInstance) and o.persistent for o in options(value))
 
 
-def _query_method(interp: "Interpreter", query: Query, name: str, node: ast.Call, sit: "Situation") -> Value:
+def _query_method(interp: Evaluator, query: Query, name: str, node: ast.Call, sit: Situation) -> Value:
     table = name_text(query.entity_table)
     if name == "delete":
         interp.emit(fx.deletes_rows(table, how="deletes rows through the ORM (query.delete()) from"), node, sit)

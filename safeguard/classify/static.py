@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import ast
 
-from safeguard.classify.dialects import sqlglot_name
-from safeguard.classify.interpreter import Interpreter
-from safeguard.classify.recorder import FindingSet, Recorder
-from safeguard.classify.rename import probable_renames
+from .dialects import sqlglot_name
+from .interpreter import Interpreter
+from .recorder import FindingSet, Recorder
+from .rename import probable_renames
 
 _OPPOSITE = {"upgrade": "downgrade", "downgrade": "upgrade"}
 

@@ -13,8 +13,8 @@ import itertools
 import re
 import string
 
-from safeguard.classify.effects import RUNTIME_NAME
-from safeguard.classify.values import (
+from .effects import RUNTIME_NAME
+from .values import (
     UNKNOWN,
     BuiltString,
     Const,

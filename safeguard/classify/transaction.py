@@ -16,8 +16,8 @@ from __future__ import annotations
 import ast
 import re
 
-from safeguard.classify.codes import OUTSIDE_TRANSACTION
-from safeguard.classify.result import Finding
+from .codes import OUTSIDE_TRANSACTION
+from .result import Finding
 
 _CALLS = {
     "autocommit_block": "autocommit_block() commits the run's transaction before it",
