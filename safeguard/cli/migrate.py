@@ -30,7 +30,8 @@ def migration_options(fn: Callable) -> Callable:
                           "a timeout always takes one)."),
         # Accepted, as DESIGN.md's command line promises scripts, and ignored: a guarded
         # run never asks (its undo is the snapshot), so the flag has nothing to confirm.
-        click.option("-y", "--yes", is_flag=True, expose_value=False, hidden=True),
+        click.option("-y", "--yes", is_flag=True, expose_value=False, hidden=True,
+                     help="Accepted and ignored: a guarded run never asks."),
     ]
     for option in reversed(options):
         fn = option(fn)

@@ -137,8 +137,9 @@ def test_retention_keeps_the_newest_safety_snapshot(seeded, ledger):
 
 
 def test_retention_keeps_what_an_unfinished_restore_needs(seeded, ledger):
-    """A restore killed mid-way: recover finishes it from its snapshot, so no prune in
-    between may delete that snapshot."""
+    """A restore killed once its swap began: recover finishes it from its snapshot, so
+    no prune in between may delete that snapshot. (Killed before the swap, a restore
+    has changed nothing and recover only closes it.)"""
     _retain(seeded, 1)
     target = _snapshot(seeded)
     wanted = table_contents(seeded.db)
@@ -146,7 +147,7 @@ def test_retention_keeps_what_an_unfinished_restore_needs(seeded, ledger):
     for _ in range(2):
         _snapshot(seeded)
     restore = start(seeded, "restore", target["id"], "--yes",
-                    env={"SAFEGUARD_FAULT": "journal:restore:started"})
+                    env={"SAFEGUARD_FAULT": "journal:swap:started"})
     code = restore.wait()
     assert code == -9, restore.stderr()
 
