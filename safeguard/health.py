@@ -8,6 +8,14 @@ run proved nothing. Every check runs under a timeout.
 Built-ins: integrity, revision, drift, data_guard, smoke. Then the team's own:
 `sql_check.NAME = QUERY` keys, Python callables named in `checks`, and callables
 registered under the `safeguard.checks` entry point group.
+
+What the built-in checks read follows what the run changed (see footprint.py): after a
+run, the integrity check and the data guard cover the tables it touched and the tables
+referencing them; outside a run (`safeguard check`), the whole database, in the quick
+form unless `--full` (or `integrity = full`, which also makes every run check the whole
+database). Their time limit grows with the database (`builtin_limit`), so a large
+database cannot turn a migration that succeeded into a rollback; the team's own checks
+keep `check_timeout`.
 """
 
 from __future__ import annotations
@@ -28,9 +36,16 @@ import sqlalchemy as sa
 from .backends import Backend
 from .config import Settings
 from .errors import ConfigError
+from .footprint import Footprint
 from .project import DatabaseState, Project, format_revs, quiet_alembic
 
 PASSED, FAILED, ERROR, SKIPPED = "passed", "failed", "error", "skipped"
+#: The slowest a built-in check is assumed to read a database: SQLite's integrity_check
+#: measured 0.2-3.3 s/GiB on 2-core machines (3.3 with many small rows and an index);
+#: 16 MiB/s (64 s/GiB) leaves a factor of 20 for a busy machine.
+SLOWEST_BYTES_PER_S = 16 << 20
+#: integrity_check's measured cost on many small rows with an index (benchmarks/checks_bench.py).
+FULL_CHECK_S_PER_GIB = 3.3
 #: Findings that explain a table losing rows (DS104) or vanishing (DS102, BC101).
 EXPLAINS_LOSS = ("DS102", "DS104", "BC101")
 
@@ -91,7 +106,18 @@ class CheckContext:
     before_counts: Mapping[str, int] | None = None
     #: The run's classified revisions (findings and acknowledgements explain row loss).
     classifications: Sequence[Any] = ()
+    #: What the run touched (footprint.py); None outside a run.
+    footprint: Footprint | None = None
+    #: Why the database needs no integrity check now (a restore proved every byte
+    #: against the snapshot's digest), or None.
+    proven: str | None = None
+    #: A ``time.monotonic()`` instant no check may run past (the run's --timeout).
+    deadline: float | None = None
     _engine: sa.Engine | None = field(default=None, init=False, repr=False)
+    _scope: tuple[frozenset[str] | None] | None = field(default=None, init=False, repr=False)
+    _size: int | None = field(default=None, init=False, repr=False)
+    #: (tables done, tables in all) of the check running now, for a timeout's message.
+    done: tuple[int, int] | None = field(default=None, init=False, repr=False)
 
     @property
     def engine(self) -> sa.Engine:
@@ -104,6 +130,44 @@ class CheckContext:
         if self._engine is not None:
             self._engine.dispose()
 
+    def scope(self) -> frozenset[str] | None:
+        """The tables the run's checks cover (touched, and referencing those); None
+        for the whole database: outside a run, with `integrity = full`, or when the
+        footprint is unknown."""
+        if self._scope is None:
+            full = self.footprint is None or self.settings.integrity == "full"
+            self._scope = (None if full else self.footprint.scope(self.backend.schema()),)
+        return self._scope[0]
+
+    def size(self) -> int:
+        """The database's size in bytes (0 if it cannot be read)."""
+        if self._size is None:
+            try:
+                self._size = self.backend.size()
+            except Exception:  # noqa: BLE001 - only sizes a time limit
+                self._size = 0
+        return self._size
+
+    def progress(self, done: int, total: int) -> None:
+        """A check went through ``done`` of its ``total`` tables."""
+        self.done = (done, total)
+
+    def scope_words(self) -> str:
+        """Which tables the built-in checks cover, and why, in words."""
+        scope = self.scope()
+        if scope is None:
+            if self.settings.integrity == "full":
+                return "the whole database (integrity = full)"
+            if self.footprint is None:
+                return "the whole database"
+            return f"the whole database: {self.footprint.why}"
+        touched = sorted(t for t in self.footprint.tables or () if t in scope)
+        others = sorted(scope - set(touched))
+        words = f"the tables the run touched ({', '.join(touched) or 'none'})"
+        if others:
+            words += f" and those referencing them ({', '.join(others)})"
+        return words
+
 
 Check = Callable[[CheckContext], Any]
 
@@ -114,12 +178,23 @@ def integrity(ctx: CheckContext) -> tuple[bool, str]:
     """The engine's own integrity checks (SQLite: integrity_check or quick_check, and
     foreign_key_check; PostgreSQL: no constraint left NOT VALID, no invalid index). A
     migration that rebuilt a table can leave rows pointing at nothing; the application
-    finds out much later, this check finds out now."""
-    problems = ctx.backend.integrity_problems(quick=ctx.settings.integrity == "quick")
+    finds out much later, this check finds out now.
+
+    After a run: the full form on the tables it touched and those referencing them
+    (the whole database when that is unknown); `integrity = quick` uses the quick
+    form; `integrity = full` checks the whole database in the full form. Outside a
+    run: the quick form of the whole database (`safeguard check --full`: the full)."""
+    mode = ctx.settings.integrity
+    if ctx.proven and mode != "full":
+        return True, f"not read again: {ctx.proven}"
+    scope = ctx.scope()
+    quick = mode == "quick" or (mode == "changed" and ctx.footprint is None)
+    problems = ctx.backend.integrity_problems(quick=quick, tables=scope, progress=ctx.progress)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         return False, f"{problems[0]}{more}"
-    return True, "no problems found"
+    form = "quick" if quick else "full"
+    return True, f"no problems found ({form} check of {ctx.scope_words()})"
 
 
 def revision(ctx: CheckContext) -> tuple[bool, str]:
@@ -212,9 +287,12 @@ def data_guard(ctx: CheckContext) -> tuple[bool, str] | None:
     acknowledged it: a WHERE clause that matched too much is data loss nobody sees."""
     if not ctx.before_counts:
         return None  # outside a run, or nothing existed before it
-    after = ctx.backend.row_counts()
+    scope = ctx.scope()
+    # Tables the run did not touch (nor any that references them) kept their rows.
+    after = ctx.backend.row_counts(scope)
+    compared = {t: n for t, n in ctx.before_counts.items() if scope is None or t in scope}
     problems = []
-    for table, before in sorted(ctx.before_counts.items()):
+    for table, before in sorted(compared.items()):
         if table == "alembic_version":
             continue
         now = after.get(table)
@@ -229,7 +307,7 @@ def data_guard(ctx: CheckContext) -> tuple[bool, str] | None:
     if problems:
         return False, ("; ".join(problems) + " and no revision in the run says it would "
                        "(acknowledge it with a module-level `safeguard = {...}` if intended)")
-    return True, f"no table lost rows ({len(ctx.before_counts)} tables compared)"
+    return True, f"no table lost rows (compared {ctx.scope_words()})"
 
 
 def _explained(table: str, classifications: Sequence[Any]) -> bool:
@@ -266,6 +344,8 @@ BUILTIN_CHECKS: tuple[tuple[str, Check], ...] = (
     ("data_guard", data_guard),
     ("smoke", smoke),
 )
+#: The checks whose time limit grows with the database (see _limit).
+BUILTIN_LIMITED = frozenset({"integrity", "revision", "drift", "data_guard"})
 
 
 # -- the team's own checks -----------------------------------------------------------
@@ -351,14 +431,45 @@ def run_checks(ctx: CheckContext, checks: Sequence[tuple[str, Check]] | None = N
     results = []
     try:
         for name, check in checks:
-            results.append(_run_one(name, check, ctx, ctx.settings.check_timeout))
+            results.append(_run_one(name, check, ctx, *_limit(name, ctx)))
     finally:
         ctx.close()
     return HealthReport(tuple(results))
 
 
-def _run_one(name: str, check: Check, ctx: CheckContext, timeout: float) -> CheckResult:
+def _limit(name: str, ctx: CheckContext) -> tuple[float, str]:
+    """A check's time limit (0: none) and where it comes from. A built-in check (the
+    smoke check is the application's) may take check_timeout plus the database read
+    at the slowest rate a check is assumed to reach, so that a large database cannot
+    make a check that is merely working time out: a timeout means a rollback."""
+    limit, why = ctx.settings.check_timeout, f"check_timeout {ctx.settings.check_timeout:g}s"
+    if limit and name in BUILTIN_LIMITED:
+        limit += ctx.size() / SLOWEST_BYTES_PER_S
+        why += f" + {ctx.size() / 1e6:,.0f} MB at {SLOWEST_BYTES_PER_S >> 20} MiB/s"
+    if ctx.deadline is not None:
+        left = max(ctx.deadline - time.monotonic(), 0.001)
+        if not limit or left < limit:
+            limit, why = left, "what was left of the run's --timeout"
+    return limit, why
+
+
+def _timed_out(name: str, ctx: CheckContext, limit: float, why: str, elapsed: float) -> str:
+    """Which check (the caller names it), how far it got, and what it would have cost."""
+    message = f"did not finish within {limit:g}s ({why})"
+    done = ctx.done
+    if done and done[0]:
+        return (f"{message}: it had checked {done[0]} of {done[1]} tables; all of them "
+                f"would have taken about {elapsed * done[1] / done[0]:.0f}s")
+    if name in BUILTIN_LIMITED:
+        expected = ctx.size() / (1 << 30) * FULL_CHECK_S_PER_GIB
+        return (f"{message}: it had not finished its first table; a full check of the whole "
+                f"database ({ctx.size() / 1e6:,.0f} MB) is expected to take about {expected:.0f}s")
+    return message
+
+
+def _run_one(name: str, check: Check, ctx: CheckContext, timeout: float, why: str) -> CheckResult:
     outcome: dict[str, Any] = {}
+    ctx.done = None
 
     def target() -> None:
         try:
@@ -372,7 +483,7 @@ def _run_one(name: str, check: Check, ctx: CheckContext, timeout: float) -> Chec
     worker.join(timeout or None)
     duration = time.perf_counter() - started
     if worker.is_alive():
-        return CheckResult(name, ERROR, duration, f"did not finish within {timeout:g}s (check_timeout)")
+        return CheckResult(name, ERROR, duration, _timed_out(name, ctx, timeout, why, duration))
     if "error" in outcome:
         exc = outcome["error"]
         message = str(getattr(exc, "orig", None) or exc).strip().splitlines()

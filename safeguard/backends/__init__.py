@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ContextManager, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Collection, ContextManager, Mapping, Protocol, Sequence
 
 from sqlalchemy.engine import URL, make_url
 
@@ -18,6 +18,10 @@ from ..errors import UnsupportedDatabaseError
 
 if TYPE_CHECKING:
     from ..config import Settings
+    from ..footprint import Schema
+
+#: Called as ``progress(tables_done, tables_total)`` while a check goes table by table.
+TableProgress = Callable[[int, int], None] | None
 
 
 @dataclass(frozen=True)
@@ -49,8 +53,12 @@ class Backend(Protocol):
     def size(self) -> int:
         """Approximate size in bytes: the cost estimate of a snapshot."""
 
-    def row_counts(self) -> dict[str, int]:
-        """Rows per table, for manifests, data guards and restore verification."""
+    def row_counts(self, tables: Collection[str] | None = None) -> dict[str, int]:
+        """Rows per table (of ``tables`` only, when given, those that exist), for
+        manifests, data guards and restore verification."""
+
+    def schema(self) -> "Schema":
+        """The tables' definitions, foreign keys and triggers (see footprint.py)."""
 
     def snapshot(self, directory: Path, *, progress: Progress = None) -> Payload:
         """Write a consistent copy of the committed state into ``directory``."""
@@ -67,8 +75,10 @@ class Backend(Protocol):
         """Restore the copy in ``directory`` into a scratch database and return the
         problems found there (integrity, row counts against the manifest)."""
 
-    def integrity_problems(self, *, quick: bool = False) -> list[str]:
-        """Problems found by the engine's own integrity checks on the live database."""
+    def integrity_problems(self, *, quick: bool = False, tables: Collection[str] | None = None,
+                           progress: TableProgress = None) -> list[str]:
+        """Problems found by the engine's own integrity checks on the live database, or
+        on ``tables`` only (with their indexes and foreign keys)."""
 
     def preflight(self) -> None:
         """Refuse, before anything is journaled or written, what would make a snapshot

@@ -20,14 +20,15 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ContextManager, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Collection, ContextManager, Mapping, Sequence
 
 from sqlalchemy.engine import URL
 
 from .. import compression, durable, faults
 from ..durable import Progress
 from ..errors import RefusedError, RestoreError, SnapshotError
-from . import Payload, count_mismatches
+from ..footprint import Schema
+from . import Payload, TableProgress, count_mismatches
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -70,17 +71,24 @@ class SQLiteBackend:
     def size(self) -> int:
         return sum(_size(self.path.with_name(self.path.name + s)) for s in ("", "-wal"))
 
-    def row_counts(self) -> dict[str, int]:
+    def row_counts(self, tables: Collection[str] | None = None) -> dict[str, int]:
         with closing(self._connect()) as conn:
-            return _row_counts(conn)
+            return _row_counts(conn, tables)
+
+    def schema(self) -> Schema:
+        """Each table's definition with its indexes and triggers (sqlite_master), and
+        its foreign keys: what the footprint of a run compares before and after."""
+        with closing(self._connect()) as conn:
+            return _schema(conn)
 
     def journal_mode(self) -> str:
         with closing(self._connect()) as conn:
             return conn.execute("PRAGMA journal_mode").fetchone()[0].lower()
 
-    def integrity_problems(self, *, quick: bool = False) -> list[str]:
+    def integrity_problems(self, *, quick: bool = False, tables: Collection[str] | None = None,
+                           progress: TableProgress = None) -> list[str]:
         with closing(self._connect()) as conn:
-            return _integrity_problems(conn, quick=quick)
+            return _integrity_problems(conn, quick=quick, tables=tables, progress=progress)
 
     def preflight(self) -> None:
         """Nothing to check beyond what opening the file already did."""
@@ -265,23 +273,59 @@ def _open_readonly(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True, isolation_level=None)
 
 
-def _row_counts(conn: sqlite3.Connection) -> dict[str, int]:
-    tables = [row[0] for row in conn.execute(
+def _tables(conn: sqlite3.Connection) -> list[str]:
+    return [row[0] for row in conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' "
         "AND name NOT LIKE 'sqlite_%' ORDER BY name"
     )]
+
+
+def _row_counts(conn: sqlite3.Connection, only: Collection[str] | None = None) -> dict[str, int]:
+    tables = [t for t in _tables(conn) if only is None or t in only]
     return {t: conn.execute(f'SELECT count(*) FROM "{_quote(t)}"').fetchone()[0] for t in tables}
+
+
+def _schema(conn: sqlite3.Connection) -> Schema:
+    rows = conn.execute("SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_master "
+                        "WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name").fetchall()
+    parts: dict[str, list[str]] = {name: [sql] for kind, name, _, sql in rows if kind == "table"}
+    by_lower = {name.lower(): name for name in parts}
+    for kind, name, table, sql in rows:
+        if kind in ("index", "trigger") and table in parts:
+            parts[table].append(f"{kind} {name}: {sql}")
+    references = {}
+    for table in parts:
+        parents = {by_lower.get(row[2].lower(), row[2])
+                   for row in conn.execute(f'PRAGMA foreign_key_list("{_quote(table)}")')}
+        references[table] = frozenset(parents)
+    return Schema(tables={t: "\n".join(p) for t, p in parts.items()}, references=references,
+                  triggers=frozenset(table for kind, _, table, _ in rows if kind == "trigger"))
 
 
 def _quote(name: str) -> str:
     return name.replace('"', '""')
 
 
-def _integrity_problems(conn: sqlite3.Connection, *, quick: bool) -> list[str]:
+def _integrity_problems(conn: sqlite3.Connection, *, quick: bool,
+                        tables: Collection[str] | None = None,
+                        progress: TableProgress = None) -> list[str]:
+    """integrity_check (or quick_check) and foreign_key_check, of the whole database or
+    of ``tables`` only (each with its indexes: SQLite 3.33's per-table form), calling
+    ``progress(done, total)`` after each table."""
     pragma = "quick_check" if quick else "integrity_check"
-    problems = [row[0] for row in conn.execute(f"PRAGMA {pragma}") if row[0] != "ok"]
-    for table, rowid, parent, _fkid in conn.execute("PRAGMA foreign_key_check"):
-        problems.append(f"foreign key violation: {table} row {rowid} references a missing {parent} row")
+    if tables is None:
+        targets: list[str | None] = [None]
+    else:
+        existing = set(_tables(conn))
+        targets = [t for t in sorted(tables) if t in existing]
+    problems: list[str] = []
+    for done, table in enumerate(targets, 1):
+        argument = "" if table is None else f'("{_quote(table)}")'
+        problems += [row[0] for row in conn.execute(f"PRAGMA {pragma}{argument}") if row[0] != "ok"]
+        for child, rowid, parent, _fkid in conn.execute(f"PRAGMA foreign_key_check{argument}"):
+            problems.append(f"foreign key violation: {child} row {rowid} references a missing {parent} row")
+        if progress is not None:
+            progress(done, len(targets))
     return problems
 
 

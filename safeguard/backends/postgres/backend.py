@@ -5,14 +5,15 @@ from __future__ import annotations
 import os
 from contextlib import closing
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ContextManager, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Collection, ContextManager, Mapping, Sequence
 
 import psycopg
 from sqlalchemy.engine import URL
 
 from ...durable import Progress
 from ...errors import ConfigError, RefusedError, RestoreError
-from .. import Payload
+from ...footprint import Schema
+from .. import Payload, TableProgress
 from . import catalog, databases, names, swap
 from .advisory import advisory_lock
 from .dump import DumpStrategy
@@ -61,21 +62,29 @@ class PostgresBackend:
         with self._connection() as conn:
             return conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
 
-    def row_counts(self) -> dict[str, int]:
+    def row_counts(self, tables: Collection[str] | None = None) -> dict[str, int]:
         """Exact rows per table of every non-system schema (``table`` in public,
-        ``schema.table`` elsewhere), counted in one snapshot."""
+        ``schema.table`` elsewhere; of ``tables`` only, when given), counted in one
+        snapshot."""
         with self._connection() as conn:
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             try:
-                return catalog.row_counts(conn)
+                return catalog.row_counts(conn, tables)
             finally:
                 conn.execute("ROLLBACK")
 
-    def integrity_problems(self, *, quick: bool = False) -> list[str]:
-        """NOT VALID constraints, invalid indexes, an unreadable catalog; unless
-        ``quick``, unreadable tables (and damaged B-trees where amcheck is installed)."""
+    def schema(self) -> Schema:
+        """Each table's definition, foreign keys and triggers, from the catalogs."""
         with self._connection() as conn:
-            return catalog.integrity_problems(conn, quick=quick)
+            return catalog.schema(conn)
+
+    def integrity_problems(self, *, quick: bool = False, tables: Collection[str] | None = None,
+                           progress: TableProgress = None) -> list[str]:
+        """NOT VALID constraints, invalid indexes, an unreadable catalog; unless
+        ``quick``, unreadable tables (and damaged B-trees where amcheck is installed);
+        of ``tables`` only, when given."""
+        with self._connection() as conn:
+            return catalog.integrity_problems(conn, quick=quick, only=tables, progress=progress)
 
     def session_lock(self, timeout: float) -> ContextManager[None]:
         """The advisory lock of this database, held for the whole guarded operation."""
