@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Callable, NoReturn
 
-from . import health
+from . import footprint, health
 from .backends import Backend
 from .config import Settings
 from .durable import Progress, close_progress
@@ -28,6 +28,7 @@ from .errors import (
     RestoreError,
     SafeguardError,
 )
+from .footprint import StatementLog
 from .health import HealthReport
 from .journal import Operation
 from .plan import Plan, make_plan
@@ -137,15 +138,16 @@ class Guard:
         snapshot = self._snapshot(plan, backend, op) if plan.snapshot else None
         # The data guard compares against these; a snapshot has just counted them.
         before_counts = dict(snapshot.row_counts) if snapshot else backend.row_counts()
+        schema_before, statements = backend.schema(), StatementLog()
         if _remaining(deadline) == 0:
             return self._fail(plan, backend, op, snapshot, [], None, failed_revision=None,
                               error="the snapshot took the whole --timeout; nothing was applied",
                               timed_out=True)
         def run(applied: Callable[[str], None]) -> None:
-            self.ws.project.apply_run(plan.target, plan.direction, applied)
+            self.ws.project.apply_run(plan.target, plan.direction, applied, statements)
 
         outcome = apply_steps([p.step for p in plan.steps], run, op, self.report,
-                              deadline=deadline, backend=backend)
+                              deadline=deadline, backend=backend, statements=statements)
         applied = outcome.applied
         if outcome.mismatch is not None:
             self._refuse(plan, op, snapshot, outcome.mismatch)
@@ -153,19 +155,16 @@ class Guard:
             return self._fail(plan, backend, op, snapshot, applied, None,
                               failed_revision=outcome.failed_revision, error=outcome.error or "",
                               timed_out=outcome.timed_out)
-        settings = self.settings
-        if deadline is not None:
-            left = _remaining(deadline)
-            if left == 0:
-                return self._fail(plan, backend, op, snapshot, applied, None, failed_revision=None,
-                                  error="the migrations took the whole --timeout; no time "
-                                        "was left for the health checks", timed_out=True)
-            settings = replace(settings, check_timeout=min(settings.check_timeout, left))
-
-        ctx = health.CheckContext(backend=backend, project=self.ws.project, settings=settings,
+        if _remaining(deadline) == 0:
+            return self._fail(plan, backend, op, snapshot, applied, None, failed_revision=None,
+                              error="the migrations took the whole --timeout; no time "
+                                    "was left for the health checks", timed_out=True)
+        ctx = health.CheckContext(backend=backend, project=self.ws.project, settings=self.settings,
                                   database=plan.database, expected_heads=plan.expected_heads,
                                   before_counts=before_counts,
-                                  classifications=[p.classification for p in plan.steps])
+                                  classifications=[p.classification for p in plan.steps],
+                                  footprint=footprint.after(statements, schema_before, backend),
+                                  deadline=deadline)
         with op.step("check") as outcome:
             report = health.run_checks(ctx)
             outcome["ok"] = report.ok

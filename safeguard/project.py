@@ -31,6 +31,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 
 from alembic import command, util
 
+from . import loggers
 from .config import Settings
 from .credentials import public_url
 from .errors import (
@@ -42,6 +43,7 @@ from .errors import (
     SafeguardError,
     UnknownRevisionError,
 )
+from .footprint import StatementLog
 from .identity import held_to, identity_of
 
 
@@ -147,7 +149,7 @@ class Project:
         guard = contextlib.nullcontext() if create else _refuse_missing_sqlite_file()
         with self._held("reading the database's revision"), guard, quiet_alembic(), \
                 _alembic_errors(self._empty_url_hint()):
-            with EnvironmentContext(self.config, self.script, fn=probe, dont_mutate=True):
+            with _watched(EnvironmentContext(self.config, self.script, fn=probe, dont_mutate=True)):
                 self.script.run_env()
         if "url" not in captured:
             raise ConfigError("env.py did not configure a connection (is run_migrations_online called?)")
@@ -255,7 +257,8 @@ class Project:
 
     # -- changing ----------------------------------------------------------------
 
-    def apply_run(self, target: str, direction: str, applied: Callable[[str], None]) -> None:
+    def apply_run(self, target: str, direction: str, applied: Callable[[str], None],
+                  statements: StatementLog | None = None) -> None:
         """Run a whole run's revisions in one pass of the project's own env.py, exactly
         as `alembic upgrade TARGET` does (one transaction for all of them where env.py
         and the dialect make it so), calling ``applied(revision)`` as Alembic reports
@@ -264,7 +267,9 @@ class Project:
 
         The per-revision report comes from Alembic's own ``on_version_apply`` hook, added
         to whatever env.py passes to ``context.configure`` (see _Watched); the revision
-        files are loaded once, by the ScriptDirectory already read for the plan."""
+        files are loaded once, by the ScriptDirectory already read for the plan.
+        ``statements`` records what runs on the connection env.py configures (the run's
+        footprint, see footprint.py)."""
         script = self.script
 
         def revisions(rev: Any, context: Any) -> Any:
@@ -278,12 +283,13 @@ class Project:
         with self._held(f"{direction[:-1]}ing to {target}"), _filtered(_DropSetupNoise()), \
                 alembic_output_to_stderr():
             env = EnvironmentContext(self.config, script, fn=revisions, destination_rev=target)
-            with _watched(env, report):
+            with _watched(env, report, statements):
                 script.run_env()
 
     def stamp(self, revisions: Sequence[str]) -> None:
         """Set alembic_version to exactly ``revisions`` (base when empty)."""
-        with self._held("stamping"), _alembic_errors(), alembic_output_to_stderr():
+        with self._held("stamping"), _alembic_errors(), alembic_output_to_stderr(), \
+                loggers.kept():
             command.stamp(self.config, list(revisions) or "base", purge=True)
 
     def offline_sql(self, target: str, direction: str, out: io.TextIOBase) -> None:
@@ -297,19 +303,44 @@ class Project:
                 command.downgrade(self.config, target, sql=True)
 
 
-def _watched(env: EnvironmentContext, on_applied: Callable[..., None]) -> EnvironmentContext:
+def _watched(env: EnvironmentContext, on_applied: Callable[..., None] | None = None,
+             statements: StatementLog | None = None) -> EnvironmentContext:
     """``env`` with one ``on_version_apply`` callback of safeguard's added after env.py's
-    own, whatever env.py passes to ``context.configure(...)``. The override is on the
+    own, whatever env.py passes to ``context.configure(...)``, the statements run on the
+    connection it passes recorded in ``statements``, and safeguard's loggers enabled
+    again after env.py's logging setup (see loggers.py). The override is on the
     instance: Alembic's ``context`` module proxies its functions to the installed
     instance's methods, and its attributes by class, so a subclass would lose them."""
     configure = env.configure
+    kept = loggers.Kept()
 
     def configure_watched(*args: Any, on_version_apply: Any = None, **kwargs: Any) -> None:
+        kept.restore()
+        if statements is not None:
+            statements.watch(kwargs.get("connection"))
         theirs = list(util.to_tuple(on_version_apply, default=()))
-        configure(*args, on_version_apply=[*theirs, on_applied], **kwargs)
+        ours = [on_applied] if on_applied is not None else []
+        configure(*args, on_version_apply=[*theirs, *ours], **kwargs)
 
     env.configure = configure_watched  # type: ignore[method-assign]
-    return env
+    return _EnvRun(env, kept)
+
+
+class _EnvRun(contextlib.AbstractContextManager):
+    """The EnvironmentContext, entered as itself, and safeguard's loggers as they were
+    before env.py ran once it is done."""
+
+    def __init__(self, env: EnvironmentContext, kept: "loggers.Kept") -> None:
+        self.env, self.kept = env, kept
+
+    def __enter__(self) -> EnvironmentContext:
+        return self.env.__enter__()
+
+    def __exit__(self, *exc: Any) -> Any:
+        try:
+            return self.env.__exit__(*exc)
+        finally:
+            self.kept.restore()
 
 
 def _refuse_empty(rev: str) -> None:
