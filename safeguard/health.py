@@ -88,6 +88,10 @@ class HealthReport:
             return f"all {len(self.results)} checks passed"
         return "; ".join(f"check {r.name} {r.status}: {r.detail}" for r in self.failures)
 
+    def lines(self) -> list[str]:
+        """The report as people read it after a run or a restore, one line a check."""
+        return ["Health checks:"] + [f"  {r.status:<8} {r.name}: {r.detail}" for r in self.results]
+
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "checks": [r.to_dict() for r in self.results]}
 

@@ -43,6 +43,9 @@ class Backend(Protocol):
     #: True when restore() itself checks the payload's sha256 on the way through (one
     #: read of the snapshot); otherwise the store re-hashes it before restore() runs.
     proves_payload_on_restore: bool
+    #: What restore() proved of the bytes it put in place that an integrity check
+    #: would prove again (the post-restore checks skip it), or None.
+    restore_proof: str | None
 
     def identity(self) -> str:
         """A stable name of this database (file path; host/port/dbname), never a secret."""

@@ -45,6 +45,8 @@ class SQLiteBackend:
 
     engine = "sqlite"
     proves_payload_on_restore = True
+    restore_proof = ("the restored file held the snapshot's exact bytes (sha256) and passed "
+                     "quick_check before it replaced the database")
 
     def __init__(self, url: URL, settings: "Settings | None" = None) -> None:
         database = url.database
