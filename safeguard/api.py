@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 from . import health, recovery
 from .config import Settings
 from .durable import Progress, close_progress
-from .errors import SafeguardError, VerificationError
+from .errors import HealthCheckFailedError, SafeguardError, VerificationError
 from .guard import Guard, GuardResult, Reporter
 from .journal import OperationRecord
 from .plan import Plan
@@ -208,15 +208,24 @@ def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
         finally:
             close_progress(bar)
         ctx = health.CheckContext(backend=backend, project=ws.project, settings=settings,
-                                  database=state, expected_heads=snapshot.revisions)
+                                  database=state, expected_heads=snapshot.revisions,
+                                  proven=backend.restore_proof)
         with op.step("check") as outcome:
             report_ = health.run_checks(ctx)
             outcome["ok"] = report_.ok
         op.finish("restored", snapshot=snapshot.id, safety_snapshot=safety.id,
                   heads=list(result.heads), checks_ok=report_.ok)
+    for line in report_.lines():
+        report(line)
+    done = ManualRestore(snapshot, state.heads, False, warnings, safety, result, report_)
+    if not report_.ok:
+        raise HealthCheckFailedError(
+            f"restored {snapshot.id}, but the health checks after it failed: "
+            f"{report_.summary()}; the restored database is left in place, the previous "
+            f"state is in safety snapshot {safety.id}", report=done)
     report(f"Restored {snapshot.id}: the database is at {format_revs(result.heads)} "
            f"(the previous state is in safety snapshot {safety.id}).")
-    return ManualRestore(snapshot, state.heads, False, warnings, safety, result, report_)
+    return done
 
 
 def check(settings: Settings) -> health.HealthReport:

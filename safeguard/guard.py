@@ -170,9 +170,8 @@ class Guard:
             outcome["ok"] = report.ok
         for result in report.results:
             log.info("check %s: %s in %.0f ms", result.name, result.status, result.duration * 1000)
-        self.report("Health checks:")
-        for result in report.results:
-            self.report(f"  {result.status:<8} {result.name}: {result.detail}")
+        for line in report.lines():
+            self.report(line)
         if not report.ok:
             return self._fail(plan, backend, op, snapshot, applied, report,
                               failed_revision=None, error=report.summary())
