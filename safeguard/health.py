@@ -13,7 +13,7 @@ What the built-in checks read follows what the run changed (see footprint.py): a
 run, the integrity check and the data guard cover the tables it touched and the tables
 referencing them; outside a run (`safeguard check`), the whole database, in the quick
 form unless `--full` (or `integrity = full`, which also makes every run check the whole
-database). Their time limit grows with the database (`builtin_limit`), so a large
+database). Their time limit grows with the database (`time_limit`), so a large
 database cannot turn a migration that succeeded into a rollback; the team's own checks
 keep `check_timeout`.
 """
@@ -161,7 +161,7 @@ class CheckContext:
         scope = self.scope()
         if scope is None:
             if self.settings.integrity == "full":
-                return "the whole database (integrity = full)"
+                return "the whole database (--full or integrity = full)"
             if self.footprint is None:
                 return "the whole database"
             return f"the whole database: {self.footprint.why}"
@@ -348,7 +348,7 @@ BUILTIN_CHECKS: tuple[tuple[str, Check], ...] = (
     ("data_guard", data_guard),
     ("smoke", smoke),
 )
-#: The checks whose time limit grows with the database (see _limit).
+#: The checks whose time limit grows with the database (see time_limit).
 BUILTIN_LIMITED = frozenset({"integrity", "revision", "drift", "data_guard"})
 
 
@@ -435,13 +435,13 @@ def run_checks(ctx: CheckContext, checks: Sequence[tuple[str, Check]] | None = N
     results = []
     try:
         for name, check in checks:
-            results.append(_run_one(name, check, ctx, *_limit(name, ctx)))
+            results.append(_run_one(name, check, ctx, *time_limit(name, ctx)))
     finally:
         ctx.close()
     return HealthReport(tuple(results))
 
 
-def _limit(name: str, ctx: CheckContext) -> tuple[float, str]:
+def time_limit(name: str, ctx: CheckContext) -> tuple[float, str]:
     """A check's time limit (0: none) and where it comes from. A built-in check (the
     smoke check is the application's) may take check_timeout plus the database read
     at the slowest rate a check is assumed to reach, so that a large database cannot

@@ -38,6 +38,8 @@ COMPRESSED_NAME = PAYLOAD_NAME + compression.SUFFIX
 #: How long to wait for another connection's write transaction before giving up.
 BUSY_TIMEOUT_S = 30.0
 SIDE_FILES = ("-wal", "-shm", "-journal")
+#: SQLite's result codes for a damaged file (sqlite3.h).
+SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26
 
 
 class SQLiteBackend:
@@ -323,9 +325,16 @@ def _integrity_problems(conn: sqlite3.Connection, *, quick: bool,
     problems: list[str] = []
     for done, table in enumerate(targets, 1):
         argument = "" if table is None else f'("{_quote(table)}")'
-        problems += [row[0] for row in conn.execute(f"PRAGMA {pragma}{argument}") if row[0] != "ok"]
-        for child, rowid, parent, _fkid in conn.execute(f"PRAGMA foreign_key_check{argument}"):
-            problems.append(f"foreign key violation: {child} row {rowid} references a missing {parent} row")
+        try:
+            problems += [row[0] for row in conn.execute(f"PRAGMA {pragma}{argument}") if row[0] != "ok"]
+            for child, rowid, parent, _fkid in conn.execute(f"PRAGMA foreign_key_check{argument}"):
+                problems.append(f"foreign key violation: {child} row {rowid} references a missing {parent} row")
+        except sqlite3.DatabaseError as exc:
+            # Damage bad enough to stop the check is its finding; anything else
+            # (a lock, say) means the check could not run, and goes up.
+            if getattr(exc, "sqlite_errorcode", None) not in (SQLITE_CORRUPT, SQLITE_NOTADB):
+                raise
+            problems.append(f"{table or 'the database'}: {exc}")
         if progress is not None:
             progress(done, len(targets))
     return problems
