@@ -1,7 +1,7 @@
 """How long a PostgreSQL snapshot and restore take, per strategy, beside plain pg_dump
 and pg_restore run against the same database in the same session.
 
-    python benchmarks/pg_snapshot_bench.py [--size-mb 1024] [--runs 3] [--jobs 2]
+    python benchmarks/pg_snapshot_bench.py [--size-mb 1024] [--runs 3] [--jobs 2] [--quick]
 
 Builds a database of about --size-mb with generate_series (an `events` table with a
 primary key and a secondary index, and a small `accounts` table it references), then
@@ -55,7 +55,10 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="parallel jobs for the directory format (default 2)")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="where dumps are written (default: a temporary directory)")
+    parser.add_argument("--quick", action="store_true", help="a tiny database, one run (for the test suite)")
     args = parser.parse_args()
+    if args.quick:
+        args.size_mb, args.runs = 4, 1
 
     raw = os.environ.get("SAFEGUARD_TEST_PG_URL")
     if not raw:
