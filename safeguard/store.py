@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterator, Mapping
 
-from . import durable, faults
+from . import digest, durable, faults
 from .backends import Backend
 from .durable import Progress
 from .errors import (
@@ -56,7 +56,9 @@ class Snapshot:
     database: str  # the backend's identity of the database (never a secret)
     revisions: tuple[str, ...]
     size: int
-    sha256: str  # of the payload: the file's hash, or a hash over per-file hashes
+    #: The payload's digest: its one file's (``blake3:<hex>``; a bare hex digest, as
+    #: every manifest before BLAKE3 has, is a sha256), or a sha256 over the files' ones.
+    sha256: str
     files: Mapping[str, str]
     row_counts: Mapping[str, int]
     label: str | None = None
@@ -239,8 +241,8 @@ class SnapshotStore:
         except OSError as exc:
             shutil.rmtree(final, ignore_errors=True)
             raise SnapshotError(f"cannot write the manifest of {snapshot_id}: {exc}") from exc
-        log.info("snapshot %s: %d bytes, %d tables, sha256 %s, verified, in %.2fs", snapshot_id,
-                 snapshot.size, len(snapshot.row_counts), snapshot.sha256[:12],
+        log.info("snapshot %s: %d bytes, %d tables, %s, verified, in %.2fs", snapshot_id,
+                 snapshot.size, len(snapshot.row_counts), digest.short(snapshot.sha256),
                  time.perf_counter() - started)
         return snapshot
 
@@ -251,11 +253,11 @@ class SnapshotStore:
             path = directory / name
             if not path.is_file():
                 raise VerificationError(f"snapshot {snapshot.id} is missing its file {name}")
-            actual = durable.sha256_file(path, progress=progress)
+            actual = digest.like(expected, path, progress=progress)
             if actual != expected:
                 raise VerificationError(
-                    f"snapshot {snapshot.id} is damaged: {name} has sha256 {actual[:12]}…, "
-                    f"the manifest says {expected[:12]}…"
+                    f"snapshot {snapshot.id} is damaged: {name} has {digest.short(actual)}…, "
+                    f"the manifest says {digest.short(expected)}…"
                 )
 
     def delete(self, snapshot_id: str) -> None:
@@ -344,7 +346,7 @@ _FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
                   "a list of revision ids"),
     "size": (_is_count, "a number of bytes"),
     "sha256": (_is_str, "a string"),
-    "files": (lambda v: bool(v) and _mapping_of(_is_str)(v), "file names and their sha256"),
+    "files": (lambda v: bool(v) and _mapping_of(_is_str)(v), "file names and their digests"),
     "row_counts": (_mapping_of(_is_count), "table names and row counts"),
     "label": (_optional(_is_str), "a string or null"),
     "pinned": (lambda v: isinstance(v, bool), "true or false"),

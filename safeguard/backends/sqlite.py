@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Collection, ContextManager, Mapping, Sequ
 
 from sqlalchemy.engine import URL
 
-from .. import compression, durable, faults
+from .. import compression, digest, durable, faults
 from ..durable import Progress
 from ..errors import RefusedError, RestoreError, SnapshotError
 from ..footprint import Schema
@@ -47,7 +47,7 @@ class SQLiteBackend:
 
     engine = "sqlite"
     proves_payload_on_restore = True
-    restore_proof = ("the restored file held the snapshot's exact bytes (sha256) and passed "
+    restore_proof = ("the restored file held the snapshot's exact bytes (its digest) and passed "
                      "quick_check before it replaced the database")
 
     def __init__(self, url: URL, settings: "Settings | None" = None) -> None:
@@ -156,14 +156,17 @@ class SQLiteBackend:
         except OSError as exc:
             raise SnapshotError(f"cannot copy {self.path}: {exc.strerror or exc}") from exc
 
-        sha256, problems, counts = _examine(target)
+        # A compressed payload records the sha256 of the bytes it decompresses to
+        # (compression.py hashes them on the way through).
+        algorithm = digest.SHA256 if self.compression == "zstd" else digest.DEFAULT
+        copied, problems, counts = _examine(target, algorithm)
         if problems:
             raise SnapshotError(f"the copy of {self.path} fails quick_check: {problems[0]}")
         extra = {"journal_mode": mode, "sqlite_version": sqlite3.sqlite_version,
                  "wal_folded": folded}
         if self.compression == "zstd":
-            return self._compressed(target, sha256, counts, extra)
-        return Payload(files={PAYLOAD_NAME: sha256}, size=_size(target), row_counts=counts,
+            return self._compressed(target, copied, counts, extra)
+        return Payload(files={PAYLOAD_NAME: copied}, size=_size(target), row_counts=counts,
                        extra=extra)
 
     def _compressed(self, raw: Path, raw_sha256: str, counts: Mapping[str, int],
@@ -231,7 +234,7 @@ class SQLiteBackend:
 def _materialize(directory: Path, manifest: Mapping[str, Any], dst: Path, *,
                  progress: Progress = None) -> dict[str, int]:
     """Write the snapshot's database to ``dst`` (decompressing if needed) and prove it
-    is the database the manifest describes: the sha256 of its bytes, quick_check, and
+    is the database the manifest describes: the digest of its bytes, quick_check, and
     the row counts, which it returns. ``dst`` is removed if any of it fails."""
     try:
         if manifest.get("compression") == "zstd":
@@ -243,11 +246,11 @@ def _materialize(directory: Path, manifest: Mapping[str, Any], dst: Path, *,
         else:
             expected = manifest["files"][PAYLOAD_NAME]
             durable.kernel_copy(directory / PAYLOAD_NAME, dst, progress=progress)
-        actual, problems, counts = _examine(dst)
+        actual, problems, counts = _examine(dst, digest.algorithm_of(expected))
         if actual != expected:
             raise RestoreError(
                 f"snapshot {manifest.get('id')} does not hold the bytes its manifest describes "
-                f"(sha256 {actual[:12]} != {expected[:12]}); nothing was restored")
+                f"({digest.short(actual)} != {digest.short(expected)}); nothing was restored")
         problems += count_mismatches(manifest.get("row_counts", {}), counts)
         if problems:
             raise RestoreError(f"snapshot {manifest.get('id')} does not verify: {problems[0]}; "
@@ -258,18 +261,18 @@ def _materialize(directory: Path, manifest: Mapping[str, Any], dst: Path, *,
         raise
 
 
-def _examine(path: Path) -> tuple[str, list[str], dict[str, int]]:
-    """sha256, quick_check problems and row counts of a database file, the hash and the
-    checks running side by side (hashlib and SQLite both release the GIL)."""
+def _examine(path: Path, algorithm: str) -> tuple[str, list[str], dict[str, int]]:
+    """The digest, quick_check problems and row counts of a database file, the hash and
+    the checks running side by side (the hashers and SQLite both release the GIL)."""
     def check() -> tuple[list[str], dict[str, int]]:
         with closing(_open_readonly(path)) as conn:
             return _integrity_problems(conn, quick=True), _row_counts(conn)
 
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="examine") as pool:
-        digest = pool.submit(durable.sha256_file, path)
+        hashed = pool.submit(digest.of_file, path, algorithm=algorithm)
         checked = pool.submit(check)
         problems, counts = checked.result()
-        return digest.result(), problems, counts
+        return hashed.result(), problems, counts
 
 
 def _open_readonly(path: Path) -> sqlite3.Connection:

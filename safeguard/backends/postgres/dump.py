@@ -27,7 +27,7 @@ from typing import Any, Mapping
 import psycopg
 from psycopg import sql
 
-from ... import durable
+from ... import digest
 from ...durable import Progress
 from ...errors import RestoreError, SnapshotError
 from .. import Payload
@@ -200,9 +200,9 @@ def _properties(conn: psycopg.Connection, manifest: Mapping[str, Any], server: S
 
 
 def _hash_payload(directory: Path, target: Path) -> dict[str, str]:
-    """sha256 of every payload file, keyed by its path relative to ``directory``."""
+    """The digest of every payload file, keyed by its path relative to ``directory``."""
     paths = [target] if target.is_file() else sorted(p for p in target.rglob("*") if p.is_file())
-    return {str(p.relative_to(directory)): durable.sha256_file(p) for p in paths}
+    return {str(p.relative_to(directory)): digest.of_file(p) for p in paths}
 
 
 def _drop_quietly(conn: psycopg.Connection, name: str) -> None:

@@ -25,7 +25,7 @@ from typing import Any, Mapping
 import psycopg
 from psycopg import sql
 
-from ... import durable
+from ... import digest, durable
 from ...durable import Progress
 from ...errors import RestoreError, SnapshotError
 from .. import Payload
@@ -85,7 +85,7 @@ class TemplateStrategy:
         if progress:
             progress(size)
         return Payload(
-            files={MARKER: durable.sha256_file(marker)},
+            files={MARKER: digest.of_file(marker)},
             size=marker.stat().st_size,
             row_counts=counts,
             extra={
