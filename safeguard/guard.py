@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, NoReturn
 
-from . import footprint, health
+from . import digest, footprint, health
 from .backends import Backend
 from .config import Settings
 from .durable import Progress, close_progress
@@ -189,7 +189,7 @@ class Guard:
             revisions=plan.database.heads,
             progress=self._progress("Snapshot", backend.size()),
         )
-        self.report(f"  snapshot {snapshot.id}: {snapshot.size:,} bytes, sha256 {snapshot.sha256[:12]}, "
+        self.report(f"  snapshot {snapshot.id}: {snapshot.size:,} bytes, {digest.short(snapshot.sha256)}, "
                     f"{sum(snapshot.row_counts.values()):,} rows in {len(snapshot.row_counts)} tables")
         return snapshot
 
