@@ -47,8 +47,8 @@ class SQLiteBackend:
 
     engine = "sqlite"
     proves_payload_on_restore = True
-    restore_proof = ("the restored file held the snapshot's exact bytes (its digest) and passed "
-                     "quick_check before it replaced the database")
+    restore_proof = ("the restored file held the snapshot's exact bytes (its digest), which "
+                     "passed quick_check when the snapshot was taken")
 
     def __init__(self, url: URL, settings: "Settings | None" = None) -> None:
         database = url.database
@@ -211,8 +211,9 @@ class SQLiteBackend:
         durable.remove_quietly(staging)
         try:
             # The live file is untouched until the staged copy is known to hold exactly
-            # the bytes that were snapshotted.
-            counts = _materialize(directory, manifest, staging, progress=progress)
+            # the bytes that were snapshotted (and quick_checked when they were).
+            counts = _materialize(directory, manifest, staging, progress=progress,
+                                  quick_check=False)
             # Side files belong to the old database: a stale -wal replayed onto the
             # restored file would corrupt it, so they go before the new file arrives.
             for suffix in SIDE_FILES:
@@ -232,10 +233,12 @@ class SQLiteBackend:
 
 
 def _materialize(directory: Path, manifest: Mapping[str, Any], dst: Path, *,
-                 progress: Progress = None) -> dict[str, int]:
+                 progress: Progress = None, quick_check: bool = True) -> dict[str, int]:
     """Write the snapshot's database to ``dst`` (decompressing if needed) and prove it
-    is the database the manifest describes: the digest of its bytes, quick_check, and
-    the row counts, which it returns. ``dst`` is removed if any of it fails."""
+    is the database the manifest describes: the digest of its bytes, the row counts
+    (returned) and, with ``quick_check``, quick_check again; a restore leaves that out,
+    one proof per byte: bytes matching the digest are the bytes that passed it when
+    the snapshot was taken. ``dst`` is removed if any of it fails."""
     try:
         if manifest.get("compression") == "zstd":
             expected = manifest["content_sha256"]
@@ -246,7 +249,7 @@ def _materialize(directory: Path, manifest: Mapping[str, Any], dst: Path, *,
         else:
             expected = manifest["files"][PAYLOAD_NAME]
             durable.kernel_copy(directory / PAYLOAD_NAME, dst, progress=progress)
-        actual, problems, counts = _examine(dst, digest.algorithm_of(expected))
+        actual, problems, counts = _examine(dst, digest.algorithm_of(expected), quick_check)
         if actual != expected:
             raise RestoreError(
                 f"snapshot {manifest.get('id')} does not hold the bytes its manifest describes "
@@ -261,12 +264,15 @@ def _materialize(directory: Path, manifest: Mapping[str, Any], dst: Path, *,
         raise
 
 
-def _examine(path: Path, algorithm: str) -> tuple[str, list[str], dict[str, int]]:
-    """The digest, quick_check problems and row counts of a database file, the hash and
-    the checks running side by side (the hashers and SQLite both release the GIL)."""
+def _examine(path: Path, algorithm: str,
+             quick_check: bool = True) -> tuple[str, list[str], dict[str, int]]:
+    """The digest, quick_check problems (unless not ``quick_check``) and row counts of
+    a database file, the hash and the checks running side by side (the hashers and
+    SQLite both release the GIL)."""
     def check() -> tuple[list[str], dict[str, int]]:
         with closing(_open_readonly(path)) as conn:
-            return _integrity_problems(conn, quick=True), _row_counts(conn)
+            problems = _integrity_problems(conn, quick=True) if quick_check else []
+            return problems, _row_counts(conn)
 
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="examine") as pool:
         hashed = pool.submit(digest.of_file, path, algorithm=algorithm)
