@@ -195,7 +195,11 @@ class Runs:
 def run(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess]:
     started = time.perf_counter()
     proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True)
-    return time.perf_counter() - started, proc
+    seconds = time.perf_counter() - started
+    # Each sample as it comes (a long run that is cut short still says something).
+    print(f"    sample: {' '.join(argv[1:])} [{env.get('PYTHONPATH', '')}]: {seconds:.2f} s, "
+          f"exit {proc.returncode}", flush=True)
+    return seconds, proc
 
 
 def child_env(tree: Path) -> dict[str, str]:
