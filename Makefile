@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --quiet -e '.[dev]'
+	# The example app (core/) is not part of the package: the venv finds it in the
+	# repository, for the demo and for the tests' own processes.
+	$(BIN)/python -c 'import sys, sysconfig; open(sysconfig.get_paths()["purelib"] + "/safeguard-example-app.pth", "w").write(sys.argv[1] + "\n")' "$(CURDIR)"
 	touch $(STAMP)
 
 ## demo: a fresh poolula.db with demo rows at an early revision, then the guarded upgrade.
