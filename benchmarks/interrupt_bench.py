@@ -4,7 +4,7 @@ beside `cp` + fsync of the same file measured in the same run (the restore copie
 hashes and checks the snapshot, then renames it over the database). With
 SAFEGUARD_TEST_PG_URL set (scripts/pgtest.sh), the example database on PostgreSQL too.
 
-    python benchmarks/interrupt_bench.py [--size-mb 1024] [--runs 3] [--dir DIR]
+    python benchmarks/interrupt_bench.py [--size-mb 1024] [--runs 3] [--dir DIR] [--quick]
 
 Each run is the issue's story: `safeguard upgrade head` with a destructive revision (a
 batch drop of a column, then a query that never ends); once that query runs, SIGTERM;
@@ -156,7 +156,10 @@ def main() -> None:
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--dir", type=Path, default=None, help="where the files go (a real disk)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, one run (for the test suite)")
     args = parser.parse_args()
+    if args.quick:
+        args.size_mb, args.runs = 2, 1
     workdir = Path(tempfile.mkdtemp(prefix="interrupt-bench-", dir=args.dir))
     try:
         example = Project(workdir / "example", f"sqlite:///{workdir / 'example' / 'poolula.db'}")

@@ -102,7 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--core", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="a few files, one run (for the test suite)")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.files, args.runs = 20, 1
 
     pinning = pin_to_one_core(args.core)
     started = time.perf_counter()
@@ -142,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         verdict = "within" if scaled < TARGET_SECONDS else "OVER"
         print(f"\nclassify_file: {scaled:.2f} s per 1,000 files: {verdict} the "
               f"{TARGET_SECONDS:.0f} s target")
-    return 0 if scaled < TARGET_SECONDS else 1
+    return 0 if args.quick or scaled < TARGET_SECONDS else 1  # tiny runs prove nothing
 
 
 if __name__ == "__main__":

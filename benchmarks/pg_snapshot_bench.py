@@ -1,7 +1,7 @@
 """How long a PostgreSQL snapshot and restore take, per strategy, beside plain pg_dump
 and pg_restore run against the same database in the same session.
 
-    python benchmarks/pg_snapshot_bench.py [--size-mb 1024] [--runs 3] [--jobs 2]
+    python benchmarks/pg_snapshot_bench.py [--size-mb 1024] [--runs 3] [--jobs 2] [--quick]
 
 Builds a database of about --size-mb with generate_series (an `events` table with a
 primary key and a secondary index, and a small `accounts` table it references), then
@@ -41,6 +41,7 @@ sys.path.insert(0, str(REPO))
 
 from safeguard.backends import backend_for  # noqa: E402 - after sys.path is set above
 from safeguard.config import Settings  # noqa: E402 - after sys.path is set above
+from safeguard.manifest import Snapshot  # noqa: E402 - after sys.path is set above
 
 DATABASE = "sg_bench"
 CHUNK_ROWS = 500_000
@@ -55,7 +56,10 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="parallel jobs for the directory format (default 2)")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="where dumps are written (default: a temporary directory)")
+    parser.add_argument("--quick", action="store_true", help="a tiny database, one run (for the test suite)")
     args = parser.parse_args()
+    if args.quick:
+        args.size_mb, args.runs = 4, 1
 
     raw = os.environ.get("SAFEGUARD_TEST_PG_URL")
     if not raw:
@@ -171,8 +175,10 @@ class Bench:
         started = time.perf_counter()
         payload = backend.snapshot(directory)
         snap = time.perf_counter() - started
-        manifest = {"id": "bench", "files": dict(payload.files), "size": payload.size,
-                    "row_counts": dict(payload.row_counts), "extra": dict(payload.extra)}
+        manifest = Snapshot(id="bench", created_at="", reason="bench", engine=backend.engine,
+                            database="", revisions=(), size=payload.size, sha256="",
+                            files=dict(payload.files), row_counts=dict(payload.row_counts),
+                            extra=dict(payload.extra))
         started = time.perf_counter()
         backend.restore(directory, manifest)
         restore = time.perf_counter() - started

@@ -1,6 +1,6 @@
 """Snapshot and restore of a large SQLite database, beside `cp` + fsync of the same file.
 
-    python benchmarks/sqlite_snapshot_bench.py [--size-mb 1024] [--runs 3] [--dir DIR]
+    python benchmarks/sqlite_snapshot_bench.py [--size-mb 1024] [--runs 3] [--dir DIR] [--quick]
 
 Every operation runs in a child process, so its peak memory (ru_maxrss, from wait4) is
 its own; times are wall-clock medians over --runs, measured inside the child around the
@@ -95,7 +95,7 @@ def restore(db: Path, store: Path) -> str:
         store = SnapshotStore(Path({str(store)!r}))
         T0 = time.perf_counter()
         snap = store.get(Path({str(store / 'last-id')!r}).read_text())
-        SQLiteBackend(make_url("sqlite:///{db}")).restore(store.path_of(snap.id), snap.to_dict())
+        SQLiteBackend(make_url("sqlite:///{db}")).restore(store.path_of(snap.id), snap)
     """
 
 
@@ -118,7 +118,10 @@ def main() -> None:
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--dir", type=Path, default=None, help="work directory (default: a temp dir)")
+    parser.add_argument("--quick", action="store_true", help="a tiny database, one run (for the test suite)")
     args = parser.parse_args()
+    if args.quick:
+        args.size_mb, args.runs = 2, 1
 
     work = Path(tempfile.mkdtemp(prefix="sg-bench-", dir=args.dir))
     try:

@@ -1,7 +1,7 @@
 """Where the time of one `safeguard upgrade head` goes, phase by phase, beside
 `alembic upgrade head` on the same chain.
 
-    python benchmarks/upgrade_phases.py [--revisions 50] [--runs 3] [--example] [--rows 300]
+    python benchmarks/upgrade_phases.py [--revisions 50] [--runs 3] [--example] [--rows 300] [--quick]
                                         [--against TREE ...]
 
 Each run is a fresh interpreter that wraps timers around the functions of safeguard and
@@ -40,7 +40,7 @@ PHASES = (
     ("safeguard.journal", "Journal.append", "journal line (and its fsync)"),
     ("safeguard.store", "SnapshotStore.create", "snapshot"),
     ("safeguard.backends.sqlite", "SQLiteBackend.row_counts", "row counts"),
-    ("safeguard.project", "Project.apply", "apply one revision (alembic command.upgrade)"),
+    ("safeguard.project", "Project.apply_run", "apply the run (one pass of env.py)"),
     ("safeguard.health", "run_checks", "health checks"),
     ("safeguard.health", "integrity", "integrity"),
     ("safeguard.health", "revision", "revision"),
@@ -102,13 +102,16 @@ def install(recorder: Recorder, tool: str) -> None:
             continue
         owner: Any = importlib.import_module(module_name)
         *parents, name = attr_path.split(".")
-        for parent in parents:
-            owner = getattr(owner, parent)
-        if isinstance(owner, type):  # wrap it on the class that defines it
-            owner = next(c for c in owner.__mro__ if name in c.__dict__)
-            raw = owner.__dict__[name]
-        else:
-            raw = getattr(owner, name)
+        try:
+            for parent in parents:
+                owner = getattr(owner, parent)
+            if isinstance(owner, type):  # wrap it on the class that defines it
+                owner = next(c for c in owner.__mro__ if name in c.__dict__)
+                raw = owner.__dict__[name]
+            else:
+                raw = getattr(owner, name)
+        except (AttributeError, StopIteration):
+            sys.exit(f"PHASES names {module_name}:{attr_path}, which does not exist (renamed?)")
         if isinstance(raw, classmethod):
             setattr(owner, name, classmethod(recorder.wrap(raw.__func__, phase)))
         else:
@@ -175,8 +178,10 @@ def measure(commands: dict[str, Command], *, cwd: Path, reset: Callable[[], None
             for label, cmd in commands.items():
                 reset()
                 start = time.perf_counter()
-                subprocess.run([sys.executable, __file__, "--child", cmd.tool, str(out), *cmd.argv],
-                               cwd=cwd, env=cmd.env, check=True, capture_output=True)
+                proc = subprocess.run([sys.executable, __file__, "--child", cmd.tool, str(out), *cmd.argv],
+                                      cwd=cwd, env=cmd.env, capture_output=True, text=True)
+                if proc.returncode != 0:
+                    sys.exit(f"{label} failed (exit {proc.returncode}):\n{proc.stderr}")
                 wall = time.perf_counter() - start
                 if n:  # the first round warms the bytecode and page caches
                     data = json.loads(out.read_text())
@@ -233,7 +238,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=300)
     parser.add_argument("--against", type=Path, action="append", default=[], metavar="TREE",
                         help="also break down safeguard from this source tree (as in upgrade_overhead_bench.py)")
+    parser.add_argument("--quick", action="store_true", help="a short chain, one run (for the test suite)")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.revisions, args.runs, args.rows = 3, 1, 20
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from upgrade_overhead_bench import child_env, example_env, make_chain_project, make_example_project

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .host import Host
 
 POLICIES = ("destructive", "always", "never")
-INTEGRITY_MODES = ("full", "quick")
+INTEGRITY_MODES = ("changed", "quick", "full")
 COMPRESSIONS = ("none", "zstd")
 
 #: Every key safeguard understands, with a one-line meaning (shown in errors and docs).
@@ -38,7 +38,7 @@ KNOWN_KEYS: dict[str, str] = {
     "checks": "dotted paths of Python health checks, comma or newline separated",
     "smoke_check": "dotted path of the application's own smoke check",
     "check_timeout": "seconds each health check may take",
-    "integrity": "SQLite integrity check after migrating: full (integrity_check) | quick (quick_check)",
+    "integrity": "integrity check after a run: changed (the tables it touched) | quick | full (whole database)",
     "lock_timeout": "seconds to wait for another guarded operation or backup on the same database, "
                     "and (SQLite) for another writer to release the database before a snapshot",
     "timeout": "seconds a guarded run may take; past it the migration is stopped and restored",
@@ -87,7 +87,7 @@ class Settings:
     smoke_check: str | None = None
     check_timeout: float = 60.0
     sql_checks: Mapping[str, str] = field(default_factory=dict)
-    integrity: str = "full"
+    integrity: str = "changed"
     lock_timeout: float = 60.0
     timeout: float | None = None
     compression: str = "none"

@@ -8,7 +8,6 @@ the rename itself is on disk.
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import stat
@@ -81,22 +80,6 @@ def write_all(fd: int, data: memoryview) -> None:
     while data:
         written = os.write(fd, data)
         data = data[written:]
-
-
-def sha256_file(path: Path, *, progress: Progress = None) -> str:
-    """The sha256 of a file, read in chunks (memory stays flat)."""
-    digest = hashlib.sha256()
-    buffer = bytearray(CHUNK)
-    view = memoryview(buffer)
-    with open(path, "rb", buffering=0) as reader:
-        while True:
-            n = reader.readinto(buffer)
-            if not n:
-                break
-            digest.update(view[:n])
-            if progress:
-                progress(n)
-    return digest.hexdigest()
 
 
 def fsync_file(path: Path) -> None:

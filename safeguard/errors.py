@@ -134,7 +134,9 @@ class MigrationTimeoutError(MigrationFailedError):
 
 
 class HealthCheckFailedError(SafeguardError):
-    """A health check failed after migrating; the database was restored."""
+    """A health check failed: after migrating, the database was restored; after a manual
+    restore, the restored database and the safety snapshot are left in place, with
+    nothing pending."""
 
     exit_code = 7
 

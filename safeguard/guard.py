@@ -18,10 +18,10 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, NoReturn
 
-from . import health, interruption
+from . import digest, footprint, health, interruption
 from .backends import Backend
 from .commit_gate import CommitGate
 from .config import Settings
@@ -37,6 +37,7 @@ from .errors import (
     SafeguardError,
     SnapshotError,
 )
+from .footprint import StatementLog
 from .health import HealthReport
 from .interruption import Interrupted, signal_name
 from .journal import Operation
@@ -184,24 +185,37 @@ class Guard:
                                    signal=signal_name(signum))) from exc
         # The data guard compares against these; a snapshot has just counted them.
         before_counts = dict(snapshot.row_counts) if snapshot else backend.row_counts()
+        schema_before, statements = backend.schema(), StatementLog()
         if _remaining(deadline) == 0:
             return self._fail(plan, backend, op, snapshot, [], None, failed_revision=None,
                               error="the snapshot took the whole --timeout; nothing was applied",
                               timed_out=True, changed=False)
 
-        def context_for(connection: Any = None, settings: Settings = self.settings) -> health.CheckContext:
-            return health.CheckContext(backend=backend, project=self.ws.project, settings=settings,
-                                       database=plan.database, expected_heads=plan.expected_heads,
+        def context_for(connection: Any = None) -> health.CheckContext:
+            if connection is None:
+                touched = footprint.after(statements, schema_before, backend)
+            else:  # before the commit: the schema as the run's own transaction sees it
+                savepoint = connection.begin_nested()  # rolled back: a failed read changes nothing
+                try:
+                    touched = footprint.after(statements, schema_before, backend,
+                                              connection.connection.driver_connection)
+                finally:
+                    savepoint.rollback()
+            return health.CheckContext(backend=backend, project=self.ws.project,
+                                       settings=self.settings, database=plan.database,
+                                       expected_heads=plan.expected_heads,
                                        before_counts=before_counts, connection=connection,
-                                       classifications=[p.classification for p in plan.steps])
+                                       classifications=[p.classification for p in plan.steps],
+                                       footprint=touched, deadline=deadline)
 
         gate = CommitGate(context_for, op) if plan.undo.by == TRANSACTION else None
 
         def run(applied: Callable[[str], None]) -> None:
-            self.ws.project.apply_run(plan.target, plan.direction, applied, before_commit=gate)
+            self.ws.project.apply_run(plan.target, plan.direction, applied, statements,
+                                      before_commit=gate)
 
         outcome = apply_steps([p.step for p in plan.steps], run, op, self.report,
-                              deadline=deadline, backend=backend)
+                              deadline=deadline, backend=backend, statements=statements)
         applied = outcome.applied
         if outcome.mismatch is not None:
             self._refuse(plan, op, snapshot, outcome.mismatch)
@@ -213,21 +227,17 @@ class Guard:
             return self._fail(plan, backend, op, snapshot, applied, None,
                               failed_revision=outcome.failed_revision, error=outcome.error or "",
                               timed_out=outcome.timed_out, interrupted=outcome.interrupted)
-        settings = self.settings
-        if deadline is not None:
-            left = max(deadline - time.monotonic(), 0.0)
-            if left == 0:
-                return self._fail(plan, backend, op, snapshot, applied, None, failed_revision=None,
-                                  error="the migrations took the whole --timeout; no time "
-                                        "was left for the health checks", timed_out=True)
-            settings = replace(settings, check_timeout=min(settings.check_timeout, left))
+        if _remaining(deadline) == 0:
+            return self._fail(plan, backend, op, snapshot, applied, None, failed_revision=None,
+                              error="the migrations took the whole --timeout; no time "
+                                    "was left for the health checks", timed_out=True)
 
         if gate is not None and gate.report is not None:
             report = gate.report  # passed inside the transaction, which has committed
         else:
             try:
                 with op.step("check") as checked, interruption.stoppable():
-                    report = health.run_checks(context_for(settings=settings))
+                    report = health.run_checks(context_for())
                     checked["ok"] = report.ok
             except Interrupted as exc:
                 return self._fail(plan, backend, op, snapshot, applied, None, failed_revision=None,
@@ -248,9 +258,8 @@ class Guard:
     def _report_checks(self, report: HealthReport) -> None:
         for result in report.results:
             log.info("check %s: %s in %.0f ms", result.name, result.status, result.duration * 1000)
-        self.report("Health checks:")
-        for result in report.results:
-            self.report(f"  {result.status:<8} {result.name}: {result.detail}")
+        for line in report.lines():
+            self.report(line)
 
     def _snapshot(self, plan: Plan, held: Held) -> Snapshot:
         self.report("Taking the snapshot ...")  # the plan said why
@@ -259,7 +268,7 @@ class Guard:
             revisions=plan.database.heads,
             progress=self._progress("Snapshot", held.backend.size()),
         )
-        self.report(f"  snapshot {snapshot.id}: {snapshot.size:,} bytes, sha256 {snapshot.sha256[:12]}, "
+        self.report(f"  snapshot {snapshot.id}: {snapshot.size:,} bytes, {digest.short(snapshot.sha256)}, "
                     f"{sum(snapshot.row_counts.values()):,} rows in {len(snapshot.row_counts)} tables")
         return snapshot
 

@@ -15,6 +15,14 @@ each in a savepoint rolled back after it, so a check changes nothing and one tha
 fails on SQL leaves the transaction usable for the next; its time is bounded by
 `statement_timeout` on the server, and it runs in the calling thread (the connection
 is not shared with a thread that might outlive its timeout).
+
+What the built-in checks read follows what the run changed (see footprint.py): after a
+run, the integrity check and the data guard cover the tables it touched and the tables
+referencing them; outside a run (`safeguard check`), the whole database, in the quick
+form unless `--full` (or `integrity = full`, which also makes every run check the whole
+database). Their time limit grows with the database (`time_limit`), so a large
+database cannot turn a migration that succeeded into a rollback; the team's own checks
+keep `check_timeout`.
 """
 
 from __future__ import annotations
@@ -37,11 +45,20 @@ from .alembic_output import quiet_alembic
 from .backends import Backend
 from .config import Settings
 from .errors import ConfigError
+from .footprint import Footprint
 from .host import hosted
 from .project import Project
 from .revisions import DatabaseState, format_revs
 
 PASSED, FAILED, ERROR, SKIPPED = "passed", "failed", "error", "skipped"
+#: The slowest a built-in check is assumed to read a database. SQLite's integrity_check
+#: of many small rows with an index measured 3.3 s/GiB on an idle 2-core machine and
+#: 508 s/GiB on the same machine at a load average of 15 (benchmarks/checks_bench.py):
+#: 1 MiB/s (1,024 s/GiB) leaves a factor of 2 over the worst seen, so a check that is
+#: working is never stopped; the limit only ends one that is stuck.
+SLOWEST_BYTES_PER_S = 1 << 20
+#: integrity_check's measured cost on many small rows with an index (benchmarks/checks_bench.py).
+FULL_CHECK_S_PER_GIB = 3.3
 #: Findings that explain a table losing rows (DS104) or vanishing (DS102, BC101).
 EXPLAINS_LOSS = ("DS102", "DS104", "BC101")
 
@@ -84,6 +101,10 @@ class HealthReport:
             return f"all {len(self.results)} checks passed"
         return "; ".join(f"check {r.name} {r.status}: {r.detail}" for r in self.failures)
 
+    def lines(self) -> list[str]:
+        """The report as people read it after a run or a restore, one line a check."""
+        return ["Health checks:"] + [f"  {r.status:<8} {r.name}: {r.detail}" for r in self.results]
+
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "checks": [r.to_dict() for r in self.results]}
 
@@ -105,7 +126,21 @@ class CheckContext:
     #: The migration's own connection, inside the run's uncommitted transaction, when
     #: the checks decide whether that transaction commits; None: the committed database.
     connection: sa.Connection | None = None
+    #: What the run touched (footprint.py); None outside a run.
+    footprint: Footprint | None = None
+    #: Why the database needs no integrity check now (a restore proved every byte
+    #: against the snapshot's digest), or None.
+    proven: str | None = None
+    #: A ``time.monotonic()`` instant no check may run past (the run's --timeout).
+    deadline: float | None = None
+    #: The time limit of the check running now (a statement_timeout on the run's own
+    #: connection); None: check_timeout.
+    limit: float | None = field(default=None, init=False, repr=False)
     _engine: sa.Engine | None = field(default=None, init=False, repr=False)
+    _scope: tuple[frozenset[str] | None] | None = field(default=None, init=False, repr=False)
+    _size: int | None = field(default=None, init=False, repr=False)
+    #: (tables done, tables in all) of the check running now, for a timeout's message.
+    done: tuple[int, int] | None = field(default=None, init=False, repr=False)
 
     @property
     def engine(self) -> sa.Engine:
@@ -126,7 +161,7 @@ class CheckContext:
         savepoint = self.connection.begin_nested()
         try:
             # (SET inside the savepoint: undone with it)
-            self.backend.limit_statement_time(self.connection, self.settings.check_timeout)
+            self.backend.limit_statement_time(self.connection, self.time_limit())
             yield self.connection
         finally:
             savepoint.rollback()
@@ -150,9 +185,57 @@ class CheckContext:
         with self.connect() as conn:
             yield conn.connection.driver_connection
 
+    def time_limit(self) -> float:
+        """The running check's time limit, in seconds (0: none)."""
+        return self.settings.check_timeout if self.limit is None else self.limit
+
     def close(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
+
+    def scope(self) -> frozenset[str] | None:
+        """The tables the run's checks cover (touched, and referencing those); None
+        for the whole database: outside a run, with `integrity = full`, or when the
+        footprint is unknown."""
+        if self._scope is None:
+            if self.footprint is None or self.settings.integrity == "full":
+                self._scope = (None,)
+            else:
+                # The schema as the checks see it: the run's own, before its commit.
+                with self.backend_connection() as connection:
+                    schema = self.backend.schema(connection=connection)
+                self._scope = (self.footprint.scope(schema),)
+        return self._scope[0]
+
+    def size(self) -> int:
+        """The database's size in bytes (0 if it cannot be read)."""
+        if self._size is None:
+            try:
+                self._size = self.backend.size()
+            except Exception:  # noqa: BLE001 - only sizes a time limit
+                self._size = 0
+        return self._size
+
+    def progress(self, done: int, total: int) -> None:
+        """A check went through ``done`` of its ``total`` tables."""
+        self.done = (done, total)
+
+    def scope_words(self) -> str:
+        """Which tables the built-in checks cover, and why, in words."""
+        scope = self.scope()
+        if scope is None:
+            if self.settings.integrity == "full":
+                return "the whole database (--full or integrity = full)"
+            if self.footprint is None:
+                return "the whole database"
+            return f"the whole database: {self.footprint.why}"
+        known = self.footprint.tables if self.footprint is not None else None
+        touched = sorted(t for t in known or () if t in scope)
+        others = sorted(scope - set(touched))
+        words = f"the tables the run touched ({', '.join(touched) or 'none'})"
+        if others:
+            words += f" and those referencing them ({', '.join(others)})"
+        return words
 
 
 Check = Callable[[CheckContext], Any]
@@ -164,14 +247,25 @@ def integrity(ctx: CheckContext) -> tuple[bool, str]:
     """The engine's own integrity checks (SQLite: integrity_check or quick_check, and
     foreign_key_check; PostgreSQL: no constraint left NOT VALID, no invalid index). A
     migration that rebuilt a table can leave rows pointing at nothing; the application
-    finds out much later, this check finds out now."""
+    finds out much later, this check finds out now.
+
+    After a run: the full form on the tables it touched and those referencing them
+    (the whole database when that is unknown); `integrity = quick` uses the quick
+    form; `integrity = full` checks the whole database in the full form. Outside a
+    run: the quick form of the whole database (`safeguard check --full`: the full)."""
+    mode = ctx.settings.integrity
+    if ctx.proven and mode != "full":
+        return True, f"not read again: {ctx.proven}"
+    scope = ctx.scope()
+    quick = mode == "quick" or (mode == "changed" and ctx.footprint is None)
     with ctx.backend_connection() as connection:
-        problems = ctx.backend.integrity_problems(quick=ctx.settings.integrity == "quick",
+        problems = ctx.backend.integrity_problems(quick=quick, tables=scope, progress=ctx.progress,
                                                   connection=connection)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         return False, f"{problems[0]}{more}"
-    return True, "no problems found"
+    form = "quick" if quick else "full"
+    return True, f"no problems found ({form} check of {ctx.scope_words()})"
 
 
 def revision(ctx: CheckContext) -> tuple[bool, str]:
@@ -266,10 +360,15 @@ def data_guard(ctx: CheckContext) -> tuple[bool, str] | None:
     acknowledged it: a WHERE clause that matched too much is data loss nobody sees."""
     if not ctx.before_counts:
         return None  # outside a run, or nothing existed before it
+    scope = ctx.scope()
+    if scope is not None and ctx.footprint is not None:
+        scope |= ctx.footprint.tables or frozenset()  # a touched table may be gone
+    # Tables the run did not touch (nor any that references them) kept their rows.
     with ctx.backend_connection() as connection:
-        after = ctx.backend.row_counts(connection=connection)
+        after = ctx.backend.row_counts(scope, connection=connection)
+    compared = {t: n for t, n in ctx.before_counts.items() if scope is None or t in scope}
     problems, expected = [], []
-    for table, before in sorted(ctx.before_counts.items()):
+    for table, before in sorted(compared.items()):
         if table == "alembic_version":
             continue
         now = after.get(table)
@@ -288,7 +387,7 @@ def data_guard(ctx: CheckContext) -> tuple[bool, str] | None:
     if expected:
         # A pass, but never "no table lost rows": the loss is reported, with who said so.
         return True, "; ".join(expected)
-    return True, f"no table lost rows ({len(ctx.before_counts)} tables compared)"
+    return True, f"no table lost rows (compared {ctx.scope_words()})"
 
 
 def _explained(table: str, classifications: Sequence[Any]) -> str | None:
@@ -335,6 +434,8 @@ OWN_CONNECTION = ("smoke",)
 def own_connection_checks(settings: Settings) -> list[str]:
     """The configured checks that cannot run inside the run's transaction."""
     return ["smoke"] if settings.smoke_check else []
+#: The checks whose time limit grows with the database (see time_limit).
+BUILTIN_LIMITED = frozenset({"integrity", "revision", "drift", "data_guard"})
 
 
 # -- the team's own checks -----------------------------------------------------------
@@ -344,7 +445,7 @@ def sql_check(name: str, query: str) -> Check:
 
     def check(ctx: CheckContext) -> tuple[bool, str]:
         with ctx.connect() as conn:
-            ctx.backend.limit_statement_time(conn, ctx.settings.check_timeout)
+            ctx.backend.limit_statement_time(conn, ctx.time_limit())
             rows = conn.execute(sa.text(query)).fetchmany(6)
         if not rows:
             return True, "no rows"
@@ -357,7 +458,7 @@ def sql_check(name: str, query: str) -> Check:
     return check
 
 
-def _timed_out(exc: BaseException) -> bool:
+def _cancelled(exc: BaseException) -> bool:
     """A statement cancelled by statement_timeout (SQLSTATE 57014)."""
     return getattr(getattr(exc, "orig", None), "sqlstate", None) == "57014"
 
@@ -423,14 +524,45 @@ def run_checks(ctx: CheckContext, checks: Sequence[tuple[str, Check]] | None = N
             for name, check in checks:
                 if ctx.connection is not None and name in OWN_CONNECTION:
                     continue  # the plan made the undo a snapshot if one was configured
-                results.append(_run_one(name, check, ctx, ctx.settings.check_timeout))
+                results.append(_run_one(name, check, ctx, *time_limit(name, ctx)))
     finally:
         ctx.close()
     return HealthReport(tuple(results))
 
 
-def _run_one(name: str, check: Check, ctx: CheckContext, timeout: float) -> CheckResult:
+def time_limit(name: str, ctx: CheckContext) -> tuple[float, str]:
+    """A check's time limit (0: none) and where it comes from. A built-in check (the
+    smoke check is the application's) may take check_timeout plus the database read
+    at the slowest rate a check is assumed to reach, so that a large database cannot
+    make a check that is merely working time out: a timeout means a rollback."""
+    limit, why = ctx.settings.check_timeout, f"check_timeout {ctx.settings.check_timeout:g}s"
+    if limit and name in BUILTIN_LIMITED:
+        limit += ctx.size() / SLOWEST_BYTES_PER_S
+        why += f" + {ctx.size() / 1e6:,.0f} MB at {SLOWEST_BYTES_PER_S >> 20} MiB/s"
+    if ctx.deadline is not None:
+        left = max(ctx.deadline - time.monotonic(), 0.001)
+        if not limit or left < limit:
+            limit, why = left, "what was left of the run's --timeout"
+    return limit, why
+
+
+def _timed_out(name: str, ctx: CheckContext, limit: float, why: str, elapsed: float) -> str:
+    """Which check (the caller names it), how far it got, and what it would have cost."""
+    message = f"did not finish within {limit:g}s ({why})"
+    done = ctx.done
+    if done and done[0]:
+        return (f"{message}: it had checked {done[0]} of {done[1]} tables; all of them "
+                f"would have taken about {elapsed * done[1] / done[0]:.0f}s")
+    if name in BUILTIN_LIMITED:
+        expected = ctx.size() / (1 << 30) * FULL_CHECK_S_PER_GIB
+        return (f"{message}: it had not finished its first table; a full check of the whole "
+                f"database ({ctx.size() / 1e6:,.0f} MB) is expected to take about {expected:.0f}s")
+    return message
+
+
+def _run_one(name: str, check: Check, ctx: CheckContext, timeout: float, why: str) -> CheckResult:
     outcome: dict[str, Any] = {}
+    ctx.done, ctx.limit = None, timeout
 
     def target() -> None:
         try:
@@ -443,8 +575,8 @@ def _run_one(name: str, check: Check, ctx: CheckContext, timeout: float) -> Chec
     if ctx.connection is not None:  # the run's connection: bounded by statement_timeout
         target()
         duration = time.perf_counter() - started
-        if "error" in outcome and _timed_out(outcome["error"]):
-            return CheckResult(name, ERROR, duration, f"did not finish within {timeout:g}s (check_timeout)")
+        if "error" in outcome and _cancelled(outcome["error"]):
+            return CheckResult(name, ERROR, duration, _timed_out(name, ctx, timeout, why, duration))
     else:
         # In the caller's context: env.py and checks may read context-local state the
         # caller set up (Flask's app context, a request-scoped session, contextvars).
@@ -454,7 +586,7 @@ def _run_one(name: str, check: Check, ctx: CheckContext, timeout: float) -> Chec
         worker.join(timeout or None)
         duration = time.perf_counter() - started
     if ctx.connection is None and worker.is_alive():
-        return CheckResult(name, ERROR, duration, f"did not finish within {timeout:g}s (check_timeout)")
+        return CheckResult(name, ERROR, duration, _timed_out(name, ctx, timeout, why, duration))
     if "error" in outcome:
         exc = outcome["error"]
         message = str(getattr(exc, "orig", None) or exc).strip().splitlines()

@@ -17,7 +17,7 @@ SAFETY_REASON = "safety snapshot before restoring"
 class Payload:
     """What a backend wrote into a snapshot directory."""
 
-    files: Mapping[str, str]  # file name -> sha256
+    files: Mapping[str, str]  # file name -> digest (see digest.py)
     size: int  # bytes on disk
     row_counts: Mapping[str, int]
     extra: Mapping[str, Any] = field(default_factory=dict)  # engine facts for the manifest
@@ -36,7 +36,9 @@ class Snapshot:
     database: str  # the backend's identity of the database (never a secret)
     revisions: tuple[str, ...]
     size: int
-    sha256: str  # of the payload: the file's hash, or a hash over per-file hashes
+    #: The payload's digest: its one file's (``blake3:<hex>``; a bare hex digest, as
+    #: every manifest before BLAKE3 has, is a sha256), or a sha256 over the files' ones.
+    sha256: str
     files: Mapping[str, str]
     row_counts: Mapping[str, int]
     label: str | None = None

@@ -27,6 +27,7 @@ from alembic.util import CommandError
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
 
+from . import loggers
 from .alembic_errors import alembic_errors, first_line
 from .alembic_output import alembic_output_to_stderr, quiet_alembic, without_setup_noise
 from .backends import backend_for
@@ -42,6 +43,7 @@ from .errors import (
     SeveralDatabasesError,
     UnknownRevisionError,
 )
+from .footprint import StatementLog
 from .host import hosted
 from .identity import held_to, identity_of, same_database
 from .revisions import DatabaseState, Direction, Step
@@ -124,7 +126,7 @@ class Project:
         guard = contextlib.nullcontext() if create else refuse_missing_file()
         with self.environment(), self._held("reading the database's revision"), guard, \
                 quiet_alembic(), alembic_errors(self._empty_url_hint()), self.hosted():
-            with EnvironmentContext(self.config, self.script, fn=probe, dont_mutate=True):
+            with _watched(EnvironmentContext(self.config, self.script, fn=probe, dont_mutate=True)):
                 self.script.run_env()
         if "url" not in captured:
             raise ConfigError("env.py did not configure a connection (is run_migrations_online called?)")
@@ -253,7 +255,8 @@ class Project:
 
     # -- changing ----------------------------------------------------------------
 
-    def apply_run(self, target: str, direction: Direction, applied: Callable[[str], None], *,
+    def apply_run(self, target: str, direction: Direction, applied: Callable[[str], None],
+                  statements: StatementLog | None = None, *,
                   before_commit: Callable[[Any], None] | None = None) -> None:
         """Run a whole run's revisions in one pass of the project's own env.py, exactly
         as `alembic upgrade TARGET` does (one transaction for all of them where env.py
@@ -264,6 +267,9 @@ class Project:
         The per-revision report comes from Alembic's own ``on_version_apply`` hook, added
         to whatever env.py passes to ``context.configure`` (see _Watched); the revision
         files are loaded once, by the ScriptDirectory already read for the plan.
+
+        ``statements`` records what runs on the connection env.py configures (the run's
+        footprint, see footprint.py).
 
         ``before_commit(migration_context)`` runs once the last revision has run, still
         inside env.py's transaction (see commit_gate.py); what it raises rolls the run back."""
@@ -282,13 +288,13 @@ class Project:
         with self.environment(), self._held(f"{direction[:-1]}ing to {target}"), \
                 without_setup_noise(), alembic_output_to_stderr(), self.hosted():
             env = EnvironmentContext(self.config, script, fn=revisions, destination_rev=target)
-            with _watched(env, report):
+            with _watched(env, report, statements):
                 script.run_env()
 
     def stamp(self, revisions: Sequence[str]) -> None:
         """Set alembic_version to exactly ``revisions`` (base when empty)."""
         with self.environment(), self._held("stamping"), alembic_errors(), \
-                alembic_output_to_stderr(), self.hosted():
+                alembic_output_to_stderr(), self.hosted(), loggers.kept():
             command.stamp(self.config, list(revisions) or "base", purge=True)
 
     def offline_sql(self, target: str, direction: Direction, out: TextIO) -> None:
@@ -309,21 +315,46 @@ def _then(steps: Sequence[Any], last: Callable[[], None]) -> Iterator[Any]:
     last()
 
 
-def _watched(env: EnvironmentContext, on_applied: Callable[..., None]) -> EnvironmentContext:
+def _watched(env: EnvironmentContext, on_applied: Callable[..., None] | None = None,
+             statements: StatementLog | None = None) -> "_EnvRun":
     """``env`` with one ``on_version_apply`` callback of safeguard's added after env.py's
-    own, whatever env.py passes to ``context.configure(...)``. The override is on the
+    own, whatever env.py passes to ``context.configure(...)``, the statements run on the
+    connection it passes recorded in ``statements``, and safeguard's loggers enabled
+    again after env.py's logging setup (see loggers.py). The override is on the
     instance: Alembic's ``context`` module proxies its functions to the installed
     instance's methods, and its attributes by class, so a subclass would lose them."""
     configure = env.configure
+    kept = loggers.Kept()
 
     def configure_watched(*args: Any, on_version_apply: Any = None, **kwargs: Any) -> None:
+        kept.restore()
+        if statements is not None:
+            statements.watch(kwargs.get("connection"))
         theirs = list(util.to_tuple(on_version_apply, default=()))
         # A list of callbacks, which Alembic accepts though it annotates one.
-        kwargs["on_version_apply"] = [*theirs, on_applied]
+        kwargs["on_version_apply"] = [*theirs, *([on_applied] if on_applied is not None else [])]
         configure(*args, **kwargs)
 
+
     env.configure = configure_watched  # type: ignore[method-assign]  # see the docstring
-    return env
+    return _EnvRun(env, kept)
+
+
+class _EnvRun(contextlib.AbstractContextManager):
+    """The EnvironmentContext, entered as itself, and safeguard's loggers as they were
+    before env.py ran once it is done."""
+
+    def __init__(self, env: EnvironmentContext, kept: "loggers.Kept") -> None:
+        self.env, self.kept = env, kept
+
+    def __enter__(self) -> EnvironmentContext:
+        return self.env.__enter__()
+
+    def __exit__(self, *exc: Any) -> Any:
+        try:
+            return self.env.__exit__(*exc)
+        finally:
+            self.kept.restore()
 
 
 def _own_copy(config: Config, stdout: TextIO) -> Config:

@@ -39,6 +39,7 @@ from . import interruption
 from .backends import Backend
 from .commit_gate import ChecksFailed
 from .errors import DatabaseMismatchError, SafeguardError
+from .footprint import StatementLog
 from .interruption import Interrupted
 from .journal import Operation
 from .revisions import Step
@@ -78,10 +79,12 @@ def describe(exc: BaseException) -> str:
 
 
 def apply_steps(steps: Sequence[Step], run: RunAll, op: Operation, report: Reporter, *,
-                deadline: float | None = None, backend: Backend | None = None) -> ApplyOutcome:
+                deadline: float | None = None, backend: Backend | None = None,
+                statements: StatementLog | None = None) -> ApplyOutcome:
     """Apply ``steps`` (one pass of env.py, see Project.apply_run) and stop at the first
     failure. ``deadline`` is a ``time.monotonic()`` instant; past it the migration is
-    stopped (see the module doc)."""
+    stopped (see the module doc). ``statements``, which ``run`` fills, is filled here
+    too when the run happens in a child."""
     if deadline is None:
         outcome = ApplyOutcome()
 
@@ -101,7 +104,7 @@ def apply_steps(steps: Sequence[Step], run: RunAll, op: Operation, report: Repor
                 outcome.interrupted = interruption.received()
                 connections.end()
         return outcome
-    return _apply_in_child(steps, run, op, report, deadline, backend)
+    return _apply_in_child(steps, run, op, report, deadline, backend, statements)
 
 
 def _run_journaled(steps: Sequence[Step], run: RunAll, op: Operation, *,
@@ -247,22 +250,23 @@ def _tracked_connections(backend: Backend | None) -> Iterator[_Connections]:
 # -- the child -------------------------------------------------------------------------
 
 def _apply_in_child(steps: Sequence[Step], run: RunAll, op: Operation, report: Reporter,
-                    deadline: float, backend: Backend | None) -> ApplyOutcome:
+                    deadline: float, backend: Backend | None,
+                    statements: StatementLog | None) -> ApplyOutcome:
     sys.stdout.flush()
     sys.stderr.flush()
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child, measured by the tests' outcomes
         os.close(read_fd)
-        _child(steps, run, op, write_fd, backend)
+        _child(steps, run, op, write_fd, backend, statements)
     os.close(write_fd)
     log.debug("applying %d revision(s) in child process %d; %.1fs left before the timeout",
               len(steps), pid, deadline - time.monotonic())
-    return _watch(pid, read_fd, steps, op, report, deadline, backend)
+    return _watch(pid, read_fd, steps, op, report, deadline, backend, statements)
 
 
 def _child(steps: Sequence[Step], run: RunAll, op: Operation, fd: int,
-           backend: Backend | None) -> None:
+           backend: Backend | None, statements: StatementLog | None) -> None:
     """Apply the steps and exit; never returns. os._exit skips the parent's finalizers,
     which would otherwise close connections (and locks) the parent still holds."""
     status = 1
@@ -286,6 +290,8 @@ def _child(steps: Sequence[Step], run: RunAll, op: Operation, fd: int,
             if _run_journaled(steps, run, op, begun=lambda s: send(begin=s.revision),
                               done=done, failed=failed):
                 status = 0
+            if statements is not None:
+                send(statements=statements.to_dict())
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -332,7 +338,8 @@ def _fresh_connections(backend: Backend | None, send: Callable[..., None]) -> It
 # -- the parent ------------------------------------------------------------------------
 
 def _watch(pid: int, fd: int, steps: Sequence[Step], op: Operation, report: Reporter,
-           deadline: float, backend: Backend | None) -> ApplyOutcome:
+           deadline: float, backend: Backend | None,
+           statements: StatementLog | None) -> ApplyOutcome:
     outcome = ApplyOutcome()
     by_revision = {s.revision: s for s in steps}
     sessions: list[int] = []
@@ -383,6 +390,8 @@ def _watch(pid: int, fd: int, steps: Sequence[Step], op: Operation, report: Repo
                     report(f"  FAILED: {outcome.error}")
                 elif "session" in message:
                     sessions.append(message["session"])
+                elif "statements" in message and statements is not None:
+                    statements.merge(message["statements"])
     _, status = os.waitpid(pid, 0)
     if interruption.received() is not None and not (outcome.ok and os.WIFEXITED(status)
                                                     and os.WEXITSTATUS(status) == 0):

@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterator, Mapping
 
-from . import durable, faults, interruption, ownership
+from . import digest, durable, faults, interruption, ownership
 from .backends import Backend
 from .durable import Progress
 from .errors import (
@@ -212,8 +212,8 @@ class SnapshotStore:
         except OSError as exc:
             shutil.rmtree(final, ignore_errors=True)
             raise SnapshotError(f"cannot write the manifest of {snapshot_id}: {exc}") from exc
-        log.info("snapshot %s: %d bytes, %d tables, sha256 %s, verified, in %.2fs", snapshot_id,
-                 snapshot.size, len(snapshot.row_counts), snapshot.sha256[:12],
+        log.info("snapshot %s: %d bytes, %d tables, %s, verified, in %.2fs", snapshot_id,
+                 snapshot.size, len(snapshot.row_counts), digest.short(snapshot.sha256),
                  time.perf_counter() - started)
         return snapshot
 
@@ -224,11 +224,11 @@ class SnapshotStore:
             path = directory / name
             if not path.is_file():
                 raise VerificationError(f"snapshot {snapshot.id} is missing its file {name}")
-            actual = durable.sha256_file(path, progress=progress)
+            actual = digest.like(expected, path, progress=progress)
             if actual != expected:
                 raise VerificationError(
-                    f"snapshot {snapshot.id} is damaged: {name} has sha256 {actual[:12]}…, "
-                    f"the manifest says {expected[:12]}…"
+                    f"snapshot {snapshot.id} is damaged: {name} has {digest.short(actual)}…, "
+                    f"the manifest says {digest.short(expected)}…"
                 )
 
     def delete(self, snapshot_id: str) -> None:
@@ -321,7 +321,7 @@ _FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
                   "a list of revision ids"),
     "size": (_is_count, "a number of bytes"),
     "sha256": (_is_str, "a string"),
-    "files": (lambda v: bool(v) and _mapping_of(_is_str)(v), "file names and their sha256"),
+    "files": (lambda v: bool(v) and _mapping_of(_is_str)(v), "file names and their digests"),
     "row_counts": (_mapping_of(_is_count), "table names and row counts"),
     "label": (_optional(_is_str), "a string or null"),
     "pinned": (lambda v: isinstance(v, bool), "true or false"),

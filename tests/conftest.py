@@ -191,3 +191,14 @@ def schema_of(db: Path) -> list[tuple]:
         return conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY type, name").fetchall()
     finally:
         conn.close()
+
+
+@pytest.fixture
+def stock_project(tmp_path) -> ProjectDir:
+    """A project as `alembic init` writes it (its env.py calls fileConfig() with the
+    default disable_existing_loggers=True), with no revisions and no database yet."""
+    root = tmp_path / "stock"
+    shutil.copytree(REPO / "tests" / "envstyles" / "stock", root,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "alembic" / "versions").mkdir()
+    return ProjectDir(root)

@@ -7,11 +7,11 @@ verify_payload. Row counts are exact; a healthy database has no integrity proble
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import blake3
 import pytest
 from sqlalchemy import create_engine, inspect, pool, text
 from sqlalchemy.engine import Engine, make_url
@@ -118,7 +118,7 @@ def test_payload_files_carry_their_checksums(subject, tmp_path):
     payload = take(subject, tmp_path / "snap")
     assert payload.files
     for name, digest in payload.files.items():
-        assert hashlib.sha256((tmp_path / "snap" / name).read_bytes()).hexdigest() == digest
+        assert digest == "blake3:" + blake3.blake3((tmp_path / "snap" / name).read_bytes()).hexdigest()
     assert payload.size > 0
 
 

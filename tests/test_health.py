@@ -183,3 +183,27 @@ def test_checks_from_the_entry_point_group(at_head, tmp_path):
                             cwd=REPO)
     names = [c["name"] for c in json.loads(result.stdout)["checks"]]
     assert "plugin:zoning" in names
+
+
+def test_a_restore_whose_checks_fail_exits_7_and_shows_them(at_head):
+    """A manual restore runs the health checks on the restored database: when one
+    fails, the restore says so (exit 7, the checks listed) and leaves the restored
+    database and the safety snapshot in place, with nothing pending."""
+    snapshot = json.loads(at_head.cli("--json", "snapshot", "create").stdout)["id"]
+    restored = table_contents(at_head.db)
+    at_head.cli("upgrade", "head")  # nothing to do; the database is as the snapshot holds it
+    at_head.configure(sql_check__impossible="SELECT 1 = 0")
+    human = at_head.cli("restore", snapshot, "--yes", expect=7)
+    assert "failed   sql:impossible" in human.stderr
+    assert "passed   revision" in human.stderr
+    assert "safeguard: error: " in human.stderr and "sql:impossible failed" in human.stderr
+    assert table_contents(at_head.db) == restored and version_of(at_head.db) == [HEAD]
+    snapshots = json.loads(at_head.cli("--json", "snapshot", "list").stdout)["snapshots"]
+    assert len(snapshots) == 3  # the one restored and the two safety snapshots
+    report = json.loads(at_head.cli("--json", "restore", snapshot, "--yes", expect=7).stdout)
+    assert report["exit_code"] == 7
+    assert report["result"]["health"]["ok"] is False
+    assert report["result"]["safety_snapshot"] in {s["id"] for s in json.loads(
+        at_head.cli("--json", "snapshot", "list").stdout)["snapshots"]}
+    # Nothing is left pending: the next change is not refused.
+    assert "Nothing to recover" in at_head.cli("recover").stderr

@@ -39,3 +39,32 @@ def test_each_revision_and_the_snapshot_reason_are_said_once(seeded):
     assert not any("Running upgrade" in line for line in lines)
     reason = "7fcb413ce398 is destructive (BC102)"
     assert sum(reason in line for line in lines) == 1, result.stderr
+
+
+def test_verbose_survives_a_stock_env_py_that_disables_existing_loggers(stock_project):
+    """Alembic's template env.py calls fileConfig(), which disables every logger the
+    ini does not name: safeguard's -v must still print, and the process's loggers
+    must be as they were afterwards."""
+    stock_project.add_revision("a1a1a1a1a1a1", None,
+                               "op.create_table('items', sa.Column('id', sa.Integer, primary_key=True))")
+    stock_project.add_revision("b2b2b2b2b2b2", "a1a1a1a1a1a1", "op.drop_table('items')")
+    stock_project.cli("upgrade", "a1a1a1a1a1a1", "--create")
+    verbose = stock_project.run("-v", "upgrade", "head")
+    assert verbose.returncode == 0, verbose.stderr
+    assert "INFO  [safeguard.store] snapshot " in verbose.stderr
+    assert "INFO  [safeguard.guard] check integrity: passed" in verbose.stderr
+
+
+def test_env_py_logging_setup_leaves_safeguard_loggers_as_they_were(stock_project):
+    import logging
+
+    stock_project.add_revision("a1a1a1a1a1a1", None, "pass")
+    disabled_by_caller = logging.getLogger("safeguard.schedule")
+    disabled_by_caller.disabled = True
+    try:
+        stock_project.cli("-v", "upgrade", "head", "--create")
+        assert not logging.getLogger("safeguard").disabled
+        assert not logging.getLogger("safeguard.guard").disabled
+        assert disabled_by_caller.disabled
+    finally:
+        disabled_by_caller.disabled = False

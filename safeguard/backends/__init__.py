@@ -8,7 +8,7 @@ store, the journal, the guard) is engine-agnostic and talks only to this protoco
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ContextManager, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Collection, ContextManager, Mapping, Protocol, Sequence
 
 from sqlalchemy.engine import URL, make_url
 
@@ -18,6 +18,10 @@ from ..manifest import Payload, Snapshot
 
 if TYPE_CHECKING:
     from ..config import Settings
+    from ..footprint import Schema
+
+#: Called as ``progress(tables_done, tables_total)`` while a check goes table by table.
+TableProgress = Callable[[int, int], None] | None
 
 
 class Backend(Protocol):
@@ -27,6 +31,9 @@ class Backend(Protocol):
     #: True when restore() itself checks the payload's sha256 on the way through (one
     #: read of the snapshot); otherwise the store re-hashes it before restore() runs.
     proves_payload_on_restore: bool
+    #: What restore() proved of the bytes it put in place that an integrity check
+    #: would prove again (the post-restore checks skip it), or None.
+    restore_proof: str | None
 
     def identity(self) -> str:
         """A stable name of this database (file path; host/port/dbname), never a secret."""
@@ -37,8 +44,14 @@ class Backend(Protocol):
     def size(self) -> int:
         """Approximate size in bytes: the cost estimate of a snapshot."""
 
-    def row_counts(self, connection: Any = None) -> dict[str, int]:
-        """Rows per table, for manifests, data guards and restore verification; on
+    def row_counts(self, tables: Collection[str] | None = None, *,
+                   connection: Any = None) -> dict[str, int]:
+        """Rows per table (of ``tables`` only, when given, those that exist), for
+        manifests, data guards and restore verification; on ``connection`` (a driver
+        connection), as its open transaction sees them."""
+
+    def schema(self, *, connection: Any = None) -> "Schema":
+        """The tables' definitions, foreign keys and triggers (see footprint.py); on
         ``connection`` (a driver connection), as its open transaction sees them."""
 
     def snapshot(self, directory: Path, *, progress: Progress = None) -> Payload:
@@ -59,9 +72,11 @@ class Backend(Protocol):
         """Restore the copy in ``directory`` into a scratch database and return the
         problems found there (integrity, row counts against the manifest)."""
 
-    def integrity_problems(self, *, quick: bool = False, connection: Any = None) -> list[str]:
-        """Problems found by the engine's own integrity checks on the live database
-        (on ``connection``: as its open transaction sees it)."""
+    def integrity_problems(self, *, quick: bool = False, tables: Collection[str] | None = None,
+                           progress: TableProgress = None, connection: Any = None) -> list[str]:
+        """Problems found by the engine's own integrity checks on the live database, or
+        on ``tables`` only (with their indexes and foreign keys); on ``connection``: as
+        its open transaction sees them."""
 
     def preflight(self) -> None:
         """Refuse, before anything is journaled or written, what would make a snapshot

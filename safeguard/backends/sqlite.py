@@ -23,12 +23,12 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager, nullcontext, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Collection, ContextManager, Iterator, Mapping, Sequence
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
 
-from .. import compression, durable, faults, interruption
+from .. import compression, digest, durable, faults, interruption
 from ..durable import Progress
 from ..errors import (
     DatabaseMissingError,
@@ -37,8 +37,9 @@ from ..errors import (
     SnapshotError,
     VerificationError,
 )
+from ..footprint import Schema
 from ..manifest import Payload, Snapshot
-from . import count_mismatches
+from . import TableProgress, count_mismatches
 from .holders import other_processes
 
 if TYPE_CHECKING:
@@ -53,6 +54,8 @@ BUSY_TIMEOUT_S = 30.0
 SIDE_FILES = ("-wal", "-shm", "-journal")
 #: Room wanted beside the database for a restore's staging copy, times its size now.
 RESTORE_MARGIN = 1.1
+#: SQLite's result codes for a damaged file (sqlite3.h).
+SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26
 
 
 class SQLiteBackend:
@@ -60,6 +63,8 @@ class SQLiteBackend:
 
     engine = "sqlite"
     proves_payload_on_restore = True
+    restore_proof: str | None = ("the restored file held the snapshot's exact bytes (its digest), which "
+                     "passed quick_check when the snapshot was taken")
 
     def __init__(self, url: URL, settings: "Settings | None" = None) -> None:
         database = url.database
@@ -87,17 +92,27 @@ class SQLiteBackend:
     def size(self) -> int:
         return sum(_size(self.path.with_name(self.path.name + s)) for s in ("", "-wal"))
 
-    def row_counts(self, connection: Any = None) -> dict[str, int]:
+    def row_counts(self, tables: Collection[str] | None = None, *,
+                   connection: Any = None) -> dict[str, int]:
         if connection is not None:  # the caller's sqlite3 connection (never a run's: see undo.py)
-            return _row_counts(connection)
+            return _row_counts(connection, tables)
         with closing(self._connect()) as conn:
-            return _row_counts(conn)
+            return _row_counts(conn, tables)
 
-    def integrity_problems(self, *, quick: bool = False, connection: Any = None) -> list[str]:
+    def schema(self, *, connection: Any = None) -> Schema:
+        """Each table's definition with its indexes and triggers (sqlite_master), and
+        its foreign keys: what the footprint of a run compares before and after."""
         if connection is not None:
-            return _integrity_problems(connection, quick=quick)
+            return _schema(connection)
         with closing(self._connect()) as conn:
-            return _integrity_problems(conn, quick=quick)
+            return _schema(conn)
+
+    def integrity_problems(self, *, quick: bool = False, tables: Collection[str] | None = None,
+                           progress: TableProgress = None, connection: Any = None) -> list[str]:
+        if connection is not None:
+            return _integrity_problems(connection, quick=quick, tables=tables, progress=progress)
+        with closing(self._connect()) as conn:
+            return _integrity_problems(conn, quick=quick, tables=tables, progress=progress)
 
     def preflight(self) -> None:
         """Refuse, before anything is snapshotted or migrated, what would make the
@@ -220,14 +235,17 @@ class SQLiteBackend:
         target = directory / PAYLOAD_NAME
         mode, folded = self._copy_consistently(target, progress=progress)
 
-        sha256, problems, counts = _examine(target)
+        # A compressed payload records the sha256 of the bytes it decompresses to
+        # (compression.py hashes them on the way through).
+        algorithm = digest.SHA256 if self.compression == "zstd" else digest.DEFAULT
+        copied, problems, counts = _examine(target, algorithm)
         if problems:
             raise SnapshotError(f"the copy of {self.path} fails quick_check: {problems[0]}")
         extra = {"journal_mode": mode, "sqlite_version": sqlite3.sqlite_version,
                  "wal_folded": folded}
         if self.compression == "zstd":
-            return self._compressed(target, sha256, counts, extra)
-        return Payload(files={PAYLOAD_NAME: sha256}, size=_size(target), row_counts=counts,
+            return self._compressed(target, copied, counts, extra)
+        return Payload(files={PAYLOAD_NAME: copied}, size=_size(target), row_counts=counts,
                        extra=extra)
 
     def _copy_consistently(self, target: Path, *, progress: Progress = None) -> tuple[str, bool]:
@@ -312,9 +330,11 @@ class SQLiteBackend:
         moved: list[tuple[Path, Path]] = []
         try:
             # The live file is untouched until the staged copy is known to hold exactly
-            # the bytes that were snapshotted; until then a signal may stop the restore.
+            # the bytes that were snapshotted (and quick_checked when they were); until
+            # then a signal may stop the restore.
             with interruption.stoppable():
-                counts = _materialize(directory, snapshot, staging, progress=progress)
+                counts = _materialize(directory, snapshot, staging, progress=progress,
+                                      quick_check=False)
                 # The application's user must be able to open what it gets back: the copy
                 # takes the live file's mode, owner and group (the snapshot stays 0600).
                 if self.path.exists() and not durable.take_mode_and_owner(staging, os.stat(self.path)):
@@ -362,10 +382,12 @@ def _aside(staging: Path) -> list[Path]:
 
 
 def _materialize(directory: Path, snapshot: Snapshot, dst: Path, *,
-                 progress: Progress = None) -> dict[str, int]:
+                 progress: Progress = None, quick_check: bool = True) -> dict[str, int]:
     """Write the snapshot's database to ``dst`` (decompressing if needed) and prove it
-    is the database the manifest describes: the sha256 of its bytes, quick_check, and
-    the row counts, which it returns. ``dst`` is removed if any of it fails."""
+    is the database the manifest describes: the digest of its bytes, the row counts
+    (returned) and, with ``quick_check``, quick_check again; a restore leaves that out,
+    one proof per byte: bytes matching the digest are the bytes that passed it when
+    the snapshot was taken. ``dst`` is removed if any of it fails."""
     try:
         if snapshot.compression == "zstd":
             expected = snapshot.content_sha256 or ""  # none recorded: nothing matches
@@ -377,14 +399,14 @@ def _materialize(directory: Path, snapshot: Snapshot, dst: Path, *,
             expected = snapshot.files[PAYLOAD_NAME]
             durable.kernel_copy(directory / PAYLOAD_NAME, dst, progress=progress)
         try:
-            actual, problems, counts = _examine(dst)
+            actual, problems, counts = _examine(dst, digest.algorithm_of(expected), quick_check)
         except sqlite3.Error as exc:  # a copy too damaged to open
             raise RestoreError(f"snapshot {snapshot.id} does not verify: {exc}; "
                                "nothing was restored") from exc
         if actual != expected:
             raise RestoreError(
                 f"snapshot {snapshot.id} does not hold the bytes its manifest describes "
-                f"(sha256 {actual[:12]} != {expected[:12]}); nothing was restored")
+                f"({digest.short(actual)} != {digest.short(expected)}); nothing was restored")
         problems += count_mismatches(snapshot.row_counts, counts)
         if problems:
             raise RestoreError(f"snapshot {snapshot.id} does not verify: {problems[0]}; "
@@ -395,19 +417,22 @@ def _materialize(directory: Path, snapshot: Snapshot, dst: Path, *,
         raise
 
 
-def _examine(path: Path) -> tuple[str, list[str], dict[str, int]]:
-    """sha256, quick_check problems and row counts of a database file, the hash and the
-    checks running side by side (hashlib and SQLite both release the GIL)."""
+def _examine(path: Path, algorithm: str,
+             quick_check: bool = True) -> tuple[str, list[str], dict[str, int]]:
+    """The digest, quick_check problems (unless not ``quick_check``) and row counts of
+    a database file, the hash and the checks running side by side (the hashers and
+    SQLite both release the GIL)."""
     def check() -> tuple[list[str], dict[str, int]]:
         with closing(_open_readonly(path)) as conn:
-            return _integrity_problems(conn, quick=True), _row_counts(conn)
+            problems = _integrity_problems(conn, quick=True) if quick_check else []
+            return problems, _row_counts(conn)
 
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="examine") as pool:
         # Each in a copy of the caller's context, as every thread safeguard starts.
-        digest = pool.submit(contextvars.copy_context().run, durable.sha256_file, path)
+        hashed = pool.submit(contextvars.copy_context().run, digest.of_file, path, algorithm=algorithm)
         checked = pool.submit(contextvars.copy_context().run, check)
         problems, counts = checked.result()
-        return digest.result(), problems, counts
+        return hashed.result(), problems, counts
 
 
 def _open_readonly(path: Path) -> sqlite3.Connection:
@@ -415,23 +440,66 @@ def _open_readonly(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True, isolation_level=None)
 
 
-def _row_counts(conn: sqlite3.Connection) -> dict[str, int]:
-    tables = [row[0] for row in conn.execute(
+def _tables(conn: sqlite3.Connection) -> list[str]:
+    return [row[0] for row in conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' "
         "AND name NOT LIKE 'sqlite_%' ORDER BY name"
     )]
+
+
+def _row_counts(conn: sqlite3.Connection, only: Collection[str] | None = None) -> dict[str, int]:
+    tables = [t for t in _tables(conn) if only is None or t in only]
     return {t: conn.execute(f'SELECT count(*) FROM "{_quote(t)}"').fetchone()[0] for t in tables}
+
+
+def _schema(conn: sqlite3.Connection) -> Schema:
+    rows = conn.execute("SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_master "
+                        "WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name").fetchall()
+    parts: dict[str, list[str]] = {name: [sql] for kind, name, _, sql in rows if kind == "table"}
+    by_lower = {name.lower(): name for name in parts}
+    for kind, name, table, sql in rows:
+        if kind in ("index", "trigger") and table in parts:
+            parts[table].append(f"{kind} {name}: {sql}")
+    references = {}
+    for table in parts:
+        parents = {by_lower.get(row[2].lower(), row[2])
+                   for row in conn.execute(f'PRAGMA foreign_key_list("{_quote(table)}")')}
+        references[table] = frozenset(parents)
+    return Schema(tables={t: "\n".join(p) for t, p in parts.items()}, references=references,
+                  triggers=frozenset(table for kind, _, table, _ in rows if kind == "trigger"))
 
 
 def _quote(name: str) -> str:
     return name.replace('"', '""')
 
 
-def _integrity_problems(conn: sqlite3.Connection, *, quick: bool) -> list[str]:
+def _integrity_problems(conn: sqlite3.Connection, *, quick: bool,
+                        tables: Collection[str] | None = None,
+                        progress: TableProgress = None) -> list[str]:
+    """integrity_check (or quick_check) and foreign_key_check, of the whole database or
+    of ``tables`` only (each with its indexes: SQLite 3.33's per-table form), calling
+    ``progress(done, total)`` after each table."""
     pragma = "quick_check" if quick else "integrity_check"
-    problems = [row[0] for row in conn.execute(f"PRAGMA {pragma}") if row[0] != "ok"]
-    for table, rowid, parent, _fkid in conn.execute("PRAGMA foreign_key_check"):
-        problems.append(f"foreign key violation: {table} row {rowid} references a missing {parent} row")
+    if tables is None:
+        targets: list[str | None] = [None]
+    else:
+        existing = set(_tables(conn))
+        targets = [t for t in sorted(tables) if t in existing]
+    problems: list[str] = []
+    for done, table in enumerate(targets, 1):
+        argument = "" if table is None else f'("{_quote(table)}")'
+        try:
+            problems += [row[0] for row in conn.execute(f"PRAGMA {pragma}{argument}") if row[0] != "ok"]
+            for child, rowid, parent, _fkid in conn.execute(f"PRAGMA foreign_key_check{argument}"):
+                problems.append(f"foreign key violation: {child} row {rowid} references a missing {parent} row")
+        except sqlite3.DatabaseError as exc:
+            # Damage bad enough to stop the check is its finding; anything else
+            # (a lock, say) means the check could not run, and goes up.
+            if getattr(exc, "sqlite_errorcode", None) not in (SQLITE_CORRUPT, SQLITE_NOTADB):
+                raise
+            problems.append(f"{table or 'the database'}: {exc}")
+        if progress is not None:
+            progress(done, len(targets))
     return problems
 
 

@@ -12,7 +12,12 @@ from typing import Any, Callable
 from .. import health, interruption
 from ..backends import Backend
 from ..config import Settings
-from ..errors import OperationInterruptedError, RestoreRefusedError, SnapshotError
+from ..errors import (
+    HealthCheckFailedError,
+    OperationInterruptedError,
+    RestoreRefusedError,
+    SnapshotError,
+)
 from ..interruption import Interrupted, signal_name
 from ..manifest import SAFETY_REASON
 from ..reporting import ProgressFactory, Reporter, no_progress, silent
@@ -135,8 +140,10 @@ def _restore(ws: Workspace, settings: Settings, snapshot_id: str,
                                      warnings=warnings, safety_snapshot=safety,
                                      signal=exc.name)) from None
         with interruption.finishing("the restore"):
+            # What the restore proved (every byte against the digest) is not read again.
             ctx = health.CheckContext(backend=backend, project=ws.project, settings=settings,
-                                      database=state, expected_heads=snapshot.revisions)
+                                      database=state, expected_heads=snapshot.revisions,
+                                      proven=backend.restore_proof)
             with op.step("check") as outcome:
                 checks = health.run_checks(ctx)
                 outcome["ok"] = checks.ok
@@ -153,6 +160,15 @@ def _restore(ws: Workspace, settings: Settings, snapshot_id: str,
             f"interrupted by {signal} after the swap: the restore of {snapshot.id} was completed "
             f"first; the database is at {format_revs(result.heads)} (the previous state is in "
             f"safety snapshot {safety.id})", signum=signum, report=done)
+    for line in checks.lines():
+        report(line)
+    if not checks.ok:
+        # The restore is complete and journaled: nothing is pending; the checks say what
+        # is wrong with the database it put back.
+        raise HealthCheckFailedError(
+            f"restored {snapshot.id}, but the health checks after it failed: "
+            f"{checks.summary()}; the restored database is left in place, the previous "
+            f"state is in safety snapshot {safety.id}", report=done)
     report(f"Restored {snapshot.id}: the database is at {format_revs(result.heads)} "
            f"(the previous state is in safety snapshot {safety.id}).")
     return done

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Collection, ContextManager, Iterator, Mapping, Sequence
 
 import psycopg
 import sqlalchemy as sa
@@ -14,7 +14,9 @@ from sqlalchemy.engine import URL
 from ... import durable, interruption
 from ...durable import Progress
 from ...errors import ConfigError, RefusedError, RestoreError, SnapshotError
+from ...footprint import Schema
 from ...manifest import Payload, Snapshot
+from .. import TableProgress
 from . import catalog, databases, names, swap
 from .advisory import advisory_lock
 from .dump import DumpStrategy
@@ -37,6 +39,8 @@ class PostgresBackend:
     engine = "postgresql"
     #: pg_restore reads the dump as it is; the store re-hashes it first.
     proves_payload_on_restore = False
+    #: pg_restore rebuilds every index and constraint; the catalog checks are cheap.
+    restore_proof: str | None = None
 
     def __init__(self, url: URL, settings: "Settings | None" = None) -> None:
         self.url = url
@@ -61,28 +65,40 @@ class PostgresBackend:
         with self._connection() as conn:
             return conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
 
-    def row_counts(self, connection: psycopg.Connection | None = None) -> dict[str, int]:
+    def row_counts(self, tables: Collection[str] | None = None, *,
+                   connection: psycopg.Connection | None = None) -> dict[str, int]:
         """Exact rows per table of every non-system schema (``table`` in public,
-        ``schema.table`` elsewhere), counted in one snapshot; on ``connection``, as
-        that connection's open transaction sees them."""
+        ``schema.table`` elsewhere; of ``tables`` only, when given), counted in one
+        snapshot; on ``connection``, as that connection's open transaction sees them."""
         if connection is not None:
-            return catalog.row_counts(connection)
+            return catalog.row_counts(connection, tables)
         with self._connection() as conn:
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             try:
-                return catalog.row_counts(conn)
+                return catalog.row_counts(conn, tables)
             finally:
                 conn.execute("ROLLBACK")
 
-    def integrity_problems(self, *, quick: bool = False,
+    def schema(self, *, connection: psycopg.Connection | None = None) -> Schema:
+        """Each table's definition, foreign keys and triggers, from the catalogs (on
+        ``connection``: as its open transaction sees them)."""
+        if connection is not None:
+            return catalog.schema(connection)
+        with self._connection() as conn:
+            return catalog.schema(conn)
+
+    def integrity_problems(self, *, quick: bool = False, tables: Collection[str] | None = None,
+                           progress: TableProgress = None,
                            connection: psycopg.Connection | None = None) -> list[str]:
         """NOT VALID constraints, invalid indexes, an unreadable catalog; unless
-        ``quick``, unreadable tables (and damaged B-trees where amcheck is installed).
-        On ``connection``: as its open transaction sees them."""
+        ``quick``, unreadable tables (and damaged B-trees where amcheck is installed);
+        of ``tables`` only, when given. On ``connection``: as its open transaction sees
+        them."""
         if connection is not None:
-            return catalog.integrity_problems(connection, quick=quick)
+            return catalog.integrity_problems(connection, quick=quick, only=tables,
+                                              progress=progress)
         with self._connection() as conn:
-            return catalog.integrity_problems(conn, quick=quick)
+            return catalog.integrity_problems(conn, quick=quick, only=tables, progress=progress)
 
     def session_lock(self, timeout: float) -> ContextManager[None]:
         """The advisory lock of this database, held for the whole guarded operation."""

@@ -26,7 +26,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from ... import durable
+from ... import digest
 from ...durable import Progress
 from ...errors import RestoreError, SnapshotError
 from ...manifest import Payload, Snapshot
@@ -195,9 +195,9 @@ def _properties(conn: psycopg.Connection, snapshot: Snapshot, server: Server) ->
 
 
 def _hash_payload(directory: Path, target: Path) -> dict[str, str]:
-    """sha256 of every payload file, keyed by its path relative to ``directory``."""
+    """The digest of every payload file, keyed by its path relative to ``directory``."""
     paths = [target] if target.is_file() else sorted(p for p in target.rglob("*") if p.is_file())
-    return {str(p.relative_to(directory)): durable.sha256_file(p) for p in paths}
+    return {str(p.relative_to(directory)): digest.of_file(p) for p in paths}
 
 
 def _drop_quietly(conn: psycopg.Connection, name: str) -> None:

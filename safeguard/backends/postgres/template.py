@@ -24,7 +24,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from ... import durable
+from ... import digest, durable
 from ...durable import Progress
 from ...errors import RestoreError, SnapshotError
 from ...manifest import Payload, Snapshot
@@ -84,7 +84,7 @@ class TemplateStrategy:
         if progress:
             progress(size)
         return Payload(
-            files={MARKER: durable.sha256_file(marker)},
+            files={MARKER: digest.of_file(marker)},
             size=marker.stat().st_size,
             row_counts=counts,
             extra={
