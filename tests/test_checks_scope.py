@@ -76,6 +76,18 @@ def test_a_revision_touching_one_table_checks_it_and_the_tables_referencing_it(t
     assert integrity["detail"].startswith("no problems found (full check of ")
 
 
+def test_a_rehearsal_checks_what_the_revision_touched_on_its_copy(tables):
+    """A rehearsal's checks cost what the rehearsed run changed, as the real run's do."""
+    tables.add_revision(NEXT, BASE, TOUCH_PARENT)
+    before = table_contents(tables.db)
+    integrity = _checks(tables.cli("--json", "rehearse", "head"))["integrity"]
+    assert integrity["status"] == "passed"
+    assert "touched (alembic_version, parent)" in integrity["detail"]
+    assert "referencing them (child, grandchild)" in integrity["detail"]
+    assert "other" not in integrity["detail"] and "whole database" not in integrity["detail"]
+    assert table_contents(tables.db) == before and version_of(tables.db) == [BASE]
+
+
 def test_a_corrupted_page_in_a_touched_table_is_still_caught_and_restored(tables):
     before = table_contents(tables.db)
     tables.add_revision(NEXT, BASE, CORRUPT_PARENT_INDEX)

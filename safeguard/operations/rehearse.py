@@ -41,7 +41,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import sqlalchemy as sa
 from alembic import context as alembic_context
 
-from .. import health
+from .. import footprint, health
 from ..backends import Backend, backend_for
 from ..classify.result import Finding
 from ..config import Settings
@@ -351,13 +351,15 @@ def _run(project: Project, copy: Backend, settings: Settings, target: str, op: O
         plan = make_plan(project, state, target=target, direction="upgrade", policy="never",
                          database_size=facts.size)
         before = copy.row_counts()
-        recorder = _Recorder([p.step.revision for p in plan.steps], _counts_of(state.url))
+        schema_before, statements = copy.schema(), footprint.StatementLog()
+        recorder = _Recorder([p.step.revision for p in plan.steps], _counts_of(state.url),
+                             statements)
         with copy.lock_watch() as watch:
             recorder.watch = watch
 
             def run(applied: Callable[[str], None]) -> None:
                 recorder.begin()
-                project.apply_run(target, "upgrade", recorder.wrap(applied))
+                project.apply_run(target, "upgrade", recorder.wrap(applied), statements)
 
             outcome = apply_steps([p.step for p in plan.steps], run, op, report)
             recorder.end()
@@ -368,7 +370,8 @@ def _run(project: Project, copy: Backend, settings: Settings, target: str, op: O
             ctx = health.CheckContext(backend=copy, project=project, settings=settings,
                                       database=state, expected_heads=plan.expected_heads,
                                       before_counts=before,
-                                      classifications=[p.classification for p in plan.steps])
+                                      classifications=[p.classification for p in plan.steps],
+                                      footprint=footprint.after(statements, schema_before, copy))
             with op.step("check") as done:
                 checks = health.run_checks(ctx)
                 done["ok"] = checks.ok
@@ -404,6 +407,7 @@ class _Recorder:
 
     pending: list[str]
     counts: dict[str, int] | None
+    statements: footprint.StatementLog
     watch: Any = None
     seconds: dict[str, float] = field(default_factory=dict)
     changes: dict[str, tuple[RowChange, ...]] = field(default_factory=dict)
@@ -420,7 +424,8 @@ class _Recorder:
                 self.seconds[revision] = time.monotonic() - self._clock
                 self.pending.remove(revision)
                 self._mark()
-                after = _counts_on_migration_connection()
+                with self.statements.paused():
+                    after = _counts_on_migration_connection()
                 if after is not None and self.counts is not None:
                     self.changes[revision] = _changes(self.counts, after)
                 self.counts = after
