@@ -42,7 +42,7 @@ from sqlalchemy import event
 MAX_SHAPES = 5000
 
 _LITERAL = re.compile(r"'(?:[^']|'')*'|(?<![\w$])\d+(?:\.\d+)?(?![\w$])")
-_PLACEHOLDER = re.compile(r"%\(\w+\)s|%s|:\w+\b")
+_PLACEHOLDER = re.compile(r"%\(\w+\)s|%s|(?<![:\w]):[A-Za-z_]\w*\b")  # not a ::cast
 _PRAGMA = re.compile(r"^\s*PRAGMA\s+(?:[\w\"]+\.)?\"?(\w+)\"?\s*(=|\()?", re.IGNORECASE)
 _FIRST_WORD = re.compile(r"^\s*(\w+)")
 #: PRAGMAs that only read, or set a property of the connection or file (no table rows).

@@ -68,3 +68,18 @@ def test_the_footprint_adds_schema_changes_and_resolves_names():
     trigger = of_run(log, before, Schema(after.tables, after.references, frozenset({"parent"})))
     assert trigger == Footprint.unknown("table parent has a trigger, which may write tables no "
                                         "statement names")
+
+
+def test_postgresql_casts_are_not_taken_for_placeholders():
+    """SQLAlchemy's PostgreSQL catalog reads (Alembic runs them on the migration's
+    connection) cast with ``::``; read as a ``:name`` placeholder, the cast made every
+    PostgreSQL run's footprint unknown and its checks whole-database."""
+    log = StatementLog()
+    log.merge({"dialect": "postgresql", "watched": 1, "shapes": [
+        "SELECT pg_catalog.pg_class.relname FROM pg_catalog.pg_class "
+        "WHERE pg_catalog.pg_class.relname IN (%(table_names_1)s::VARCHAR) "
+        "AND pg_catalog.pg_class.relkind = ANY (ARRAY[%(param_1)s::VARCHAR, %(param_2)s::VARCHAR])",
+        "INSERT INTO notes (id, body) VALUES (:id, 'x'::text)",
+        "UPDATE alembic_version SET version_num=%(version_num)s WHERE alembic_version.version_num = 'a'",
+    ]})
+    assert log.named_tables() == ({"notes", "alembic_version"}, None)

@@ -225,3 +225,21 @@ def test_a_python_check_judges_the_uncommitted_run(pg_head, pg_server):
     done = pg_head.run("upgrade", "head")
     assert done.returncode == 0, done.stderr
     assert version_of(pg_server, pg_head.database) == [NEW]
+
+
+def test_checks_inside_the_transaction_read_the_run_footprint_through_the_open_transaction(pg_head, pg_server):
+    """The commit gate's checks see the schema as the run's own transaction does (read
+    in a savepoint that is rolled back): only the tables the run touched are checked,
+    and the run commits without the snapshot it did not need."""
+    pg_head.configure(metadata="")
+    pg_head.add_revision(NEW, HEAD, CREATE_INSERT)
+    report = json.loads(pg_head.cli("--json", "upgrade", "head").stdout)
+    assert report["outcome"] == "migrated" and report["snapshot"] is None, report
+    checks = {c["name"]: c for c in report["health"]["checks"]}
+    for name in ("integrity", "data_guard"):
+        detail = checks[name]["detail"]
+        assert checks[name]["status"] == "passed", checks[name]
+        assert "touched (alembic_version, notes)" in detail, detail
+        assert "whole database" not in detail and "properties" not in detail, detail
+    assert version_of(pg_server, pg_head.database) == [NEW]
+    assert _snapshots(pg_head) == []
