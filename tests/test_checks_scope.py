@@ -170,3 +170,20 @@ def test_a_run_in_a_child_process_hands_its_statements_back(tables):
     tables.add_revision(NEXT, BASE, TOUCH_PARENT)
     checks = _checks(tables.cli("--json", "upgrade", "head", "--timeout", "120"))
     assert "touched (alembic_version, parent)" in checks["integrity"]["detail"]
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_destructive_revision_checks_the_tables_it_touched(pg_at_head, pg_server):
+    """The snapshot path on PostgreSQL: the footprint is read from the statements the
+    run executed (Alembic's own catalog reads included) and the schema after it."""
+    from conftest import HEAD
+    from postgres_support import version_of as pg_version_of
+
+    pg_at_head.add_revision(NEXT, HEAD, "op.execute(\"DELETE FROM audit_log WHERE false\")")
+    report = json.loads(pg_at_head.cli("--json", "upgrade", "head").stdout)
+    assert report["outcome"] == "migrated" and report["snapshot"], report
+    integrity = {c["name"]: c for c in report["health"]["checks"]}["integrity"]
+    assert integrity["status"] == "passed", integrity
+    assert "touched (alembic_version, audit_log)" in integrity["detail"], integrity["detail"]
+    assert "whole database" not in integrity["detail"], integrity["detail"]
+    assert pg_version_of(pg_server, pg_at_head.database) == [NEXT]
