@@ -21,10 +21,11 @@ from . import pools
 from .backends import Backend, backend_for
 from .config import Settings
 from .durable import Progress, close_progress
-from .errors import DatabaseMissingError, RefusedError, UnfinishedOperationError
+from .errors import DatabaseMissingError, RefusedError, SnapshotNotFoundError, UnfinishedOperationError
 from .journal import Journal, Operation, OperationRecord
 from .lock import database_lock
 from .project import Project
+from .remote import RemoteCopy, Uploads
 from .revisions import DatabaseState
 from .store import Snapshot, SnapshotStore
 
@@ -37,6 +38,9 @@ class Workspace:
         self.project = Project(settings)
         self.store = SnapshotStore(settings.store_dir)
         self.journal = Journal(self.store.root)
+        #: Every snapshot taken through ``Held.snapshot`` is uploaded to the remote
+        #: (when one is set) beside the rest of the operation: see ``uploaded``.
+        self.uploads = Uploads(settings, self.store)
 
     def database(self, *, create: bool = False, check_known: bool = True,
                  empty_ok: bool = False) -> DatabaseState:
@@ -76,6 +80,28 @@ class Workspace:
         pending = self.journal.unfinished(database)
         if pending:
             raise self._unfinished(pending[-1])
+
+    def snapshot(self, snapshot_id: str) -> Snapshot:
+        """A snapshot from the local store, else brought down from the remote (each file
+        checked against its manifest on the way): the new-machine case."""
+        try:
+            return self.store.get(snapshot_id)
+        except SnapshotNotFoundError:
+            remote = self.uploads.remote
+            if remote is None:
+                raise
+        if snapshot_id == "latest":
+            snapshot_id = remote.latest().id
+        self.store.path_of(snapshot_id)  # validates the id before it names a key
+        return remote.download(snapshot_id, self.store)
+
+    def uploaded(self) -> list[RemoteCopy]:
+        """Wait for the uploads this workspace started, journal what became of each
+        (the remote's last success is read from these notes), and return them."""
+        copies = self.uploads.wait()
+        for copy in copies:
+            self.journal.append({"op": "-", "kind": "upload", "event": "note", **copy.to_dict()})
+        return copies
 
     @staticmethod
     def _unfinished(op: OperationRecord, why: str = "") -> UnfinishedOperationError:
@@ -143,4 +169,5 @@ class Held:
             raise
         finally:
             close_progress(progress)
+        self.ws.uploads.start(snapshot)  # proven locally: now off the machine, beside the rest
         return snapshot

@@ -63,7 +63,7 @@ def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
     ws = Workspace(settings)
 
     def examine() -> tuple[Snapshot, DatabaseState, tuple[str, ...]]:
-        found = ws.store.get(snapshot_id)
+        found = ws.snapshot(snapshot_id)  # from the remote when not here
         # An empty file is what a restore is for (a database truncated to nothing).
         now = ws.database(check_known=False, empty_ok=True)
         check_compatible(found, ws.backend(now))

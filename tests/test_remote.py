@@ -1,0 +1,118 @@
+"""The remote store on real SQLite files, over real HTTP to the S3 server `make test`
+starts (scripts/s3test.sh): every snapshot leaves the machine, and the new machine
+(the local store gone) lists, verifies and restores from the remote."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import HEAD, table_contents, version_of
+from s3_support import corrupt, delete_local, payload_keys
+
+# Fails after dropping a column: the guarded run restores the snapshot.
+DROPS_THEN_FAILS = """\
+with op.batch_alter_table("properties") as batch_op:
+    batch_op.drop_column("zoning")
+op.execute("SELECT * FROM no_such_table")
+"""
+
+
+def test_a_snapshot_is_uploaded_payload_and_manifest(seeded, s3_remote):
+    result = seeded.cli("--json", "snapshot", "create", "--label", "nightly")
+    snapshot_id = json.loads(result.stdout)["id"]
+
+    keys = s3_remote.objects()
+    assert f"team/app/snapshots/{snapshot_id}/manifest.json" in keys
+    assert payload_keys(s3_remote, snapshot_id)
+    listed = json.loads(seeded.cli("--json", "snapshot", "list").stdout)["snapshots"]
+    assert [(s["id"], s["locations"]) for s in listed] == [(snapshot_id, ["local", "remote"])]
+
+
+def test_destructive_run_lands_on_the_remote_and_a_failed_one_is_restored(seeded, s3_remote):
+    seeded.cli("upgrade", HEAD, "--policy", "never")
+    seeded.add_revision("c0ffee000001", HEAD, DROPS_THEN_FAILS, doc="drop zoning, then fail")
+    before = table_contents(seeded.db)
+
+    result = seeded.cli("--json", "upgrade", "head", expect=6)
+
+    report = json.loads(result.stdout)["result"]
+    snapshot_id = report["snapshot"]["id"]
+    assert report["restored"] is True
+    assert report["remote"] == {"snapshot": snapshot_id, "ok": True, "error": None,
+                                "location": f"s3://{s3_remote.bucket}/team/app/snapshots/{snapshot_id}/"}
+    assert table_contents(seeded.db) == before
+    assert f"team/app/snapshots/{snapshot_id}/manifest.json" in s3_remote.objects()
+
+
+def test_new_machine_restores_the_pre_migration_state_from_the_remote(seeded, s3_remote):
+    before, revision = table_contents(seeded.db), version_of(seeded.db)
+    result = seeded.cli("--json", "upgrade", "head")  # destructive revisions: a snapshot first
+    snapshot_id = json.loads(result.stdout)["snapshot"]["id"]
+    assert json.loads(result.stdout)["remote"]["ok"] is True
+    assert table_contents(seeded.db) != before
+
+    delete_local(seeded.store)
+    listed = json.loads(seeded.cli("--json", "snapshot", "list").stdout)["snapshots"]
+    assert [(s["id"], s["locations"]) for s in listed if s["id"] == snapshot_id] == [(snapshot_id, ["remote"])]
+    shown = json.loads(seeded.cli("--json", "snapshot", "show", snapshot_id).stdout)
+    assert shown["revision"] == revision[0]
+
+    seeded.cli("restore", snapshot_id, "--yes")
+
+    after = table_contents(seeded.db)
+    for table in before:  # table by table: a difference names its table
+        assert after[table] == before[table], table
+    assert version_of(seeded.db) == revision
+
+
+def test_verify_works_from_the_remote_alone(seeded, s3_remote):
+    snapshot_id = json.loads(seeded.cli("--json", "snapshot", "create").stdout)["id"]
+    delete_local(seeded.store)
+    result = json.loads(seeded.cli("--json", "snapshot", "verify", snapshot_id).stdout)
+    assert result["ok"] is True
+
+
+@pytest.mark.reliability
+def test_an_object_corrupted_on_the_server_is_refused_and_the_database_untouched(seeded, s3_remote):
+    snapshot_id = json.loads(seeded.cli("--json", "snapshot", "create").stdout)["id"]
+    seeded.cli("upgrade", "head")
+    delete_local(seeded.store)
+    for key in payload_keys(s3_remote, snapshot_id):
+        corrupt(s3_remote, key)
+    at_head = table_contents(seeded.db)
+
+    verify = seeded.cli("snapshot", "verify", snapshot_id, expect=10)
+    restore = seeded.cli("restore", snapshot_id, "--yes", expect=10)
+
+    for result in (verify, restore):
+        assert "is damaged" in result.stderr and snapshot_id in result.stderr
+    assert table_contents(seeded.db) == at_head
+    assert version_of(seeded.db) == [HEAD]
+    assert not list((seeded.store / "snapshots").glob(".tmp-*"))  # nothing half-downloaded
+
+
+def test_config_says_where_the_credentials_come_from_not_what_they_are(project, s3_remote):
+    report = json.loads(project.cli("--json", "config", "--no-probe").stdout)
+    assert report["settings"]["remote"]["value"] == s3_remote.url
+    assert report["settings"]["remote_credentials"] == {"value": "(not shown)", "source": "env"}
+
+
+@pytest.mark.reliability
+def test_a_missing_bucket_is_one_clear_line(seeded, s3_remote):
+    seeded.configure(remote=f"s3://no-such-bucket-{s3_remote.bucket}/x")
+    result = seeded.cli("snapshot", "create", expect=13)
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("safeguard: error: ") and "the bucket does not exist" in lines[-1]
+    assert "taken and verified locally" in lines[-1]
+
+
+@pytest.mark.reliability
+def test_remote_required_refuses_before_migrating_when_the_remote_cannot_be_written(seeded, s3_remote):
+    seeded.configure(remote=f"s3://no-such-bucket-{s3_remote.bucket}/x", remote_required="true")
+    before = table_contents(seeded.db)
+    result = seeded.cli("upgrade", "head", expect=13)
+    assert "remote_required" in result.stderr and "nothing was changed" in result.stderr
+    assert table_contents(seeded.db) == before
+    assert not (seeded.store / "snapshots").exists() or not list((seeded.store / "snapshots").iterdir())
+    assert "nothing to recover" in seeded.cli("recover").stdout.lower() + seeded.cli("recover").stderr.lower()
