@@ -8,7 +8,8 @@ import json
 from conftest import HEAD
 
 MIGRATION = {"outcome", "plan", "applied", "snapshot", "health", "failed_revision", "error",
-             "restored", "heads", "operation", "timed_out", "interrupted", "signal"}
+             "restored", "heads", "operation", "timed_out", "interrupted", "signal", "remote",
+             "warnings"}
 MANIFEST = {"id", "created_at", "reason", "engine", "database", "revisions", "revision", "size",
             "sha256", "files", "row_counts", "label", "pinned", "compression", "content_sha256",
             "extra", "safety"}

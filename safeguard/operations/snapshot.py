@@ -81,7 +81,6 @@ def create_snapshot(settings: Settings, *, label: str | None = None, pin: bool =
     for copy in ws.uploaded():
         if not copy.ok:
             # A backup that was to leave the machine and did not is a failed backup.
-            raise RemoteError(f"snapshot {snapshot.id} was taken and verified locally, but "
-                              f"{copy.error}")
+            raise RemoteError(f"{copy.error} (the snapshot was taken and verified locally)")
         report(f"Uploaded to {copy.location}")
     return snapshot
