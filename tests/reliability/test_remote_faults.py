@@ -23,7 +23,7 @@ from s3_support import (
 )
 
 from .ledger import Tally
-from .processes import resume, start, wait_stopped
+from .processes import Run, resume, start, wait_stopped
 
 pytestmark = pytest.mark.reliability
 
@@ -44,16 +44,22 @@ def remote(server, seeded, monkeypatch) -> S3Remote:
     return found
 
 
-def test_the_server_killed_mid_upload_leaves_the_run_protected_locally(seeded, server, remote, ledger):
-    before = table_contents(seeded.db)
-    run = start(seeded, "--json", "upgrade", "head", env={"SAFEGUARD_PAUSE": "remote:payload-uploaded"})
+def kill_server_at(point: str, server: MotoServer, project, *args: str) -> tuple[Run, int]:
+    """Run the CLI until it reaches ``point``, kill the S3 server there, let the run go
+    on; the run and its exit code."""
+    run = start(project, *args, env={"SAFEGUARD_PAUSE": point})
     try:
         wait_stopped(run)
         server.kill()
         resume(run)
-        code = run.wait()
+        return run, run.wait()
     finally:
         run.reap()
+
+
+def test_the_server_killed_mid_upload_leaves_the_run_protected_locally(seeded, server, remote, ledger):
+    before = table_contents(seeded.db)
+    run, code = kill_server_at("remote:payload-uploaded", server, seeded, "--json", "upgrade", "head")
     report = json.loads(run.stdout())
     ledger(Tally(tests=1, faults=1, data_lost=int(version_of(seeded.db) != [HEAD])))
 
@@ -92,14 +98,7 @@ def test_the_server_killed_mid_download_leaves_the_database_untouched(seeded, se
     delete_local(seeded.store)
     at_head = table_contents(seeded.db)
 
-    run = start(seeded, "restore", snapshot_id, "--yes", env={"SAFEGUARD_PAUSE": "remote:downloading"})
-    try:
-        wait_stopped(run)
-        server.kill()
-        resume(run)
-        code = run.wait()
-    finally:
-        run.reap()
+    run, code = kill_server_at("remote:downloading", server, seeded, "restore", snapshot_id, "--yes")
     lines = [line for line in run.stderr().splitlines() if line.strip()]
     untouched = table_contents(seeded.db) == at_head and version_of(seeded.db) == [HEAD]
     ledger(Tally(tests=1, faults=1, refused=1, data_lost=int(not untouched)))
