@@ -103,6 +103,25 @@ class Workspace:
             self.journal.append({"op": "-", "kind": "upload", "event": "note", **copy.to_dict()})
         return copies
 
+    def upload_notes(self) -> dict[str, dict[str, Any]]:
+        """Each snapshot's latest upload note in the journal, by snapshot id (oldest
+        first)."""
+        notes: dict[str, dict[str, Any]] = {}
+        for entry in self.journal.entries():
+            if entry.get("kind") == "upload" and entry.get("event") == "note":
+                notes.pop(str(entry.get("snapshot")), None)
+                notes[str(entry.get("snapshot"))] = entry
+        return notes
+
+    def retry_uploads(self) -> list[RemoteCopy]:
+        """Upload again the snapshots whose last upload failed and that the store still
+        holds (a scheduled job does this first: a failed upload is retried next run)."""
+        local = {s.id: s for s in self.store.list()}
+        for snapshot_id, note in self.upload_notes().items():
+            if not note.get("ok") and snapshot_id in local:
+                self.uploads.start(local[snapshot_id])
+        return self.uploaded()
+
     @staticmethod
     def _unfinished(op: OperationRecord, why: str = "") -> UnfinishedOperationError:
         return UnfinishedOperationError(

@@ -41,7 +41,7 @@ SHAPES = [
     (("current",), {"database", "heads"}),
     (("heads",), {"heads"}),
     (("history",), {"revisions"}),
-    (("schedule", "--status"), {"running", "pid", "since", "job_store", "jobs"}),
+    (("schedule", "--status"), {"running", "pid", "since", "job_store", "jobs", "remote"}),
     (("stamp", HEAD), {"database", "heads"}),
 ]
 

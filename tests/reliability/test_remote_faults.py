@@ -143,3 +143,27 @@ def test_no_credentials_and_no_endpoint_are_one_clear_line_each(seeded, ledger):
         lines = result.stderr.strip().splitlines()
         assert result.returncode == 13 and lines[-1].startswith("safeguard: error: "), result.stderr
         assert len(lines) == 2 and says in lines[-1], result.stderr
+
+
+def test_a_scheduled_run_whose_upload_fails_fails_and_the_next_run_retries_it(seeded, server, remote, ledger):
+    server.kill()  # the remote is down for the first run
+    first = seeded.cli("--json", "schedule", "--once", "--every", "1h", expect=13)
+    stranded = json.loads(first.stdout)
+    down = json.loads(seeded.cli("--json", "schedule", "--status").stdout)["remote"]
+
+    revived = MotoServer(port=server.port).start()  # the same address, an empty server
+    try:
+        S3Remote(revived.endpoint, remote.bucket).create_bucket()
+        seeded.cli("--json", "schedule", "--once", "--every", "1h")
+        up = json.loads(seeded.cli("--json", "schedule", "--status").stdout)["remote"]
+        on_remote = [s for s in json.loads(seeded.cli("--json", "snapshot", "list").stdout)["snapshots"]
+                     if "remote" in s["locations"]]
+    finally:
+        revived.kill()
+    ledger(Tally(tests=1, faults=1))
+
+    assert "cannot be reached" in json.dumps(stranded)
+    assert down["last_success"] is None and down["last_failure"] is not None
+    assert up["last_success"] is not None and up["url"] == remote.url
+    # The first run's snapshot was retried by the second run: both are on the remote.
+    assert len(on_remote) == 2
