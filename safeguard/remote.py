@@ -218,11 +218,11 @@ class Remote:
         """Bring a snapshot into the local store: each file streamed to a temporary
         directory and checked against the manifest's digest, then renamed into place
         with the manifest written last. A damaged or cut-off download leaves nothing."""
+        final = store.path_of(snapshot_id)  # validates the id before it names a key
         snapshot = self.get(snapshot_id)
         store.ensure_writable()
         store.ensure_space(snapshot.size)
         staging = store.snapshots_dir / f".tmp-{snapshot.id}"
-        final = store.path_of(snapshot.id)
         try:
             durable.make_dir(staging)
             with self._translated(f"cannot download snapshot {snapshot.id}"):

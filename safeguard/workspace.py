@@ -92,7 +92,6 @@ class Workspace:
                 raise
         if snapshot_id == "latest":
             snapshot_id = remote.latest().id
-        self.store.path_of(snapshot_id)  # validates the id before it names a key
         return remote.download(snapshot_id, self.store)
 
     def uploaded(self) -> list[RemoteCopy]:
