@@ -286,7 +286,7 @@ class Guard:
     def _snapshot(self, plan: Plan, held: Held) -> Snapshot:
         self.report("Taking the snapshot ...")  # the plan said why
         snapshot = held.snapshot(
-            reason=f"before {plan.direction} to {plan.target}: {plan.snapshot_reason}",
+            reason=f"before {plan.direction} to {plan.target}: {plan.snapshot_reason}",  # manifest.PRE_MIGRATION
             revisions=plan.database.heads,
             progress=self._progress("Snapshot", held.backend.size()),
         )

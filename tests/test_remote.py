@@ -5,9 +5,10 @@ starts (scripts/s3test.sh): every snapshot leaves the machine, and the new machi
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
-from conftest import HEAD, table_contents, version_of
+from conftest import HEAD, SEED_AT, ProjectDir, seed, table_contents, version_of
 from s3_support import corrupt, delete_local, payload_keys
 
 # Fails after dropping a column: the guarded run restores the snapshot.
@@ -116,3 +117,64 @@ def test_remote_required_refuses_before_migrating_when_the_remote_cannot_be_writ
     assert table_contents(seeded.db) == before
     assert not (seeded.store / "snapshots").exists() or not list((seeded.store / "snapshots").iterdir())
     assert "nothing to recover" in seeded.cli("recover").stdout.lower() + seeded.cli("recover").stderr.lower()
+
+
+def test_prune_applies_retention_to_the_remote_too(seeded, s3_remote):
+    seeded.configure(keep_last="1", keep_daily="0", keep_weekly="0", keep_monthly="0")
+    ids = [json.loads(seeded.cli("--json", "snapshot", "create").stdout)["id"] for _ in range(3)]
+
+    seeded.cli("snapshot", "prune")
+
+    listed = json.loads(seeded.cli("--json", "snapshot", "list").stdout)["snapshots"]
+    assert [(s["id"], s["locations"]) for s in listed] == [(ids[-1], ["local", "remote"])]
+    assert not [k for k in s3_remote.objects() if ids[0] in k or ids[1] in k]
+
+
+def other_host(seeded, tmp_path) -> ProjectDir:
+    """A second host: its own checkout and its own SQLite database, the same remote."""
+    other = ProjectDir(tmp_path / "other-host")
+    other.root.mkdir()
+    shutil.copy(seeded.ini, other.ini)
+    shutil.copytree(seeded.root / "alembic", other.root / "alembic")
+    other.cli("upgrade", SEED_AT, "--create", "--policy", "never")
+    seed(other)
+    return other
+
+
+def test_hosts_sharing_a_remote_keep_each_others_history(seeded, s3_remote, tmp_path):
+    seeded.configure(keep_last="1", keep_daily="0", keep_weekly="0", keep_monthly="0")
+    other = other_host(seeded, tmp_path)
+    pre_migration = json.loads(seeded.cli("--json", "upgrade", "head").stdout)["snapshot"]["id"]
+    newest_here = json.loads(seeded.cli("--json", "snapshot", "create").stdout)["id"]
+    there = [json.loads(other.cli("--json", "snapshot", "create").stdout)["id"] for _ in range(2)]
+
+    other.cli("snapshot", "prune")  # the other host prunes the shared remote
+
+    on_remote = {s["id"] for s in json.loads(other.cli("--json", "snapshot", "list").stdout)["snapshots"]
+                 if "remote" in s["locations"]}
+    # Its own history is pruned to keep_last; this host's newest and pre-migration stay.
+    assert on_remote == {pre_migration, newest_here, there[-1]}
+    # And it never restores this host's database from them.
+    refused = other.cli("restore", newest_here, "--yes", expect=10)
+    assert "is of" in refused.stderr and str(seeded.db) in refused.stderr
+
+
+@pytest.mark.parametrize(("keys", "says"), [
+    ({"remote": "https://bucket/x"}, "remote must be s3://BUCKET/PREFIX"),
+    ({"remote_required": "true"}, "remote_required is true, but no remote is set"),
+    ({"remote": "s3://b/x", "remote_required": "sometimes"}, "is not true or false"),
+])
+def test_bad_remote_settings_are_one_line(project, keys, says):
+    project.configure(**keys)
+    result = project.cli("config", "--no-probe", expect=2)
+    assert result.stderr.strip().splitlines() == [f"safeguard: error: {result.stderr.split('error: ', 1)[1].strip()}"]
+    assert says in result.stderr
+
+
+def test_the_remote_can_come_from_the_environment(project, monkeypatch):
+    monkeypatch.setenv("SAFEGUARD_REMOTE", "s3://from-env/app")
+    monkeypatch.setenv("SAFEGUARD_REMOTE_REQUIRED", "yes")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    settings = json.loads(project.cli("--json", "config", "--no-probe").stdout)["settings"]
+    assert settings["remote"] == {"value": "s3://from-env/app", "source": "environment SAFEGUARD_REMOTE"}
+    assert settings["remote_required"]["value"] is True
