@@ -142,11 +142,7 @@ class Guard:
     def _uploaded(self, result: GuardResult) -> GuardResult:
         """The run's report waits for the snapshot's upload (running beside the
         migration since the snapshot was proven) and says where the snapshot is."""
-        for copy in self.ws.uploaded():
-            if copy.ok:
-                self.report(f"Snapshot {copy.snapshot} is on the remote: {copy.location}")
-            else:
-                self.report(f"WARNING: {copy.warning}")
+        for copy in self.ws.uploaded(self.report):
             if result.snapshot is not None and copy.snapshot == result.snapshot.id:
                 result = replace(result, remote=copy)
         return result

@@ -14,20 +14,29 @@ snapshot create, restore, prune, stamp, recover) goes through it."""
 
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from . import pools
 from .backends import Backend, backend_for
 from .config import Settings
 from .durable import Progress, close_progress
-from .errors import DatabaseMissingError, RefusedError, SnapshotNotFoundError, UnfinishedOperationError
+from .errors import (
+    DatabaseMissingError,
+    JournalError,
+    RefusedError,
+    SnapshotNotFoundError,
+    UnfinishedOperationError,
+)
 from .journal import Journal, Operation, OperationRecord
 from .lock import database_lock
 from .project import Project
 from .remote import RemoteCopy, Uploads
 from .revisions import DatabaseState
 from .store import Snapshot, SnapshotStore
+
+log = logging.getLogger(__name__)
 
 
 class Workspace:
@@ -94,12 +103,20 @@ class Workspace:
             snapshot_id = remote.latest().id
         return remote.download(snapshot_id, self.store)
 
-    def uploaded(self) -> list[RemoteCopy]:
+    def uploaded(self, report: Callable[[str], None] | None = None) -> list[RemoteCopy]:
         """Wait for the uploads this workspace started, journal what became of each
-        (the remote's last success is read from these notes), and return them."""
+        (the remote's last success is read from these notes), tell ``report`` where
+        each snapshot is (or a warning), and return them."""
         copies = self.uploads.wait()
         for copy in copies:
-            self.journal.append({"op": "-", "kind": "upload", "event": "note", **copy.to_dict()})
+            try:
+                self.journal.append({"op": "-", "kind": "upload", "event": "note", **copy.to_dict()},
+                                    durable=False)
+            except JournalError as exc:  # a note, not a step: losing it must not hide the result
+                log.warning("upload of %s not noted: %s", copy.snapshot, exc)
+            if report is not None:
+                report(f"Snapshot {copy.snapshot} is on the remote: {copy.location}" if copy.ok
+                       else f"WARNING: {copy.warning}")
         return copies
 
     def upload_notes(self) -> dict[str, dict[str, Any]]:

@@ -59,12 +59,15 @@ def test_new_machine_restores_the_pre_migration_state_from_the_remote(seeded, s3
     shown = json.loads(seeded.cli("--json", "snapshot", "show", snapshot_id).stdout)
     assert shown["revision"] == revision[0]
 
-    seeded.cli("restore", snapshot_id, "--yes")
+    restored = seeded.cli("restore", snapshot_id, "--yes")
+    assert "is on the remote: s3://" in restored.stderr  # the safety snapshot left the machine too
 
     after = table_contents(seeded.db)
     for table in before:  # table by table: a difference names its table
         assert after[table] == before[table], table
     assert version_of(seeded.db) == revision
+    listed = json.loads(seeded.cli("--json", "snapshot", "list").stdout)["snapshots"]
+    assert [s["locations"] for s in listed if s["safety"]] == [["local", "remote"]]
 
 
 def test_verify_works_from_the_remote_alone(seeded, s3_remote):

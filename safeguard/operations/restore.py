@@ -83,17 +83,20 @@ def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
                              warnings=warnings)
 
     backend = ws.backend(ws.database(check_known=False, empty_ok=True))
-    with interruption.handling():
-        try:
-            return _restore(ws, settings, snapshot_id, examine, backend, force=force,
-                            report=report, progress=progress)
-        except (Interrupted, SnapshotError):  # before the restore began: nothing changed
-            signum = interruption.consume()
-            if signum is None:
-                raise
-            raise OperationInterruptedError(
-                f"interrupted by {signal_name(signum)} before the restore: nothing was restored; "
-                "the database is as it was", signum=signum) from None
+    try:
+        with interruption.handling():
+            try:
+                return _restore(ws, settings, snapshot_id, examine, backend, force=force,
+                                report=report, progress=progress)
+            except (Interrupted, SnapshotError):  # before the restore began: nothing changed
+                signum = interruption.consume()
+                if signum is None:
+                    raise
+                raise OperationInterruptedError(
+                    f"interrupted by {signal_name(signum)} before the restore: nothing was restored; "
+                    "the database is as it was", signum=signum) from None
+    finally:
+        ws.uploaded(report)  # the safety snapshot's upload, beside the restore
 
 
 def _restore(ws: Workspace, settings: Settings, snapshot_id: str,
