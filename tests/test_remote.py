@@ -181,3 +181,17 @@ def test_the_remote_can_come_from_the_environment(project, monkeypatch):
     settings = json.loads(project.cli("--json", "config", "--no-probe").stdout)["settings"]
     assert settings["remote"] == {"value": "s3://from-env/app", "source": "environment SAFEGUARD_REMOTE"}
     assert settings["remote_required"]["value"] is True
+
+
+def test_another_hosts_snapshot_is_restored_only_when_told_so(seeded, s3_remote, tmp_path):
+    other = other_host(seeded, tmp_path)
+    seeded.cli("upgrade", "head", "--policy", "never")
+    wanted = table_contents(seeded.db)
+    snapshot_id = json.loads(seeded.cli("--json", "snapshot", "create").stdout)["id"]
+    untouched = table_contents(other.db)
+
+    refused = other.cli("restore", snapshot_id, "--yes", expect=10)
+    assert "--any-database" in refused.stderr and table_contents(other.db) == untouched
+
+    other.cli("restore", snapshot_id, "--yes", "--any-database")
+    assert table_contents(other.db) == wanted
