@@ -42,6 +42,7 @@ from .errors import (
     RemoteCredentialsError,
     RemoteError,
     RemoteUnreachableError,
+    SafeguardError,
     SnapshotNotFoundError,
     VerificationError,
 )
@@ -308,7 +309,7 @@ class Uploads:
         self.settings = settings
         self.store = store
         self._remote: Remote | None = None
-        self._running: list[tuple[threading.Thread, dict[str, RemoteCopy]]] = []
+        self._running: list[tuple[threading.Thread | None, dict[str, RemoteCopy]]] = []
 
     @property
     def remote(self) -> Remote | None:
@@ -328,11 +329,16 @@ class Uploads:
 
     def start(self, snapshot: Snapshot) -> None:
         """Upload a snapshot proven in the local store, in a thread."""
-        remote = self.remote
+        box: dict[str, RemoteCopy] = {}
+        try:
+            remote = self.remote
+        except SafeguardError as exc:  # no boto3, an unknown profile: the snapshot stays local
+            box["copy"] = RemoteCopy(snapshot.id, error=exc.message)
+            self._running.append((None, box))
+            return
         if remote is None:
             return
         directory = self.store.path_of(snapshot.id)
-        box: dict[str, RemoteCopy] = {}
 
         def run() -> None:
             try:
@@ -349,7 +355,8 @@ class Uploads:
         """Wait for every upload started; what became of each."""
         done = []
         for thread, box in self._running:
-            thread.join()
+            if thread is not None:
+                thread.join()
             done.append(box["copy"])
         self._running.clear()
         return done

@@ -195,3 +195,14 @@ def test_another_hosts_snapshot_is_restored_only_when_told_so(seeded, s3_remote,
 
     other.cli("restore", snapshot_id, "--yes", "--any-database")
     assert table_contents(other.db) == wanted
+
+
+def test_a_remote_that_cannot_even_be_set_up_is_refused_before_migrating(seeded, monkeypatch):
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+    seeded.configure(remote="s3://bucket/app", remote_profile="no-such-profile")
+    before = table_contents(seeded.db)
+    result = seeded.cli("upgrade", "head", expect=2)
+    assert result.stderr.strip().splitlines()[-1] == \
+        "safeguard: error: remote_profile 'no-such-profile' is not in the AWS shared config"
+    assert table_contents(seeded.db) == before
+    assert "nothing to recover" in seeded.cli("recover").stderr.lower() + seeded.cli("recover").stdout.lower()
