@@ -77,8 +77,10 @@ def create_snapshot(settings: Settings, *, label: str | None = None, pin: bool =
         snapshot = held.snapshot(reason=reason, revisions=state.heads, label=label, pinned=pin,
                                  progress=progress("Snapshot", backend.size()))
         op.finish("created", snapshot=snapshot.id, size=snapshot.size)
-    report(f"Snapshot {snapshot.id}: {snapshot.size:,} bytes at {snapshot.revision or 'base'}")
-    for copy in ws.uploaded():
+        report(f"Snapshot {snapshot.id}: {snapshot.size:,} bytes at {snapshot.revision or 'base'}")
+        # Still under the lock: no prune elsewhere removes the files being uploaded.
+        copies = ws.uploaded()
+    for copy in copies:
         if not copy.ok:
             # A backup that was to leave the machine and did not is a failed backup.
             raise RemoteError(f"{copy.error} (the snapshot was taken and verified locally)")
