@@ -32,9 +32,9 @@ demo: install
 	DATABASE_URL=sqlite:///./poolula.db $(BIN)/safeguard upgrade head
 	DATABASE_URL=sqlite:///./poolula.db $(BIN)/safeguard snapshot list
 
-## test: the whole suite; PostgreSQL tests run against a cluster started for the run.
+## test: the whole suite; PostgreSQL and S3 tests run against servers started for the run.
 test: install
-	scripts/pgtest.sh run $(BIN)/python -m pytest $(PYTEST_ARGS)
+	scripts/pgtest.sh run scripts/s3test.sh run $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## test-sqlite: the suite without starting PostgreSQL (its tests skip).
 test-sqlite: install

@@ -19,16 +19,16 @@ from .operations.rehearse import Rehearsal, RehearsedUpgrade, rehearse, rehearse
 from .operations.restore import ManualRestore, restore
 from .operations.schedule import run_jobs_once, schedule_jobs, schedule_status, serve_schedule
 from .operations.settings import effective_config
-from .operations.snapshot import create_snapshot, list_snapshots, show_snapshot
+from .operations.snapshot import Located, create_snapshot, list_snapshots, locate_snapshots, show_snapshot
 from .operations.stamp import stamp
 from .operations.verify import VerifyResult, verify_snapshot
 from .reporting import ProgressFactory, Reporter
 
 __all__ = [
-    "ManualRestore", "ProgressFactory", "Recovered", "Rehearsal", "RehearsedUpgrade",
+    "Located", "ManualRestore", "ProgressFactory", "Recovered", "Rehearsal", "RehearsedUpgrade",
     "Reporter", "VerifyResult",
     "check", "create_snapshot", "current", "effective_config", "heads", "history",
-    "journal", "lint", "list_snapshots", "migrate", "new_revision", "offline_sql", "plan",
+    "journal", "lint", "list_snapshots", "locate_snapshots", "migrate", "new_revision", "offline_sql", "plan",
     "prune", "recover", "rehearse", "rehearse_then_migrate", "restore", "run_jobs_once",
     "schedule_jobs", "schedule_status", "serve_schedule", "show_snapshot", "stamp", "verify_snapshot",
 ]

@@ -58,6 +58,13 @@ KNOWN_KEYS: dict[str, str] = {
     "pg_lock_wait_timeout": "pg_dump --lock-wait-timeout, in seconds",
     "pg_sessions": "other sessions during a restore: wait (up to pg_sessions_timeout) | terminate",
     "pg_sessions_timeout": "seconds to wait for other sessions to disconnect before a restore",
+    "remote": "remote snapshot store: s3://BUCKET/PREFIX (every snapshot is uploaded there too; "
+              "credentials come from the standard AWS chain, never from here)",
+    "remote_endpoint": "URL of an S3-compatible service (MinIO, R2, B2, Ceph); default: AWS S3",
+    "remote_region": "the remote bucket's region (default: the AWS chain's)",
+    "remote_profile": "the AWS shared-config profile whose credentials reach the remote",
+    "remote_required": "true: refuse a guarded run (before migrating) when the remote cannot be "
+                       "written; false (default): protect locally and warn",
 }
 #: Keys with a free-form suffix, with their meaning: `sql_check.NAME = QUERY`, `job.NAME = SPEC`.
 PREFIXED_KEYS: dict[str, str] = {
@@ -107,6 +114,11 @@ class Settings:
     pg_lock_wait_timeout: float = 30.0
     pg_sessions: str = "wait"
     pg_sessions_timeout: float = 30.0
+    remote: str | None = None
+    remote_endpoint: str | None = None
+    remote_region: str | None = None
+    remote_profile: str | None = None
+    remote_required: bool = False
     #: Where each value came from (key -> "alembic.ini [safeguard]", ...); defaults absent.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
     #: The application's own ``alembic.config.Config``, when the API was given one:
@@ -372,9 +384,22 @@ def _coerce(key: str, value: Any, source: str) -> Any:
             return int(value) if value.strip() else None
     except ValueError as exc:
         raise ConfigError(f"{source}: {key} = {value!r} is not a valid number") from exc
+    if key == "remote_required":
+        return _boolean(key, value, source)
+    if key in ("remote", "remote_endpoint", "remote_region", "remote_profile"):
+        return value.strip() or None
     if key in ("policy", "integrity", "compression", "pg_strategy", "pg_format", "pg_sessions"):
         return value.strip().lower()
     return value.strip()
+
+
+def _boolean(key: str, value: str, source: str) -> bool:
+    word = value.strip().lower()
+    if word in ("true", "yes", "on", "1"):
+        return True
+    if word in ("false", "no", "off", "0", ""):
+        return False
+    raise ConfigError(f"{source}: {key} = {value!r} is not true or false")
 
 
 def _validated(settings: Settings) -> Settings:
@@ -401,6 +426,10 @@ def _validated(settings: Settings) -> Settings:
                               "and policy is 'never'")
     if settings.pg_jobs < 1:
         raise ConfigError("pg_jobs must be at least 1")
+    if settings.remote is not None and not settings.remote.startswith("s3://"):
+        raise ConfigError(f"remote must be s3://BUCKET/PREFIX, not {settings.remote!r}")
+    if settings.remote_required and settings.remote is None:
+        raise ConfigError("remote_required is true, but no remote is set")
     if not 1 <= settings.compression_level <= 22:
         raise ConfigError("compression_level must be between 1 and 22")
     return settings

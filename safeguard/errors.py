@@ -29,6 +29,10 @@
                                            had changed was undone (128 + the signal)
     └── RehearsalFailedError           12  the rehearsal on a copy failed: the real run
                                            would fail; the live database was not changed
+    └── RemoteError                    13  the remote store (remote = s3://...) failed
+        ├── RemoteCredentialsError          no credentials, or the service refused them
+        ├── RemoteBucketError               the bucket does not exist
+        └── RemoteUnreachableError          the endpoint cannot be reached
 
 The exit code lives on the class, as click does it, so the CLI never maps errors by
 hand. Lower-level errors (sqlite3, subprocess, Alembic) are translated where they
@@ -191,3 +195,22 @@ class RehearsalFailedError(SafeguardError):
     would fail the same way. The live database was never changed."""
 
     exit_code = 12
+
+
+class RemoteError(SafeguardError):
+    """The remote snapshot store (``remote = s3://...``) could not be read or written.
+    The message names the bucket and what failed, never a credential."""
+
+    exit_code = 13
+
+
+class RemoteCredentialsError(RemoteError):
+    """No credentials were found in the AWS chain, or the service refused them."""
+
+
+class RemoteBucketError(RemoteError):
+    """The remote's bucket does not exist."""
+
+
+class RemoteUnreachableError(RemoteError):
+    """The remote's endpoint cannot be reached (or stopped answering mid-transfer)."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Literal, NoReturn
 
 from . import digest, footprint, health, interruption
@@ -42,6 +42,7 @@ from .health import HealthReport
 from .interruption import Interrupted, signal_name
 from .journal import Operation
 from .plan import Plan, make_plan
+from .remote import RemoteCopy
 from .reporting import ProgressFactory, Reporter, silent
 from .restore import restore_snapshot
 from .revisions import DatabaseState, Direction, format_revs
@@ -75,6 +76,8 @@ class GuardResult:
     timed_out: bool = False
     #: The signal that stopped the run (SIGINT, SIGTERM), if one did.
     signal: str | None = None
+    #: The snapshot's upload to the remote store, when one is set (remote.py).
+    remote: RemoteCopy | None = None
 
     @property
     def interrupted(self) -> bool:
@@ -95,6 +98,8 @@ class GuardResult:
             "timed_out": self.timed_out,
             "interrupted": self.interrupted,
             "signal": self.signal,
+            "remote": self.remote.to_dict() if self.remote else None,
+            "warnings": [self.remote.warning] if self.remote and self.remote.warning else [],
         }
 
 
@@ -123,12 +128,24 @@ class Guard:
         when it fails, after restoring whatever can be restored."""
         with interruption.handling():
             try:
-                return self._migrate(target, direction, create)
+                return self._uploaded(self._migrate(target, direction, create))
             except Interrupted as exc:  # before the journal's first line: nothing changed
                 interruption.consume()
                 raise OperationInterruptedError(
                     f"interrupted by {exc.name} before anything was changed", signum=exc.signum
                 ) from None
+            except SafeguardError as exc:
+                if isinstance(exc.report, GuardResult):
+                    exc.report = self._uploaded(exc.report)
+                raise
+
+    def _uploaded(self, result: GuardResult) -> GuardResult:
+        """The run's report waits for the snapshot's upload (running beside the
+        migration since the snapshot was proven) and says where the snapshot is."""
+        for copy in self.ws.uploaded(self.report):
+            if result.snapshot is not None and copy.snapshot == result.snapshot.id:
+                result = replace(result, remote=copy)
+        return result
 
     def _migrate(self, target: str, direction: Direction, create: bool) -> GuardResult:
         with ExitStack() as stack:
@@ -161,6 +178,7 @@ class Guard:
         deadline = time.monotonic() + timeout if timeout else None
         if plan.snapshot:
             backend.preflight()  # refused here, nothing is journaled or written
+            self.ws.uploads.preflight()  # with remote_required, the remote too
         op = held.begin(
             url=plan.database.display_url,
             target=plan.target,
@@ -264,7 +282,7 @@ class Guard:
     def _snapshot(self, plan: Plan, held: Held) -> Snapshot:
         self.report("Taking the snapshot ...")  # the plan said why
         snapshot = held.snapshot(
-            reason=f"before {plan.direction} to {plan.target}: {plan.snapshot_reason}",
+            reason=f"before {plan.direction} to {plan.target}: {plan.snapshot_reason}",  # manifest.PRE_MIGRATION
             revisions=plan.database.heads,
             progress=self._progress("Snapshot", held.backend.size()),
         )

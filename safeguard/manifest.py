@@ -11,6 +11,8 @@ from typing import Any, Mapping
 
 #: How the reason of a safety snapshot begins (manifests before the ``safety`` field).
 SAFETY_REASON = "safety snapshot before restoring"
+#: How the reason of a snapshot taken before a migration begins (guard.py writes it).
+PRE_MIGRATION = ("before upgrade", "before downgrade")
 
 
 @dataclass(frozen=True)

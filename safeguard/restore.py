@@ -49,16 +49,18 @@ class RestoreResult:
                 "restamped": self.restamped, "row_counts": self.row_counts}
 
 
-def check_compatible(snapshot: Snapshot, backend: Backend) -> None:
-    """Refuse a snapshot of another engine or another database."""
+def check_compatible(snapshot: Snapshot, backend: Backend, *, any_database: bool = False) -> None:
+    """Refuse a snapshot of another engine, or of another database unless
+    ``any_database`` (a restore told to take another host's or server's snapshot)."""
     if snapshot.engine != backend.engine:
         raise VerificationError(
             f"snapshot {snapshot.id} is a {snapshot.engine} snapshot; "
             f"this database is {backend.engine}"
         )
-    if not same_database(snapshot.database, backend.identity()):
+    if not any_database and not same_database(snapshot.database, backend.identity()):
         raise VerificationError(
-            f"snapshot {snapshot.id} is of {snapshot.database}, not of {backend.identity()}"
+            f"snapshot {snapshot.id} is of {snapshot.database}, not of {backend.identity()} "
+            "(restore --any-database takes it anyway)"
         )
 
 
@@ -89,6 +91,7 @@ def restore_snapshot(
     report: Callable[[str], None] | None = None,
     progress: Progress = None,
     checksum_verified: bool = False,
+    any_database: bool = False,
 ) -> RestoreResult:
     """Restore (the backend proves the snapshot before replacing anything), re-stamp,
     and re-verify the live database; RestoreError if any of it fails, and
@@ -102,15 +105,17 @@ def restore_snapshot(
     try:
         with step:
             return _restore_and_verify(store, backend, project, snapshot, progress=progress,
-                                       checksum_verified=checksum_verified, swap=_Swap(op))
+                                       checksum_verified=checksum_verified, swap=_Swap(op),
+                                       any_database=any_database)
     finally:
         close_progress(progress)
 
 
 def _restore_and_verify(store: SnapshotStore, backend: Backend, project: Project,
                         snapshot: Snapshot, *, progress: Progress,
-                        checksum_verified: bool, swap: "_Swap") -> RestoreResult:
-    check_compatible(snapshot, backend)
+                        checksum_verified: bool, swap: "_Swap",
+                        any_database: bool = False) -> RestoreResult:
+    check_compatible(snapshot, backend, any_database=any_database)
     started = time.perf_counter()
     if not (backend.proves_payload_on_restore or checksum_verified):
         store.verify_checksum(snapshot)  # VerificationError: nothing was touched

@@ -14,19 +14,29 @@ snapshot create, restore, prune, stamp, recover) goes through it."""
 
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from . import pools
 from .backends import Backend, backend_for
 from .config import Settings
 from .durable import Progress, close_progress
-from .errors import DatabaseMissingError, RefusedError, UnfinishedOperationError
+from .errors import (
+    DatabaseMissingError,
+    JournalError,
+    RefusedError,
+    SnapshotNotFoundError,
+    UnfinishedOperationError,
+)
 from .journal import Journal, Operation, OperationRecord
 from .lock import database_lock
 from .project import Project
+from .remote import RemoteCopy, Uploads
 from .revisions import DatabaseState
 from .store import Snapshot, SnapshotStore
+
+log = logging.getLogger(__name__)
 
 
 class Workspace:
@@ -37,6 +47,9 @@ class Workspace:
         self.project = Project(settings)
         self.store = SnapshotStore(settings.store_dir)
         self.journal = Journal(self.store.root)
+        #: Every snapshot taken through ``Held.snapshot`` is uploaded to the remote
+        #: (when one is set) beside the rest of the operation: see ``uploaded``.
+        self.uploads = Uploads(settings, self.store)
 
     def database(self, *, create: bool = False, check_known: bool = True,
                  empty_ok: bool = False) -> DatabaseState:
@@ -76,6 +89,54 @@ class Workspace:
         pending = self.journal.unfinished(database)
         if pending:
             raise self._unfinished(pending[-1])
+
+    def snapshot(self, snapshot_id: str) -> Snapshot:
+        """A snapshot from the local store, else brought down from the remote (each file
+        checked against its manifest on the way): the new-machine case."""
+        try:
+            return self.store.get(snapshot_id)
+        except SnapshotNotFoundError:
+            remote = self.uploads.remote
+            if remote is None:
+                raise
+        if snapshot_id == "latest":
+            snapshot_id = remote.latest().id
+        return remote.download(snapshot_id, self.store)
+
+    def uploaded(self, report: Callable[[str], None] | None = None) -> list[RemoteCopy]:
+        """Wait for the uploads this workspace started, journal what became of each
+        (the remote's last success is read from these notes), tell ``report`` where
+        each snapshot is (or a warning), and return them."""
+        copies = self.uploads.wait()
+        for copy in copies:
+            try:
+                self.journal.append({"op": "-", "kind": "upload", "event": "note", **copy.to_dict()},
+                                    durable=False)
+            except JournalError as exc:  # a note, not a step: losing it must not hide the result
+                log.warning("upload of %s not noted: %s", copy.snapshot, exc)
+            if report is not None:
+                report(f"Snapshot {copy.snapshot} is on the remote: {copy.location}" if copy.ok
+                       else f"WARNING: {copy.warning}")
+        return copies
+
+    def upload_notes(self) -> dict[str, dict[str, Any]]:
+        """Each snapshot's latest upload note in the journal, by snapshot id (oldest
+        first)."""
+        notes: dict[str, dict[str, Any]] = {}
+        for entry in self.journal.entries():
+            if entry.get("kind") == "upload" and entry.get("event") == "note":
+                notes.pop(str(entry.get("snapshot")), None)
+                notes[str(entry.get("snapshot"))] = entry
+        return notes
+
+    def retry_uploads(self) -> list[RemoteCopy]:
+        """Upload again the snapshots whose last upload failed and that the store still
+        holds (a scheduled job does this first: a failed upload is retried next run)."""
+        local = {s.id: s for s in self.store.list()}
+        for snapshot_id, note in self.upload_notes().items():
+            if not note.get("ok") and snapshot_id in local:
+                self.uploads.start(local[snapshot_id])
+        return self.uploaded()
 
     @staticmethod
     def _unfinished(op: OperationRecord, why: str = "") -> UnfinishedOperationError:
@@ -143,4 +204,5 @@ class Held:
             raise
         finally:
             close_progress(progress)
+        self.ws.uploads.start(snapshot)  # proven locally: now off the machine, beside the rest
         return snapshot

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from safeguard.cli import main
 
-pytest_plugins = ["postgres_support", "pytester", "reliability.plugin"]
+pytest_plugins = ["postgres_support", "s3_support", "pytester", "reliability.plugin"]
 
 REPO = Path(__file__).resolve().parents[1]
 #: Revisions of the example chain, base first.
@@ -40,11 +40,12 @@ SEED_AT = CHAIN[3]
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch):
-    """No test sees the developer's DATABASE_URL or SAFEGUARD_* settings, and
-    whatever a test sets is undone afterwards."""
+    """No test sees the developer's DATABASE_URL, SAFEGUARD_* settings or AWS
+    credentials, and whatever a test sets is undone afterwards."""
     for key in list(os.environ):
-        if key == "DATABASE_URL" or (key.startswith("SAFEGUARD_") and not key.startswith("SAFEGUARD_TEST")
-                                     and key != "SAFEGUARD_REQUIRE_POSTGRES"):
+        if key == "DATABASE_URL" or key.startswith("AWS_") or (
+                key.startswith("SAFEGUARD_") and not key.startswith("SAFEGUARD_TEST")
+                and key not in ("SAFEGUARD_REQUIRE_POSTGRES", "SAFEGUARD_REQUIRE_S3")):
             monkeypatch.delenv(key)
     monkeypatch.setenv("DATABASE_URL", "sqlite:///./poolula.db")  # restored after the test
 

@@ -8,7 +8,8 @@ import json
 from conftest import HEAD
 
 MIGRATION = {"outcome", "plan", "applied", "snapshot", "health", "failed_revision", "error",
-             "restored", "heads", "operation", "timed_out", "interrupted", "signal"}
+             "restored", "heads", "operation", "timed_out", "interrupted", "signal", "remote",
+             "warnings"}
 MANIFEST = {"id", "created_at", "reason", "engine", "database", "revisions", "revision", "size",
             "sha256", "files", "row_counts", "label", "pinned", "compression", "content_sha256",
             "extra", "safety"}
@@ -40,7 +41,7 @@ SHAPES = [
     (("current",), {"database", "heads"}),
     (("heads",), {"heads"}),
     (("history",), {"revisions"}),
-    (("schedule", "--status"), {"running", "pid", "since", "job_store", "jobs"}),
+    (("schedule", "--status"), {"running", "pid", "since", "job_store", "jobs", "remote"}),
     (("stamp", HEAD), {"database", "heads"}),
 ]
 

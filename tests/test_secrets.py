@@ -366,3 +366,40 @@ def test_a_password_in_the_query_string_is_masked_where_the_url_is_shown(pg_seed
     assert_nowhere(exposure, pg_server.password)
     shown = [text for where, text in exposure.seen if where.endswith(("stdout", "stderr"))]
     assert any(b"postgres:***@" in text for text in shown), shown
+
+
+# -- the remote store's credentials ------------------------------------------------------------
+
+REMOTE_STORY = [
+    ("-v", "upgrade", "head"), ("--json", "snapshot", "create"), ("-v", "snapshot", "create"),
+    ("-v", "snapshot", "list"), ("--json", "snapshot", "list"),
+    ("-v", "snapshot", "show", "latest"), ("--json", "snapshot", "verify", "latest"),
+    ("--json", "restore", "latest", "--yes"), ("-v", "snapshot", "prune"),
+    ("-v", "schedule", "--once", "--every", "1h"), ("--json", "schedule", "--status"),
+    ("-v", "config"), ("--json", "config"), ("-v", "log"), ("--json", "log"),
+]
+
+
+def test_the_remote_credentials_are_in_no_output_file_or_argv(pg_seeded, pg_server, s3_server,
+                                                              s3_credentials, private_tmp):
+    from s3_support import ACCESS_KEY, SECRET_KEY, S3Remote
+
+    remote = S3Remote(s3_server, f"sg-secrets-{secrets.token_hex(4)}").create_bucket()
+    pg_seeded.configure(**remote.keys)
+    exposure = Exposure()
+
+    codes = run_all(pg_seeded, REMOTE_STORY, exposure, tmp=private_tmp)
+    # Then the same credentials refused: the failure paths speak of them too.
+    pg_seeded.configure(remote=f"s3://no-such-bucket-{secrets.token_hex(4)}/x")
+    failed = run_all(pg_seeded, [("-v", "snapshot", "create"), ("--json", "upgrade", "head")],
+                     exposure, tmp=private_tmp)
+
+    assert {args: code for args, code in codes.items() if code != 0} == {}
+    assert set(failed.values()) <= {0, 13}, failed
+    assert any(k.endswith("manifest.json") for k in remote.objects())  # it was uploaded
+    # The children inherit the process's environment, as any child would; their argv,
+    # the output, the journal and the manifests must not hold the credentials.
+    exposure.seen = [(where, data) for where, data in exposure.seen if "environment of" not in where]
+    for secret in (SECRET_KEY, ACCESS_KEY):
+        leaks = [where for where, data in exposure.seen if secret.encode() in data]
+        assert not leaks, f"{secret[:6]}... was seen in:\n  " + "\n  ".join(leaks)

@@ -20,8 +20,11 @@ from .base import Cli, command
 @click.option("--force", is_flag=True,
               help="Restore even while other processes have the SQLite database open: "
                    "whatever they commit afterwards goes to the old file and is lost.")
+@click.option("--any-database", is_flag=True,
+              help="Restore a snapshot taken of another database (another host's SQLite path, "
+                   "another server): by default only this database's own snapshots are restored.")
 def restore(cli: Cli, snapshot_id: str, yes: bool, dry_run: bool, lock_timeout: float | None,
-            force: bool) -> None:
+            force: bool, any_database: bool) -> None:
     """Restore the database to snapshot ID ('latest' for the newest that is not a
     safety snapshot).
 
@@ -37,8 +40,8 @@ def restore(cli: Cli, snapshot_id: str, yes: bool, dry_run: bool, lock_timeout: 
             raise click.UsageError("restore replaces the database: pass --yes to confirm")
         click.confirm(f"Replace the database with snapshot {snap.id} "
                       f"({format_revs(snap.revisions)}, {snap.created_at})?", abort=True, err=True)
-    outcome = api.restore(settings, snapshot_id, dry_run=dry_run, force=force, report=cli.say,
-                          progress=cli.progress)
+    outcome = api.restore(settings, snapshot_id, dry_run=dry_run, force=force,
+                          any_database=any_database, report=cli.say, progress=cli.progress)
     if cli.json:
         cli.emit(outcome.to_dict())
 

@@ -114,6 +114,13 @@ def _print_status(cli: Cli, status: schedule_.ScheduleStatus) -> None:
              else "not running")
     click.echo(f"Scheduler: {state}")
     click.echo(f"Job store: {status.job_store}")
+    if status.remote is not None:
+        ok = status.remote["last_success"]
+        click.echo(f"Remote: {status.remote['url']}: last upload "
+                   + (f"{ok['ts']} ({ok['snapshot']})" if ok else "never"))
+        failed = status.remote["last_failure"]
+        if failed and (not ok or failed["ts"] > ok["ts"]):
+            click.echo(f"  last failure {failed['ts']} ({failed['snapshot']}): {failed.get('error')}")
     if not status.jobs:
         click.echo("No jobs configured (add job.NAME = SPEC to [safeguard]).")
         return

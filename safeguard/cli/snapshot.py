@@ -16,20 +16,24 @@ def snapshot() -> None:
 
 @command("list")
 def snapshot_list(cli: Cli) -> None:
-    """List the snapshots in the store, oldest first."""
-    snapshots = api.list_snapshots(cli.settings())
+    """List the snapshots in the store and on the remote (when one is set), oldest
+    first, with where each is: local, remote or both."""
+    located = api.locate_snapshots(cli.settings())
     if cli.json:
-        cli.emit({"snapshots": [s.to_dict() for s in snapshots]})
+        cli.emit({"snapshots": [entry.to_dict() for entry in located]})
         return
-    if not snapshots:
+    if not located:
         click.echo("No snapshots.", err=True)
         return
-    click.echo(f"{'ID':<24} {'CREATED (UTC)':<20} {'ENGINE':<10} {'REVISION':<14} {'SIZE':>13}  REASON")
-    for s in snapshots:
+    click.echo(f"{'ID':<24} {'CREATED (UTC)':<20} {'ENGINE':<10} {'REVISION':<14} {'SIZE':>13}  "
+               f"{'WHERE':<7} REASON")
+    for entry in located:
+        s = entry.snapshot
         pin = (" [safety]" if s.safety else "") + (" [pinned]" if s.pinned else "")
         created = s.created.strftime("%Y-%m-%d %H:%M:%S")
+        where = "both" if len(entry.locations) == 2 else entry.locations[0]
         click.echo(f"{s.id:<24} {created:<20} {s.engine:<10} {s.revision or 'base':<14} "
-                   f"{s.size:>13,}  {s.label or s.reason}{pin}")
+                   f"{s.size:>13,}  {where:<7} {s.label or s.reason}{pin}")
 
 
 @command("create")

@@ -56,17 +56,18 @@ class ManualRestore:
 
 
 def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
-            force: bool = False, report: Reporter = silent,
+            force: bool = False, any_database: bool = False, report: Reporter = silent,
             progress: ProgressFactory = no_progress) -> ManualRestore:
-    """Put a snapshot back: refuse a damaged or foreign one, take a safety snapshot of
-    the current state, restore, re-stamp, run the health checks, journal it all."""
+    """Put a snapshot back: refuse a damaged or foreign one (a snapshot of another
+    database unless ``any_database``), take a safety snapshot of the current state,
+    restore, re-stamp, run the health checks, journal it all."""
     ws = Workspace(settings)
 
     def examine() -> tuple[Snapshot, DatabaseState, tuple[str, ...]]:
-        found = ws.store.get(snapshot_id)
+        found = ws.snapshot(snapshot_id)  # from the remote when not here
         # An empty file is what a restore is for (a database truncated to nothing).
         now = ws.database(check_known=False, empty_ok=True)
-        check_compatible(found, ws.backend(now))
+        check_compatible(found, ws.backend(now), any_database=any_database)
         ws.store.verify_checksum(found)
         return found, now, tuple(
             f"snapshot {found.id} is at revision {rev}, which the current scripts do not "
@@ -83,22 +84,25 @@ def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
                              warnings=warnings)
 
     backend = ws.backend(ws.database(check_known=False, empty_ok=True))
-    with interruption.handling():
-        try:
-            return _restore(ws, settings, snapshot_id, examine, backend, force=force,
-                            report=report, progress=progress)
-        except (Interrupted, SnapshotError):  # before the restore began: nothing changed
-            signum = interruption.consume()
-            if signum is None:
-                raise
-            raise OperationInterruptedError(
-                f"interrupted by {signal_name(signum)} before the restore: nothing was restored; "
-                "the database is as it was", signum=signum) from None
+    try:
+        with interruption.handling():
+            try:
+                return _restore(ws, settings, snapshot_id, examine, backend, force=force,
+                                any_database=any_database, report=report, progress=progress)
+            except (Interrupted, SnapshotError):  # before the restore began: nothing changed
+                signum = interruption.consume()
+                if signum is None:
+                    raise
+                raise OperationInterruptedError(
+                    f"interrupted by {signal_name(signum)} before the restore: nothing was restored; "
+                    "the database is as it was", signum=signum) from None
+    finally:
+        ws.uploaded(report)  # the safety snapshot's upload, beside the restore
 
 
 def _restore(ws: Workspace, settings: Settings, snapshot_id: str,
              examine: Callable[[], tuple[Snapshot, DatabaseState, tuple[str, ...]]],
-             backend: Backend, *, force: bool, report: Reporter,
+             backend: Backend, *, force: bool, any_database: bool, report: Reporter,
              progress: ProgressFactory) -> ManualRestore:
     """The restore under the lock; a signal stops it only before the swap."""
     with ExitStack() as stack:
@@ -112,7 +116,8 @@ def _restore(ws: Workspace, settings: Settings, snapshot_id: str,
         for warning in warnings:
             report(f"WARNING: {warning}")
         backend.preflight()
-        op = held.begin(snapshot=snapshot.id, heads=list(state.heads))
+        foreign: dict[str, Any] = {"from_database": snapshot.database} if any_database else {}
+        op = held.begin(snapshot=snapshot.id, heads=list(state.heads), **foreign)
         safety = held.snapshot(step="safety-snapshot",
                                reason=f"{SAFETY_REASON} {snapshot.id}", safety=True,
                                revisions=state.heads,
@@ -122,7 +127,7 @@ def _restore(ws: Workspace, settings: Settings, snapshot_id: str,
             # Hashed above, before the safety snapshot: not read a second time.
             result = restore_snapshot(ws.store, backend, ws.project, snapshot, op=op,
                                       progress=progress("Restore", snapshot.size),
-                                      checksum_verified=True)
+                                      checksum_verified=True, any_database=any_database)
         except RestoreRefusedError as exc:
             # Stopped before the swap: nothing for `recover` to finish.
             op.finish("refused", error=str(exc), heads=list(state.heads), safety_snapshot=safety.id)

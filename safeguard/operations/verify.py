@@ -34,7 +34,7 @@ def verify_snapshot(settings: Settings, snapshot_id: str, *,
     """Re-hash the snapshot, restore it into a scratch database and check it there;
     VerificationError (carrying the result) when anything is wrong."""
     ws = Workspace(settings)
-    snapshot = ws.store.get(snapshot_id)
+    snapshot = ws.snapshot(snapshot_id)  # from the remote when not here
     state = ws.database(check_known=False)
     backend = ws.backend(state)
     if snapshot.engine != backend.engine:

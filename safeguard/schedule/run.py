@@ -13,11 +13,12 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from ..config import Settings, load_settings
-from ..errors import SafeguardError
+from ..errors import RemoteError, SafeguardError
 from ..journal import Journal
 from ..operations.prune import prune
 from ..operations.snapshot import create_snapshot
 from ..operations.verify import verify_snapshot
+from ..workspace import Workspace
 from .jobs import Job, parse_job
 from .stopping import stop_on_signals
 
@@ -68,8 +69,12 @@ def run_job(settings: Settings, job: Job, *, trigger: str = "schedule") -> RunRe
     clock = time.monotonic()
     facts: dict[str, Any] = {}
     try:
+        retried = Workspace(settings).retry_uploads() if settings.remote else []
         snapshot = create_snapshot(settings, label=job.name, reason=f"scheduled: {job.name}")
         facts.update(snapshot=snapshot.id, size=snapshot.size)
+        for copy in retried:  # a failed upload fails the run until it is retried with success
+            if not copy.ok:
+                raise RemoteError(f"{copy.error} (retrying an earlier failed upload)")
         if job.verify:
             facts["verified"] = False
             verify_snapshot(settings, snapshot.id)

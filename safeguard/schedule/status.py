@@ -12,6 +12,7 @@ from typing import Any
 from .. import ownership
 from ..config import Settings
 from ..errors import LockBusyError
+from ..journal import Journal
 from ..lock import database_lock, lock_path
 from .jobs import Job
 from .jobtimes import StoredJob, read
@@ -47,10 +48,14 @@ class ScheduleStatus:
     since: str | None
     job_store: str
     jobs: tuple[JobStatus, ...]
+    #: The remote store, when one is set: its URL and its last successful upload
+    #: (``{ts, snapshot, location}`` from the journal) and last failed one.
+    remote: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"running": self.running, "pid": self.pid, "since": self.since,
-                "job_store": self.job_store, "jobs": [j.to_dict() for j in self.jobs]}
+                "job_store": self.job_store, "jobs": [j.to_dict() for j in self.jobs],
+                "remote": self.remote}
 
 
 def status(settings: Settings, jobs: Sequence[Job]) -> ScheduleStatus:
@@ -80,7 +85,19 @@ def status(settings: Settings, jobs: Sequence[Job]) -> ScheduleStatus:
                               "no longer configured: removed at the scheduler's next start"))
     return ScheduleStatus(running, holder.get("pid") if running else None,
                           holder.get("since") if running else None, str(root / JOB_STORE),
-                          tuple(rows))
+                          tuple(rows), _remote(settings))
+
+
+def _remote(settings: Settings) -> dict[str, Any] | None:
+    """The remote's last successful and last failed upload, as the journal noted them."""
+    if not settings.remote:
+        return None
+    last: dict[bool, dict[str, Any] | None] = {True: None, False: None}
+    for entry in Journal(settings.store_dir).entries():
+        if entry.get("kind") == "upload" and entry.get("event") == "note":
+            last[bool(entry.get("ok"))] = {k: entry.get(k) for k in ("ts", "snapshot", "location", "error")
+                                           if entry.get(k) is not None}
+    return {"url": settings.remote, "last_success": last[True], "last_failure": last[False]}
 
 
 def _running(root: Path) -> tuple[bool, dict[str, Any]]:

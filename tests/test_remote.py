@@ -1,0 +1,208 @@
+"""The remote store on real SQLite files, over real HTTP to the S3 server `make test`
+starts (scripts/s3test.sh): every snapshot leaves the machine, and the new machine
+(the local store gone) lists, verifies and restores from the remote."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from conftest import HEAD, SEED_AT, ProjectDir, seed, table_contents, version_of
+from s3_support import corrupt, delete_local, payload_keys
+
+# Fails after dropping a column: the guarded run restores the snapshot.
+DROPS_THEN_FAILS = """\
+with op.batch_alter_table("properties") as batch_op:
+    batch_op.drop_column("zoning")
+op.execute("SELECT * FROM no_such_table")
+"""
+
+
+def test_a_snapshot_is_uploaded_payload_and_manifest(seeded, s3_remote):
+    result = seeded.cli("--json", "snapshot", "create", "--label", "nightly")
+    snapshot_id = json.loads(result.stdout)["id"]
+
+    keys = s3_remote.objects()
+    assert f"team/app/snapshots/{snapshot_id}/manifest.json" in keys
+    assert payload_keys(s3_remote, snapshot_id)
+    listed = json.loads(seeded.cli("--json", "snapshot", "list").stdout)["snapshots"]
+    assert [(s["id"], s["locations"]) for s in listed] == [(snapshot_id, ["local", "remote"])]
+
+
+def test_destructive_run_lands_on_the_remote_and_a_failed_one_is_restored(seeded, s3_remote):
+    seeded.cli("upgrade", HEAD, "--policy", "never")
+    seeded.add_revision("c0ffee000001", HEAD, DROPS_THEN_FAILS, doc="drop zoning, then fail")
+    before = table_contents(seeded.db)
+
+    result = seeded.cli("--json", "upgrade", "head", expect=6)
+
+    report = json.loads(result.stdout)["result"]
+    snapshot_id = report["snapshot"]["id"]
+    assert report["restored"] is True
+    assert report["remote"] == {"snapshot": snapshot_id, "ok": True, "error": None,
+                                "location": f"s3://{s3_remote.bucket}/team/app/snapshots/{snapshot_id}/"}
+    assert table_contents(seeded.db) == before
+    assert f"team/app/snapshots/{snapshot_id}/manifest.json" in s3_remote.objects()
+
+
+def test_new_machine_restores_the_pre_migration_state_from_the_remote(seeded, s3_remote):
+    before, revision = table_contents(seeded.db), version_of(seeded.db)
+    result = seeded.cli("--json", "upgrade", "head")  # destructive revisions: a snapshot first
+    snapshot_id = json.loads(result.stdout)["snapshot"]["id"]
+    assert json.loads(result.stdout)["remote"]["ok"] is True
+    assert table_contents(seeded.db) != before
+
+    delete_local(seeded.store)
+    listed = json.loads(seeded.cli("--json", "snapshot", "list").stdout)["snapshots"]
+    assert [(s["id"], s["locations"]) for s in listed if s["id"] == snapshot_id] == [(snapshot_id, ["remote"])]
+    shown = json.loads(seeded.cli("--json", "snapshot", "show", snapshot_id).stdout)
+    assert shown["revision"] == revision[0]
+
+    restored = seeded.cli("restore", snapshot_id, "--yes")
+    assert "is on the remote: s3://" in restored.stderr  # the safety snapshot left the machine too
+
+    after = table_contents(seeded.db)
+    for table in before:  # table by table: a difference names its table
+        assert after[table] == before[table], table
+    assert version_of(seeded.db) == revision
+    listed = json.loads(seeded.cli("--json", "snapshot", "list").stdout)["snapshots"]
+    assert [s["locations"] for s in listed if s["safety"]] == [["local", "remote"]]
+
+
+def test_verify_works_from_the_remote_alone(seeded, s3_remote):
+    snapshot_id = json.loads(seeded.cli("--json", "snapshot", "create").stdout)["id"]
+    delete_local(seeded.store)
+    result = json.loads(seeded.cli("--json", "snapshot", "verify", snapshot_id).stdout)
+    assert result["ok"] is True
+
+
+@pytest.mark.reliability
+def test_an_object_corrupted_on_the_server_is_refused_and_the_database_untouched(seeded, s3_remote):
+    snapshot_id = json.loads(seeded.cli("--json", "snapshot", "create").stdout)["id"]
+    seeded.cli("upgrade", "head")
+    delete_local(seeded.store)
+    for key in payload_keys(s3_remote, snapshot_id):
+        corrupt(s3_remote, key)
+    at_head = table_contents(seeded.db)
+
+    verify = seeded.cli("snapshot", "verify", snapshot_id, expect=10)
+    restore = seeded.cli("restore", snapshot_id, "--yes", expect=10)
+
+    for result in (verify, restore):
+        assert "is damaged" in result.stderr and snapshot_id in result.stderr
+    assert table_contents(seeded.db) == at_head
+    assert version_of(seeded.db) == [HEAD]
+    assert not list((seeded.store / "snapshots").glob(".tmp-*"))  # nothing half-downloaded
+
+
+def test_config_says_where_the_credentials_come_from_not_what_they_are(project, s3_remote):
+    report = json.loads(project.cli("--json", "config", "--no-probe").stdout)
+    assert report["settings"]["remote"]["value"] == s3_remote.url
+    assert report["settings"]["remote_credentials"] == {"value": "(not shown)", "source": "env"}
+
+
+@pytest.mark.reliability
+def test_a_missing_bucket_is_one_clear_line(seeded, s3_remote):
+    seeded.configure(remote=f"s3://no-such-bucket-{s3_remote.bucket}/x")
+    result = seeded.cli("snapshot", "create", expect=13)
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("safeguard: error: ") and "the bucket does not exist" in lines[-1]
+    assert "verified locally" in lines[-1]
+
+
+@pytest.mark.reliability
+def test_remote_required_refuses_before_migrating_when_the_remote_cannot_be_written(seeded, s3_remote):
+    seeded.configure(remote=f"s3://no-such-bucket-{s3_remote.bucket}/x", remote_required="true")
+    before = table_contents(seeded.db)
+    result = seeded.cli("upgrade", "head", expect=13)
+    assert "remote_required" in result.stderr and "nothing was changed" in result.stderr
+    assert table_contents(seeded.db) == before
+    assert not (seeded.store / "snapshots").exists() or not list((seeded.store / "snapshots").iterdir())
+    assert "nothing to recover" in seeded.cli("recover").stdout.lower() + seeded.cli("recover").stderr.lower()
+
+
+def test_prune_applies_retention_to_the_remote_too(seeded, s3_remote):
+    seeded.configure(keep_last="1", keep_daily="0", keep_weekly="0", keep_monthly="0")
+    ids = [json.loads(seeded.cli("--json", "snapshot", "create").stdout)["id"] for _ in range(3)]
+
+    seeded.cli("snapshot", "prune")
+
+    listed = json.loads(seeded.cli("--json", "snapshot", "list").stdout)["snapshots"]
+    assert [(s["id"], s["locations"]) for s in listed] == [(ids[-1], ["local", "remote"])]
+    assert not [k for k in s3_remote.objects() if ids[0] in k or ids[1] in k]
+
+
+def other_host(seeded, tmp_path) -> ProjectDir:
+    """A second host: its own checkout and its own SQLite database, the same remote."""
+    other = ProjectDir(tmp_path / "other-host")
+    other.root.mkdir()
+    shutil.copy(seeded.ini, other.ini)
+    shutil.copytree(seeded.root / "alembic", other.root / "alembic")
+    other.cli("upgrade", SEED_AT, "--create", "--policy", "never")
+    seed(other)
+    return other
+
+
+def test_hosts_sharing_a_remote_keep_each_others_history(seeded, s3_remote, tmp_path):
+    seeded.configure(keep_last="1", keep_daily="0", keep_weekly="0", keep_monthly="0")
+    other = other_host(seeded, tmp_path)
+    pre_migration = json.loads(seeded.cli("--json", "upgrade", "head").stdout)["snapshot"]["id"]
+    newest_here = json.loads(seeded.cli("--json", "snapshot", "create").stdout)["id"]
+    there = [json.loads(other.cli("--json", "snapshot", "create").stdout)["id"] for _ in range(2)]
+
+    other.cli("snapshot", "prune")  # the other host prunes the shared remote
+
+    on_remote = {s["id"] for s in json.loads(other.cli("--json", "snapshot", "list").stdout)["snapshots"]
+                 if "remote" in s["locations"]}
+    # Its own history is pruned to keep_last; this host's newest and pre-migration stay.
+    assert on_remote == {pre_migration, newest_here, there[-1]}
+    # And it never restores this host's database from them.
+    refused = other.cli("restore", newest_here, "--yes", expect=10)
+    assert "is of" in refused.stderr and str(seeded.db) in refused.stderr
+
+
+@pytest.mark.parametrize(("keys", "says"), [
+    ({"remote": "https://bucket/x"}, "remote must be s3://BUCKET/PREFIX"),
+    ({"remote_required": "true"}, "remote_required is true, but no remote is set"),
+    ({"remote": "s3://b/x", "remote_required": "sometimes"}, "is not true or false"),
+])
+def test_bad_remote_settings_are_one_line(project, keys, says):
+    project.configure(**keys)
+    result = project.cli("config", "--no-probe", expect=2)
+    assert result.stderr.strip().splitlines() == [f"safeguard: error: {result.stderr.split('error: ', 1)[1].strip()}"]
+    assert says in result.stderr
+
+
+def test_the_remote_can_come_from_the_environment(project, monkeypatch):
+    monkeypatch.setenv("SAFEGUARD_REMOTE", "s3://from-env/app")
+    monkeypatch.setenv("SAFEGUARD_REMOTE_REQUIRED", "yes")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    settings = json.loads(project.cli("--json", "config", "--no-probe").stdout)["settings"]
+    assert settings["remote"] == {"value": "s3://from-env/app", "source": "environment SAFEGUARD_REMOTE"}
+    assert settings["remote_required"]["value"] is True
+
+
+def test_another_hosts_snapshot_is_restored_only_when_told_so(seeded, s3_remote, tmp_path):
+    other = other_host(seeded, tmp_path)
+    seeded.cli("upgrade", "head", "--policy", "never")
+    wanted = table_contents(seeded.db)
+    snapshot_id = json.loads(seeded.cli("--json", "snapshot", "create").stdout)["id"]
+    untouched = table_contents(other.db)
+
+    refused = other.cli("restore", snapshot_id, "--yes", expect=10)
+    assert "--any-database" in refused.stderr and table_contents(other.db) == untouched
+
+    other.cli("restore", snapshot_id, "--yes", "--any-database")
+    assert table_contents(other.db) == wanted
+
+
+def test_a_remote_that_cannot_even_be_set_up_is_refused_before_migrating(seeded, monkeypatch):
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+    seeded.configure(remote="s3://bucket/app", remote_profile="no-such-profile")
+    before = table_contents(seeded.db)
+    result = seeded.cli("upgrade", "head", expect=2)
+    assert result.stderr.strip().splitlines()[-1] == \
+        "safeguard: error: remote_profile 'no-such-profile' is not in the AWS shared config"
+    assert table_contents(seeded.db) == before
+    assert "nothing to recover" in seeded.cli("recover").stderr.lower() + seeded.cli("recover").stdout.lower()
