@@ -1,0 +1,107 @@
+"""The guarded run on a real MariaDB server: the example chain, and failed runs that
+must leave every table's rows and columns, the views, triggers and alembic_version as
+they were before the run (MySQL commits each DDL statement: only the snapshot undoes)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import SEED_AT
+from mysql_support import auxiliary_databases, database_state, version_of
+
+pytestmark = pytest.mark.mysql
+
+DROPS_A_COLUMN_AND_RAISES = """
+op.drop_column("properties", "notes")
+raise RuntimeError("boom after dropping a column")
+"""
+DELETES_ROWS_AND_RAISES = """
+op.execute("DELETE FROM properties WHERE id % 2 = 0")
+raise RuntimeError("boom after deleting rows")
+"""
+CREATES_A_TABLE_AND_RAISES = """
+op.create_table("leases", sa.Column("id", sa.Integer, primary_key=True))
+op.execute("INSERT INTO leases (id) VALUES (1), (2)")
+raise RuntimeError("boom after creating a table")
+"""
+SLOW = """
+op.execute("DELETE FROM properties WHERE id % 3 = 0")
+op.execute("SELECT SLEEP(30)")
+"""
+
+
+def with_objects(server, database: str) -> None:
+    """A view, a trigger and a procedure the restore must bring back."""
+    with server.connect(database) as conn, conn.cursor() as cur:
+        cur.execute("CREATE VIEW property_names AS SELECT id, name FROM properties")
+        cur.execute("CREATE TABLE audit (n INT) ENGINE=InnoDB")
+        cur.execute("CREATE TRIGGER properties_audit AFTER DELETE ON properties "
+                    "FOR EACH ROW INSERT INTO audit VALUES (OLD.id)")
+        cur.execute("CREATE PROCEDURE property_count() SELECT count(*) FROM properties")
+
+
+def test_the_example_chain_runs_from_empty_to_the_seed_revision_with_demo_rows(mysql_seeded,
+                                                                            mysql_server):
+    # mysql_seeded ran the chain from an empty database to SEED_AT under safeguard,
+    # then the real seed script filled it.
+    assert version_of(mysql_server, mysql_seeded.database) == [SEED_AT]
+    assert len(database_state(mysql_server, mysql_seeded.database)["contents"]["properties"]) > 0
+
+
+def test_the_chain_past_the_seed_revision_cannot_run_on_mysql_and_is_undone(mysql_seeded,
+                                                                            mysql_server):
+    # 7fcb413ce398 renames a column with op.alter_column(new_column_name=...) and no
+    # existing_type, which Alembic refuses on MySQL (CHANGE COLUMN needs the type):
+    # the example chain reaches head on SQLite and PostgreSQL only. The run fails
+    # there, and the snapshot brings back the seeded state.
+    with_objects(mysql_server, mysql_seeded.database)
+    pre_run = database_state(mysql_server, mysql_seeded.database)
+
+    result = mysql_seeded.cli("upgrade", "head", expect=6)
+
+    assert "7fcb413ce398" in result.stderr and "existing type" in result.stderr
+    assert database_state(mysql_server, mysql_seeded.database) == pre_run
+    assert version_of(mysql_server, mysql_seeded.database) == [SEED_AT]
+    assert auxiliary_databases(mysql_server, mysql_seeded.database) == []
+
+
+@pytest.mark.parametrize("body", [DROPS_A_COLUMN_AND_RAISES, DELETES_ROWS_AND_RAISES,
+                                  CREATES_A_TABLE_AND_RAISES],
+                         ids=["drop-column", "delete-rows", "create-table"])
+def test_a_failed_revision_leaves_the_pre_run_state(mysql_seeded, mysql_server, body):
+    with_objects(mysql_server, mysql_seeded.database)
+    mysql_seeded.add_revision("a1b2c3d4e5f6", SEED_AT, body, doc="fails")
+    mysql_seeded.configure(policy="always")
+    pre_run = database_state(mysql_server, mysql_seeded.database)
+
+    result = mysql_seeded.cli("--json", "upgrade", "a1b2c3d4e5f6", expect=6)
+
+    assert json.loads(result.stdout)["result"]["restored"] is True
+    assert database_state(mysql_server, mysql_seeded.database) == pre_run
+    assert version_of(mysql_server, mysql_seeded.database) == [SEED_AT]
+    assert auxiliary_databases(mysql_server, mysql_seeded.database) == []
+
+
+def test_a_run_stopped_by_timeout_leaves_the_pre_run_state(mysql_seeded, mysql_server):
+    with_objects(mysql_server, mysql_seeded.database)
+    mysql_seeded.add_revision("a1b2c3d4e5f6", SEED_AT, SLOW, doc="slow")
+    pre_run = database_state(mysql_server, mysql_seeded.database)
+
+    mysql_seeded.cli("upgrade", "a1b2c3d4e5f6", "--timeout", "3", expect=None)
+
+    assert database_state(mysql_server, mysql_seeded.database) == pre_run
+    assert version_of(mysql_server, mysql_seeded.database) == [SEED_AT]
+
+
+def test_a_table_no_transaction_freezes_is_refused_with_one_line(mysql_seeded, mysql_server):
+    with mysql_server.connect(mysql_seeded.database) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE counters (n INT) ENGINE=MyISAM")
+    pre_run = database_state(mysql_server, mysql_seeded.database)
+
+    result = mysql_seeded.cli("upgrade", "head", "--policy", "always", expect=None)
+
+    assert result.exit_code != 0
+    lines = [line for line in result.stderr.splitlines() if line.startswith("safeguard: error:")]
+    assert len(lines) == 1 and "counters (MyISAM)" in lines[0], result.stderr
+    assert database_state(mysql_server, mysql_seeded.database) == pre_run
