@@ -13,11 +13,11 @@ from mysql_support import auxiliary_databases, database_state, version_of
 pytestmark = pytest.mark.mysql
 
 DROPS_A_COLUMN_AND_RAISES = """
-op.drop_column("properties", "notes")
+op.drop_column("properties", "legacy_owner_notes")
 raise RuntimeError("boom after dropping a column")
 """
 DELETES_ROWS_AND_RAISES = """
-op.execute("DELETE FROM properties WHERE id % 2 = 0")
+op.execute("DELETE FROM transactions WHERE category LIKE '%a%'")
 raise RuntimeError("boom after deleting rows")
 """
 CREATES_A_TABLE_AND_RAISES = """
@@ -26,7 +26,7 @@ op.execute("INSERT INTO leases (id) VALUES (1), (2)")
 raise RuntimeError("boom after creating a table")
 """
 SLOW = """
-op.execute("DELETE FROM properties WHERE id % 3 = 0")
+op.execute("DELETE FROM transactions WHERE category LIKE '%e%'")
 op.execute("SELECT SLEEP(30)")
 """
 
@@ -35,7 +35,7 @@ def with_objects(server, database: str) -> None:
     """A view, a trigger and a procedure the restore must bring back."""
     with server.connect(database) as conn, conn.cursor() as cur:
         cur.execute("CREATE VIEW property_names AS SELECT id, name FROM properties")
-        cur.execute("CREATE TABLE audit (n INT) ENGINE=InnoDB")
+        cur.execute("CREATE TABLE audit (n VARCHAR(64)) ENGINE=InnoDB")
         cur.execute("CREATE TRIGGER properties_audit AFTER DELETE ON properties "
                     "FOR EACH ROW INSERT INTO audit VALUES (OLD.id)")
         cur.execute("CREATE PROCEDURE property_count() SELECT count(*) FROM properties")
@@ -78,6 +78,7 @@ def test_a_failed_revision_leaves_the_pre_run_state(mysql_seeded, mysql_server, 
     result = mysql_seeded.cli("--json", "upgrade", "a1b2c3d4e5f6", expect=6)
 
     assert json.loads(result.stdout)["result"]["restored"] is True
+    assert "boom after" in result.stderr, result.stderr  # it failed where it was meant to
     assert database_state(mysql_server, mysql_seeded.database) == pre_run
     assert version_of(mysql_server, mysql_seeded.database) == [SEED_AT]
     assert auxiliary_databases(mysql_server, mysql_seeded.database) == []
@@ -88,7 +89,9 @@ def test_a_run_stopped_by_timeout_leaves_the_pre_run_state(mysql_seeded, mysql_s
     mysql_seeded.add_revision("a1b2c3d4e5f6", SEED_AT, SLOW, doc="slow")
     pre_run = database_state(mysql_server, mysql_seeded.database)
 
-    mysql_seeded.cli("upgrade", "a1b2c3d4e5f6", "--timeout", "3", expect=None)
+    result = mysql_seeded.cli("upgrade", "a1b2c3d4e5f6", "--timeout", "3", expect=None)
+
+    assert result.exit_code != 0 and "restored snapshot" in result.stderr, result.stderr
 
     assert database_state(mysql_server, mysql_seeded.database) == pre_run
     assert version_of(mysql_server, mysql_seeded.database) == [SEED_AT]

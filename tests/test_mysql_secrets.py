@@ -11,7 +11,7 @@ from test_secrets import Exposure, assert_nowhere, private_tmp, run_all  # noqa:
 pytestmark = [pytest.mark.reliability, pytest.mark.mysql]
 
 FAILS = """
-op.drop_column("properties", "notes")
+op.drop_column("properties", "legacy_owner_notes")
 raise RuntimeError("boom")
 """
 STORY = [
