@@ -150,8 +150,10 @@ def database_state(server: MySQLServer, database: str) -> dict[str, Any]:
         return {
             "contents": {t: sorted(rows(f"SELECT * FROM `{t}`"), key=repr) for t in tables},
             "tables": {t: rows(f"SHOW CREATE TABLE `{t}`")[0][1] for t in tables},
-            "views": rows("SELECT table_name, view_definition FROM information_schema.views "
-                          "WHERE table_schema = %s ORDER BY 1", database),
+            # A view's definition names its database; a copy elsewhere is the same view.
+            "views": [(name, text.replace(f"`{database}`.", "")) for name, text in rows(
+                "SELECT table_name, view_definition FROM information_schema.views "
+                "WHERE table_schema = %s ORDER BY 1", database)],
             "triggers": rows("SELECT trigger_name, event_object_table, action_timing, "
                              "event_manipulation, action_statement FROM information_schema.triggers "
                              "WHERE trigger_schema = %s ORDER BY 1", database),
