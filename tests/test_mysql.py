@@ -5,10 +5,18 @@ they were before the run (MySQL commits each DDL statement: only the snapshot un
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 
 import pytest
 from conftest import SEED_AT
 from mysql_support import auxiliary_databases, database_state, version_of
+
+from safeguard.backends import backend_for
+from safeguard.config import load_settings
+from safeguard.errors import LockBusyError
 
 pytestmark = pytest.mark.mysql
 
@@ -108,3 +116,69 @@ def test_a_table_no_transaction_freezes_is_refused_with_one_line(mysql_seeded, m
     lines = [line for line in result.stderr.splitlines() if line.startswith("safeguard: error:")]
     assert len(lines) == 1 and "counters (MyISAM)" in lines[0], result.stderr
     assert database_state(mysql_server, mysql_seeded.database) == pre_run
+
+
+# -- one guarded operation at a time, across stores (hosts) -----------------------------
+
+SLOW_SIDE_EFFECT = """
+op.create_table("migration_runs", sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+                sa.Column("at", sa.String(40)))
+op.execute("INSERT INTO migration_runs (at) VALUES ('ran')")
+op.execute("SELECT SLEEP(3)")
+"""
+
+
+def test_two_migrators_with_their_own_stores_run_a_slow_revision_once(mysql_seeded, mysql_server,
+                                                                      tmp_path):
+    mysql_seeded.add_revision("a1b2c3d4e5f6", SEED_AT, SLOW_SIDE_EFFECT, doc="slow")
+    mysql_seeded.configure(metadata="")  # migration_runs is not in the models
+    argv = [sys.executable, "-m", "safeguard", "-c", str(mysql_seeded.ini), "--url",
+            mysql_seeded.url, "upgrade", "a1b2c3d4e5f6", "--lock-timeout", "60"]
+    runners = [subprocess.Popen(argv, cwd=mysql_seeded.root, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "SAFEGUARD_STORE": str(tmp_path / f"store-{i}")})
+               for i in range(2)]
+    results = [(r.wait(timeout=120), r.communicate()[1]) for r in runners]
+
+    assert [code for code, _ in results] == [0, 0], results
+    with mysql_server.connect(mysql_seeded.database) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM migration_runs")
+        assert cur.fetchone()[0] == 1  # the side effect happened once
+    assert version_of(mysql_server, mysql_seeded.database) == ["a1b2c3d4e5f6"]
+
+
+def test_the_named_lock_stops_a_runner_with_another_store_with_exit_4(mysql_seeded, mysql_server,
+                                                                       tmp_path):
+    settings = load_settings(mysql_seeded.ini, url=mysql_seeded.url)
+    with backend_for(mysql_seeded.url, settings).session_lock(0):
+        result = mysql_seeded.run("upgrade", "head", "--lock-timeout", "1",
+                                  env={**os.environ, "SAFEGUARD_STORE": str(tmp_path / "other")})
+        with pytest.raises(LockBusyError, match="named lock"):
+            with backend_for(mysql_seeded.url, settings).session_lock(0):
+                pass
+    assert result.returncode == 4, result.stderr
+    assert "named lock" in result.stderr and "connection" in result.stderr
+    assert version_of(mysql_server, mysql_seeded.database) == [SEED_AT]
+
+
+def test_a_dump_tool_older_than_the_server_is_refused_before_anything_is_written(
+        mysql_seeded, mysql_server, tmp_path, monkeypatch):
+    shim = tmp_path / "old-bin"
+    shim.mkdir()
+    real = shutil.which("mariadb-dump")
+    (shim / "mariadb-dump").write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = --version ]; then echo "mariadb-dump  Ver 10.19 Distrib 10.5.1-MariaDB, '
+        'for debian-linux-gnu (x86_64)"; exit 0; fi\n'
+        f'exec "{real}" "$@"\n')
+    (shim / "mariadb-dump").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim}{os.pathsep}{os.environ['PATH']}")
+    before = database_state(mysql_server, mysql_seeded.database)
+
+    result = mysql_seeded.cli("-q", "upgrade", "head", "--policy", "always", expect=3)
+
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "10.5.1" in lines[0] and "older than the server" in lines[0], lines
+    assert database_state(mysql_server, mysql_seeded.database) == before
+    assert not any((mysql_seeded.store / "snapshots").glob("*")) if (
+        mysql_seeded.store / "snapshots").exists() else True
