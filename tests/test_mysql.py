@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 
@@ -182,3 +183,24 @@ def test_a_dump_tool_older_than_the_server_is_refused_before_anything_is_written
     assert database_state(mysql_server, mysql_seeded.database) == before
     assert not any((mysql_seeded.store / "snapshots").glob("*")) if (
         mysql_seeded.store / "snapshots").exists() else True
+
+
+@pytest.mark.parametrize("case", ["wrong password", "closed port", "missing database"])
+def test_an_unusable_connection_is_one_clear_line(mysql_seeded, mysql_server, case):
+    before = database_state(mysql_server, mysql_seeded.database)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    url = {
+        "wrong password": mysql_server.url_for(mysql_seeded.database, password="not-the-password"),
+        "closed port": mysql_server.url_for(mysql_seeded.database, port=closed_port),
+        "missing database": mysql_server.url_for("no_such_database"),
+    }[case]
+
+    result = mysql_seeded.cli("--url", url, "upgrade", "head", "--policy", "always", expect=None)
+
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.exit_code != 0 and len(lines) == 1 and lines[0].startswith("safeguard: error:"), (
+        result.exit_code, result.stderr)
+    assert "not-the-password" not in result.stderr
+    assert database_state(mysql_server, mysql_seeded.database) == before
