@@ -204,3 +204,14 @@ def test_an_unusable_connection_is_one_clear_line(mysql_seeded, mysql_server, ca
         result.exit_code, result.stderr)
     assert "not-the-password" not in result.stderr
     assert database_state(mysql_server, mysql_seeded.database) == before
+
+
+def test_the_plan_says_every_run_is_undone_by_a_snapshot(mysql_seeded):
+    mysql_seeded.add_revision("a1b2c3d4e5f6", SEED_AT,
+                              'op.create_index("ix_properties_city", "properties", ["city"])',
+                              doc="safe")
+
+    result = mysql_seeded.cli("plan", "a1b2c3d4e5f6")
+
+    assert "because MySQL commits DDL statement by statement: only a snapshot undoes a run" in (
+        result.stdout)
