@@ -41,13 +41,14 @@ op.execute("SELECT SLEEP(30)")
 
 
 def with_objects(server, database: str) -> None:
-    """A view, a trigger and a procedure the restore must bring back."""
+    """A view, a trigger, a procedure and an event the restore must bring back."""
     with server.connect(database) as conn, conn.cursor() as cur:
         cur.execute("CREATE VIEW property_names AS SELECT id, name FROM properties")
         cur.execute("CREATE TABLE audit (n VARCHAR(64)) ENGINE=InnoDB")
         cur.execute("CREATE TRIGGER properties_audit AFTER DELETE ON properties "
                     "FOR EACH ROW INSERT INTO audit VALUES (OLD.id)")
         cur.execute("CREATE PROCEDURE property_count() SELECT count(*) FROM properties")
+        cur.execute("CREATE EVENT purge_audit ON SCHEDULE EVERY 1 DAY DO DELETE FROM audit")
 
 
 def test_the_example_chain_runs_from_empty_to_the_seed_revision_with_demo_rows(mysql_seeded,

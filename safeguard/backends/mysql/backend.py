@@ -193,7 +193,10 @@ class MySQLBackend:
                             raise RestoreError(f"snapshot {snapshot.id} does not match its "
                                                f"manifest: {'; '.join(problems[:3])}")
                         loaded = catalog.objects(cur, staging)
-                        catalog.drop_objects(cur, staging, [o for o in loaded if o.kind == "TRIGGER"])
+                        # Triggers cannot move with their tables; events must not fire
+                        # in the copy (they are recreated in the live database).
+                        catalog.drop_objects(cur, staging, [o for o in loaded
+                                                            if o.kind in ("TRIGGER", "EVENT")])
                     with interruption.finishing("the restore"):
                         swap.swap_in(cur, live, staging, loaded, swapping)
                 except BaseException:

@@ -2,13 +2,16 @@
 
 Consistency: ``--single-transaction`` dumps InnoDB tables as one consistent snapshot
 while the application keeps writing. The manifest's row counts must describe the
-same instant, and a dump's transaction cannot be shared. So safeguard holds
-``FLUSH TABLES WITH READ LOCK`` (writes wait, reads go on) while it counts every
-table and until the dump's first table definition arrives on the pipe: by then the
-dump has opened its snapshot (mariadb-dump starts its transaction before it reads
-any table), and nothing was written between the counts and that snapshot. The lock
-waits at most ``mysql_lock_wait_timeout`` for running statements; the writes it
-holds wait for the counts (seconds on large tables), never for the dump.
+same instant, and a dump's transaction cannot be shared. So safeguard holds ``LOCK TABLES ... READ`` on every table of the
+database (writes to them wait, reads go on; other databases on the server are not
+concerned) while it counts every table and until the dump's first table definition
+arrives on the pipe: by then the dump has opened its snapshot (mariadb-dump starts
+its transaction before it reads any table), and nothing was written between the
+counts and that snapshot. The lock waits at most LOCK_WAIT_TIMEOUT_S for a statement
+holding a table; the writes it holds wait for the counts (seconds on large tables),
+never for the dump. A table created while the lock is held would be in the dump but
+not in the counts: the restore then refuses the snapshot (its counts disagree)
+rather than trust it.
 Non-InnoDB tables, which no transaction freezes, are refused (catalog.not_innodb).
 
 The dump's bytes are streamed from the tool's stdout into the snapshot directory,
@@ -20,12 +23,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import IO, Any, Callable
 
+import pymysql
+
 from ... import digest
 from ...durable import CHUNK, FILE_MODE, Progress
 from ...errors import RefusedError, RestoreError, SnapshotError
 from ...manifest import Payload, Snapshot
 from . import catalog, tools
-from .server import Server, errors_as, quote
+from .server import Server, describe, errors_as, quote
 from .tools import ClientTools
 
 PLAIN, PACKED = "database.sql", "database.sql.zst"
@@ -58,13 +63,18 @@ def snapshot(server: Server, tools_: ClientTools, directory: Path, *, compressio
                      "FROM information_schema.schemata WHERE schema_name = %s", server.database)[0]
             size = catalog.size(cur, server.database)
             cur.execute(f"SET SESSION lock_wait_timeout = {LOCK_WAIT_TIMEOUT_S}")
-            try:
-                cur.execute("FLUSH TABLES WITH READ LOCK")
-            except Exception as exc:  # noqa: BLE001 - the privilege, mostly
-                raise SnapshotError(f"cannot snapshot {identity}: FLUSH TABLES WITH READ LOCK "
-                                    f"failed ({exc}); the user needs the RELOAD privilege, so "
-                                    "the row counts and the dump describe one instant") from exc
-            locked = True
+            names = catalog.tables(cur, server.database)
+            if names:
+                try:
+                    cur.execute("LOCK TABLES " + ", ".join(
+                        f"{quote(server.database)}.{quote(t)} READ" for t in names))
+                except pymysql.Error as exc:
+                    raise SnapshotError(
+                        f"cannot snapshot {identity}: LOCK TABLES ... READ failed "
+                        f"({describe(exc)}); the row counts and the dump must describe one "
+                        "instant (the user needs the LOCK TABLES privilege, and a migration "
+                        f"holding a table may not outlast {LOCK_WAIT_TIMEOUT_S}s)") from exc
+            locked = bool(names)
             try:
                 refuse_not_innodb(cur, server)  # a table may have changed engine meanwhile
                 counts = catalog.row_counts(cur, server.database)
