@@ -216,3 +216,43 @@ def test_the_plan_says_every_run_is_undone_by_a_snapshot(mysql_seeded):
 
     assert "because MySQL commits DDL statement by statement: only a snapshot undoes a run" in (
         result.stdout)
+
+
+def test_a_snapshot_taken_while_the_application_writes_counts_what_it_dumped(mysql_url, tmp_path):
+    """The counts and the dump describe one instant, whatever is committed meanwhile:
+    loaded back, the dump has exactly the manifest's rows."""
+    import threading
+
+    from safeguard.manifest import Snapshot
+
+    backend = backend_for(mysql_url)
+    server = backend.server
+    with server.connect() as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE orders (id INT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(40)) "
+                    "ENGINE=InnoDB")
+        cur.execute("INSERT INTO orders (note) SELECT 'seed' FROM seq_1_to_20000")
+    stop = threading.Event()
+    written = []
+
+    def write() -> None:
+        with server.connect() as conn, conn.cursor() as cur:
+            while not stop.is_set():
+                cur.execute("INSERT INTO orders (note) VALUES ('live')")
+                written.append(1)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        for attempt in range(3):
+            directory = tmp_path / f"snap{attempt}"
+            directory.mkdir()
+            payload = backend.snapshot(directory)
+            manifest = Snapshot(id=f"s{attempt}", created_at="", reason="", engine="mysql",
+                                database="-", revisions=(), size=payload.size, sha256="-",
+                                files=dict(payload.files), row_counts=dict(payload.row_counts),
+                                extra=dict(payload.extra))
+            assert backend.verify_payload(directory, manifest) == []
+    finally:
+        stop.set()
+        writer.join()
+    assert len(written) > 10  # the application did write during the snapshots

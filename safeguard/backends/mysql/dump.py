@@ -2,16 +2,16 @@
 
 Consistency: ``--single-transaction`` dumps InnoDB tables as one consistent snapshot
 while the application keeps writing. The manifest's row counts must describe the
-same instant, and a dump's transaction cannot be shared. So safeguard holds ``LOCK TABLES ... READ`` on every table of the
-database (writes to them wait, reads go on; other databases on the server are not
-concerned) while it counts every table and until the dump's first table definition
-arrives on the pipe: by then the dump has opened its snapshot (mariadb-dump starts
-its transaction before it reads any table), and nothing was written between the
-counts and that snapshot. The lock waits at most LOCK_WAIT_TIMEOUT_S for a statement
-holding a table; the writes it holds wait for the counts (seconds on large tables),
-never for the dump. A table created while the lock is held would be in the dump but
-not in the counts: the restore then refuses the snapshot (its counts disagree)
-rather than trust it.
+same instant, and a dump's transaction cannot be shared. So safeguard holds
+``LOCK TABLES ... READ`` on every table of the database (writes to them wait, reads
+go on; other databases on the server are not concerned) while it counts every table
+and until the dump's first table definition arrives on the pipe: by then the dump
+has opened its snapshot (mariadb-dump starts its transaction before it reads any
+table), and nothing was written between the counts and that snapshot. The lock waits
+at most LOCK_WAIT_TIMEOUT_S for a statement holding a table; the writes it holds wait
+for the counts (seconds on large tables), never for the dump. A table created while
+the lock is held would be in the dump but not in the counts: the restore then
+refuses the snapshot (its counts disagree) rather than trust it.
 Non-InnoDB tables, which no transaction freezes, are refused (catalog.not_innodb).
 
 The dump's bytes are streamed from the tool's stdout into the snapshot directory,
