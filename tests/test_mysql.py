@@ -256,3 +256,24 @@ def test_a_snapshot_taken_while_the_application_writes_counts_what_it_dumped(mys
         stop.set()
         writer.join()
     assert len(written) > 10  # the application did write during the snapshots
+
+
+def test_a_failing_health_check_leaves_the_pre_run_state(mysql_seeded, mysql_server):
+    # The team's own check fails once the column exists. (The drift check compares
+    # with the models at head only, which the example chain does not reach on MySQL.)
+    with_objects(mysql_server, mysql_seeded.database)
+    mysql_seeded.add_revision("a1b2c3d4e5f6", SEED_AT,
+                              'op.add_column("properties", sa.Column("zoning_code", sa.String(20)))',
+                              doc="adds a column the team's check forbids")
+    mysql_seeded.configure(sql_check__no_zoning_code=(
+        "SELECT count(*) = 0 FROM information_schema.columns "
+        "WHERE table_schema = DATABASE() AND column_name = 'zoning_code'"))
+    pre_run = database_state(mysql_server, mysql_seeded.database)
+
+    result = mysql_seeded.cli("upgrade", "a1b2c3d4e5f6", expect=7)
+
+    assert "no_zoning_code" in result.stderr and "restored snapshot" in result.stderr, result.stderr
+    assert "could not be read" not in result.stderr  # the footprint reads MySQL's statements
+    assert database_state(mysql_server, mysql_seeded.database) == pre_run
+    assert version_of(mysql_server, mysql_seeded.database) == [SEED_AT]
+    assert auxiliary_databases(mysql_server, mysql_seeded.database) == []
