@@ -20,6 +20,7 @@ through zstd when ``compression = zstd`` (as SQLite's payloads), and hashed on t
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import IO, Any, Callable
 
@@ -75,9 +76,12 @@ def snapshot(server: Server, tools_: ClientTools, directory: Path, *, compressio
                         "instant (the user needs the LOCK TABLES privilege, and a migration "
                         f"holding a table may not outlast {LOCK_WAIT_TIMEOUT_S}s)") from exc
             locked = bool(names)
+            counter = _Counter(server)
             try:
                 refuse_not_innodb(cur, server)  # a table may have changed engine meanwhile
-                counts = catalog.row_counts(cur, server.database)
+                # Counted on a connection of its own while the dump starts: the table
+                # lock holds every writer off both, so they see the same rows.
+                counter.start()
                 target = directory / (PACKED if compression == "zstd" else PLAIN)
                 writer = _Writer(target, packed=compression == "zstd", level=level,
                                  progress=progress)
@@ -85,7 +89,7 @@ def snapshot(server: Server, tools_: ClientTools, directory: Path, *, compressio
                 def take(chunk: bytes) -> None:
                     nonlocal locked
                     writer.write(chunk)
-                    if locked and FIRST_TABLE in writer.head:
+                    if locked and counter.done.is_set() and FIRST_TABLE in writer.head:
                         cur.execute("UNLOCK TABLES")
                         locked = False
 
@@ -97,8 +101,11 @@ def snapshot(server: Server, tools_: ClientTools, directory: Path, *, compressio
                     tools.run(argv, env=env, error=SnapshotError, what=f"{dump.label} of {identity}",
                               stdout=take)
             finally:
+                if counter.ident is not None:  # started: the counts are of the lock's time
+                    counter.join()
                 if locked:
                     cur.execute("UNLOCK TABLES")
+            counts = counter.result()
     return Payload(
         files={target.name: writer.digest}, size=target.stat().st_size, row_counts=counts,
         compression="zstd" if compression == "zstd" else None,
@@ -106,6 +113,32 @@ def snapshot(server: Server, tools_: ClientTools, directory: Path, *, compressio
         extra={"format": target.name, "database": server.database, "server_version": version,
                "dump_tool": dump.label, "charset": charset, "collation": collation,
                "database_size": size})
+
+
+class _Counter(threading.Thread):
+    """Counts every table's rows on a connection of its own."""
+
+    def __init__(self, server: Server) -> None:
+        super().__init__(name="safeguard-mysql-count", daemon=True)
+        self.server = server
+        self.done = threading.Event()
+        self.counts: dict[str, int] = {}
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            with self.server.connect() as conn, conn.cursor() as cur:
+                self.counts = catalog.row_counts(cur, self.server.database)
+        except BaseException as exc:  # noqa: BLE001 - handed to the snapshotting thread
+            self.error = exc
+        finally:
+            self.done.set()
+
+    def result(self) -> dict[str, int]:
+        if self.error is not None:
+            raise SnapshotError(f"cannot count the rows of {self.server.identity()}: "
+                                f"{describe(self.error)}") from self.error
+        return self.counts
 
 
 class _Writer:
