@@ -32,13 +32,13 @@ demo: install
 	DATABASE_URL=sqlite:///./poolula.db $(BIN)/safeguard upgrade head
 	DATABASE_URL=sqlite:///./poolula.db $(BIN)/safeguard snapshot list
 
-## test: the whole suite; PostgreSQL and S3 tests run against servers started for the run.
+## test: the whole suite; PostgreSQL, MariaDB and S3 tests run against servers started for the run.
 test: install
-	scripts/pgtest.sh run scripts/s3test.sh run $(BIN)/python -m pytest $(PYTEST_ARGS)
+	scripts/pgtest.sh run scripts/mysqltest.sh run scripts/s3test.sh run $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## test-sqlite: the suite without starting PostgreSQL (its tests skip).
 test-sqlite: install
-	$(BIN)/python -m pytest -m "not postgres" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not postgres and not mysql" $(PYTEST_ARGS)
 
 ## lint: the code's own linters, ruff and mypy (configured in pyproject.toml).
 lint: install

@@ -60,7 +60,7 @@ _HARMLESS_PRAGMAS = frozenset({
 _HARMLESS_COMMANDS = frozenset({
     "begin", "commit", "rollback", "savepoint", "release", "set", "reset", "show",
     "analyze", "vacuum", "comment", "grant", "revoke", "lock", "discard", "listen",
-    "notify", "checkpoint", "end", "start",
+    "notify", "checkpoint", "end", "start", "describe", "desc",
 })
 #: DDL whose tables the schema comparison sees even when sqlglot cannot read it.
 _DDL_COMMANDS = frozenset({"alter", "create", "drop", "truncate", "reindex", "cluster"})
@@ -252,7 +252,8 @@ def _read(shape: str, dialect: str, names: set[str]) -> str | None:
     import sqlglot
     from sqlglot import exp
 
-    read = {"postgresql": "postgres", "sqlite": "sqlite"}.get(dialect)
+    read = {"postgresql": "postgres", "sqlite": "sqlite", "mysql": "mysql",
+            "mariadb": "mysql"}.get(dialect)
     try:
         with _quiet_sqlglot():
             statements = sqlglot.parse(_PLACEHOLDER.sub("NULL", shape), read=read)

@@ -88,7 +88,7 @@ def decide(steps: Sequence[Any], *, policy: str, dialect: str, env: EnvTransacti
             codes = ", ".join(sorted({f.code for f in c.findings if f.kind != "may-fail"}))
             return Undo(SNAPSHOT, f"{planned.step.revision} is {c.verdict} ({codes or c.verdict})")
     if dialect != "postgresql":
-        name = {"sqlite": "SQLite"}.get(dialect, dialect)
+        name = {"sqlite": "SQLite", "mysql": "MySQL", "mariadb": "MariaDB"}.get(dialect, dialect)
         return Undo(SNAPSHOT, f"{name} commits DDL statement by statement: only a snapshot "
                               "undoes a run")
     for planned in steps:

@@ -56,6 +56,8 @@ SEEDED_TABLES = ("properties", "transactions", "documents", "obligations", "audi
 # Reflection reports sa.Uuid columns as CHAR(32) on SQLite; binding through
 # sa.Uuid stores the same 32-hex format the application reads back.
 UUID_COLUMNS = frozenset({"id", "property_id", "record_id"})
+#: The example schema's JSON columns (sa.JSON in the revisions).
+JSON_COLUMNS = frozenset({"provenance", "changes"})
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)  # fixed, for reproducible rows
 
@@ -256,6 +258,16 @@ def tenant_rows(rng: random.Random, property_ids: list, count: int) -> Iterator[
 
 # ---------------------------------------------------------------- inserting
 
+def _bind_type(column: sa.Column) -> sa.types.TypeEngine:
+    """The type to bind a column's values through: its reflected type, except UUIDs
+    (see UUID_COLUMNS) and JSON columns, which MariaDB reflects as LONGTEXT."""
+    if column.name in UUID_COLUMNS:
+        return sa.Uuid()
+    if column.name in JSON_COLUMNS:
+        return sa.JSON()
+    return column.type
+
+
 def _insert(conn: Connection, table: sa.Table, rows: Iterator[dict], keep_ids: int) -> tuple[int, list]:
     """Insert ``rows`` in executemany batches, keeping only the live columns.
 
@@ -263,10 +275,10 @@ def _insert(conn: Connection, table: sa.Table, rows: Iterator[dict], keep_ids: i
     of them, for other tables to point at (bounded so ``--rows 100000`` does
     not hold a million UUIDs in memory).
     """
-    # Bind through the reflected types, except UUIDs (see UUID_COLUMNS).
+    # Bind through the reflected types (see _bind_type).
     target = sa.table(
         table.name,
-        *(sa.column(c.name, sa.Uuid() if c.name in UUID_COLUMNS else c.type) for c in table.columns),
+        *(sa.column(c.name, _bind_type(c)) for c in table.columns),
     )
     live = set(table.columns.keys())
     count, ids, batch = 0, [], []

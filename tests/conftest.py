@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from safeguard.cli import main
 
-pytest_plugins = ["postgres_support", "s3_support", "pytester", "reliability.plugin"]
+pytest_plugins = ["postgres_support", "mysql_support", "s3_support", "pytester", "reliability.plugin"]
 
 REPO = Path(__file__).resolve().parents[1]
 #: Revisions of the example chain, base first.

@@ -55,16 +55,21 @@ class Subject:
 
     def contents(self) -> dict[str, list[tuple[Any, ...]]]:
         with self.engine.connect() as conn:
-            return {table: sorted(map(tuple, conn.execute(text(f'SELECT * FROM "{table}"'))), key=repr)
+            quote = conn.dialect.identifier_preparer.quote_identifier
+            return {table: sorted(map(tuple, conn.execute(text(f"SELECT * FROM {quote(table)}"))), key=repr)
                     for table in sorted(inspect(conn).get_table_names())}
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres),
+                        pytest.param("mysql", marks=pytest.mark.mysql)])
 def subject(request, tmp_path) -> Subject:
     settings = Settings(config_file=tmp_path / "alembic.ini")
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'contract.db'}"
         missing = f"sqlite:///{tmp_path / 'missing.db'}"
+    elif request.param == "mysql":
+        url = request.getfixturevalue("mysql_url")
+        missing = make_url(url).set(database="no_such_database").render_as_string(hide_password=False)
     else:
         url = request.getfixturevalue("pg_url")
         missing = make_url(url).set(database="no_such_database").render_as_string(hide_password=False)

@@ -320,7 +320,7 @@ BAD_INPUTS: dict[str, BadInput] = {
     "URL of an unsupported dialect": BadInput(
         nothing, every(*DATABASE_COMMANDS, "restore", "snapshot verify", "snapshot prune",
                        "recover"), 3,
-        ("no backend for 'mysql'",), options=("--url", "mysql://app@db.example/poolula")),
+        ("no backend for 'mssql'",), options=("--url", "mssql://app@db.example/poolula")),
 }
 
 

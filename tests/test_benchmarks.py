@@ -20,6 +20,9 @@ def test_the_benchmark_runs_in_its_quick_mode(script: Path):
     if script.stem.startswith("pg_"):
         if not os.environ.get("SAFEGUARD_TEST_PG_URL"):
             pytest.skip("no PostgreSQL server: SAFEGUARD_TEST_PG_URL is not set")
+    if script.stem.startswith("mysql_"):
+        if not os.environ.get("SAFEGUARD_TEST_MYSQL_URL"):
+            pytest.skip("no MariaDB server: SAFEGUARD_TEST_MYSQL_URL is not set")
     # As a developer runs them: no DATABASE_URL of the test environment's.
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     result = subprocess.run([sys.executable, str(script), "--quick"], cwd=REPO, env=env,

@@ -154,6 +154,10 @@ def count_mismatches(expected: Mapping[str, int], actual: Mapping[str, int]) -> 
     return problems
 
 
+#: SQLAlchemy's names of the MySQL family (mysql+pymysql, mysql+mysqldb, mariadb+mariadbconnector).
+MYSQL_DIALECTS = ("mysql", "mariadb")
+
+
 def connect_url(dialect: str, cargs: Sequence[Any], cparams: Mapping[str, Any]) -> URL | None:
     """The URL of the database a driver is about to connect to, from the arguments
     SQLAlchemy's ``do_connect`` event hands it; None for an engine with no backend."""
@@ -167,6 +171,12 @@ def connect_url(dialect: str, cargs: Sequence[Any], cparams: Mapping[str, Any]) 
         except ImportError:  # pragma: no cover - depends on installed extras
             return None
         return postgres_url(cparams)
+    if dialect in MYSQL_DIALECTS:
+        try:
+            from .mysql.server import connect_url as mysql_url
+        except ImportError:  # pragma: no cover - depends on installed extras
+            return None
+        return mysql_url(cparams)
     return None
 
 
@@ -186,7 +196,15 @@ def backend_for(url: URL | str, settings: "Settings | None" = None) -> Backend:
                 "PostgreSQL support needs the postgres extra: pip install 'alembic-safeguard[postgres]'"
             ) from exc
         return PostgresBackend(url, settings)
+    if name in MYSQL_DIALECTS:
+        try:
+            from .mysql import MySQLBackend
+        except ImportError as exc:  # pragma: no cover - depends on installed extras
+            raise UnsupportedDatabaseError(
+                "MySQL and MariaDB support needs the mysql extra: pip install 'alembic-safeguard[mysql]'"
+            ) from exc
+        return MySQLBackend(url, settings)
     raise UnsupportedDatabaseError(
         f"no backend for {url.get_backend_name()!r} databases "
-        "(safeguard supports sqlite and postgresql)"
+        "(safeguard supports sqlite, postgresql, mysql and mariadb)"
     )
