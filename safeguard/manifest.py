@@ -7,10 +7,18 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 #: How the reason of a safety snapshot begins (manifests before the ``safety`` field).
 SAFETY_REASON = "safety snapshot before restoring"
+
+#: What a snapshot's payload is: files in the store (a SQLite copy, a pg_dump), or a
+#: database kept on the server (a template copy, or the database a restore replaced).
+PayloadKind = Literal["file copy", "dump", "template database", "kept database"]
+#: ``extra["format"]`` of a kept database (backends/postgres/kept.py).
+KEPT_DATABASE = "kept-database"
+_KINDS: dict[str, PayloadKind] = {"template": "template database", KEPT_DATABASE: "kept database",
+                                  "custom": "dump", "directory": "dump"}
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,11 @@ class Snapshot:
         return ",".join(self.revisions) or None
 
     @property
+    def payload_kind(self) -> PayloadKind:
+        """What the payload is (by the format its engine recorded)."""
+        return _KINDS.get(str(self.extra.get("format")), "file copy")
+
+    @property
     def created(self) -> datetime:
         return datetime.fromisoformat(self.created_at)
 
@@ -65,6 +78,7 @@ class Snapshot:
         data = asdict(self)
         data["revisions"] = list(self.revisions)
         data["revision"] = self.revision
+        data["payload_kind"] = self.payload_kind
         return data
 
     @classmethod

@@ -89,35 +89,44 @@ def restore_snapshot(
     report: Callable[[str], None] | None = None,
     progress: Progress = None,
     checksum_verified: bool = False,
+    keep_replaced: Callable[[], None] | None = None,
 ) -> RestoreResult:
     """Restore (the backend proves the snapshot before replacing anything), re-stamp,
     and re-verify the live database; RestoreError if any of it fails, and
     RestoreRefusedError if it stopped before the database was changed. With ``op``, it
     is that operation's journaled "restore" step, with a "swap" step journaled just
     before the first change (recover finishes a restore only once that line is
-    written); ``report`` hears that it starts; ``progress`` is closed when it ends."""
+    written); ``report`` hears that it starts; ``progress`` is closed when it ends.
+    ``keep_replaced()``, when given, is called right after the swap, with the replaced
+    database set aside rather than dropped (a backend that can keep it: its
+    ``keep_replaced``), to make it the restore's safety snapshot."""
     if report is not None:
         report(f"Restoring snapshot {snapshot.id} ...")
     step = op.step("restore", snapshot=snapshot.id) if op is not None else contextlib.nullcontext()
     try:
         with step:
             return _restore_and_verify(store, backend, project, snapshot, progress=progress,
-                                       checksum_verified=checksum_verified, swap=_Swap(op))
+                                       checksum_verified=checksum_verified, swap=_Swap(op),
+                                       keep_replaced=keep_replaced)
     finally:
         close_progress(progress)
 
 
 def _restore_and_verify(store: SnapshotStore, backend: Backend, project: Project,
                         snapshot: Snapshot, *, progress: Progress,
-                        checksum_verified: bool, swap: "_Swap") -> RestoreResult:
+                        checksum_verified: bool, swap: "_Swap",
+                        keep_replaced: Callable[[], None] | None = None) -> RestoreResult:
     check_compatible(snapshot, backend)
     started = time.perf_counter()
     if not (backend.proves_payload_on_restore or checksum_verified):
         store.verify_checksum(snapshot)  # VerificationError: nothing was touched
     try:
+        keeping: dict[str, Any] = {"keep_replaced": True} if keep_replaced else {}
         verified_counts = backend.restore(store.path_of(snapshot.id), snapshot,
-                                          progress=progress, swapping=swap.begin)
+                                          progress=progress, swapping=swap.begin, **keeping)
         swap.done()
+        if keep_replaced is not None:
+            keep_replaced()
         pools.renew()  # env.py may connect through a pool holding the replaced database
         heads = project.database(check_known=False).heads
         restamped = set(heads) != set(snapshot.revisions)
