@@ -200,3 +200,34 @@ def test_a_crash_between_the_swap_renames_is_reported_as_unfinished(pg_engine, p
     assert refused.exit_code == 9 and "did not finish" in line and "safeguard recover" in line
     assert settled.recoveries == 1 and state == before
     assert pg_engine.leftovers(project) == []
+
+
+# The new steps of a manual restore that keeps the replaced database (kept.py): after
+# the swap, the set-aside database is marked, counted, renamed and given its manifest.
+KEEP_STEPS = ["postgres:swap:renamed-new", "journal:safety-snapshot:started",
+              "postgres:keep:marked", "postgres:keep:renamed", "store:before-manifest",
+              "journal:safety-snapshot:done"]
+
+
+@pytest.mark.parametrize("point", KEEP_STEPS)
+def test_a_manual_restore_killed_while_keeping_the_replaced_database_is_recovered(
+        point, pg_engine, placed, ledger):
+    project = placed(SEED_AT)
+    snapshot = json.loads(project.cli("--json", "snapshot", "create").stdout)["id"]
+    at_snapshot = pg_engine.state(project)
+    pg_engine.replace(project, HEAD)
+    before = pg_engine.state(project)
+
+    run = start(project, "-q", "restore", snapshot, "--yes", env={"SAFEGUARD_FAULT": point})
+    code = run.wait()
+    run.reap()
+    settled = settle(project)
+    state = pg_engine.state(project)
+    ledger(Tally(tests=1, faults=1, restores=restores_in(project), recoveries=settled.recoveries,
+                 data_lost=int(state not in (before, at_snapshot))), fault=f"SIGKILL at {point}")
+
+    # The pre-restore or the restored state; no kept database without its manifest,
+    # no manifest naming a database that is gone.
+    assert code == -9, run.stderr()
+    assert state in (before, at_snapshot)
+    assert pg_engine.leftovers(project) == [] and store_leftovers(project) == []
