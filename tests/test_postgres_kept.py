@@ -115,3 +115,33 @@ def test_a_dump_snapshot_from_before_kept_databases_still_restores(pg_at_head, p
     restore(project, taken["id"])
 
     assert database_state(pg_server, database) == at_snapshot
+
+
+@pytest.mark.parametrize("fmt", ["custom", "directory"])
+def test_the_default_uncompressed_dump_round_trips_and_a_flipped_byte_is_refused(
+        pg_at_head, pg_server, monkeypatch, fmt):
+    """pg_compress = 0 (the default) in either format: restored row by row, and one
+    byte changed anywhere in the payload is refused by verify and by restore."""
+    project, database = pg_at_head, pg_at_head.database
+    monkeypatch.setenv("SAFEGUARD_PG_FORMAT", fmt)
+    taken = json.loads(project.cli("--json", "snapshot", "create").stdout)
+    assert taken["extra"]["compress"] == 0 and taken["extra"]["format"] == fmt
+    at_snapshot = database_state(pg_server, database)
+    change_rows(pg_server, database)
+
+    restore(project, taken["id"])
+    assert database_state(pg_server, database) == at_snapshot
+
+    change_rows(pg_server, database)
+    changed = database_state(pg_server, database)
+    directory = project.store / "snapshots" / taken["id"]
+    biggest = max((directory / name for name in taken["files"]), key=lambda p: p.stat().st_size)
+    data = bytearray(biggest.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    biggest.write_bytes(bytes(data))
+
+    verified = project.cli("--json", "snapshot", "verify", taken["id"], expect=10)
+    assert "damaged" in verified.stdout + verified.stderr
+    refused = project.cli("--json", "restore", taken["id"], "--yes", expect=10)
+    assert "damaged" in refused.stdout + refused.stderr
+    assert database_state(pg_server, database) == changed
