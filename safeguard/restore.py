@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import pools
+from . import interruption, pools
 from .backends import Backend
 from .durable import Progress, close_progress
 from .errors import (
@@ -126,7 +126,10 @@ def _restore_and_verify(store: SnapshotStore, backend: Backend, project: Project
                                           progress=progress, swapping=swap.begin, **keeping)
         swap.done()
         if keep_replaced is not None:
-            keep_replaced()
+            # From the swap on the restore completes (a signal is noted, not raised):
+            # stopped here, the replaced database would be neither kept nor dropped.
+            with interruption.finishing("the restore"):
+                keep_replaced()
         pools.renew()  # env.py may connect through a pool holding the replaced database
         heads = project.database(check_known=False).heads
         restamped = set(heads) != set(snapshot.revisions)
