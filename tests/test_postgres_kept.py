@@ -66,6 +66,8 @@ def test_a_manual_restore_keeps_the_replaced_database_and_restore_brings_it_back
 def test_verify_refuses_a_kept_database_that_changed_or_is_gone(pg_at_head, pg_server):
     project, database = pg_at_head, pg_at_head.database
     taken = json.loads(project.cli("--json", "snapshot", "create").stdout)
+    dry = project.cli("restore", taken["id"], "--dry-run")
+    assert "keep the database it replaces as the safety snapshot" in dry.stderr
     safety_id = restore(project, taken["id"])["safety_snapshot"]
     kept = auxiliary_databases(pg_server, database)[0]
     with pg_server.connect() as conn:

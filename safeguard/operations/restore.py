@@ -79,8 +79,11 @@ def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
         snapshot, state, warnings = examine()
         for warning in warnings:
             report(f"WARNING: {warning}")
-        report(f"Would take a safety snapshot of the current state ({format_revs(state.heads)}), then "
-               f"restore {snapshot.id} ({format_revs(snapshot.revisions)}, {snapshot.created_at}).")
+        can_keep = getattr(ws.backend(state), "can_keep_replaced", None)
+        how = ("keep the database it replaces as the safety snapshot" if can_keep and can_keep()
+               else "take a safety snapshot of the current state first")
+        report(f"Would restore {snapshot.id} ({format_revs(snapshot.revisions)}, {snapshot.created_at}) "
+               f"over the current state ({format_revs(state.heads)}), and {how}.")
         return ManualRestore(snapshot=snapshot, heads_before=state.heads, dry_run=True,
                              warnings=warnings)
 
