@@ -55,6 +55,8 @@ KNOWN_KEYS: dict[str, str] = {
     "pg_format": "pg_dump format: auto (directory above pg_directory_threshold_mb) | custom | directory",
     "pg_jobs": "parallel pg_dump/pg_restore jobs for the directory format",
     "pg_directory_threshold_mb": "auto format: use directory format above this size",
+    "pg_compress": "pg_dump --compress level, 0-9 (default 0: on 2 cores, gzip costs more time than "
+                   "the bytes it saves)",
     "pg_lock_wait_timeout": "pg_dump --lock-wait-timeout, in seconds",
     "pg_sessions": "other sessions during a restore: wait (up to pg_sessions_timeout) | terminate",
     "pg_sessions_timeout": "seconds to wait for other sessions to disconnect before a restore",
@@ -111,6 +113,7 @@ class Settings:
     pg_format: str = "auto"
     pg_jobs: int = 2
     pg_directory_threshold_mb: int = 512
+    pg_compress: int = 0
     pg_lock_wait_timeout: float = 30.0
     pg_sessions: str = "wait"
     pg_sessions_timeout: float = 30.0
@@ -378,7 +381,8 @@ def _coerce(key: str, value: Any, source: str) -> Any:
             return float(value)
         if key == "timeout":
             return float(value) if value.strip() else None
-        if key in ("compression_level", *COUNT_KEYS, "pg_jobs", "pg_directory_threshold_mb"):
+        if key in ("compression_level", *COUNT_KEYS, "pg_jobs", "pg_directory_threshold_mb",
+                   "pg_compress"):
             return int(value)
         if key == "max_age_days":
             return int(value) if value.strip() else None
@@ -430,6 +434,8 @@ def _validated(settings: Settings) -> Settings:
         raise ConfigError(f"remote must be s3://BUCKET/PREFIX, not {settings.remote!r}")
     if settings.remote_required and settings.remote is None:
         raise ConfigError("remote_required is true, but no remote is set")
+    if not 0 <= settings.pg_compress <= 9:
+        raise ConfigError("pg_compress must be between 0 and 9")
     if not 1 <= settings.compression_level <= 22:
         raise ConfigError("compression_level must be between 1 and 22")
     return settings

@@ -7,12 +7,20 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 #: How the reason of a safety snapshot begins (manifests before the ``safety`` field).
 SAFETY_REASON = "safety snapshot before restoring"
 #: How the reason of a snapshot taken before a migration begins (guard.py writes it).
 PRE_MIGRATION = ("before upgrade", "before downgrade")
+
+#: What a snapshot's payload is: files in the store (a SQLite copy, a pg_dump), or a
+#: database kept on the server (a template copy, or the database a restore replaced).
+PayloadKind = Literal["file copy", "dump", "template database", "kept database"]
+#: ``extra["format"]`` of a kept database (backends/postgres/kept.py).
+KEPT_DATABASE = "kept-database"
+_KINDS: dict[str, PayloadKind] = {"template": "template database", KEPT_DATABASE: "kept database",
+                                  "custom": "dump", "directory": "dump"}
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,11 @@ class Snapshot:
         return ",".join(self.revisions) or None
 
     @property
+    def payload_kind(self) -> PayloadKind:
+        """What the payload is (by the format its engine recorded)."""
+        return _KINDS.get(str(self.extra.get("format")), "file copy")
+
+    @property
     def created(self) -> datetime:
         return datetime.fromisoformat(self.created_at)
 
@@ -67,6 +80,7 @@ class Snapshot:
         data = asdict(self)
         data["revisions"] = list(self.revisions)
         data["revision"] = self.revision
+        data["payload_kind"] = self.payload_kind
         return data
 
     @classmethod

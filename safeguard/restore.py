@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import pools
+from . import interruption, pools
 from .backends import Backend
 from .durable import Progress, close_progress
 from .errors import (
@@ -92,13 +92,17 @@ def restore_snapshot(
     progress: Progress = None,
     checksum_verified: bool = False,
     any_database: bool = False,
+    keep_replaced: Callable[[], None] | None = None,
 ) -> RestoreResult:
     """Restore (the backend proves the snapshot before replacing anything), re-stamp,
     and re-verify the live database; RestoreError if any of it fails, and
     RestoreRefusedError if it stopped before the database was changed. With ``op``, it
     is that operation's journaled "restore" step, with a "swap" step journaled just
     before the first change (recover finishes a restore only once that line is
-    written); ``report`` hears that it starts; ``progress`` is closed when it ends."""
+    written); ``report`` hears that it starts; ``progress`` is closed when it ends.
+    ``keep_replaced()``, when given, is called right after the swap, with the replaced
+    database set aside rather than dropped (a backend that can keep it: its
+    ``keep_replaced``), to make it the restore's safety snapshot."""
     if report is not None:
         report(f"Restoring snapshot {snapshot.id} ...")
     step = op.step("restore", snapshot=snapshot.id) if op is not None else contextlib.nullcontext()
@@ -106,7 +110,7 @@ def restore_snapshot(
         with step:
             return _restore_and_verify(store, backend, project, snapshot, progress=progress,
                                        checksum_verified=checksum_verified, swap=_Swap(op),
-                                       any_database=any_database)
+                                       any_database=any_database, keep_replaced=keep_replaced)
     finally:
         close_progress(progress)
 
@@ -114,15 +118,22 @@ def restore_snapshot(
 def _restore_and_verify(store: SnapshotStore, backend: Backend, project: Project,
                         snapshot: Snapshot, *, progress: Progress,
                         checksum_verified: bool, swap: "_Swap",
-                        any_database: bool = False) -> RestoreResult:
+                        any_database: bool = False,
+                        keep_replaced: Callable[[], None] | None = None) -> RestoreResult:
     check_compatible(snapshot, backend, any_database=any_database)
     started = time.perf_counter()
     if not (backend.proves_payload_on_restore or checksum_verified):
         store.verify_checksum(snapshot)  # VerificationError: nothing was touched
     try:
+        keeping: dict[str, Any] = {"keep_replaced": True} if keep_replaced else {}
         verified_counts = backend.restore(store.path_of(snapshot.id), snapshot,
-                                          progress=progress, swapping=swap.begin)
+                                          progress=progress, swapping=swap.begin, **keeping)
         swap.done()
+        if keep_replaced is not None:
+            # From the swap on the restore completes (a signal is noted, not raised):
+            # stopped here, the replaced database would be neither kept nor dropped.
+            with interruption.finishing("the restore"):
+                keep_replaced()
         pools.renew()  # env.py may connect through a pool holding the replaced database
         heads = project.database(check_known=False).heads
         restamped = set(heads) != set(snapshot.revisions)

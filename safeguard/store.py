@@ -36,7 +36,7 @@ from .errors import (
     StoreNotWritableError,
     VerificationError,
 )
-from .manifest import Snapshot
+from .manifest import Payload, Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -162,11 +162,14 @@ class SnapshotStore:
         safety: bool = False,
         progress: Progress = None,
         snapshot_id: str | None = None,
+        take: Callable[[Path, str, Progress], Payload] | None = None,
     ) -> Snapshot:
         """Take a snapshot: payload under a temporary name, checksum, verify, rename,
-        manifest last."""
+        manifest last. ``take(staging, id, progress)`` writes a payload other than
+        ``backend.snapshot``'s (a kept database: nothing is copied into the store)."""
         self.ensure_writable()
-        self.ensure_space(backend.size())
+        if take is None:
+            self.ensure_space(backend.size())
         faults.point("store:space-checked")
         snapshot_id = snapshot_id or new_snapshot_id()
         started = time.perf_counter()
@@ -177,7 +180,8 @@ class SnapshotStore:
             durable.make_dir(staging)
             # A signal may stop the copy (interruption.py): the staging goes below.
             with interruption.stoppable():
-                payload = backend.snapshot(staging, progress=progress)
+                payload = (take(staging, snapshot_id, progress) if take is not None
+                           else backend.snapshot(staging, progress=progress))
             durable.fsync_dir(staging)
             os.replace(staging, final)
             durable.fsync_dir(self.snapshots_dir)

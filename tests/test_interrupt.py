@@ -333,7 +333,10 @@ def test_a_signal_during_a_manual_restore(engine, moment, sig):
         assert f"after the swap: the restore of {snapshot} was completed" in stderr
         assert report["result"]["interrupted"] is True
     if isinstance(engine, Postgres):
-        assert auxiliary_databases(engine.server, project.database) == []
+        # Only the safety snapshot's kept database (after the swap), named by its manifest.
+        kept = {s.extra.get("kept_database") for s in SnapshotStore(project.store).list()}
+        assert [d for d in auxiliary_databases(engine.server, project.database) if d not in kept] == []
+        assert len(kept - {None}) == (moment == "after")
     else:
         assert list(project.root.glob(".poolula.db.safeguard-restore*")) == []
     project.cli("upgrade", "head")  # not refused: nothing is pending

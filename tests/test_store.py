@@ -111,7 +111,7 @@ def test_restore_needs_confirmation_and_dry_run_changes_nothing(seeded):
     refused = seeded.cli("restore", snap["id"], expect=2)
     assert "--yes" in refused.stderr
     dry = seeded.cli("restore", snap["id"], "--dry-run")
-    assert "Would take a safety snapshot" in dry.stderr
+    assert "Would restore" in dry.stderr and "take a safety snapshot" in dry.stderr
     assert seeded.db.read_bytes() == database_bytes
 
 

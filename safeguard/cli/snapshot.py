@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import api
+from ..manifest import Snapshot
 from ..revisions import format_revs
 from .base import Cli, command
 
@@ -29,7 +30,8 @@ def snapshot_list(cli: Cli) -> None:
                f"{'WHERE':<7} REASON")
     for entry in located:
         s = entry.snapshot
-        pin = (" [safety]" if s.safety else "") + (" [pinned]" if s.pinned else "")
+        pin = ((" [safety]" if s.safety else "") + (" [pinned]" if s.pinned else "")
+               + (" [kept database]" if s.payload_kind == "kept database" else ""))
         created = s.created.strftime("%Y-%m-%d %H:%M:%S")
         where = "both" if len(entry.locations) == 2 else entry.locations[0]
         click.echo(f"{s.id:<24} {created:<20} {s.engine:<10} {s.revision or 'base':<14} "
@@ -65,7 +67,8 @@ def snapshot_show(cli: Cli, snapshot_id: str) -> None:
             ("label", snap.label or "-"), ("pinned", "yes" if snap.pinned else "no"),
             ("safety", "yes (the state a restore replaced)" if snap.safety else "no"),
             ("engine", snap.engine), ("database", snap.database),
-            ("revision", format_revs(snap.revisions)), ("size", f"{snap.size:,} bytes"),
+            ("revision", format_revs(snap.revisions)), ("payload", _payload(snap)),
+            ("size", f"{snap.size:,} bytes"),
             ("compression", snap.compression or "none"), ("sha256", snap.sha256)]
     rows += [(k, str(v)) for k, v in sorted(snap.extra.items())]
     for key, value in rows:
@@ -73,6 +76,16 @@ def snapshot_show(cli: Cli, snapshot_id: str) -> None:
     click.echo("rows")
     for table, count in sorted(snap.row_counts.items()):
         click.echo(f"  {table:<30} {count:>12,}")
+
+
+def _payload(snap: Snapshot) -> str:
+    """What the payload is, and where it lives when not in the store."""
+    if snap.payload_kind == "kept database":
+        return (f"kept database {snap.extra.get('kept_database')} on the server (the database "
+                "a restore replaced, not a dump)")
+    if snap.payload_kind == "template database":
+        return f"template database {snap.extra.get('template_database')} on the server"
+    return snap.payload_kind
 
 
 @command("verify")

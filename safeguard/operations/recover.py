@@ -69,8 +69,14 @@ def recover(settings: Settings, *, abandon: bool = False,
             report(f"Settled in the engine first: {settled}")
     # Not ws.database(): its "run `safeguard recover`" is no help here. A crash early in
     # a `--create` run can leave an empty file: still recoverable.
-    def tidy() -> None:  # under the lock: a live operation's staging is not a leftover
+    def tidy(backend: Backend) -> None:  # under the lock: a live operation's staging is not a leftover
+        # What a snapshot without a manifest holds outside the store (the database a
+        # crashed restore had begun keeping as its safety snapshot) goes with it.
+        discard_partial = getattr(backend, "discard_partial", None)
         for leftover in ws.store.leftovers():
+            dropped = discard_partial(leftover) if discard_partial else None
+            if dropped:
+                report(f"Settled in the engine: {dropped}")
             shutil.rmtree(leftover, ignore_errors=True)
 
     done: list[Recovered | Settled] = list(_settle_each(
@@ -98,9 +104,9 @@ Settle = Callable[[Backend, DatabaseState, OperationRecord], Recovered]
 
 def _settle_each(ws: Workspace, purpose: str, settle: Settle, *,
                  outcome: Callable[[Recovered], str],
-                 then: Callable[[], None] = lambda: None) -> list[Recovered]:
+                 then: Callable[[Backend], None] = lambda backend: None) -> list[Recovered]:
     """Under the database's lock, settle each unfinished operation and write its end
-    line, then run ``then`` (still under the lock)."""
+    line, then run ``then(backend)`` (still under the lock)."""
     state = ws.project.database(check_known=False)
     backend = ws.backend(state)
     done = []
@@ -110,7 +116,7 @@ def _settle_each(ws: Workspace, purpose: str, settle: Settle, *,
             ws.journal.resume(record).finish(
                 outcome(result), detail=result.detail, heads=list(result.heads))
             done.append(result)
-        then()
+        then(backend)
     return done
 
 

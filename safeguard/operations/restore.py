@@ -1,5 +1,7 @@
 """`safeguard restore ID`: put a snapshot back by hand, with a safety snapshot of the
-current state first and the health checks after. The restore itself is the one
+current state and the health checks after. The safety snapshot is taken first, or, on
+an engine that can keep the database a restore replaces (PostgreSQL), it is that
+database, kept right after the swap at no copy's cost. The restore itself is the one
 restore-and-verify path, `restore.restore_snapshot`. A signal before the swap leaves
 the database as it was; from the swap on, the restore completes (interruption.py)."""
 
@@ -78,8 +80,11 @@ def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
         snapshot, state, warnings = examine()
         for warning in warnings:
             report(f"WARNING: {warning}")
-        report(f"Would take a safety snapshot of the current state ({format_revs(state.heads)}), then "
-               f"restore {snapshot.id} ({format_revs(snapshot.revisions)}, {snapshot.created_at}).")
+        can_keep = getattr(ws.backend(state), "can_keep_replaced", None)
+        how = ("keep the database it replaces as the safety snapshot" if can_keep and can_keep()
+               else "take a safety snapshot of the current state first")
+        report(f"Would restore {snapshot.id} ({format_revs(snapshot.revisions)}, {snapshot.created_at}) "
+               f"over the current state ({format_revs(state.heads)}), and {how}.")
         return ManualRestore(snapshot=snapshot, heads_before=state.heads, dry_run=True,
                              warnings=warnings)
 
@@ -100,6 +105,19 @@ def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
         ws.uploaded(report)  # the safety snapshot's upload, beside the restore
 
 
+def _keeps_replaced(backend: Backend, report: Reporter) -> bool:
+    """Whether the safety snapshot will be the database the swap sets aside (a backend
+    that can keep it) rather than a copy taken before the restore."""
+    can_keep = getattr(backend, "can_keep_replaced", None)
+    if can_keep is None:
+        return False
+    if can_keep():
+        return True
+    report("WARNING: the database the restore replaces cannot be kept as its safety snapshot "
+           "(the role may not rename databases: no CREATEDB); taking a dump of it first")
+    return False
+
+
 def _restore(ws: Workspace, settings: Settings, snapshot_id: str,
              examine: Callable[[], tuple[Snapshot, DatabaseState, tuple[str, ...]]],
              backend: Backend, *, force: bool, any_database: bool, report: Reporter,
@@ -117,20 +135,35 @@ def _restore(ws: Workspace, settings: Settings, snapshot_id: str,
             report(f"WARNING: {warning}")
         backend.preflight()
         foreign: dict[str, Any] = {"from_database": snapshot.database} if any_database else {}
+        keeping = _keeps_replaced(backend, report)
         op = held.begin(snapshot=snapshot.id, heads=list(state.heads), **foreign)
-        safety = held.snapshot(step="safety-snapshot",
-                               reason=f"{SAFETY_REASON} {snapshot.id}", safety=True,
-                               revisions=state.heads,
-                               progress=progress("Safety snapshot", backend.size()))
-        report(f"Safety snapshot {safety.id} of the current state taken.")
+        reason = f"{SAFETY_REASON} {snapshot.id}"
+        kept: list[Snapshot] = []
+
+        def keep() -> None:
+            """Right after the swap: the replaced database becomes the safety snapshot."""
+            with op.step("safety-snapshot", kept=True) as outcome:
+                taken = ws.store.create(backend, reason=reason, revisions=state.heads,
+                                        safety=True, take=backend.keep_replaced)  # type: ignore[attr-defined]
+                outcome["snapshot"] = taken.id
+            kept.append(taken)
+
+        safety = None
+        if not keeping:
+            safety = held.snapshot(step="safety-snapshot", reason=reason, safety=True,
+                                   revisions=state.heads,
+                                   progress=progress("Safety snapshot", backend.size()))
+            report(f"Safety snapshot {safety.id} of the current state taken.")
         try:
             # Hashed above, before the safety snapshot: not read a second time.
             result = restore_snapshot(ws.store, backend, ws.project, snapshot, op=op,
                                       progress=progress("Restore", snapshot.size),
-                                      checksum_verified=True, any_database=any_database)
+                                      checksum_verified=True, any_database=any_database,
+                                      keep_replaced=keep if keeping else None)
         except RestoreRefusedError as exc:
             # Stopped before the swap: nothing for `recover` to finish.
-            op.finish("refused", error=str(exc), heads=list(state.heads), safety_snapshot=safety.id)
+            op.finish("refused", error=str(exc), heads=list(state.heads),
+                      safety_snapshot=safety.id if safety else None)
             raise
         except Interrupted as exc:
             # Before the swap: the backend dropped its copy, the live database is untouched.
@@ -139,11 +172,15 @@ def _restore(ws: Workspace, settings: Settings, snapshot_id: str,
                       interrupted=exc.name, heads=list(state.heads))
             raise OperationInterruptedError(
                 f"interrupted by {exc.name} before the swap: nothing was restored; the database "
-                f"is still at {format_revs(state.heads)} (safety snapshot {safety.id} is kept)",
+                f"is still at {format_revs(state.heads)}"
+                + (f" (safety snapshot {safety.id} is kept)" if safety else ""),
                 signum=exc.signum,
                 report=ManualRestore(snapshot=snapshot, heads_before=state.heads, dry_run=False,
                                      warnings=warnings, safety_snapshot=safety,
                                      signal=exc.name)) from None
+        if safety is None:
+            safety = kept[0]
+            report(f"Safety snapshot {safety.id}: the replaced database, kept on the server.")
         with interruption.finishing("the restore"):
             # What the restore proved (every byte against the digest) is not read again.
             ctx = health.CheckContext(backend=backend, project=ws.project, settings=settings,

@@ -14,6 +14,9 @@ from typing import Any, Protocol
 from conftest import HEAD, REPO, SEED_AT, ProjectDir, seed
 from postgres_support import PgProjectDir, PgServer, auxiliary_databases, database_state
 
+from safeguard.manifest import Snapshot
+from safeguard.store import SnapshotStore
+
 from .states import sqlite_leftovers, sqlite_state
 
 
@@ -103,7 +106,20 @@ class PostgreSQL:
         return database_state(self.server, project.database)
 
     def leftovers(self, project: PgProjectDir) -> list[str]:
-        return auxiliary_databases(self.server, project.database)
+        """Auxiliary databases no snapshot keeps, and kept-database snapshots whose
+        database is gone (a manifest pointing at nothing)."""
+        kept = {s.id: s.extra["kept_database"] for s in kept_snapshots(project)}
+        found = auxiliary_databases(self.server, project.database)
+        return ([name for name in found if name not in kept.values()]
+                + [f"snapshot {id_} names {name}, which is gone"
+                   for id_, name in kept.items() if name not in found])
 
     def discard(self, project: PgProjectDir) -> None:
         self.server.drop_database(project.database)
+
+
+def kept_snapshots(project: ProjectDir) -> list[Snapshot]:
+    """The snapshots in the project's store whose payload is a kept database."""
+    if not (project.store / "snapshots").is_dir():
+        return []
+    return [s for s in SnapshotStore(project.store).list() if s.payload_kind == "kept database"]

@@ -22,7 +22,7 @@ from conftest import HEAD, SEED_AT
 from safeguard.store import SnapshotStore
 
 from .ledger import Tally
-from .processes import child_running, start, wait_until
+from .processes import child_running, resume, start, wait_stopped, wait_until
 from .scenarios import FAILING_CHECK, FAILING_REVISION
 from .states import error_line, journal_says, last_operation, restores_in, settle, store_leftovers
 
@@ -200,3 +200,67 @@ def test_a_crash_between_the_swap_renames_is_reported_as_unfinished(pg_engine, p
     assert refused.exit_code == 9 and "did not finish" in line and "safeguard recover" in line
     assert settled.recoveries == 1 and state == before
     assert pg_engine.leftovers(project) == []
+
+
+# The new steps of a manual restore that keeps the replaced database (kept.py): after
+# the swap, the set-aside database is marked, counted, renamed and given its manifest.
+KEEP_STEPS = ["postgres:swap:renamed-new", "journal:safety-snapshot:started",
+              "postgres:keep:marked", "postgres:keep:renamed", "store:before-manifest",
+              "journal:safety-snapshot:done"]
+
+
+@pytest.mark.parametrize("point", KEEP_STEPS)
+def test_a_manual_restore_killed_while_keeping_the_replaced_database_is_recovered(
+        point, pg_engine, placed, ledger):
+    project = placed(SEED_AT)
+    snapshot = json.loads(project.cli("--json", "snapshot", "create").stdout)["id"]
+    at_snapshot = pg_engine.state(project)
+    pg_engine.replace(project, HEAD)
+    before = pg_engine.state(project)
+
+    run = start(project, "-q", "restore", snapshot, "--yes", env={"SAFEGUARD_FAULT": point})
+    code = run.wait()
+    run.reap()
+    settled = settle(project)
+    state = pg_engine.state(project)
+    ledger(Tally(tests=1, faults=1, restores=restores_in(project), recoveries=settled.recoveries,
+                 data_lost=int(state not in (before, at_snapshot))), fault=f"SIGKILL at {point}")
+
+    # The pre-restore or the restored state; no kept database without its manifest,
+    # no manifest naming a database that is gone.
+    assert code == -9, run.stderr()
+    assert state in (before, at_snapshot)
+    assert pg_engine.leftovers(project) == [] and store_leftovers(project) == []
+
+
+def test_a_signal_while_the_replaced_database_is_being_kept_lets_the_restore_finish(
+        pg_engine, placed, ledger):
+    """From the swap on, a manual restore completes (interruption.py): a SIGTERM while
+    it keeps the replaced database must not stop that half-way nor call it "before
+    the swap" (it did: the keep ran in the store's stoppable region)."""
+    project = placed(SEED_AT)
+    snapshot = json.loads(project.cli("--json", "snapshot", "create").stdout)["id"]
+    at_snapshot = pg_engine.state(project)
+    pg_engine.replace(project, HEAD)
+    before = pg_engine.state(project)
+
+    run = start(project, "-q", "restore", snapshot, "--yes",
+                env={"SAFEGUARD_PAUSE": "postgres:keep:marked"})
+    try:
+        wait_stopped(run)
+        os.kill(run.pid, signal.SIGTERM)
+        resume(run)
+        code = run.wait()
+    finally:
+        run.reap()
+    settled = settle(project)
+    state = pg_engine.state(project)
+    ledger(Tally(tests=1, faults=1, restores=restores_in(project), recoveries=settled.recoveries,
+                 data_lost=int(state not in (before, at_snapshot))), fault="SIGTERM while keeping")
+
+    assert "after the swap" in error_line(run.stderr()), run.stderr()
+    assert code != 0 and settled.recoveries == 0
+    assert state == at_snapshot
+    kept = [s for s in SnapshotStore(project.store).list() if s.payload_kind == "kept database"]
+    assert len(kept) == 1
+    assert pg_engine.leftovers(project) == [] and store_leftovers(project) == []

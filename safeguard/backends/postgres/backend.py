@@ -17,9 +17,10 @@ from ...errors import ConfigError, RefusedError, RestoreError, SnapshotError
 from ...footprint import Schema
 from ...manifest import Payload, Snapshot
 from .. import TableProgress
-from . import catalog, databases, names, swap
+from . import catalog, databases, kept, names, swap
 from .advisory import advisory_lock
 from .dump import DumpStrategy
+from .kept import KeptStrategy
 from .lockwatch import LockWatch
 from .options import Options
 from .server import APPLICATION_NAME, Server, describe, errors_as
@@ -30,7 +31,8 @@ from .tools import ClientTools
 if TYPE_CHECKING:
     from ...config import Settings
 
-STRATEGIES: dict[str, type] = {"dump": DumpStrategy, "template": TemplateStrategy}
+STRATEGIES: dict[str, type] = {"dump": DumpStrategy, "template": TemplateStrategy,
+                               "kept": KeptStrategy}
 
 
 class PostgresBackend:
@@ -182,10 +184,13 @@ class PostgresBackend:
     # -- restore -----------------------------------------------------------------
 
     def restore(self, directory: Path, snapshot: Snapshot, *,
-                progress: Progress = None, swapping: Callable[[], None] = lambda: None) -> None:
+                progress: Progress = None, swapping: Callable[[], None] = lambda: None,
+                keep_replaced: bool = False) -> None:
         """Rebuild the snapshot beside the live database, then swap it in by rename
         (see swap.py): what the failed migration created is dropped with the old
-        database, and the live one is untouched until the copy is complete."""
+        database, and the live one is untouched until the copy is complete. With
+        ``keep_replaced``, the old database is left as ``D.sg-old`` for
+        `keep_replaced` to make the restore's safety snapshot."""
         strategy = self._strategy_of(snapshot)
         live = self.server.database
         staging, ready = names.restoring(live), names.ready(live)
@@ -202,10 +207,29 @@ class PostgresBackend:
                         databases.apply_properties(conn, staging, _properties(snapshot, conn, live))
                         databases.rename(conn, staging, ready)
                     with interruption.finishing("the restore"):
-                        swap.swap_in(conn, live, ready, self.options.sessions, swapping)
+                        swap.swap_in(conn, live, ready, self.options.sessions, swapping,
+                                     keep_old=keep_replaced)
                 except BaseException:
                     _abandon(conn, live, staging, ready)
                     raise
+
+    def can_keep_replaced(self) -> bool:
+        """Whether a manual restore can keep the database it replaces as its safety
+        snapshot (kept.py) rather than dump it first: renaming a database needs
+        CREATEDB (or superuser), as the restore itself does."""
+        with self._connection() as conn:
+            return bool(conn.execute("SELECT rolsuper OR rolcreatedb FROM pg_roles "
+                                     "WHERE rolname = current_user").fetchone()[0])
+
+    def keep_replaced(self, directory: Path, snapshot_id: str, progress: Progress = None) -> Payload:
+        """The safety snapshot ``snapshot_id`` of a restore made with ``keep_replaced``:
+        the database its swap set aside, kept on the server (see kept.py)."""
+        return kept.keep(self.server, directory, snapshot_id, progress=progress)
+
+    def discard_partial(self, directory: Path) -> str | None:
+        """Drop what a snapshot left without a manifest by a crash holds outside its
+        directory (a kept database); what was done, or None."""
+        return kept.discard_partial(self.server, directory)
 
     def recover(self, runners: Sequence[int] = ()) -> str | None:
         """End what the crashed processes ``runners`` left running on the server, then

@@ -77,7 +77,8 @@ class DumpStrategy:
             fmt = self.options.dump_format(size)
             target = directory / PAYLOADS[fmt]
             argv = [pg_dump.path, f"--format={fmt}", f"--file={target}", "--no-password",
-                    f"--snapshot={exported}", f"--dbname={self.server.conninfo()}"]
+                    f"--compress={self.options.compress}", f"--snapshot={exported}",
+                    f"--dbname={self.server.conninfo()}"]
             if self.options.lock_wait_timeout > 0:
                 argv.append(f"--lock-wait-timeout={_ms(self.options.lock_wait_timeout)}")
             if fmt == "directory":
@@ -94,6 +95,7 @@ class DumpStrategy:
             extra={
                 "strategy": self.name,
                 "format": fmt,
+                "compress": self.options.compress,
                 "jobs": self.options.jobs if fmt == "directory" else 1,
                 "database": self.server.database,
                 "server_version": version,

@@ -8,6 +8,8 @@ from `\\l` alone what each one is and what a crash left behind:
     D.sg-old         D as it was before the swap (the failed migration); dropped after it
     D.sg-verify      a scratch restore made by `snapshot verify`; always droppable
     D.sg-snap-TOKEN  a template snapshot (pg_strategy = template)
+    D.sg-kept-ID     the database a manual restore replaced, kept as its safety
+                     snapshot ID (kept.py); dropped when that snapshot is pruned
     D.sg-rehearse-T  the copy a rehearsal migrates (`safeguard rehearse`); droppable
                      once no rehearsal holds its lock
 
@@ -28,6 +30,7 @@ READY = ".sg-ready"
 OLD = ".sg-old"
 VERIFY = ".sg-verify"
 SNAPSHOT = ".sg-snap-"
+KEPT = ".sg-kept-"
 REHEARSAL = ".sg-rehearse-"
 #: A rehearsal's token: this many lowercase hex digits, so the names of every copy of
 #: one database differ only there (and one LIKE pattern finds them all).
@@ -57,6 +60,11 @@ def verify(database: str) -> str:
 def snapshot(database: str, token: str) -> str:
     """A template snapshot of ``database``."""
     return _derived(database, SNAPSHOT + token)
+
+
+def kept(database: str, snapshot_id: str) -> str:
+    """The kept database of safety snapshot ``snapshot_id``."""
+    return _derived(database, KEPT + snapshot_id)
 
 
 def rehearsal(database: str, token: str) -> str:

@@ -22,6 +22,7 @@ class Options:
     format: str = "auto"  # auto | custom | directory
     jobs: int = 2
     directory_threshold_mb: int = 512
+    compress: int = 0  # pg_dump --compress; see config.py
     lock_wait_timeout: float = 30.0  # seconds; 0 waits forever
     sessions: SessionPolicy = field(default_factory=SessionPolicy)
 
@@ -41,6 +42,7 @@ class Options:
             format=value("pg_format"),
             jobs=max(1, int(value("pg_jobs"))),
             directory_threshold_mb=value("pg_directory_threshold_mb"),
+            compress=value("pg_compress"),
             lock_wait_timeout=value("pg_lock_wait_timeout"),
             sessions=SessionPolicy(value("pg_sessions"), value("pg_sessions_timeout")),
         )

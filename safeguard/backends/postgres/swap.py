@@ -8,6 +8,7 @@ A restore never writes into the live database. The snapshot is restored beside i
     2. ALTER DATABASE D RENAME TO "D.sg-old"        D keeps existing until here
     3. ALTER DATABASE "D.sg-ready" RENAME TO D      the restored copy is live
     4. DROP DATABASE "D.sg-old"                     the failed migration is gone
+       (a manual restore keeps it instead, as its safety snapshot: kept.py)
 
 A crash between 2 and 3 leaves no D at all, but ``D.sg-ready`` and ``D.sg-old`` say
 exactly where it stopped; `finish_interrupted` (run before every restore, and so by
@@ -59,11 +60,12 @@ class SessionPolicy:
 
 
 def swap_in(conn: psycopg.Connection, live: str, incoming: str, policy: SessionPolicy,
-            swapping: Callable[[], None] = lambda: None) -> None:
+            swapping: Callable[[], None] = lambda: None, *, keep_old: bool = False) -> None:
     """Make the complete database ``incoming`` the one called ``live``, and drop what
-    ``live`` was. ``conn`` is a maintenance connection (autocommit). ``swapping()`` is
-    called just before the first rename: a refusal before it (sessions that would not
-    leave) has left ``live`` as it was, open to connections again."""
+    ``live`` was (unless ``keep_old``: it stays ``D.sg-old``, closed to connections).
+    ``conn`` is a maintenance connection (autocommit). ``swapping()`` is called just
+    before the first rename: a refusal before it (sessions that would not leave) has
+    left ``live`` as it was, open to connections again."""
     old = names.old(live)
     databases.drop(conn, old)
     if databases.exists(conn, live):
@@ -79,7 +81,8 @@ def swap_in(conn: psycopg.Connection, live: str, incoming: str, policy: SessionP
         swapping()
     databases.rename(conn, incoming, live)
     faults.point("postgres:swap:renamed-new")
-    databases.drop(conn, old)
+    if not keep_old:
+        databases.drop(conn, old)
 
 
 def finish_interrupted(conn: psycopg.Connection, live: str) -> str | None:

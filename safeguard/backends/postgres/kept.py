@@ -1,0 +1,208 @@
+"""Kept databases: the database a manual restore replaced, kept on the server as the
+restore's safety snapshot instead of being dumped first.
+
+A restore's swap (swap.py) sets the live database aside as ``D.sg-old`` and then drops
+it. A manual restore needs the state it replaces as a safety snapshot, and used to
+take it with a whole pg_dump before starting (896 MB: 14 s of a 27.5 s restore). The
+set-aside database *is* that state, already complete and closed to connections, so
+`keep` makes it the snapshot, at the cost of a count of its rows:
+
+    1. write the marker kept.json into the snapshot's staging directory, naming
+       ``D.sg-kept-<snapshot id>``                       crash: D.sg-old dropped by
+                                                           recover, staging removed
+    2. count its rows and fingerprint its catalog (opened for that alone)
+    3. ALTER DATABASE "D.sg-old" RENAME TO "D.sg-kept-<id>"
+                                                         crash: recover drops the kept
+                                                           database the leftover staging
+                                                           names (discard_partial)
+    4. (the store) rename the staging directory, write the manifest last
+
+So a crash leaves either no safety snapshot and no kept database, or both. The kept
+database stays closed to connections: nothing can change it. Its manifest records its
+oid (a rename keeps it; a database dropped and re-created under the name has another),
+its row counts and a fingerprint of its catalog, which is what `snapshot verify` can
+prove of it. It is restored like a template snapshot (template.py: copied to
+``D.sg-restoring`` and swapped in), so it survives its own restore; `prune` drops it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import psycopg
+
+from ... import digest, durable, faults
+from ...durable import Progress
+from ...errors import RestoreError, SnapshotError
+from ...manifest import KEPT_DATABASE, Payload, Snapshot
+from .. import count_mismatches
+from . import catalog, databases, names
+from .server import Server, describe, errors_as
+
+MARKER = "kept.json"
+RENAME_TRIES = 40
+#: Every column of every table, view and index (and its type), in order: a database
+#: with another schema, or another database under the same name, differs here.
+FINGERPRINT_QUERY = (
+    "SELECT n.nspname, c.relname, c.relkind, a.attnum, a.attname, "
+    "format_type(a.atttypid, a.atttypmod), a.attnotnull "
+    "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+    "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') "
+    "AND n.nspname NOT LIKE 'pg_temp%%' AND n.nspname NOT LIKE 'pg_toast_temp%%' "
+    "ORDER BY 1, 2, 4"
+)
+
+
+def keep(server: Server, directory: Path, snapshot_id: str, *, progress: Progress = None) -> Payload:
+    """Make the database the last swap set aside (``D.sg-old``) the kept database of
+    snapshot ``snapshot_id``, its marker written into ``directory`` (steps above)."""
+    live = server.database
+    old, kept = names.old(live), names.kept(live, snapshot_id)
+    marker = directory / MARKER
+    with errors_as(SnapshotError, f"cannot keep the replaced database of {server.identity()}"):
+        conn = server.connect_maintenance()
+    with conn:
+        with errors_as(SnapshotError, f"cannot keep {old} as a safety snapshot"):
+            if not databases.exists(conn, old):
+                raise SnapshotError(f"{old}, the database the restore replaced, is gone")
+            durable.write_json(marker, {"kept_database": kept, "database": live})
+            faults.point("postgres:keep:marked")
+            row = conn.execute("SELECT oid, pg_database_size(oid) FROM pg_database "
+                               "WHERE datname = %s", (old,)).fetchone()
+            assert row is not None  # it exists, and nobody else renames safeguard's names
+            oid, size = row
+            props = databases.read_properties(conn, old)
+            version = databases.server_version(conn)
+            counts, fingerprint = _inspect(server, conn, old)
+            _rename_when_closed(conn, old, kept)
+            faults.point("postgres:keep:renamed")
+    if progress:
+        progress(size)
+    return Payload(
+        files={MARKER: digest.of_file(marker)},
+        size=marker.stat().st_size,
+        row_counts=counts,
+        extra={
+            "strategy": "kept",
+            "format": KEPT_DATABASE,
+            "database": live,
+            "kept_database": kept,
+            "kept_oid": oid,
+            "kept_size": size,
+            "catalog_fingerprint": fingerprint,
+            "server_version": version,
+            "database_properties": props.to_dict(),
+        },
+    )
+
+
+def discard_partial(server: Server, directory: Path) -> str | None:
+    """Drop the kept database a snapshot that never got its manifest names (a crash
+    between steps 3 and 4); what was dropped, or None."""
+    try:
+        kept = _kept_of(directory)
+    except RestoreError:
+        return None  # no marker: the crash came before step 1, D.sg-old is recover's
+    with errors_as(RestoreError, f"cannot drop {kept}, left by an interrupted restore"):
+        with server.connect_maintenance() as conn:
+            if not databases.exists(conn, kept):
+                return None
+            databases.drop(conn, kept)
+    return f"dropped {kept}, the kept database of a safety snapshot that was never completed"
+
+
+class KeptStrategy:
+    """Safety snapshots that are the databases restores replaced."""
+
+    name = "kept"
+
+    def __init__(self, server: Server, tools_: object, options: object) -> None:
+        self.server = server
+
+    def snapshot(self, directory: Path, *, progress: Progress = None) -> Payload:
+        """Never taken on demand: only a restore's swap makes one (see `keep`)."""
+        raise SnapshotError("a kept database is made by a restore, not by `snapshot create`")
+
+    def verify(self, directory: Path, snapshot: Snapshot) -> list[str]:
+        """The kept database exists, is the one the restore set aside (its oid), and
+        still has the manifest's tables, columns and row counts."""
+        try:
+            kept = _kept_of(directory)
+        except RestoreError as exc:
+            return [str(exc)]
+        extra = snapshot.extra
+        try:
+            with self.server.connect_maintenance() as conn:
+                row = conn.execute("SELECT oid FROM pg_database WHERE datname = %s", (kept,)).fetchone()
+                if row is None:
+                    return [f"the kept database {kept} no longer exists on the server"]
+                if extra.get("kept_oid") is not None and row[0] != extra["kept_oid"]:
+                    return [f"{kept} is not the database the restore kept (oid {row[0]}, "
+                            f"the manifest says {extra['kept_oid']})"]
+                counts, fingerprint = _inspect(self.server, conn, kept)
+        except psycopg.Error as exc:
+            raise RestoreError(f"cannot verify the kept database {kept}: {describe(exc)}") from exc
+        problems = []
+        if extra.get("catalog_fingerprint") not in (None, fingerprint):
+            problems.append(f"the tables or columns of {kept} differ from those recorded")
+        return problems + count_mismatches(snapshot.row_counts, counts)
+
+    def materialize(self, conn: psycopg.Connection, directory: Path, snapshot: Snapshot,
+                    target: str, *, progress: Progress = None) -> None:
+        """Copy the kept database to ``target`` (the kept one stays a snapshot)."""
+        kept = _kept_of(directory)
+        with errors_as(RestoreError, f"cannot copy the kept database {kept} to {target}"):
+            if not databases.exists(conn, kept):
+                raise RestoreError(f"the kept database {kept} no longer exists on the server")
+            databases.create_copy(conn, target, kept)
+        if progress:
+            progress(int(snapshot.extra.get("kept_size") or 0))
+
+    def discard(self, directory: Path, snapshot: Snapshot) -> None:
+        """Drop the kept database."""
+        kept = _kept_of(directory)
+        with errors_as(RestoreError, f"cannot drop the kept database {kept}"):
+            with self.server.connect_maintenance() as conn:
+                databases.drop(conn, kept)
+
+
+def _inspect(server: Server, conn: psycopg.Connection, name: str) -> tuple[dict[str, int], str]:
+    """Row counts and catalog fingerprint of the closed database ``name``, opened to
+    connections for that moment only."""
+    databases.allow_connections(conn, name, True)
+    try:
+        with server.connect(name) as inside:
+            inside.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            counts = catalog.row_counts(inside)
+            rows = inside.execute(FINGERPRINT_QUERY).fetchall()
+            inside.execute("ROLLBACK")
+    finally:
+        databases.allow_connections(conn, name, False)
+    text = json.dumps([list(map(str, r)) for r in rows])
+    return counts, "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _rename_when_closed(conn: psycopg.Connection, name: str, new: str) -> None:
+    """Rename ``name``, waiting briefly for the session `_inspect` closed to be gone."""
+    for _ in range(RENAME_TRIES - 1):
+        try:
+            databases.rename(conn, name, new)
+            return
+        except psycopg.errors.ObjectInUse:
+            time.sleep(0.05)
+    databases.rename(conn, name, new)
+
+
+def _kept_of(directory: Path) -> str:
+    """The kept database named by the marker (whose digest the store verifies)."""
+    try:
+        name = json.loads((directory / MARKER).read_text())["kept_database"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RestoreError(f"the snapshot marker {directory / MARKER} cannot be read: {exc}") from exc
+    if not isinstance(name, str) or names.KEPT not in name:
+        raise RestoreError(f"the snapshot marker {directory / MARKER} names no kept database")
+    return name
