@@ -39,6 +39,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from _baseline import copy_fsync
+
 REPO = Path(__file__).resolve().parents[1]
 FIRST, SECOND = "c0ffee000001", "c0ffee000002"
 GIB = 1 << 30
@@ -169,16 +171,6 @@ def build(path: Path, size_mb: int) -> None:
     finally:
         conn.close()
     os.replace(partial, path)
-
-
-def copy_fsync(src: Path, dst: Path) -> None:
-    """What `cp` + fsync does: the baseline of a snapshot and of a restore."""
-    shutil.copyfile(src, dst)
-    fd = os.open(dst, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass
