@@ -13,10 +13,11 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from . import pools
-from .backends import Backend
+from .backends import Backend, KeepsReplaced
 from .durable import Progress, close_progress
 from .errors import (
     DatabaseMismatchError,
@@ -89,34 +90,43 @@ def restore_snapshot(
     report: Callable[[str], None] | None = None,
     progress: Progress = None,
     checksum_verified: bool = False,
+    keep: Path | None = None,
 ) -> RestoreResult:
     """Restore (the backend proves the snapshot before replacing anything), re-stamp,
     and re-verify the live database; RestoreError if any of it fails, and
     RestoreRefusedError if it stopped before the database was changed. With ``op``, it
     is that operation's journaled "restore" step, with a "swap" step journaled just
     before the first change (recover finishes a restore only once that line is
-    written); ``report`` hears that it starts; ``progress`` is closed when it ends."""
+    written); ``report`` hears that it starts; ``progress`` is closed when it ends.
+    With ``keep`` (a backend that `KeepsReplaced`), the replaced database is moved
+    into that directory as the swap replaces it."""
     if report is not None:
         report(f"Restoring snapshot {snapshot.id} ...")
     step = op.step("restore", snapshot=snapshot.id) if op is not None else contextlib.nullcontext()
     try:
         with step:
             return _restore_and_verify(store, backend, project, snapshot, progress=progress,
-                                       checksum_verified=checksum_verified, swap=_Swap(op))
+                                       checksum_verified=checksum_verified, swap=_Swap(op),
+                                       keep=keep)
     finally:
         close_progress(progress)
 
 
 def _restore_and_verify(store: SnapshotStore, backend: Backend, project: Project,
                         snapshot: Snapshot, *, progress: Progress,
-                        checksum_verified: bool, swap: "_Swap") -> RestoreResult:
+                        checksum_verified: bool, swap: "_Swap",
+                        keep: Path | None = None) -> RestoreResult:
     check_compatible(snapshot, backend)
     started = time.perf_counter()
     if not (backend.proves_payload_on_restore or checksum_verified):
         store.verify_checksum(snapshot)  # VerificationError: nothing was touched
     try:
-        verified_counts = backend.restore(store.path_of(snapshot.id), snapshot,
-                                          progress=progress, swapping=swap.begin)
+        if keep is not None and isinstance(backend, KeepsReplaced):
+            verified_counts = backend.restore_keeping(store.path_of(snapshot.id), snapshot, keep,
+                                                      progress=progress, swapping=swap.begin)
+        else:
+            verified_counts = backend.restore(store.path_of(snapshot.id), snapshot,
+                                              progress=progress, swapping=swap.begin)
         swap.done()
         pools.renew()  # env.py may connect through a pool holding the replaced database
         heads = project.database(check_known=False).heads

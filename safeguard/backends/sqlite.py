@@ -34,6 +34,7 @@ from ..errors import (
     DatabaseMissingError,
     RefusedError,
     RestoreError,
+    RestoreRefusedError,
     SnapshotError,
     VerificationError,
 )
@@ -324,10 +325,62 @@ class SQLiteBackend:
     def restore(self, directory: Path, snapshot: Snapshot, *,
                 progress: Progress = None,
                 swapping: Callable[[], None] = lambda: None) -> Mapping[str, int]:
+        return self._restore(directory, snapshot, progress=progress, swapping=swapping)
+
+    def restore_keeping(self, directory: Path, snapshot: Snapshot, keep: Path, *,
+                        progress: Progress = None,
+                        swapping: Callable[[], None] = lambda: None) -> Mapping[str, int]:
+        """Restore, moving the replaced file into ``keep`` instead of dropping it: the
+        state a manual restore replaces becomes its safety snapshot without a copy
+        (measured on 1 GiB: the copy, digest and quick_check it saves took 6-7 s, five
+        times the restore itself). The old file gets a second name in ``keep`` just
+        before the staged copy is renamed over the live path, so at every instant the
+        live path holds the old or the new database, and from the rename on the kept
+        name is the old file's only one: nothing can write into that payload through
+        the database's path. Committed WAL pages are folded into the main file first
+        (a checkpoint), so the file alone is the whole state."""
+        return self._restore(directory, snapshot, progress=progress, swapping=swapping, keep=keep)
+
+    def cannot_keep_in(self, directory: Path, *, sharing: bool) -> str | None:
+        """Why the replaced file could not be moved into ``directory``, or None."""
+        if not self.path.is_file():
+            return "there is no database file to keep"
+        if sharing:
+            return ("other processes have the database open: they would go on writing into "
+                    "the kept file")
+        if os.stat(directory).st_dev != os.stat(self.path.parent).st_dev:
+            return "the store is on another filesystem than the database (a move would be a copy)"
+        return None
+
+    def kept_payload(self, directory: Path) -> Payload:
+        """The digest and row counts of the file `restore_keeping` moved into
+        ``directory``, made the store's (0600, owned by this user where it can be). Not
+        quick_checked: these are the replaced database's own bytes, kept as they were,
+        damage included, which is what restoring them must bring back."""
+        kept = directory / PAYLOAD_NAME
+        os.chmod(kept, durable.FILE_MODE)
+        info = os.stat(kept)
+        if info.st_uid != os.getuid():
+            try:
+                os.chown(kept, os.getuid(), os.getgid())
+            except PermissionError:
+                log.warning("the kept %s stays owned by uid %d: only root can take it", kept, info.st_uid)
+        copied, _, counts = _examine(kept, digest.DEFAULT, quick_check=False)
+        durable.fsync_file(kept)
+        with open(kept, "rb") as header:
+            wal = header.read(20)[18:19] == b"\x02"  # file format version 2: WAL
+        extra = {"journal_mode": "wal" if wal else "delete", "sqlite_version": sqlite3.sqlite_version,
+                 "wal_folded": False, "kept": "the replaced database file itself, moved into the store"}
+        return Payload(files={PAYLOAD_NAME: copied}, size=_size(kept), row_counts=counts, extra=extra)
+
+    def _restore(self, directory: Path, snapshot: Snapshot, *, progress: Progress,
+                 swapping: Callable[[], None], keep: Path | None = None) -> Mapping[str, int]:
         staging = self._staging()
         for leftover in (staging, *_aside(staging)):  # a crashed restore's
             durable.remove_quietly(leftover)
         moved: list[tuple[Path, Path]] = []
+        kept = keep / PAYLOAD_NAME if keep is not None else None
+        linked = False
         try:
             # The live file is untouched until the staged copy is known to hold exactly
             # the bytes that were snapshotted (and quick_checked when they were); until
@@ -341,30 +394,59 @@ class SQLiteBackend:
                     log.warning("the restored %s could not be given its owner (uid %d): only "
                                 "root can; it now belongs to uid %d", self.path,
                                 os.stat(self.path).st_uid, os.getuid())
+                if kept is not None:
+                    try:
+                        self._fold_side_files()
+                    except RestoreRefusedError:
+                        durable.remove_quietly(staging)
+                        raise
             with interruption.finishing("the restore"):
                 swapping()
                 # Side files belong to the old database: a stale -wal replayed onto the
                 # restored file would corrupt it, so they are moved out of the way before
                 # the new file arrives, and put back if it cannot (a -wal may hold the
                 # only copy of committed rows): deleted only once the rename succeeded.
-                for suffix, kept in zip(SIDE_FILES, _aside(staging)):
+                for suffix, aside in zip(SIDE_FILES, _aside(staging)):
                     side = self.path.with_name(self.path.name + suffix)
                     try:
-                        os.replace(side, kept)
+                        os.replace(side, aside)
                     except FileNotFoundError:
                         continue
-                    moved.append((kept, side))
+                    moved.append((aside, side))
                 faults.point("sqlite:restore:before-swap")
+                if kept is not None:
+                    os.link(self.path, kept)
+                    linked = True
+                    durable.fsync_dir(kept.parent)
+                    faults.point("sqlite:restore:kept")
                 durable.replace(staging, self.path)
                 faults.point("sqlite:restore:swapped")
         except OSError as exc:
-            for kept, side in reversed(moved):
-                os.replace(kept, side)
+            if linked and kept is not None:
+                durable.remove_quietly(kept)  # the live file keeps its one name
+            for aside, side in reversed(moved):
+                os.replace(aside, side)
             durable.remove_quietly(staging)
             raise RestoreError(f"cannot restore {self.path}: {exc.strerror or exc}") from exc
-        for kept, _side in moved:
-            durable.remove_quietly(kept)
+        for aside, _side in moved:
+            durable.remove_quietly(aside)
         return counts
+
+    def _fold_side_files(self) -> None:
+        """Make the main file the whole committed state before it is kept: fold the WAL
+        in (and empty it), and roll back a hot journal (reading does that)."""
+        try:
+            with closing(self._connect()) as conn:
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+                    busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                    if busy:
+                        raise RestoreRefusedError(
+                            f"{self.path} is busy: its WAL could not be folded into the file "
+                            "before the swap; nothing was restored")
+        except sqlite3.Error as exc:
+            raise RestoreRefusedError(f"cannot prepare {self.path} to be kept: {exc}; "
+                                      "nothing was restored") from exc
 
     def _staging(self) -> Path:
         """Where a restore builds its copy, beside the database (same filesystem)."""

@@ -5,12 +5,14 @@ the database as it was; from the swap on, the restore completes (interruption.py
 
 from __future__ import annotations
 
+import shutil
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from .. import health, interruption
-from ..backends import Backend
+from ..backends import Backend, KeepsReplaced
 from ..config import Settings
 from ..errors import (
     HealthCheckFailedError,
@@ -23,7 +25,7 @@ from ..manifest import SAFETY_REASON
 from ..reporting import ProgressFactory, Reporter, no_progress, silent
 from ..restore import RestoreResult, check_compatible, refuse_users, restore_snapshot
 from ..revisions import DatabaseState, format_revs
-from ..store import Snapshot
+from ..store import Snapshot, new_snapshot_id
 from ..workspace import Workspace
 
 
@@ -62,12 +64,13 @@ def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
     the current state, restore, re-stamp, run the health checks, journal it all."""
     ws = Workspace(settings)
 
-    def examine() -> tuple[Snapshot, DatabaseState, tuple[str, ...]]:
+    def examine(hashed: bool = True) -> tuple[Snapshot, DatabaseState, tuple[str, ...]]:
         found = ws.store.get(snapshot_id)
         # An empty file is what a restore is for (a database truncated to nothing).
         now = ws.database(check_known=False, empty_ok=True)
         check_compatible(found, ws.backend(now))
-        ws.store.verify_checksum(found)
+        if hashed:
+            ws.store.verify_checksum(found)
         return found, now, tuple(
             f"snapshot {found.id} is at revision {rev}, which the current scripts do not "
             f"know: the database will be at a revision `safeguard upgrade` cannot start from"
@@ -97,7 +100,7 @@ def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
 
 
 def _restore(ws: Workspace, settings: Settings, snapshot_id: str,
-             examine: Callable[[], tuple[Snapshot, DatabaseState, tuple[str, ...]]],
+             examine: Callable[[bool], tuple[Snapshot, DatabaseState, tuple[str, ...]]],
              backend: Backend, *, force: bool, report: Reporter,
              progress: ProgressFactory) -> ManualRestore:
     """The restore under the lock; a signal stops it only before the swap."""
@@ -107,38 +110,69 @@ def _restore(ws: Workspace, settings: Settings, snapshot_id: str,
         # Everything decided on is read under the lock: an operation that held it
         # meanwhile may have migrated the database (the safety snapshot must say so)
         # or pruned the snapshot.
-        snapshot, state, warnings = examine()
-        warnings += refuse_users(backend, force=force)
+        snapshot, state, warnings = examine(False)
+        sharing = refuse_users(backend, force=force)
+        warnings += sharing
         for warning in warnings:
             report(f"WARNING: {warning}")
         backend.preflight()
+        ws.store.ensure_writable()
+        why_copy = (backend.cannot_keep_in(ws.store.snapshots_dir, sharing=bool(sharing))
+                    if isinstance(backend, KeepsReplaced) else "this engine cannot keep it")
+        if why_copy is not None:
+            # The safety snapshot is a copy, taken first: hash the snapshot to restore
+            # before that copy is paid for.
+            ws.store.verify_checksum(snapshot)
         op = held.begin(snapshot=snapshot.id, heads=list(state.heads))
-        safety = held.snapshot(step="safety-snapshot",
-                               reason=f"{SAFETY_REASON} {snapshot.id}", safety=True,
-                               revisions=state.heads,
-                               progress=progress("Safety snapshot", backend.size()))
-        report(f"Safety snapshot {safety.id} of the current state taken.")
+        reason = f"{SAFETY_REASON} {snapshot.id}"
+        safety: Snapshot | None = None
+        keep: Path | None = None
+        if why_copy is None:
+            safety_id = new_snapshot_id()
+            # Journaled before the swap: recover finishes a kept payload it finds.
+            op.record("safety-snapshot", "keeping", durable=True, snapshot=safety_id)
+            keep = ws.store.begin_kept(safety_id)
+        else:
+            report(f"Safety snapshot: copying the current state ({why_copy}).")
+            safety = held.snapshot(step="safety-snapshot", reason=reason, safety=True,
+                                   revisions=state.heads,
+                                   progress=progress("Safety snapshot", backend.size()))
+            report(f"Safety snapshot {safety.id} of the current state taken.")
         try:
-            # Hashed above, before the safety snapshot: not read a second time.
+            # Hashed above (or proven on the way in): not read a second time.
             result = restore_snapshot(ws.store, backend, ws.project, snapshot, op=op,
                                       progress=progress("Restore", snapshot.size),
-                                      checksum_verified=True)
+                                      checksum_verified=True, keep=keep)
         except RestoreRefusedError as exc:
             # Stopped before the swap: nothing for `recover` to finish.
-            op.finish("refused", error=str(exc), heads=list(state.heads), safety_snapshot=safety.id)
+            if keep is not None:
+                shutil.rmtree(keep, ignore_errors=True)
+            op.finish("refused", error=str(exc), heads=list(state.heads),
+                      safety_snapshot=safety.id if safety else None)
             raise
         except Interrupted as exc:
             # Before the swap: the backend dropped its copy, the live database is untouched.
+            if keep is not None:
+                shutil.rmtree(keep, ignore_errors=True)
             interruption.consume()
             op.finish("aborted", error=f"stopped by {exc.name} before the swap",
                       interrupted=exc.name, heads=list(state.heads))
+            kept_note = f" (safety snapshot {safety.id} is kept)" if safety else ""
             raise OperationInterruptedError(
                 f"interrupted by {exc.name} before the swap: nothing was restored; the database "
-                f"is still at {format_revs(state.heads)} (safety snapshot {safety.id} is kept)",
+                f"is still at {format_revs(state.heads)}{kept_note}",
                 signum=exc.signum,
                 report=ManualRestore(snapshot=snapshot, heads_before=state.heads, dry_run=False,
                                      warnings=warnings, safety_snapshot=safety,
                                      signal=exc.name)) from None
+        if safety is None:
+            assert isinstance(backend, KeepsReplaced)
+            with interruption.finishing("the restore"), op.step("safety-snapshot") as outcome:
+                safety = ws.store.finish_kept(backend, safety_id, reason=reason,
+                                              revisions=state.heads, safety=True)
+                outcome["snapshot"] = safety.id
+                outcome["kept"] = True
+            report(f"Safety snapshot {safety.id}: the replaced database, kept without a copy.")
         with interruption.finishing("the restore"):
             # What the restore proved (every byte against the digest) is not read again.
             ctx = health.CheckContext(backend=backend, project=ws.project, settings=settings,
