@@ -213,6 +213,9 @@ class SnapshotStore:
         started = time.perf_counter()
         staging = self.snapshots_dir / f".tmp-{snapshot_id}"
         try:
+            renamed = self.path_of(snapshot_id)
+            if not staging.exists() and renamed.is_dir() and not (renamed / MANIFEST).exists():
+                os.replace(renamed, staging)  # a crash came between its rename and manifest
             payload = backend.kept_payload(staging)
         except OSError as exc:
             raise SnapshotError(f"cannot finish snapshot {snapshot_id}: {exc.strerror or exc}") from exc
@@ -223,6 +226,13 @@ class SnapshotStore:
                  snapshot_id, snapshot.size, digest.short(snapshot.sha256),
                  time.perf_counter() - started)
         return snapshot
+
+    def kept_leftover(self, snapshot_id: str) -> Path | None:
+        """The directory of an unfinished `begin_kept` snapshot, if a crash left one."""
+        for directory in (self.snapshots_dir / f".tmp-{snapshot_id}", self.path_of(snapshot_id)):
+            if directory.is_dir() and not (directory / MANIFEST).exists():
+                return directory
+        return None
 
     def _commit(self, backend: Backend | KeepsReplaced, snapshot_id: str, payload: Payload, *,
                 reason: str, revisions: tuple[str, ...], label: str | None = None,
