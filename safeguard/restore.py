@@ -26,6 +26,7 @@ from .errors import (
     RestoreError,
     RestoreRefusedError,
     SafeguardError,
+    SnapshotDamagedError,
     VerificationError,
 )
 from .identity import same_database
@@ -192,4 +193,5 @@ class _Swap:
             return RestoreError(message)
         if self.began and self.op is not None:
             self.op.record("swap", "failed", unchanged=True, error=message)
-        return RestoreRefusedError(f"{message}; the database was not changed by this restore")
+        refused = SnapshotDamagedError if isinstance(exc, SnapshotDamagedError) else RestoreRefusedError
+        return refused(f"{message}; the database was not changed by this restore")

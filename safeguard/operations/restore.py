@@ -64,12 +64,13 @@ def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
     the current state, restore, re-stamp, run the health checks, journal it all."""
     ws = Workspace(settings)
 
-    def examine() -> tuple[Snapshot, DatabaseState, tuple[str, ...]]:
+    def examine(hashed: bool = True) -> tuple[Snapshot, DatabaseState, tuple[str, ...]]:
         found = ws.store.get(snapshot_id)
         # An empty file is what a restore is for (a database truncated to nothing).
         now = ws.database(check_known=False, empty_ok=True)
         check_compatible(found, ws.backend(now))
-        ws.store.verify_checksum(found)
+        if hashed:
+            ws.store.verify_checksum(found)
         return found, now, tuple(
             f"snapshot {found.id} is at revision {rev}, which the current scripts do not "
             f"know: the database will be at a revision `safeguard upgrade` cannot start from"
@@ -99,7 +100,7 @@ def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
 
 
 def _restore(ws: Workspace, settings: Settings, snapshot_id: str,
-             examine: Callable[[], tuple[Snapshot, DatabaseState, tuple[str, ...]]],
+             examine: Callable[[bool], tuple[Snapshot, DatabaseState, tuple[str, ...]]],
              backend: Backend, *, force: bool, report: Reporter,
              progress: ProgressFactory) -> ManualRestore:
     """The restore under the lock; a signal stops it only before the swap."""
@@ -109,9 +110,7 @@ def _restore(ws: Workspace, settings: Settings, snapshot_id: str,
         # Everything decided on is read under the lock: an operation that held it
         # meanwhile may have migrated the database (the safety snapshot must say so)
         # or pruned the snapshot.
-        # Hashed first, although the staged copy is proven again on its way in: a damaged
-        # snapshot is refused as damaged (exit 10) before anything is begun.
-        snapshot, state, warnings = examine()
+        snapshot, state, warnings = examine(False)
         sharing = refuse_users(backend, force=force)
         warnings += sharing
         for warning in warnings:
@@ -120,6 +119,11 @@ def _restore(ws: Workspace, settings: Settings, snapshot_id: str,
         ws.store.ensure_writable()
         why_copy = (backend.cannot_keep_in(ws.store.snapshots_dir, sharing=bool(sharing))
                     if isinstance(backend, KeepsReplaced) else "this engine cannot keep it")
+        if why_copy is not None:
+            # The safety snapshot is a copy, taken first: the snapshot to restore is
+            # hashed before that copy is paid for. Kept instead, it is proven once, as
+            # it is copied in (a damaged one is refused there, exit 10 all the same).
+            ws.store.verify_checksum(snapshot)
         op = held.begin(snapshot=snapshot.id, heads=list(state.heads))
         reason = f"{SAFETY_REASON} {snapshot.id}"
         safety: Snapshot | None = None
