@@ -223,6 +223,10 @@ class KeepsReplaced(Protocol):
                         swapping: Callable[[], None] = lambda: None) -> Mapping[str, int] | None:
         """`Backend.restore`, moving the replaced database into ``keep`` as it swaps."""
 
+    def adopt_kept(self, keep: Path) -> bool:
+        """Move a replaced database a crashed restore left on its way to ``keep`` into
+        it (or drop it, if it is still the live one); whether it moved one."""
+
     def kept_payload(self, directory: Path) -> Payload:
         """The payload `restore_keeping` moved into ``directory``: its digest and row
         counts, made private to the store."""

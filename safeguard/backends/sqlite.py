@@ -355,17 +355,10 @@ class SQLiteBackend:
 
     def kept_payload(self, directory: Path) -> Payload:
         """The digest and row counts of the file `restore_keeping` moved into
-        ``directory``, made the store's (0600, owned by this user where it can be). Not
-        quick_checked: these are the replaced database's own bytes, kept as they were,
-        damage included, which is what restoring them must bring back."""
+        ``directory`` (made the store's by `adopt_kept`). Not quick_checked: these
+        are the replaced database's own bytes, kept as they were, damage included,
+        which is what restoring them must bring back."""
         kept = directory / PAYLOAD_NAME
-        os.chmod(kept, durable.FILE_MODE)
-        info = os.stat(kept)
-        if info.st_uid != os.getuid():
-            try:
-                os.chown(kept, os.getuid(), os.getgid())
-            except PermissionError:
-                log.warning("the kept %s stays owned by uid %d: only root can take it", kept, info.st_uid)
         copied, _, counts = _examine(kept, digest.DEFAULT, quick_check=False)
         durable.fsync_file(kept)
         with open(kept, "rb") as header:
@@ -380,7 +373,6 @@ class SQLiteBackend:
         for leftover in (staging, *_aside(staging)):  # a crashed restore's
             durable.remove_quietly(leftover)
         moved: list[tuple[Path, Path]] = []
-        kept = keep / PAYLOAD_NAME if keep is not None else None
         linked = False
         try:
             # The live file is untouched until the staged copy is known to hold exactly
@@ -395,7 +387,7 @@ class SQLiteBackend:
                     log.warning("the restored %s could not be given its owner (uid %d): only "
                                 "root can; it now belongs to uid %d", self.path,
                                 os.stat(self.path).st_uid, os.getuid())
-                if kept is not None:
+                if keep is not None:
                     try:
                         self._fold_side_files()
                     except RestoreRefusedError:
@@ -415,23 +407,62 @@ class SQLiteBackend:
                         continue
                     moved.append((aside, side))
                 faults.point("sqlite:restore:before-swap")
-                if kept is not None:
-                    os.link(self.path, kept)
+                if keep is not None:
+                    # Beside the database, not in the store: until the rename below, the
+                    # second name shares the live file's owner and mode, which the store
+                    # must never hold (ownership.py), and must not change.
+                    os.link(self.path, self._kept_beside())
                     linked = True
-                    durable.fsync_dir(kept.parent)
+                    durable.fsync_dir(self.path.parent)
                     faults.point("sqlite:restore:kept")
                 durable.replace(staging, self.path)
                 faults.point("sqlite:restore:swapped")
         except OSError as exc:
-            if linked and kept is not None:
-                durable.remove_quietly(kept)  # the live file keeps its one name
+            if linked and keep is not None:
+                self.adopt_kept(keep)  # not swapped: drops the live file's second name
             for aside, side in reversed(moved):
                 os.replace(aside, side)
             durable.remove_quietly(staging)
             raise RestoreError(f"cannot restore {self.path}: {exc.strerror or exc}") from exc
         for aside, _side in moved:
             durable.remove_quietly(aside)
+        if keep is not None:
+            # After the swap (a crash before this leaves it for recover to adopt).
+            with interruption.finishing("the restore"):
+                self.adopt_kept(keep)
         return counts
+
+    def _kept_beside(self) -> Path:
+        """The replaced file's second name while a restore swaps (see restore_keeping)."""
+        return self.path.with_name(f".{self.path.name}.safeguard-kept")
+
+    def adopt_kept(self, keep: Path) -> bool:
+        """Move the file a restore is keeping from beside the database into ``keep``,
+        made the store's (0600, this user's) first; whether there was one. A second
+        name of the live file itself (a crash before the swap) is only removed."""
+        beside = self._kept_beside()
+        try:
+            info = os.stat(beside)
+        except FileNotFoundError:
+            return False
+        if self.path.exists() and os.stat(self.path).st_ino == info.st_ino:
+            durable.remove_quietly(beside)
+            durable.fsync_dir(self.path.parent)
+            return False
+        os.chmod(beside, durable.FILE_MODE)
+        if info.st_uid != os.getuid() or info.st_gid != os.getgid():
+            try:
+                os.chown(beside, os.getuid(), os.getgid())
+            except PermissionError:
+                # The store refuses files of other users; a copy is ours.
+                durable.kernel_copy(beside, keep / PAYLOAD_NAME)
+                durable.remove_quietly(beside)
+                durable.fsync_dir(keep)
+                return True
+        os.replace(beside, keep / PAYLOAD_NAME)
+        durable.fsync_dir(keep)
+        durable.fsync_dir(self.path.parent)
+        return True
 
     def _fold_side_files(self) -> None:
         """Make the main file the whole committed state before it is kept: fold the WAL

@@ -190,6 +190,7 @@ def _keeping(ws: Workspace, backend: Backend, record: OperationRecord) -> tuple[
     directory = ws.store.kept_leftover(safety_id)
     if directory is None:
         return None  # finished before the crash
+    backend.adopt_kept(directory)  # if the crash came between the swap and the move
     return safety_id, None if any(directory.iterdir()) else directory
 
 
