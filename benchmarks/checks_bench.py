@@ -10,6 +10,7 @@ stamped at the first revision of a two-revision chain whose second revision drop
 column of `notes` (destructive: a snapshot is due). Then, alternating run by run:
 
 * baseline upgrade: `cp` + fsync of the database, then `alembic upgrade head`;
+* `safeguard snapshot create` (beside the baseline restore: `cp` + fsync), from a fresh copy;
 * `safeguard upgrade head` (from this tree, and from each --against TREE, e.g. the main
   branch: `git archive main safeguard | tar -x -C /tmp/before`);
 * `safeguard restore latest --yes` (back to the snapshot that upgrade took);
@@ -38,6 +39,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from _baseline import copy_fsync
 
 REPO = Path(__file__).resolve().parents[1]
 FIRST, SECOND = "c0ffee000001", "c0ffee000002"
@@ -171,35 +174,33 @@ def build(path: Path, size_mb: int) -> None:
     os.replace(partial, path)
 
 
-def copy_fsync(src: Path, dst: Path) -> None:
-    """What `cp` + fsync does: the baseline of a snapshot and of a restore."""
-    shutil.copyfile(src, dst)
-    fd = os.open(dst, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 @dataclass
 class Runs:
     label: str
     seconds: list[float]
     failures: list[str]
+    peak_kib: int = 0  # the largest peak RSS of any of its processes
 
     @property
     def median(self) -> float:
         return statistics.median(self.seconds) if self.seconds else float("nan")
 
 
-def run(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess]:
+def run(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess, int]:
+    """Run a command; its wall time, its result and its peak RSS in KiB (wait4)."""
     started = time.perf_counter()
-    proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        child = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        proc = subprocess.CompletedProcess(argv, child.returncode, out.read(), err.read())
     # Each sample as it comes (a long run that is cut short still says something).
     print(f"    sample: {' '.join(argv[1:])} [{env.get('PYTHONPATH', '')}]: {seconds:.2f} s, "
-          f"exit {proc.returncode}", flush=True)
-    return seconds, proc
+          f"exit {proc.returncode}, peak {usage.ru_maxrss / 1024:.0f} MiB", flush=True)
+    return seconds, proc, usage.ru_maxrss
 
 
 def child_env(tree: Path) -> dict[str, str]:
@@ -209,8 +210,11 @@ def child_env(tree: Path) -> dict[str, str]:
 
 
 def version_of(db: Path) -> str:
-    with sqlite3.connect(db) as conn:
+    conn = sqlite3.connect(db)  # closed here: an open one would make `restore` refuse
+    try:
         return ",".join(r[0] for r in conn.execute("SELECT version_num FROM alembic_version"))
+    finally:
+        conn.close()
 
 
 def whole_checks(db: Path) -> tuple[float, float]:
@@ -246,6 +250,7 @@ def measure(work: Path, size_mb: int, trees: list[Path], runs: int) -> list[Runs
     results = {"baseline upgrade (cp + fsync + alembic upgrade head)": Runs("", [], []),
                "baseline restore (cp + fsync)": Runs("", [], [])}
     for tree in trees:
+        results[f"safeguard snapshot create{label(tree)}"] = Runs("", [], [])
         results[f"safeguard upgrade head{label(tree)}"] = Runs("", [], [])
         results[f"safeguard restore latest --yes{label(tree)}"] = Runs("", [], [])
     env = child_env(REPO)
@@ -253,7 +258,7 @@ def measure(work: Path, size_mb: int, trees: list[Path], runs: int) -> list[Runs
         reset()
         started = time.perf_counter()
         copy_fsync(db, backup)
-        seconds, proc = run([sys.executable, "-m", "alembic", "upgrade", "head"], root, env)
+        seconds, proc, _ = run([sys.executable, "-m", "alembic", "upgrade", "head"], root, env)
         if proc.returncode != 0 or version_of(db) != SECOND:
             sys.exit(f"alembic upgrade head failed:\n{proc.stderr}")
         results["baseline upgrade (cp + fsync + alembic upgrade head)"].seconds.append(
@@ -263,9 +268,19 @@ def measure(work: Path, size_mb: int, trees: list[Path], runs: int) -> list[Runs
         results["baseline restore (cp + fsync)"].seconds.append(time.perf_counter() - started)
         for tree in trees:
             reset()
+            snap = results[f"safeguard snapshot create{label(tree)}"]
+            seconds, proc, peak = run([sys.executable, "-m", "safeguard", "snapshot", "create"], root,
+                                      child_env(tree))
+            snap.peak_kib = max(snap.peak_kib, peak)
+            if proc.returncode == 0:
+                snap.seconds.append(seconds)
+            else:
+                snap.failures.append(f"exit {proc.returncode}: {_last_line(proc.stderr)}")
+            reset()
             up = results[f"safeguard upgrade head{label(tree)}"]
-            seconds, proc = run([sys.executable, "-m", "safeguard", "upgrade", "head"], root,
-                                child_env(tree))
+            seconds, proc, peak = run([sys.executable, "-m", "safeguard", "upgrade", "head"], root,
+                                      child_env(tree))
+            up.peak_kib = max(up.peak_kib, peak)
             if proc.returncode == 0 and version_of(db) == SECOND:
                 up.seconds.append(seconds)
             else:
@@ -275,8 +290,9 @@ def measure(work: Path, size_mb: int, trees: list[Path], runs: int) -> list[Runs
             if version_of(db) != SECOND:
                 back.failures.append("not run: the upgrade did not migrate")
                 continue
-            seconds, proc = run([sys.executable, "-m", "safeguard", "restore", "latest", "--yes"],
-                                root, child_env(tree))
+            seconds, proc, peak = run([sys.executable, "-m", "safeguard", "restore", "latest", "--yes"],
+                                      root, child_env(tree))
+            back.peak_kib = max(back.peak_kib, peak)
             if proc.returncode == 0 and version_of(db) == FIRST:
                 back.seconds.append(seconds)
             else:
@@ -304,9 +320,10 @@ def report(size_mb: int, db: Path, results: list[Runs], runs: int, checks: tuple
           f"median of {runs} run(s)")
     upgrade_base, restore_base = results[0].median, results[1].median
     for r in results:
-        base = restore_base if "restore" in r.label else upgrade_base
+        base = upgrade_base if "upgrade" in r.label else restore_base
         ratio = f"{r.median / base:6.2f}x" if r.seconds else "      "
-        print(f"  {r.label:<62} {r.median:8.2f} s {ratio}  ({len(r.seconds)} ok)")
+        peak = f"  peak {r.peak_kib / 1024:5.0f} MiB" if r.peak_kib else ""
+        print(f"  {r.label:<62} {r.median:8.2f} s {ratio}  ({len(r.seconds)} ok){peak}")
         for failure in r.failures:
             print(f"      FAILED: {failure}")
     if checks:

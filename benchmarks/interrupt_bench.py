@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _baseline import copy_fsync
+
 REPO = Path(__file__).resolve().parents[1]
 SEED_AT, HEAD = "1580131d7fd2", "869693962fcc"
 SLOW = """\
@@ -105,15 +107,12 @@ def add_ballast(db: Path, size_mb: int) -> None:
     conn.close()
 
 
-def cp_and_fsync(src: Path, dst: Path) -> float:
-    started = time.perf_counter()
-    subprocess.run(["cp", str(src), str(dst)], check=True)
-    fd = os.open(dst, os.O_RDONLY)
-    os.fsync(fd)
-    os.close(fd)
-    elapsed = time.perf_counter() - started
-    dst.unlink()
-    return elapsed
+def _copy_once(src: Path) -> float:
+    copy = src.with_name("cp-baseline")
+    try:
+        return copy_fsync(src, copy)
+    finally:
+        copy.unlink(missing_ok=True)
 
 
 def measure(name: str, project: Project, engine: str, runs: int, baseline: Path | None) -> None:
@@ -124,7 +123,7 @@ def measure(name: str, project: Project, engine: str, runs: int, baseline: Path 
     line = (f"{name:<34} undo after SIGTERM {undo:6.2f} s (median of {runs}; the run had "
             f"reached its slow query after {before:.2f} s)")
     if baseline is not None:
-        cp = statistics.median(cp_and_fsync(baseline, baseline.with_name("cp-baseline")) for _ in range(runs))
+        cp = statistics.median(_copy_once(baseline) for _ in range(runs))
         line += f"; cp + fsync of the file {cp:.2f} s, ratio {undo / cp:.1f}x"
     print(line, flush=True)
 

@@ -53,7 +53,7 @@ def build_database(path: Path, size_mb: int) -> None:
 def child(code: str) -> tuple[float, int]:
     """Run ``code`` in a child Python; (seconds it reported, peak RSS in KiB). The code
     sets ``T0`` after its imports; the child prints the time elapsed since."""
-    program = "import time\n" + textwrap.dedent(code) + "\nprint(time.perf_counter() - T0)\n"
+    program = "import time\nfrom pathlib import Path\n" + textwrap.dedent(code) + "\nprint(time.perf_counter() - T0)\n"
     proc = subprocess.Popen([sys.executable, "-c", program], cwd=REPO, stdout=subprocess.PIPE, text=True)
     output = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -64,10 +64,11 @@ def child(code: str) -> tuple[float, int]:
 
 def cp_and_fsync(src: Path, dst: Path) -> str:
     return f"""
-        import os, subprocess
+        import sys
+        sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
+        from _baseline import copy_fsync
         T0 = time.perf_counter()
-        subprocess.run(["cp", {str(src)!r}, {str(dst)!r}], check=True)
-        fd = os.open({str(dst)!r}, os.O_RDONLY); os.fsync(fd); os.close(fd)
+        copy_fsync(Path({str(src)!r}), Path({str(dst)!r}))
     """
 
 

@@ -21,6 +21,8 @@
     ├── HealthCheckFailedError          7  a check failed after migrating; restored
     ├── RestoreError                    8  a restore failed: the database needs attention
     │   └── RestoreRefusedError             it stopped before changing the database
+    │       └── SnapshotDamagedError       10  ... because the snapshot's bytes do not
+    │                                           match its manifest (found on the way in)
     ├── UnfinishedOperationError        9  the journal holds an unfinished operation
     │   └── JournalError                    the journal cannot be written: this one stops unfinished
     ├── VerificationError              10  a snapshot does not match its manifest
@@ -154,6 +156,14 @@ class RestoreError(SafeguardError):
 class RestoreRefusedError(RestoreError):
     """A restore stopped before it changed the database (other sessions would not
     leave, the snapshot failed its proof on the way in): nothing is left to recover."""
+
+
+class SnapshotDamagedError(RestoreRefusedError):
+    """A restore found, while copying the snapshot in, that its bytes do not match the
+    manifest, and stopped before changing the database: the exit code is a damaged
+    snapshot's (as `VerificationError`), whichever check caught it."""
+
+    exit_code = 10
 
 
 class UnfinishedOperationError(SafeguardError):

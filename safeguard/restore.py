@@ -13,10 +13,11 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from . import interruption, pools
-from .backends import Backend
+from .backends import Backend, KeepsReplaced
 from .durable import Progress, close_progress
 from .errors import (
     DatabaseMismatchError,
@@ -25,6 +26,7 @@ from .errors import (
     RestoreError,
     RestoreRefusedError,
     SafeguardError,
+    SnapshotDamagedError,
     VerificationError,
 )
 from .identity import same_database
@@ -92,6 +94,7 @@ def restore_snapshot(
     progress: Progress = None,
     checksum_verified: bool = False,
     any_database: bool = False,
+    keep: Path | None = None,
     keep_replaced: Callable[[], None] | None = None,
 ) -> RestoreResult:
     """Restore (the backend proves the snapshot before replacing anything), re-stamp,
@@ -100,9 +103,10 @@ def restore_snapshot(
     is that operation's journaled "restore" step, with a "swap" step journaled just
     before the first change (recover finishes a restore only once that line is
     written); ``report`` hears that it starts; ``progress`` is closed when it ends.
-    ``keep_replaced()``, when given, is called right after the swap, with the replaced
-    database set aside rather than dropped (a backend that can keep it: its
-    ``keep_replaced``), to make it the restore's safety snapshot."""
+    With ``keep`` (a backend that `KeepsReplaced`: SQLite), the replaced database is
+    moved into that directory as the swap replaces it; ``keep_replaced()``, when given
+    (PostgreSQL), is called right after the swap, with the replaced database set aside
+    rather than dropped, to make it the restore's safety snapshot."""
     if report is not None:
         report(f"Restoring snapshot {snapshot.id} ...")
     step = op.step("restore", snapshot=snapshot.id) if op is not None else contextlib.nullcontext()
@@ -110,7 +114,8 @@ def restore_snapshot(
         with step:
             return _restore_and_verify(store, backend, project, snapshot, progress=progress,
                                        checksum_verified=checksum_verified, swap=_Swap(op),
-                                       any_database=any_database, keep_replaced=keep_replaced)
+                                       any_database=any_database, keep=keep,
+                                       keep_replaced=keep_replaced)
     finally:
         close_progress(progress)
 
@@ -118,16 +123,20 @@ def restore_snapshot(
 def _restore_and_verify(store: SnapshotStore, backend: Backend, project: Project,
                         snapshot: Snapshot, *, progress: Progress,
                         checksum_verified: bool, swap: "_Swap",
-                        any_database: bool = False,
+                        any_database: bool = False, keep: Path | None = None,
                         keep_replaced: Callable[[], None] | None = None) -> RestoreResult:
     check_compatible(snapshot, backend, any_database=any_database)
     started = time.perf_counter()
     if not (backend.proves_payload_on_restore or checksum_verified):
         store.verify_checksum(snapshot)  # VerificationError: nothing was touched
     try:
-        keeping: dict[str, Any] = {"keep_replaced": True} if keep_replaced else {}
-        verified_counts = backend.restore(store.path_of(snapshot.id), snapshot,
-                                          progress=progress, swapping=swap.begin, **keeping)
+        if keep is not None and isinstance(backend, KeepsReplaced):
+            verified_counts = backend.restore_keeping(store.path_of(snapshot.id), snapshot, keep,
+                                                      progress=progress, swapping=swap.begin)
+        else:
+            keeping: dict[str, Any] = {"keep_replaced": True} if keep_replaced else {}
+            verified_counts = backend.restore(store.path_of(snapshot.id), snapshot,
+                                              progress=progress, swapping=swap.begin, **keeping)
         swap.done()
         if keep_replaced is not None:
             # From the swap on the restore completes (a signal is noted, not raised):
@@ -198,4 +207,5 @@ class _Swap:
             return RestoreError(message)
         if self.began and self.op is not None:
             self.op.record("swap", "failed", unchanged=True, error=message)
-        return RestoreRefusedError(f"{message}; the database was not changed by this restore")
+        refused = SnapshotDamagedError if isinstance(exc, SnapshotDamagedError) else RestoreRefusedError
+        return refused(f"{message}; the database was not changed by this restore")

@@ -27,7 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterator, Mapping
 
 from . import digest, durable, faults, interruption, ownership
-from .backends import Backend
+from .backends import Backend, KeepsReplaced
 from .durable import Progress
 from .errors import (
     ConfigError,
@@ -175,16 +175,12 @@ class SnapshotStore:
         started = time.perf_counter()
         log.debug("snapshot %s of %s: writing into %s", snapshot_id, backend.identity(), self.snapshots_dir)
         staging = self.snapshots_dir / f".tmp-{snapshot_id}"
-        final = self.path_of(snapshot_id)
         try:
             durable.make_dir(staging)
             # A signal may stop the copy (interruption.py): the staging goes below.
             with interruption.stoppable():
                 payload = (take(staging, snapshot_id, progress) if take is not None
                            else backend.snapshot(staging, progress=progress))
-            durable.fsync_dir(staging)
-            os.replace(staging, final)
-            durable.fsync_dir(self.snapshots_dir)
         except OSError as exc:
             shutil.rmtree(staging, ignore_errors=True)
             raise SnapshotError(f"cannot write snapshot {snapshot_id} in {self.root}: "
@@ -192,6 +188,72 @@ class SnapshotStore:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        snapshot = self._commit(backend, snapshot_id, payload, reason=reason,
+                                revisions=revisions, label=label, pinned=pinned, safety=safety)
+        log.info("snapshot %s: %d bytes, %d tables, %s, verified, in %.2fs", snapshot_id,
+                 snapshot.size, len(snapshot.row_counts), digest.short(snapshot.sha256),
+                 time.perf_counter() - started)
+        return snapshot
+
+    def begin_kept(self, snapshot_id: str) -> Path:
+        """The staging directory of a snapshot whose payload a restore will move in (the
+        database it replaces: see `finish_kept`); until its manifest is written it is a
+        leftover like any half-written snapshot."""
+        self.ensure_writable()
+        staging = self.snapshots_dir / f".tmp-{snapshot_id}"
+        try:
+            durable.make_dir(staging)
+            durable.fsync_dir(self.snapshots_dir)
+        except OSError as exc:
+            raise SnapshotError(f"cannot write snapshot {snapshot_id} in {self.root}: "
+                                f"{exc.strerror or exc}") from exc
+        return staging
+
+    def finish_kept(self, backend: KeepsReplaced, snapshot_id: str, *, reason: str,
+                    revisions: tuple[str, ...], safety: bool = False) -> Snapshot:
+        """Make a snapshot of the payload a restore moved into ``begin_kept``'s directory:
+        its digest and row counts now (the bytes were never copied), rename, manifest
+        last. The staging directory stays for `recover` if this fails."""
+        started = time.perf_counter()
+        staging = self.snapshots_dir / f".tmp-{snapshot_id}"
+        try:
+            renamed = self.path_of(snapshot_id)
+            if not staging.exists() and renamed.is_dir() and not (renamed / MANIFEST).exists():
+                os.replace(renamed, staging)  # a crash came between its rename and manifest
+            payload = backend.kept_payload(staging)
+        except OSError as exc:
+            raise SnapshotError(f"cannot finish snapshot {snapshot_id}: {exc.strerror or exc}") from exc
+        # On failure the payload stays where it is: it is the only copy of that state.
+        snapshot = self._commit(backend, snapshot_id, payload, reason=reason, revisions=revisions,
+                                safety=safety, discard=False)
+        log.info("snapshot %s: the replaced database kept without a copy, %d bytes, %s, in %.2fs",
+                 snapshot_id, snapshot.size, digest.short(snapshot.sha256),
+                 time.perf_counter() - started)
+        return snapshot
+
+    def kept_leftover(self, snapshot_id: str) -> Path | None:
+        """The directory of an unfinished `begin_kept` snapshot, if a crash left one."""
+        for directory in (self.snapshots_dir / f".tmp-{snapshot_id}", self.path_of(snapshot_id)):
+            if directory.is_dir() and not (directory / MANIFEST).exists():
+                return directory
+        return None
+
+    def _commit(self, backend: Backend | KeepsReplaced, snapshot_id: str, payload: Payload, *,
+                reason: str, revisions: tuple[str, ...], label: str | None = None,
+                pinned: bool = False, safety: bool = False, discard: bool = True) -> Snapshot:
+        """Rename a written payload's staging directory into place, then write the
+        manifest (last: a snapshot without one does not exist)."""
+        staging = self.snapshots_dir / f".tmp-{snapshot_id}"
+        final = self.path_of(snapshot_id)
+        try:
+            durable.fsync_dir(staging)
+            os.replace(staging, final)
+            durable.fsync_dir(self.snapshots_dir)
+        except OSError as exc:
+            if discard:
+                shutil.rmtree(staging, ignore_errors=True)
+            raise SnapshotError(f"cannot write snapshot {snapshot_id} in {self.root}: "
+                                f"{exc.strerror or exc}") from exc
         snapshot = Snapshot(
             id=snapshot_id,
             created_at=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
@@ -214,11 +276,9 @@ class SnapshotStore:
         try:
             durable.write_json(final / MANIFEST, snapshot.to_dict())
         except OSError as exc:
-            shutil.rmtree(final, ignore_errors=True)
+            if discard:
+                shutil.rmtree(final, ignore_errors=True)
             raise SnapshotError(f"cannot write the manifest of {snapshot_id}: {exc}") from exc
-        log.info("snapshot %s: %d bytes, %d tables, %s, verified, in %.2fs", snapshot_id,
-                 snapshot.size, len(snapshot.row_counts), digest.short(snapshot.sha256),
-                 time.perf_counter() - started)
         return snapshot
 
     def verify_checksum(self, snapshot: Snapshot, *, progress: Progress = None) -> None:

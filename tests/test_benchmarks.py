@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-BENCHMARKS = sorted((REPO / "benchmarks").glob("*.py"))
+#: Every benchmark; `_`-prefixed files are helpers they share, not benchmarks.
+BENCHMARKS = sorted(p for p in (REPO / "benchmarks").glob("*.py") if not p.name.startswith("_"))
 
 
 @pytest.mark.parametrize("script", [pytest.param(path, id=path.stem) for path in BENCHMARKS])

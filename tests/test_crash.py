@@ -36,12 +36,15 @@ FAILED_UPGRADE_POINTS = [
     "journal:restore:done",
 ]
 RESTORE_POINTS = [
-    "journal:safety-snapshot:started",
-    "journal:safety-snapshot:done",
+    "journal:safety-snapshot:keeping",
     "journal:restore:started",
     "sqlite:restore:before-swap",
+    "sqlite:restore:kept",
     "sqlite:restore:swapped",
     "journal:restore:done",
+    "journal:safety-snapshot:started",
+    "store:before-manifest",
+    "journal:safety-snapshot:done",
     "journal:check:started",
     "journal:check:done",
 ]

@@ -8,7 +8,17 @@ store, the journal, the guard) is engine-agnostic and talks only to this protoco
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Collection, ContextManager, Mapping, Protocol, Sequence
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Collection,
+    ContextManager,
+    Mapping,
+    Protocol,
+    Sequence,
+    runtime_checkable,
+)
 
 from sqlalchemy.engine import URL, make_url
 
@@ -208,3 +218,33 @@ def backend_for(url: URL | str, settings: "Settings | None" = None) -> Backend:
         f"no backend for {url.get_backend_name()!r} databases "
         "(safeguard supports sqlite, postgresql, mysql and mariadb)"
     )
+
+
+@runtime_checkable
+class KeepsReplaced(Protocol):
+    """A backend whose restore can keep the database it replaces as a snapshot payload
+    without copying it (SQLite moves the replaced file into the store): a manual
+    restore's safety snapshot then costs a digest, not a copy."""
+
+    engine: str
+
+    def identity(self) -> str:
+        """As `Backend.identity`."""
+
+    def cannot_keep_in(self, directory: Path, *, sharing: bool) -> str | None:
+        """Why the replaced database could not be moved into ``directory`` (another
+        filesystem; with ``sharing``, other processes that have it open and would go on
+        writing into the kept payload), or None if it can."""
+
+    def restore_keeping(self, directory: Path, snapshot: Snapshot, keep: Path, *,
+                        progress: Progress = None,
+                        swapping: Callable[[], None] = lambda: None) -> Mapping[str, int] | None:
+        """`Backend.restore`, moving the replaced database into ``keep`` as it swaps."""
+
+    def adopt_kept(self, keep: Path) -> bool:
+        """Move a replaced database a crashed restore left on its way to ``keep`` into
+        it (or drop it, if it is still the live one); whether it moved one."""
+
+    def kept_payload(self, directory: Path) -> Payload:
+        """The payload `restore_keeping` moved into ``directory``: its digest and row
+        counts, made private to the store."""

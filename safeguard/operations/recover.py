@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Literal
 
-from ..backends import Backend, backend_for
+from ..backends import Backend, KeepsReplaced, backend_for
 from ..config import Settings
 from ..errors import SnapshotNotFoundError
 from ..journal import OperationRecord
+from ..manifest import SAFETY_REASON
 from ..reporting import Reporter, silent
 from ..restore import restore_snapshot
 from ..revisions import DatabaseState, format_revs
@@ -153,9 +155,17 @@ def _recover_one(ws: Workspace, backend: Backend, record: OperationRecord,
             else:
                 report(f"The database had begun changing: restoring snapshot {snapshot.id} "
                        f"({at}), the state before the operation ...")
-            result = restore_snapshot(ws.store, backend, ws.project, snapshot)
+            keeping = _keeping(ws, backend, record)
+            result = restore_snapshot(ws.store, backend, ws.project, snapshot,
+                                      keep=keeping[1] if keeping else None)
             detail = (f"completed the restore of snapshot {snapshot.id}" if record.kind == "restore"
                       else f"restored snapshot {snapshot.id}, the state before the operation")
+            if keeping is not None and isinstance(backend, KeepsReplaced):
+                # The restore is complete: the kept name is the replaced file's only one.
+                kept = ws.store.finish_kept(backend, keeping[0], safety=True,
+                                            reason=f"{SAFETY_REASON} {snapshot.id}",
+                                            revisions=tuple(record.begun.get("heads") or ()))
+                detail += f"; the replaced database is safety snapshot {kept.id}"
             return Recovered(operation=record.id, kind=record.kind, action="restored",
                              detail=detail, heads=result.heads)
     heads = ws.database(check_known=False, empty_ok=True).heads
@@ -172,6 +182,22 @@ def _recover_one(ws: Workspace, backend: Backend, record: OperationRecord,
                   "policy never); the database is left as it is")
     return Recovered(operation=record.id, kind=record.kind, action="confirmed", detail=detail,
                      heads=heads)
+
+
+def _keeping(ws: Workspace, backend: Backend, record: OperationRecord) -> tuple[str, Path | None] | None:
+    """The safety snapshot a manual restore was keeping (the file it replaces, moved
+    into the store: see restore_keeping), if a crash left it unfinished: its id, and
+    the directory to keep the live file in if it was not moved in yet (else None)."""
+    keeping = [e for e in record.steps if e.get("step") == "safety-snapshot"
+               and e.get("status") == "keeping"]
+    if record.kind != "restore" or not keeping or not isinstance(backend, KeepsReplaced):
+        return None
+    safety_id = str(keeping[-1].get("snapshot"))
+    directory = ws.store.kept_leftover(safety_id)
+    if directory is None:
+        return None  # finished before the crash
+    backend.adopt_kept(directory)  # if the crash came between the swap and the move
+    return safety_id, None if any(directory.iterdir()) else directory
 
 
 def _pre_run_snapshot(record: OperationRecord) -> str | None:

@@ -1,18 +1,21 @@
 """`safeguard restore ID`: put a snapshot back by hand, with a safety snapshot of the
-current state and the health checks after. The safety snapshot is taken first, or, on
-an engine that can keep the database a restore replaces (PostgreSQL), it is that
-database, kept right after the swap at no copy's cost. The restore itself is the one
+current state and the health checks after. The safety snapshot is the database the
+restore replaces, kept at no copy's cost where the engine can (SQLite moves the file
+into the store as the swap replaces it, PostgreSQL renames the database the swap sets
+aside), else a copy taken first. The restore itself is the one
 restore-and-verify path, `restore.restore_snapshot`. A signal before the swap leaves
 the database as it was; from the swap on, the restore completes (interruption.py)."""
 
 from __future__ import annotations
 
+import shutil
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from .. import health, interruption
-from ..backends import Backend
+from ..backends import Backend, KeepsReplaced
 from ..config import Settings
 from ..errors import (
     HealthCheckFailedError,
@@ -25,7 +28,7 @@ from ..manifest import SAFETY_REASON
 from ..reporting import ProgressFactory, Reporter, no_progress, silent
 from ..restore import RestoreResult, check_compatible, refuse_users, restore_snapshot
 from ..revisions import DatabaseState, format_revs
-from ..store import Snapshot
+from ..store import Snapshot, SnapshotStore, new_snapshot_id
 from ..workspace import Workspace
 
 
@@ -65,12 +68,13 @@ def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
     restore, re-stamp, run the health checks, journal it all."""
     ws = Workspace(settings)
 
-    def examine() -> tuple[Snapshot, DatabaseState, tuple[str, ...]]:
+    def examine(hashed: bool = True) -> tuple[Snapshot, DatabaseState, tuple[str, ...]]:
         found = ws.snapshot(snapshot_id)  # from the remote when not here
         # An empty file is what a restore is for (a database truncated to nothing).
         now = ws.database(check_known=False, empty_ok=True)
         check_compatible(found, ws.backend(now), any_database=any_database)
-        ws.store.verify_checksum(found)
+        if hashed:
+            ws.store.verify_checksum(found)
         return found, now, tuple(
             f"snapshot {found.id} is at revision {rev}, which the current scripts do not "
             f"know: the database will be at a revision `safeguard upgrade` cannot start from"
@@ -80,9 +84,9 @@ def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
         snapshot, state, warnings = examine()
         for warning in warnings:
             report(f"WARNING: {warning}")
-        can_keep = getattr(ws.backend(state), "can_keep_replaced", None)
-        how = ("keep the database it replaces as the safety snapshot" if can_keep and can_keep()
-               else "take a safety snapshot of the current state first")
+        why_copy = _why_copy(ws.backend(state), ws.store, sharing=False)
+        how = ("keep the database it replaces as the safety snapshot" if why_copy is None
+               else f"take a safety snapshot of the current state first ({why_copy})")
         report(f"Would restore {snapshot.id} ({format_revs(snapshot.revisions)}, {snapshot.created_at}) "
                f"over the current state ({format_revs(state.heads)}), and {how}.")
         return ManualRestore(snapshot=snapshot, heads_before=state.heads, dry_run=True,
@@ -105,21 +109,21 @@ def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
         ws.uploaded(report)  # the safety snapshot's upload, beside the restore
 
 
-def _keeps_replaced(backend: Backend, report: Reporter) -> bool:
-    """Whether the safety snapshot will be the database the swap sets aside (a backend
-    that can keep it) rather than a copy taken before the restore."""
+def _why_copy(backend: Backend, store: SnapshotStore, *, sharing: bool) -> str | None:
+    """Why the restore's safety snapshot must be a copy taken first, or None when the
+    database the restore replaces can be kept as it is: SQLite moves the replaced file
+    into the store as the swap replaces it (`KeepsReplaced`); PostgreSQL renames the
+    database its swap sets aside (`can_keep_replaced`)."""
+    if isinstance(backend, KeepsReplaced):
+        return backend.cannot_keep_in(store.snapshots_dir, sharing=sharing)
     can_keep = getattr(backend, "can_keep_replaced", None)
     if can_keep is None:
-        return False
-    if can_keep():
-        return True
-    report("WARNING: the database the restore replaces cannot be kept as its safety snapshot "
-           "(the role may not rename databases: no CREATEDB); taking a dump of it first")
-    return False
+        return "this engine cannot keep it"
+    return None if can_keep() else "the role may not rename databases: no CREATEDB"
 
 
 def _restore(ws: Workspace, settings: Settings, snapshot_id: str,
-             examine: Callable[[], tuple[Snapshot, DatabaseState, tuple[str, ...]]],
+             examine: Callable[[bool], tuple[Snapshot, DatabaseState, tuple[str, ...]]],
              backend: Backend, *, force: bool, any_database: bool, report: Reporter,
              progress: ProgressFactory) -> ManualRestore:
     """The restore under the lock; a signal stops it only before the swap."""
@@ -129,56 +133,86 @@ def _restore(ws: Workspace, settings: Settings, snapshot_id: str,
         # Everything decided on is read under the lock: an operation that held it
         # meanwhile may have migrated the database (the safety snapshot must say so)
         # or pruned the snapshot.
-        snapshot, state, warnings = examine()
-        warnings += refuse_users(backend, force=force)
+        snapshot, state, warnings = examine(False)
+        sharing = refuse_users(backend, force=force)
+        warnings += sharing
         for warning in warnings:
             report(f"WARNING: {warning}")
         backend.preflight()
+        ws.store.ensure_writable()
+        why_copy = _why_copy(backend, ws.store, sharing=bool(sharing))
+        moves_in = why_copy is None and isinstance(backend, KeepsReplaced)
+        if not moves_in:
+            # Hashed before anything is paid for. Moved in instead (SQLite), the snapshot
+            # is proven once, as it is copied in (a damaged one is refused there, exit 10
+            # all the same).
+            ws.store.verify_checksum(snapshot)
         foreign: dict[str, Any] = {"from_database": snapshot.database} if any_database else {}
-        keeping = _keeps_replaced(backend, report)
         op = held.begin(snapshot=snapshot.id, heads=list(state.heads), **foreign)
         reason = f"{SAFETY_REASON} {snapshot.id}"
+        safety: Snapshot | None = None
+        keep: Path | None = None  # SQLite: the replaced file moves in here at the swap
         kept: list[Snapshot] = []
 
-        def keep() -> None:
-            """Right after the swap: the replaced database becomes the safety snapshot."""
+        def keep_set_aside() -> None:
+            """PostgreSQL, right after the swap: the database it set aside becomes the
+            safety snapshot."""
             with op.step("safety-snapshot", kept=True) as outcome:
                 taken = ws.store.create(backend, reason=reason, revisions=state.heads,
                                         safety=True, take=backend.keep_replaced)  # type: ignore[attr-defined]
                 outcome["snapshot"] = taken.id
             kept.append(taken)
 
-        safety = None
-        if not keeping:
+        if moves_in:
+            safety_id = new_snapshot_id()
+            # Journaled before the swap: recover finishes a kept payload it finds.
+            op.record("safety-snapshot", "keeping", durable=True, snapshot=safety_id)
+            keep = ws.store.begin_kept(safety_id)
+        elif why_copy is not None:
+            report(f"Safety snapshot: copying the current state ({why_copy}).")
             safety = held.snapshot(step="safety-snapshot", reason=reason, safety=True,
                                    revisions=state.heads,
                                    progress=progress("Safety snapshot", backend.size()))
             report(f"Safety snapshot {safety.id} of the current state taken.")
         try:
-            # Hashed above, before the safety snapshot: not read a second time.
+            # Hashed above (or proven on the way in): not read a second time.
             result = restore_snapshot(ws.store, backend, ws.project, snapshot, op=op,
                                       progress=progress("Restore", snapshot.size),
                                       checksum_verified=True, any_database=any_database,
-                                      keep_replaced=keep if keeping else None)
+                                      keep=keep,
+                                      keep_replaced=None if why_copy or moves_in else keep_set_aside)
         except RestoreRefusedError as exc:
             # Stopped before the swap: nothing for `recover` to finish.
+            if keep is not None:
+                shutil.rmtree(keep, ignore_errors=True)
             op.finish("refused", error=str(exc), heads=list(state.heads),
                       safety_snapshot=safety.id if safety else None)
             raise
         except Interrupted as exc:
             # Before the swap: the backend dropped its copy, the live database is untouched.
+            if keep is not None:
+                shutil.rmtree(keep, ignore_errors=True)
             interruption.consume()
             op.finish("aborted", error=f"stopped by {exc.name} before the swap",
                       interrupted=exc.name, heads=list(state.heads))
+            kept_note = f" (safety snapshot {safety.id} is kept)" if safety else ""
             raise OperationInterruptedError(
                 f"interrupted by {exc.name} before the swap: nothing was restored; the database "
-                f"is still at {format_revs(state.heads)}"
-                + (f" (safety snapshot {safety.id} is kept)" if safety else ""),
+                f"is still at {format_revs(state.heads)}{kept_note}",
                 signum=exc.signum,
                 report=ManualRestore(snapshot=snapshot, heads_before=state.heads, dry_run=False,
                                      warnings=warnings, safety_snapshot=safety,
                                      signal=exc.name)) from None
-        if safety is None:
+        if moves_in:
+            assert isinstance(backend, KeepsReplaced)
+            with interruption.finishing("the restore"), op.step("safety-snapshot") as outcome:
+                safety = ws.store.finish_kept(backend, safety_id, reason=reason,
+                                              revisions=state.heads, safety=True)
+                outcome["snapshot"] = safety.id
+                outcome["kept"] = True
+            ws.uploads.start(safety)  # a file like any other: off the machine too
+            report(f"Safety snapshot {safety.id}: the replaced database, kept without a copy.")
+        elif safety is None:
             safety = kept[0]
             report(f"Safety snapshot {safety.id}: the replaced database, kept on the server.")
         with interruption.finishing("the restore"):

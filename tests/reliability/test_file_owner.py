@@ -17,7 +17,8 @@ pytestmark = [pytest.mark.reliability, needs_root]
 @pytest.mark.parametrize("engine", ["sqlite"])
 @pytest.mark.parametrize(("scenario", "point"), [
     ("restore", "journal:swap:started"),
-    ("restore", "sqlite:restore:swapped"),
+    ("restore", "sqlite:restore:kept"),  # the replaced file has a second name beside it
+    ("restore", "sqlite:restore:swapped"),  # that name is the kept safety snapshot's only one
     ("failed-check", "sqlite:restore:swapped"),
 ])
 def test_a_killed_restore_finished_by_recover_keeps_the_files_owner(
