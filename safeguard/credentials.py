@@ -3,7 +3,8 @@
 A URL may carry it in two places, the user part (``postgresql://app:PW@host/db``) and
 the query string (``postgresql://app@host/db?password=PW``, which libpq and SQLAlchemy
 both accept). safeguard shows a URL only as `public_url` renders it, and hands child
-processes (pg_dump, pg_restore) an environment that `without_secret` has cleaned:
+processes (pg_dump, pg_restore, mariadb-dump) an environment that `without_secret` has
+cleaned (of the remote store's AWS credentials too):
 safeguard itself puts the URL in ``DATABASE_URL`` for an unmodified env.py, and
 /proc/<pid>/environ of a child must not repeat it.
 """
@@ -17,6 +18,10 @@ from sqlalchemy.engine import URL
 
 #: Query-string keys whose value is a password.
 SECRET_QUERY_KEYS = frozenset({"password"})
+#: The remote store's credentials (the standard AWS chain reads them from the
+#: environment): the database's client tools have no use for them.
+CLOUD_SECRETS = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                           "AWS_SECURITY_TOKEN"})
 
 
 def url_password(url: URL) -> str | None:
@@ -39,10 +44,10 @@ def public_url(url: URL) -> str:
 
 
 def without_secret(environ: Mapping[str, str], secret: str | None) -> dict[str, str]:
-    """``environ`` without the variables that spell ``secret``, escaped or not."""
-    if not secret:
-        return dict(environ)
-    return {key: value for key, value in environ.items() if not _spells(value, secret)}
+    """``environ`` for a database client tool: without the variables that spell
+    ``secret`` (escaped or not), nor the remote store's credentials."""
+    return {key: value for key, value in environ.items()
+            if key not in CLOUD_SECRETS and not (secret and _spells(value, secret))}
 
 
 def _spells(value: str, secret: str) -> bool:
