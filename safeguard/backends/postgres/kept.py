@@ -40,6 +40,7 @@ from ...errors import RestoreError, SnapshotError
 from ...manifest import KEPT_DATABASE, Payload, Snapshot
 from .. import count_mismatches
 from . import catalog, databases, names
+from .held import HeldDatabase
 from .server import Server, describe, errors_as
 
 MARKER = "kept.json"
@@ -104,7 +105,7 @@ def discard_partial(server: Server, directory: Path) -> str | None:
     """Drop the kept database a snapshot that never got its manifest names (a crash
     between steps 3 and 4); what was dropped, or None."""
     try:
-        kept = _kept_of(directory)
+        kept = KeptStrategy.database_of(directory)
     except RestoreError:
         return None  # no marker: the crash came before step 1, D.sg-old is recover's
     with errors_as(RestoreError, f"cannot drop {kept}, left by an interrupted restore"):
@@ -115,10 +116,12 @@ def discard_partial(server: Server, directory: Path) -> str | None:
     return f"dropped {kept}, the kept database of a safety snapshot that was never completed"
 
 
-class KeptStrategy:
+class KeptStrategy(HeldDatabase):
     """Safety snapshots that are the databases restores replaced."""
 
     name = "kept"
+    marker, marker_key, infix = MARKER, "kept_database", names.KEPT
+    kind, size_key = "kept database", "kept_size"
 
     def __init__(self, server: Server, tools_: object, options: object) -> None:
         self.server = server
@@ -131,7 +134,7 @@ class KeptStrategy:
         """The kept database exists, is the one the restore set aside (its oid), and
         still has the manifest's tables, columns and row counts."""
         try:
-            kept = _kept_of(directory)
+            kept = KeptStrategy.database_of(directory)
         except RestoreError as exc:
             return [str(exc)]
         extra = snapshot.extra
@@ -150,24 +153,6 @@ class KeptStrategy:
         if extra.get("catalog_fingerprint") not in (None, fingerprint):
             problems.append(f"the tables or columns of {kept} differ from those recorded")
         return problems + count_mismatches(snapshot.row_counts, counts)
-
-    def materialize(self, conn: psycopg.Connection, directory: Path, snapshot: Snapshot,
-                    target: str, *, progress: Progress = None) -> None:
-        """Copy the kept database to ``target`` (the kept one stays a snapshot)."""
-        kept = _kept_of(directory)
-        with errors_as(RestoreError, f"cannot copy the kept database {kept} to {target}"):
-            if not databases.exists(conn, kept):
-                raise RestoreError(f"the kept database {kept} no longer exists on the server")
-            databases.create_copy(conn, target, kept)
-        if progress:
-            progress(int(snapshot.extra.get("kept_size") or 0))
-
-    def discard(self, directory: Path, snapshot: Snapshot) -> None:
-        """Drop the kept database."""
-        kept = _kept_of(directory)
-        with errors_as(RestoreError, f"cannot drop the kept database {kept}"):
-            with self.server.connect_maintenance() as conn:
-                databases.drop(conn, kept)
 
 
 def _inspect(server: Server, conn: psycopg.Connection, name: str) -> tuple[dict[str, int], str]:
@@ -195,14 +180,3 @@ def _rename_when_closed(conn: psycopg.Connection, name: str, new: str) -> None:
         except psycopg.errors.ObjectInUse:
             time.sleep(0.05)
     databases.rename(conn, name, new)
-
-
-def _kept_of(directory: Path) -> str:
-    """The kept database named by the marker (whose digest the store verifies)."""
-    try:
-        name = json.loads((directory / MARKER).read_text())["kept_database"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise RestoreError(f"the snapshot marker {directory / MARKER} cannot be read: {exc}") from exc
-    if not isinstance(name, str) or names.KEPT not in name:
-        raise RestoreError(f"the snapshot marker {directory / MARKER} names no kept database")
-    return name

@@ -16,7 +16,6 @@ by rename, so the snapshot survives its own restore: a second restore, or a
 
 from __future__ import annotations
 
-import json
 import secrets
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,6 +29,7 @@ from ...errors import RestoreError, SnapshotError
 from ...manifest import Payload, Snapshot
 from .. import count_mismatches
 from . import catalog, databases, names, swap
+from .held import HeldDatabase
 from .options import Options
 from .server import Server, describe, errors_as
 from .tools import ClientTools
@@ -37,10 +37,12 @@ from .tools import ClientTools
 MARKER = "template.json"
 
 
-class TemplateStrategy:
+class TemplateStrategy(HeldDatabase):
     """Snapshots kept on the server as template copies."""
 
     name = "template"
+    marker, marker_key, infix = MARKER, "template_database", names.SNAPSHOT
+    kind, size_key = "snapshot database", "template_size"
 
     def __init__(self, server: Server, tools_: ClientTools, options: Options) -> None:
         self.server = server
@@ -101,7 +103,7 @@ class TemplateStrategy:
     def verify(self, directory: Path, snapshot: Snapshot) -> list[str]:
         """The copy exists and its row counts match the manifest."""
         try:
-            copy = _template_of(directory)
+            copy = self.database_of(directory)
         except RestoreError as exc:
             return [str(exc)]
         try:
@@ -119,35 +121,6 @@ class TemplateStrategy:
         except psycopg.Error as exc:
             raise RestoreError(f"cannot verify the snapshot database {copy}: {describe(exc)}") from exc
         return count_mismatches(snapshot.row_counts, counts)
-
-    def materialize(self, conn: psycopg.Connection, directory: Path, snapshot: Snapshot,
-                    target: str, *, progress: Progress = None) -> None:
-        """Copy the snapshot database to ``target``."""
-        copy = _template_of(directory)
-        with errors_as(RestoreError, f"cannot copy the snapshot database {copy} to {target}"):
-            if not databases.exists(conn, copy):
-                raise RestoreError(f"the snapshot database {copy} no longer exists on the server")
-            databases.create_copy(conn, target, copy)
-        if progress:
-            progress(int(snapshot.extra.get("template_size") or 0))
-
-    def discard(self, directory: Path, snapshot: Snapshot) -> None:
-        """Drop the snapshot database."""
-        copy = _template_of(directory)
-        with errors_as(RestoreError, f"cannot drop the snapshot database {copy}"):
-            with self.server.connect_maintenance() as conn:
-                databases.drop(conn, copy)
-
-
-def _template_of(directory: Path) -> str:
-    """The snapshot database named by the marker (whose checksum the store verifies)."""
-    try:
-        name = json.loads((directory / MARKER).read_text())["template_database"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise RestoreError(f"the snapshot marker {directory / MARKER} cannot be read: {exc}") from exc
-    if not isinstance(name, str) or names.SNAPSHOT not in name:
-        raise RestoreError(f"the snapshot marker {directory / MARKER} names no snapshot database")
-    return name
 
 
 def _drop_quietly(conn: psycopg.Connection, name: str) -> None:
