@@ -72,7 +72,7 @@ def test_store_that_cannot_be_written(seeded, tmp_path):
     assert version_of(seeded.db) == [SEED_AT]
 
 
-@pytest.mark.parametrize("url", ["mysql://user@localhost/poolula", "mssql+pyodbc://dsn"])
+@pytest.mark.parametrize("url", ["oracle://user@localhost/poolula", "mssql+pyodbc://dsn"])
 def test_unsupported_database_url(project, url):
     result = project.cli("--url", url, "upgrade", "head", expect=3)
     assert "no backend" in result.stderr.strip().splitlines()[-1]
