@@ -206,3 +206,40 @@ def test_a_remote_that_cannot_even_be_set_up_is_refused_before_migrating(seeded,
         "safeguard: error: remote_profile 'no-such-profile' is not in the AWS shared config"
     assert table_contents(seeded.db) == before
     assert "nothing to recover" in seeded.cli("recover").stderr.lower() + seeded.cli("recover").stdout.lower()
+
+
+def test_two_hosts_pruning_the_remote_at_once_lose_nothing_retention_keeps(seeded, s3_remote, tmp_path):
+    """Both hosts prune the shared remote at the same instant, as separate processes:
+    each keeps its own newest snapshot (keep_last = 1), and both still verify from the
+    remote alone."""
+    import threading
+
+    keep = dict(keep_last="1", keep_daily="0", keep_weekly="0", keep_monthly="0")
+    seeded.configure(**keep)
+    other = other_host(seeded, tmp_path)
+    other.configure(**keep)
+    for _round in range(2):
+        newest = {}
+        for host in (seeded, other):
+            for _ in range(3):
+                newest[host.root] = json.loads(host.cli("--json", "snapshot", "create").stdout)["id"]
+        start: threading.Barrier = threading.Barrier(2)
+        results: dict = {}
+
+        def prune(host: ProjectDir, start: threading.Barrier, results: dict) -> None:
+            start.wait()
+            results[host.root] = host.run("snapshot", "prune", timeout=300)
+
+        threads = [threading.Thread(target=prune, args=(h, start, results)) for h in (seeded, other)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert all(r.returncode == 0 for r in results.values()), [r.stderr for r in results.values()]
+        on_remote = {k.split("/snapshots/")[1].split("/")[0] for k in s3_remote.objects()
+                     if k.endswith("/manifest.json")}
+        assert set(newest.values()) <= on_remote, (newest, on_remote)
+    for host in (seeded, other):
+        delete_local(host.store)
+        checked = json.loads(host.cli("--json", "snapshot", "verify", newest[host.root]).stdout)
+        assert checked["ok"], checked
