@@ -140,7 +140,7 @@ def test_two_migrators_with_their_own_stores_run_a_slow_revision_once(mysql_seed
                                 stderr=subprocess.PIPE, text=True,
                                 env={**os.environ, "SAFEGUARD_STORE": str(tmp_path / f"store-{i}")})
                for i in range(2)]
-    results = [(r.wait(timeout=120), r.communicate()[1]) for r in runners]
+    results = [(r.wait(timeout=60), r.communicate()[1]) for r in runners]
 
     assert [code for code, _ in results] == [0, 0], results
     with mysql_server.connect(mysql_seeded.database) as conn, conn.cursor() as cur:
@@ -274,6 +274,67 @@ def test_a_failing_health_check_leaves_the_pre_run_state(mysql_seeded, mysql_ser
 
     assert "no_zoning_code" in result.stderr and "restored snapshot" in result.stderr, result.stderr
     assert "could not be read" not in result.stderr  # the footprint reads MySQL's statements
+    assert database_state(mysql_server, mysql_seeded.database) == pre_run
+    assert version_of(mysql_server, mysql_seeded.database) == [SEED_AT]
+    assert auxiliary_databases(mysql_server, mysql_seeded.database) == []
+
+
+# -- other sessions holding the tables the swap must move -------------------------------
+
+def hold_tables(server, database: str, *tables: str):
+    """A second session with an open transaction that read ``tables``: it holds their
+    metadata locks until it ends (as an application's long transaction does)."""
+    conn = server.connect(database)
+    with conn.cursor() as cur:
+        cur.execute("START TRANSACTION")
+        for table in tables:
+            cur.execute(f"SELECT count(*) FROM `{table}`")
+        cur.execute("SELECT CONNECTION_ID()")
+        return conn, cur.fetchone()[0]
+
+
+def test_a_restore_whose_swap_is_held_up_fails_naming_the_session_and_changes_nothing(
+        mysql_seeded, mysql_server):
+    with_objects(mysql_server, mysql_seeded.database)
+    mysql_seeded.configure(table_lock_timeout="2")
+    snap = json.loads(mysql_seeded.cli("--json", "snapshot", "create").stdout)["id"]
+    with mysql_server.connect(mysql_seeded.database) as conn, conn.cursor() as cur:
+        cur.execute("DELETE FROM transactions WHERE category LIKE '%a%'")  # after the snapshot
+    before = database_state(mysql_server, mysql_seeded.database)
+    holder, holder_id = hold_tables(mysql_server, mysql_seeded.database, "properties")
+    try:
+        result = mysql_seeded.run("restore", snap, "--yes", timeout=60)
+    finally:
+        holder.close()
+
+    errors = [line for line in result.stderr.splitlines() if line.startswith("safeguard: error:")]
+    assert result.returncode == 8 and len(errors) == 1, result.stderr
+    assert f"id {holder_id}" in errors[0] and "table_lock_timeout" in errors[0], errors
+    assert "not changed" in errors[0], errors
+    assert database_state(mysql_server, mysql_seeded.database) == before
+    assert auxiliary_databases(mysql_server, mysql_seeded.database) == []
+    assert "nothing to recover" in mysql_seeded.run("recover").stderr.lower()
+
+
+def test_a_guarded_run_whose_undo_is_held_up_says_so_and_recover_restores(
+        mysql_seeded, mysql_server):
+    with_objects(mysql_server, mysql_seeded.database)
+    mysql_seeded.add_revision("a1b2c3d4e5f6", SEED_AT, DELETES_ROWS_AND_RAISES, doc="fails")
+    mysql_seeded.configure(policy="always", table_lock_timeout="2")
+    pre_run = database_state(mysql_server, mysql_seeded.database)
+    holder, holder_id = hold_tables(mysql_server, mysql_seeded.database, "properties")
+    try:
+        result = mysql_seeded.run("upgrade", "a1b2c3d4e5f6", timeout=60)
+        refused = mysql_seeded.run("upgrade", "a1b2c3d4e5f6", timeout=60)
+    finally:
+        holder.close()
+
+    assert result.returncode == 8, result.stderr
+    assert "boom after" in result.stderr and f"id {holder_id}" in result.stderr, result.stderr
+    assert "safeguard recover" in result.stderr, result.stderr
+    assert refused.returncode == 9, refused.stderr  # the journal keeps the run open
+    recovered = mysql_seeded.run("recover", timeout=60)
+    assert recovered.returncode == 0, recovered.stderr
     assert database_state(mysql_server, mysql_seeded.database) == pre_run
     assert version_of(mysql_server, mysql_seeded.database) == [SEED_AT]
     assert auxiliary_databases(mysql_server, mysql_seeded.database) == []

@@ -35,7 +35,8 @@ class MySQLBackend:
 
     def __init__(self, url: URL, settings: "Settings | None" = None) -> None:
         self.url = url
-        self.server = Server.from_url(url)
+        self.server = Server.from_url(url, lock_wait_timeout=(
+            settings.table_lock_timeout if settings else Server.lock_wait_timeout))
         self.tools = ClientTools()
         self.compression = settings.compression if settings else "none"
         self.compression_level = getattr(settings, "compression_level", 3) if settings else 3
@@ -198,7 +199,8 @@ class MySQLBackend:
                         catalog.drop_objects(cur, staging, [o for o in loaded
                                                             if o.kind in ("TRIGGER", "EVENT")])
                     with interruption.finishing("the restore"):
-                        swap.swap_in(cur, live, staging, loaded, swapping)
+                        swap.swap_in(cur, live, staging, loaded, swapping,
+                                     waited=self.server.lock_wait_timeout)
                 except BaseException:
                     if not _swap_began(cur, live):
                         dump.drop_quietly(self.server, staging)
