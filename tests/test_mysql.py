@@ -338,3 +338,53 @@ def test_a_guarded_run_whose_undo_is_held_up_says_so_and_recover_restores(
     assert database_state(mysql_server, mysql_seeded.database) == pre_run
     assert version_of(mysql_server, mysql_seeded.database) == [SEED_AT]
     assert auxiliary_databases(mysql_server, mysql_seeded.database) == []
+
+
+# -- a killed runner's statement, still running on the server --------------------------
+
+# Not SLEEP(): MariaDB ends a sleep within seconds of its client's disconnection.
+LONG_STATEMENT = "SELECT BENCHMARK(3000000000, MD5('x'))"
+DELETES_ROWS_THEN_COMPUTES = f"""
+op.execute("DELETE FROM transactions WHERE category LIKE '%a%'")
+op.execute("{LONG_STATEMENT}")
+"""
+
+
+def test_recover_ends_the_session_a_killed_runner_left_running(mysql_seeded, mysql_server):
+    import signal
+    import time
+
+    mysql_seeded.add_revision("a1b2c3d4e5f6", SEED_AT, DELETES_ROWS_THEN_COMPUTES, doc="slow")
+    mysql_seeded.configure(policy="always", table_lock_timeout="5")
+    pre_run = database_state(mysql_server, mysql_seeded.database)
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "safeguard", "-c", str(mysql_seeded.ini), "--url", mysql_seeded.url,
+         "upgrade", "a1b2c3d4e5f6"], cwd=mysql_seeded.root, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    with mysql_server.connect() as conn, conn.cursor() as cur:
+        for _ in range(600):  # until the revision computes, holding its rows and tables
+            cur.execute("SELECT id FROM information_schema.processlist WHERE info = %s", (LONG_STATEMENT,))
+            sleeper = cur.fetchone()
+            if sleeper or runner.poll() is not None:
+                break
+            time.sleep(0.1)
+    assert sleeper, "the revision never reached its long statement"
+    runner.send_signal(signal.SIGKILL)
+    runner.wait()
+
+    started = time.monotonic()
+    try:
+        recovered = mysql_seeded.run("recover", timeout=120)
+    finally:
+        with mysql_server.connect() as conn, conn.cursor() as cur:
+            cur.execute("SELECT id FROM information_schema.processlist WHERE info = %s", (LONG_STATEMENT,))
+            for (left,) in cur.fetchall():
+                cur.execute(f"KILL {left}")
+
+    assert recovered.returncode == 0, recovered.stderr
+    assert time.monotonic() - started < 60
+    assert database_state(mysql_server, mysql_seeded.database) == pre_run
+    assert version_of(mysql_server, mysql_seeded.database) == [SEED_AT]
+    with mysql_server.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM information_schema.processlist WHERE id = %s", (sleeper[0],))
+        assert cur.fetchone()[0] == 0  # the killed runner's session is gone

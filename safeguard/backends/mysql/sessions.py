@@ -1,5 +1,12 @@
 """Other sessions on the server: which ones hold a database's tables (named when the
-restore's swap cannot get past them).
+restore's swap cannot get past them), and ending the sessions a killed runner left.
+
+A client killed mid-statement does not stop its statement: the server notices the
+closed socket only when it next writes to it, and until then the statement runs on
+and keeps its locks (the restore's RENAME TABLE would wait for them). The guarded run
+journals each session its migration opens (runner.journal_session); `recover` ends
+those that are still the same session (same id, user, database and client host)
+before it restores.
 
 Who holds a table's metadata lock is known exactly where the server says so
 (MariaDB's METADATA_LOCK_INFO plugin, MySQL's performance_schema.metadata_locks);
@@ -10,12 +17,18 @@ holders, and are left out.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Sequence
 
 import pymysql
 
+from ...errors import RestoreError
+
 Cursor = Any
 SHOWN = 3
+POLL_S = 0.1
+#: ER_NO_SUCH_THREAD: the session ended meanwhile.
+NO_SUCH_THREAD = 1094
 #: MySQL's ER_LOCK_WAIT_TIMEOUT: lock_wait_timeout (or innodb_lock_wait_timeout) ran out.
 LOCK_WAIT_TIMEOUT = 1205
 
@@ -69,3 +82,42 @@ def describe(found: Sequence[tuple[int, str, str, str, int, str]]) -> str:
                       for id_, user, host, command, seconds, state in found[:SHOWN])
     more = len(found) - SHOWN
     return shown + (f" and {more} more" if more > 0 else "")
+
+
+def end_orphans(cur: Cursor, sessions: Sequence[int], *, user: str, database: str,
+                timeout: float) -> str | None:
+    """KILL those of ``sessions`` (a crashed run's, from the journal) still connected as
+    ``user`` to ``database`` from this client host, and wait until the server let them
+    go (a killed statement first rolls back); what was done, or None."""
+    if not sessions:
+        return None
+    cur.execute("SELECT host FROM information_schema.processlist WHERE id = CONNECTION_ID()")
+    here = _host(cur.fetchone()[0])
+    marks = ", ".join(["%s"] * len(sessions))
+    cur.execute(f"SELECT id, user, host, db FROM information_schema.processlist WHERE id IN ({marks}) "
+                "AND id <> CONNECTION_ID()", tuple(sessions))
+    found = [int(id_) for id_, user_, host, db in cur.fetchall()
+             if user_ == user and db == database and _host(host) == here]
+    for session in found:
+        try:
+            cur.execute(f"KILL CONNECTION {session}")
+        except pymysql.err.OperationalError as exc:
+            if exc.args[0] != NO_SUCH_THREAD:
+                raise
+    deadline = time.monotonic() + timeout
+    while found:
+        cur.execute(f"SELECT count(*) FROM information_schema.processlist WHERE id IN ({marks})",
+                    tuple(found))
+        if not cur.fetchone()[0]:
+            break
+        if time.monotonic() >= deadline:
+            raise RestoreError(f"the interrupted run's server session(s) {', '.join(map(str, found))} "
+                               f"did not end within {timeout:g}s of KILL; once they have, run "
+                               "`safeguard recover` again")
+        time.sleep(POLL_S)
+    return f"ended {len(found)} server session(s) the interrupted run left running" if found else None
+
+
+def _host(host: str | None) -> str:
+    """A processlist host without its port: ``127.0.0.1:43028`` -> ``127.0.0.1``."""
+    return (host or "").rsplit(":", 1)[0] if (host or "").count(":") == 1 else (host or "")
