@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import SEED_AT
+from conftest import HEAD, SEED_AT
 from mysql_support import auxiliary_databases, database_state, version_of
 
 from safeguard.backends import backend_for
@@ -59,20 +59,25 @@ def test_the_example_chain_runs_from_empty_to_the_seed_revision_with_demo_rows(m
     assert len(database_state(mysql_server, mysql_seeded.database)["contents"]["properties"]) > 0
 
 
-def test_the_chain_past_the_seed_revision_cannot_run_on_mysql_and_is_undone(mysql_seeded,
-                                                                            mysql_server):
-    # 7fcb413ce398 renames a column with op.alter_column(new_column_name=...) and no
-    # existing_type, which Alembic refuses on MySQL (CHANGE COLUMN needs the type):
-    # the example chain reaches head on SQLite and PostgreSQL only. The run fails
-    # there, and the snapshot brings back the seeded state.
-    with_objects(mysql_server, mysql_seeded.database)
-    pre_run = database_state(mysql_server, mysql_seeded.database)
+def test_the_example_chain_reaches_head_with_the_demo_rows(mysql_seeded, mysql_server):
+    # From the seeded revision (reached from an empty database) to head: the renames
+    # (CHANGE COLUMN needs existing_type), the year_built cast, the full_address backfill.
+    with mysql_server.connect(mysql_seeded.database) as conn, conn.cursor() as cur:
+        cur.execute("SELECT id, property_type, address, city, state FROM properties ORDER BY id")
+        before = cur.fetchall()
 
-    result = mysql_seeded.cli("upgrade", "head", expect=6)
+    result = mysql_seeded.cli("upgrade", "head")
 
-    assert "7fcb413ce398" in result.stderr and "existing type" in result.stderr
-    assert database_state(mysql_server, mysql_seeded.database) == pre_run
-    assert version_of(mysql_server, mysql_seeded.database) == [SEED_AT]
+    assert "drift: the schema matches the models" in result.stderr, result.stderr
+    assert version_of(mysql_server, mysql_seeded.database) == [HEAD]
+    with mysql_server.connect(mysql_seeded.database) as conn, conn.cursor() as cur:
+        cur.execute("SELECT id, usage_type, full_address FROM properties ORDER BY id")
+        after = cur.fetchall()
+    assert before and len(after) == len(before)
+    assert [(i, kind) for i, kind, _full in after] == [(i, kind) for i, kind, *_ in before]
+    assert [full for *_, full in after] == [
+        f"{address}, {city}, {state}" if address is not None else None
+        for *_, address, city, state in before]
     assert auxiliary_databases(mysql_server, mysql_seeded.database) == []
 
 
@@ -388,3 +393,23 @@ def test_recover_ends_the_session_a_killed_runner_left_running(mysql_seeded, mys
     with mysql_server.connect() as conn, conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM information_schema.processlist WHERE id = %s", (sleeper[0],))
         assert cur.fetchone()[0] == 0  # the killed runner's session is gone
+
+
+def test_a_drift_from_the_models_at_head_fails_the_run_and_restores(mysql_seeded, mysql_server):
+    # The example models describe head: a revision past it that adds a column they do
+    # not have fails the drift check, and the snapshot brings back the state at head.
+    mysql_seeded.cli("upgrade", "head", "--policy", "never")
+    with_objects(mysql_server, mysql_seeded.database)
+    mysql_seeded.add_revision("a1b2c3d4e5f6", HEAD,
+                              'op.add_column("properties", sa.Column("zoning_code", sa.String(20)))',
+                              doc="adds a column the models do not have")
+    mysql_seeded.configure(policy="always")
+    pre_run = database_state(mysql_server, mysql_seeded.database)
+
+    result = mysql_seeded.cli("upgrade", "a1b2c3d4e5f6", expect=7)
+
+    assert "drift" in result.stderr and "zoning_code" in result.stderr, result.stderr
+    assert "restored snapshot" in result.stderr, result.stderr
+    assert database_state(mysql_server, mysql_seeded.database) == pre_run
+    assert version_of(mysql_server, mysql_seeded.database) == [HEAD]
+    assert auxiliary_databases(mysql_server, mysql_seeded.database) == []
