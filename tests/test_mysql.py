@@ -264,8 +264,8 @@ def test_a_snapshot_taken_while_the_application_writes_counts_what_it_dumped(mys
 
 
 def test_a_failing_health_check_leaves_the_pre_run_state(mysql_seeded, mysql_server):
-    # The team's own check fails once the column exists. (The drift check compares
-    # with the models at head only, which the example chain does not reach on MySQL.)
+    # The team's own check fails once the column exists (below head, where the drift
+    # check does not compare with the models; at head, see the drift test).
     with_objects(mysql_server, mysql_seeded.database)
     mysql_seeded.add_revision("a1b2c3d4e5f6", SEED_AT,
                               'op.add_column("properties", sa.Column("zoning_code", sa.String(20)))',
