@@ -298,15 +298,19 @@ def hold_tables(server, database: str, *tables: str):
         return conn, cur.fetchone()[0]
 
 
+@pytest.mark.parametrize("held", ["properties", "transactions"],
+                         ids=["held-table-has-the-trigger", "held-table-has-none"])
 def test_a_restore_whose_swap_is_held_up_fails_naming_the_session_and_changes_nothing(
-        mysql_seeded, mysql_server):
+        mysql_seeded, mysql_server, held):
+    # properties: dropping its trigger waits; transactions: the trigger is dropped, the
+    # RENAME TABLE waits, and the trigger must be put back.
     with_objects(mysql_server, mysql_seeded.database)
     mysql_seeded.configure(table_lock_timeout="2")
     snap = json.loads(mysql_seeded.cli("--json", "snapshot", "create").stdout)["id"]
     with mysql_server.connect(mysql_seeded.database) as conn, conn.cursor() as cur:
         cur.execute("DELETE FROM transactions WHERE category LIKE '%a%'")  # after the snapshot
     before = database_state(mysql_server, mysql_seeded.database)
-    holder, holder_id = hold_tables(mysql_server, mysql_seeded.database, "properties")
+    holder, holder_id = hold_tables(mysql_server, mysql_seeded.database, held)
     try:
         result = mysql_seeded.run("restore", snap, "--yes", timeout=60)
     finally:

@@ -11,8 +11,8 @@ before it restores.
 Who holds a table's metadata lock is known exactly where the server says so
 (MariaDB's METADATA_LOCK_INFO plugin, MySQL's performance_schema.metadata_locks);
 elsewhere (or when they show none) the candidates are the sessions using the
-database or in an open InnoDB transaction. Sessions themselves waiting for a metadata lock are queued behind, not
-holders, and are left out.
+database or in an open InnoDB transaction. Sessions themselves waiting for a metadata
+lock are queued behind, not holders, and are left out.
 """
 
 from __future__ import annotations
