@@ -67,6 +67,9 @@ KNOWN_KEYS: dict[str, str] = {
     "remote_profile": "the AWS shared-config profile whose credentials reach the remote",
     "remote_required": "true: refuse a guarded run (before migrating) when the remote cannot be "
                        "written; false (default): protect locally and warn",
+    "table_lock_timeout": "MySQL/MariaDB: seconds safeguard's own statements wait for other sessions "
+                          "holding the database's tables (the restore's RENAME TABLE swap, the "
+                          "snapshot's table lock) before failing with the sessions named",
 }
 #: Keys with a free-form suffix, with their meaning: `sql_check.NAME = QUERY`, `job.NAME = SPEC`.
 PREFIXED_KEYS: dict[str, str] = {
@@ -76,7 +79,8 @@ PREFIXED_KEYS: dict[str, str] = {
             "; verify ; prune ; tz ZONE",
 }
 #: Keys that are a number of seconds.
-SECONDS_KEYS = ("check_timeout", "lock_timeout", "pg_lock_wait_timeout", "pg_sessions_timeout")
+SECONDS_KEYS = ("check_timeout", "lock_timeout", "pg_lock_wait_timeout", "pg_sessions_timeout",
+                "table_lock_timeout")
 #: Keys that are a count, which no source may make negative.
 COUNT_KEYS = ("keep_last", "keep_daily", "keep_weekly", "keep_monthly")
 
@@ -122,6 +126,7 @@ class Settings:
     remote_region: str | None = None
     remote_profile: str | None = None
     remote_required: bool = False
+    table_lock_timeout: float = 30.0
     #: Where each value came from (key -> "alembic.ini [safeguard]", ...); defaults absent.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
     #: The application's own ``alembic.config.Config``, when the API was given one:

@@ -96,7 +96,7 @@ def apply_steps(steps: Sequence[Step], run: RunAll, op: Operation, report: Repor
             outcome.mismatch = _refusal(exc, outcome.applied)
             report(f"  {'STOPPED' if isinstance(exc, Interrupted) else 'FAILED'}: {outcome.error}")
 
-        with _tracked_connections(backend) as connections:
+        with _tracked_connections(backend, op) as connections:
             _run_journaled(steps, run, op, begun=begun,
                            done=lambda s: outcome.applied.append(s.revision), failed=failed,
                            cancel=connections.cancel)
@@ -200,15 +200,19 @@ def _refusal(exc: BaseException, applied: Sequence[str]) -> str | None:
 
 class _Connections:
     """The driver connections env.py opened during an in-process run, with their
-    server sessions (read when they open: a closed connection no longer knows it)."""
+    server sessions (read when they open: a closed connection no longer knows it),
+    each journaled (see journal_session)."""
 
-    def __init__(self, backend: Backend | None) -> None:
+    def __init__(self, backend: Backend | None, op: Operation) -> None:
         self.backend = backend
+        self.op = op
         self.opened: list[tuple[Any, int | None]] = []
 
     def add(self, dbapi_connection: Any) -> None:
         session = self.backend.session_of(dbapi_connection) if self.backend is not None else None
         self.opened.append((dbapi_connection, session))
+        if session is not None:
+            journal_session(self.op, session)
 
     def cancel(self) -> None:
         """From the watcher thread: cancel whatever statement each one is running."""
@@ -232,10 +236,17 @@ class _Connections:
                 log.warning("%s", exc)
 
 
+def journal_session(op: Operation, session: int) -> None:
+    """Journal a server session the migration opened: if this process dies, the server
+    may go on running its statement and holding its locks, and `recover` ends it
+    (Backend.recover's ``sessions``) before it restores."""
+    op.record("session", "opened", session=session, durable=True)
+
+
 @contextlib.contextmanager
-def _tracked_connections(backend: Backend | None) -> Iterator[_Connections]:
+def _tracked_connections(backend: Backend | None, op: Operation) -> Iterator[_Connections]:
     """Note each connection a pool opens in the body (the listener is removed after)."""
-    connections = _Connections(backend)
+    connections = _Connections(backend, op)
 
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         connections.add(dbapi_connection)
@@ -390,6 +401,7 @@ def _watch(pid: int, fd: int, steps: Sequence[Step], op: Operation, report: Repo
                     report(f"  FAILED: {outcome.error}")
                 elif "session" in message:
                     sessions.append(message["session"])
+                    journal_session(op, message["session"])
                 elif "statements" in message and statements is not None:
                     statements.merge(message["statements"])
     _, status = os.waitpid(pid, 0)

@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import SEED_AT
+from conftest import HEAD, SEED_AT
 from mysql_support import auxiliary_databases, database_state, version_of
 
 from safeguard.backends import backend_for
@@ -59,20 +59,25 @@ def test_the_example_chain_runs_from_empty_to_the_seed_revision_with_demo_rows(m
     assert len(database_state(mysql_server, mysql_seeded.database)["contents"]["properties"]) > 0
 
 
-def test_the_chain_past_the_seed_revision_cannot_run_on_mysql_and_is_undone(mysql_seeded,
-                                                                            mysql_server):
-    # 7fcb413ce398 renames a column with op.alter_column(new_column_name=...) and no
-    # existing_type, which Alembic refuses on MySQL (CHANGE COLUMN needs the type):
-    # the example chain reaches head on SQLite and PostgreSQL only. The run fails
-    # there, and the snapshot brings back the seeded state.
-    with_objects(mysql_server, mysql_seeded.database)
-    pre_run = database_state(mysql_server, mysql_seeded.database)
+def test_the_example_chain_reaches_head_with_the_demo_rows(mysql_seeded, mysql_server):
+    # From the seeded revision (reached from an empty database) to head: the renames
+    # (CHANGE COLUMN needs existing_type), the year_built cast, the full_address backfill.
+    with mysql_server.connect(mysql_seeded.database) as conn, conn.cursor() as cur:
+        cur.execute("SELECT id, property_type, address, city, state FROM properties ORDER BY id")
+        before = cur.fetchall()
 
-    result = mysql_seeded.cli("upgrade", "head", expect=6)
+    result = mysql_seeded.cli("upgrade", "head")
 
-    assert "7fcb413ce398" in result.stderr and "existing type" in result.stderr
-    assert database_state(mysql_server, mysql_seeded.database) == pre_run
-    assert version_of(mysql_server, mysql_seeded.database) == [SEED_AT]
+    assert "drift: the schema matches the models" in result.stderr, result.stderr
+    assert version_of(mysql_server, mysql_seeded.database) == [HEAD]
+    with mysql_server.connect(mysql_seeded.database) as conn, conn.cursor() as cur:
+        cur.execute("SELECT id, usage_type, full_address FROM properties ORDER BY id")
+        after = cur.fetchall()
+    assert before and len(after) == len(before)
+    assert [(i, kind) for i, kind, _full in after] == [(i, kind) for i, kind, *_ in before]
+    assert [full for *_, full in after] == [
+        f"{address}, {city}, {state}" if address is not None else None
+        for *_, address, city, state in before]
     assert auxiliary_databases(mysql_server, mysql_seeded.database) == []
 
 
@@ -140,7 +145,7 @@ def test_two_migrators_with_their_own_stores_run_a_slow_revision_once(mysql_seed
                                 stderr=subprocess.PIPE, text=True,
                                 env={**os.environ, "SAFEGUARD_STORE": str(tmp_path / f"store-{i}")})
                for i in range(2)]
-    results = [(r.wait(timeout=120), r.communicate()[1]) for r in runners]
+    results = [(r.wait(timeout=60), r.communicate()[1]) for r in runners]
 
     assert [code for code, _ in results] == [0, 0], results
     with mysql_server.connect(mysql_seeded.database) as conn, conn.cursor() as cur:
@@ -259,8 +264,8 @@ def test_a_snapshot_taken_while_the_application_writes_counts_what_it_dumped(mys
 
 
 def test_a_failing_health_check_leaves_the_pre_run_state(mysql_seeded, mysql_server):
-    # The team's own check fails once the column exists. (The drift check compares
-    # with the models at head only, which the example chain does not reach on MySQL.)
+    # The team's own check fails once the column exists (below head, where the drift
+    # check does not compare with the models; at head, see the drift test).
     with_objects(mysql_server, mysql_seeded.database)
     mysql_seeded.add_revision("a1b2c3d4e5f6", SEED_AT,
                               'op.add_column("properties", sa.Column("zoning_code", sa.String(20)))',
@@ -276,4 +281,139 @@ def test_a_failing_health_check_leaves_the_pre_run_state(mysql_seeded, mysql_ser
     assert "could not be read" not in result.stderr  # the footprint reads MySQL's statements
     assert database_state(mysql_server, mysql_seeded.database) == pre_run
     assert version_of(mysql_server, mysql_seeded.database) == [SEED_AT]
+    assert auxiliary_databases(mysql_server, mysql_seeded.database) == []
+
+
+# -- other sessions holding the tables the swap must move -------------------------------
+
+def hold_tables(server, database: str, *tables: str):
+    """A second session with an open transaction that read ``tables``: it holds their
+    metadata locks until it ends (as an application's long transaction does)."""
+    conn = server.connect(database)
+    with conn.cursor() as cur:
+        cur.execute("START TRANSACTION")
+        for table in tables:
+            cur.execute(f"SELECT count(*) FROM `{table}`")
+        cur.execute("SELECT CONNECTION_ID()")
+        return conn, cur.fetchone()[0]
+
+
+@pytest.mark.parametrize("held", ["properties", "transactions"],
+                         ids=["held-table-has-the-trigger", "held-table-has-none"])
+def test_a_restore_whose_swap_is_held_up_fails_naming_the_session_and_changes_nothing(
+        mysql_seeded, mysql_server, held):
+    # properties: dropping its trigger waits; transactions: the trigger is dropped, the
+    # RENAME TABLE waits, and the trigger must be put back.
+    with_objects(mysql_server, mysql_seeded.database)
+    mysql_seeded.configure(table_lock_timeout="2")
+    snap = json.loads(mysql_seeded.cli("--json", "snapshot", "create").stdout)["id"]
+    with mysql_server.connect(mysql_seeded.database) as conn, conn.cursor() as cur:
+        cur.execute("DELETE FROM transactions WHERE category LIKE '%a%'")  # after the snapshot
+    before = database_state(mysql_server, mysql_seeded.database)
+    holder, holder_id = hold_tables(mysql_server, mysql_seeded.database, held)
+    try:
+        result = mysql_seeded.run("restore", snap, "--yes", timeout=60)
+    finally:
+        holder.close()
+
+    errors = [line for line in result.stderr.splitlines() if line.startswith("safeguard: error:")]
+    assert result.returncode == 8 and len(errors) == 1, result.stderr
+    assert f"id {holder_id}" in errors[0] and "table_lock_timeout" in errors[0], errors
+    assert "not changed" in errors[0], errors
+    assert database_state(mysql_server, mysql_seeded.database) == before
+    assert auxiliary_databases(mysql_server, mysql_seeded.database) == []
+    assert "nothing to recover" in mysql_seeded.run("recover").stderr.lower()
+
+
+def test_a_guarded_run_whose_undo_is_held_up_says_so_and_recover_restores(
+        mysql_seeded, mysql_server):
+    with_objects(mysql_server, mysql_seeded.database)
+    mysql_seeded.add_revision("a1b2c3d4e5f6", SEED_AT, DELETES_ROWS_AND_RAISES, doc="fails")
+    mysql_seeded.configure(policy="always", table_lock_timeout="2")
+    pre_run = database_state(mysql_server, mysql_seeded.database)
+    holder, holder_id = hold_tables(mysql_server, mysql_seeded.database, "properties")
+    try:
+        result = mysql_seeded.run("upgrade", "a1b2c3d4e5f6", timeout=60)
+        refused = mysql_seeded.run("upgrade", "a1b2c3d4e5f6", timeout=60)
+    finally:
+        holder.close()
+
+    assert result.returncode == 8, result.stderr
+    assert "boom after" in result.stderr and f"id {holder_id}" in result.stderr, result.stderr
+    assert "safeguard recover" in result.stderr, result.stderr
+    assert refused.returncode == 9, refused.stderr  # the journal keeps the run open
+    recovered = mysql_seeded.run("recover", timeout=60)
+    assert recovered.returncode == 0, recovered.stderr
+    assert database_state(mysql_server, mysql_seeded.database) == pre_run
+    assert version_of(mysql_server, mysql_seeded.database) == [SEED_AT]
+    assert auxiliary_databases(mysql_server, mysql_seeded.database) == []
+
+
+# -- a killed runner's statement, still running on the server --------------------------
+
+# Not SLEEP(): MariaDB ends a sleep within seconds of its client's disconnection.
+LONG_STATEMENT = "SELECT BENCHMARK(3000000000, MD5('x'))"
+DELETES_ROWS_THEN_COMPUTES = f"""
+op.execute("DELETE FROM transactions WHERE category LIKE '%a%'")
+op.execute("{LONG_STATEMENT}")
+"""
+
+
+def test_recover_ends_the_session_a_killed_runner_left_running(mysql_seeded, mysql_server):
+    import signal
+    import time
+
+    mysql_seeded.add_revision("a1b2c3d4e5f6", SEED_AT, DELETES_ROWS_THEN_COMPUTES, doc="slow")
+    mysql_seeded.configure(policy="always", table_lock_timeout="5")
+    pre_run = database_state(mysql_server, mysql_seeded.database)
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "safeguard", "-c", str(mysql_seeded.ini), "--url", mysql_seeded.url,
+         "upgrade", "a1b2c3d4e5f6"], cwd=mysql_seeded.root, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    with mysql_server.connect() as conn, conn.cursor() as cur:
+        for _ in range(600):  # until the revision computes, holding its rows and tables
+            cur.execute("SELECT id FROM information_schema.processlist WHERE info = %s", (LONG_STATEMENT,))
+            sleeper = cur.fetchone()
+            if sleeper or runner.poll() is not None:
+                break
+            time.sleep(0.1)
+    assert sleeper, "the revision never reached its long statement"
+    runner.send_signal(signal.SIGKILL)
+    runner.wait()
+
+    started = time.monotonic()
+    try:
+        recovered = mysql_seeded.run("recover", timeout=120)
+    finally:
+        with mysql_server.connect() as conn, conn.cursor() as cur:
+            cur.execute("SELECT id FROM information_schema.processlist WHERE info = %s", (LONG_STATEMENT,))
+            for (left,) in cur.fetchall():
+                cur.execute(f"KILL {left}")
+
+    assert recovered.returncode == 0, recovered.stderr
+    assert time.monotonic() - started < 60
+    assert database_state(mysql_server, mysql_seeded.database) == pre_run
+    assert version_of(mysql_server, mysql_seeded.database) == [SEED_AT]
+    with mysql_server.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM information_schema.processlist WHERE id = %s", (sleeper[0],))
+        assert cur.fetchone()[0] == 0  # the killed runner's session is gone
+
+
+def test_a_drift_from_the_models_at_head_fails_the_run_and_restores(mysql_seeded, mysql_server):
+    # The example models describe head: a revision past it that adds a column they do
+    # not have fails the drift check, and the snapshot brings back the state at head.
+    mysql_seeded.cli("upgrade", "head", "--policy", "never")
+    with_objects(mysql_server, mysql_seeded.database)
+    mysql_seeded.add_revision("a1b2c3d4e5f6", HEAD,
+                              'op.add_column("properties", sa.Column("zoning_code", sa.String(20)))',
+                              doc="adds a column the models do not have")
+    mysql_seeded.configure(policy="always")
+    pre_run = database_state(mysql_server, mysql_seeded.database)
+
+    result = mysql_seeded.cli("upgrade", "a1b2c3d4e5f6", expect=7)
+
+    assert "drift" in result.stderr and "zoning_code" in result.stderr, result.stderr
+    assert "restored snapshot" in result.stderr, result.stderr
+    assert database_state(mysql_server, mysql_seeded.database) == pre_run
+    assert version_of(mysql_server, mysql_seeded.database) == [HEAD]
     assert auxiliary_databases(mysql_server, mysql_seeded.database) == []

@@ -10,6 +10,7 @@ revision was edited by hand to rename the column in place.
 """
 from typing import Sequence, Union
 
+import sqlalchemy as sa
 from alembic import op
 
 
@@ -26,10 +27,14 @@ safeguard = {"destructive": True, "reason": "renames property_type in place with
 def upgrade() -> None:
     """Upgrade schema."""
     with op.batch_alter_table("properties") as batch_op:
-        batch_op.alter_column("property_type", new_column_name="usage_type")
+        # existing_type/existing_nullable: MySQL renames with CHANGE COLUMN, which restates
+        # the column's definition (SQLite and PostgreSQL do not need them).
+        batch_op.alter_column("property_type", new_column_name="usage_type",
+                              existing_type=sa.Text(), existing_nullable=True)
 
 
 def downgrade() -> None:
     """Downgrade schema."""
     with op.batch_alter_table("properties") as batch_op:
-        batch_op.alter_column("usage_type", new_column_name="property_type")
+        batch_op.alter_column("usage_type", new_column_name="property_type",
+                              existing_type=sa.Text(), existing_nullable=True)

@@ -28,12 +28,15 @@ safeguard = {"destructive": True, "reason": "fills the new full_address column o
 def upgrade() -> None:
     """Upgrade schema."""
     op.add_column("properties", sa.Column("full_address", sa.String(length=500), nullable=True))
+    # SQLAlchemy's + on strings: `address || ', ' || ...` on SQLite and PostgreSQL,
+    # concat() on MySQL (where || means OR).
+    properties = sa.table("properties", *(sa.column(name, sa.String) for name in
+                                          ("address", "city", "state", "full_address")))
     op.execute(
-        """
-        UPDATE properties
-        SET full_address = address || ', ' || city || ', ' || state
-        WHERE address IS NOT NULL
-        """
+        properties.update()
+        .where(properties.c.address.isnot(None))
+        .values(full_address=properties.c.address + ", " + properties.c.city + ", "
+                + properties.c.state)
     )
 
 

@@ -27,11 +27,13 @@ depends_on: Union[str, Sequence[str], None] = None
 safeguard = {"destructive": True, "reason": "copies year_built into an integer column; blank years become NULL on purpose"}
 
 
-def _swap_in(new_column: str) -> None:
-    """Drop year_built and give ``new_column`` its name (a table copy on SQLite)."""
+def _swap_in(new_column: str, type_: sa.types.TypeEngine) -> None:
+    """Drop year_built and give ``new_column`` (of ``type_``: MySQL's CHANGE COLUMN
+    restates it) its name (a table copy on SQLite)."""
     with op.batch_alter_table("properties") as batch_op:
         batch_op.drop_column("year_built")
-        batch_op.alter_column(new_column, new_column_name="year_built")
+        batch_op.alter_column(new_column, new_column_name="year_built",
+                              existing_type=type_, existing_nullable=True)
 
 
 def upgrade() -> None:
@@ -44,7 +46,7 @@ def upgrade() -> None:
         WHERE year_built IS NOT NULL AND year_built != ''
         """
     )
-    _swap_in("year_built_new")
+    _swap_in("year_built_new", sa.Integer())
 
 
 def downgrade() -> None:
@@ -58,4 +60,4 @@ def downgrade() -> None:
         WHERE year_built IS NOT NULL
         """
     )
-    _swap_in("year_built_old")
+    _swap_in("year_built_old", sa.Text())

@@ -100,10 +100,11 @@ class Backend(Protocol):
     def discard(self, directory: Path, snapshot: Snapshot) -> None:
         """Release what a snapshot holds outside its directory, before it is deleted."""
 
-    def recover(self, runners: Sequence[int] = ()) -> str | None:
+    def recover(self, runners: Sequence[int] = (), sessions: Sequence[int] = ()) -> str | None:
         """End what the crashed processes ``runners`` (pids from the journal) left
-        running in the engine, then finish or undo an engine-level step they
-        interrupted (a half-done swap); what was done, or None."""
+        running in the engine (``sessions``: the server sessions their migrations
+        opened, as session_of named them in the journal), then finish or undo an
+        engine-level step they interrupted (a half-done swap); what was done, or None."""
 
     def session_lock(self, timeout: float) -> ContextManager[None]:
         """Hold the engine's own lock for one guarded operation (PostgreSQL: an advisory

@@ -153,7 +153,7 @@ class SQLiteBackend:
     def discard(self, directory: Path, snapshot: Snapshot) -> None:
         """Nothing outside the snapshot's directory."""
 
-    def recover(self, runners: Sequence[int] = ()) -> str | None:
+    def recover(self, runners: Sequence[int] = (), sessions: Sequence[int] = ()) -> str | None:
         """Remove the copy a restore killed before its rename was building: the
         database itself is whole either way (a restore is one rename), and no server
         runs anything on behalf of a crashed process."""

@@ -64,9 +64,11 @@ def recover(settings: Settings, *, abandon: bool = False,
         # the lock: a live operation's sessions and databases are not a crash's.
         engine = backend_for(ws.settings.url, ws.settings)
         with ws.operation("recover", engine, check_unfinished=False):
-            runners = [op.begun["pid"] for op in ws.journal.unfinished(engine.identity())
-                       if isinstance(op.begun.get("pid"), int)]
-            settled = engine.recover(runners)
+            unfinished = ws.journal.unfinished(engine.identity())
+            runners = [op.begun["pid"] for op in unfinished if isinstance(op.begun.get("pid"), int)]
+            sessions = [entry["session"] for op in unfinished for entry in op.steps
+                        if entry.get("step") == "session" and isinstance(entry.get("session"), int)]
+            settled = engine.recover(runners, sessions)
         if settled:
             report(f"Settled in the engine first: {settled}")
     # Not ws.database(): its "run `safeguard recover`" is no help here. A crash early in

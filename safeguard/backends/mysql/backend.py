@@ -17,6 +17,7 @@ from ...footprint import Schema
 from ...manifest import Payload, Snapshot
 from .. import TableProgress, count_mismatches
 from . import catalog, dump, names, swap
+from . import sessions as mysql_sessions
 from .lock import named_lock
 from .server import Server, errors_as, quote
 from .tools import ClientTools
@@ -35,7 +36,8 @@ class MySQLBackend:
 
     def __init__(self, url: URL, settings: "Settings | None" = None) -> None:
         self.url = url
-        self.server = Server.from_url(url)
+        self.server = Server.from_url(url, lock_wait_timeout=(
+            settings.table_lock_timeout if settings else Server.lock_wait_timeout))
         self.tools = ClientTools()
         self.compression = settings.compression if settings else "none"
         self.compression_level = getattr(settings, "compression_level", 3) if settings else 3
@@ -198,18 +200,24 @@ class MySQLBackend:
                         catalog.drop_objects(cur, staging, [o for o in loaded
                                                             if o.kind in ("TRIGGER", "EVENT")])
                     with interruption.finishing("the restore"):
-                        swap.swap_in(cur, live, staging, loaded, swapping)
+                        swap.swap_in(cur, live, staging, loaded, swapping,
+                                     waited=self.server.lock_wait_timeout)
                 except BaseException:
                     if not _swap_began(cur, live):
                         dump.drop_quietly(self.server, staging)
                     raise
         return counts
 
-    def recover(self, runners: Sequence[int] = ()) -> str | None:
-        """Clean up after a restore a crash interrupted (see swap.py)."""
+    def recover(self, runners: Sequence[int] = (), sessions: Sequence[int] = ()) -> str | None:
+        """End the ``sessions`` a crashed run's migration left running (see
+        sessions.py), then clean up after a restore a crash interrupted (see swap.py)."""
         with errors_as(RestoreError, f"cannot recover {self.identity()}"):
             with self.server.connect(None) as conn, conn.cursor() as cur:
-                return swap.finish_interrupted(cur, self.server.database)
+                done = [mysql_sessions.end_orphans(cur, sessions, user=self.server.user or "",
+                                                   database=self.server.database,
+                                                   timeout=self.server.lock_wait_timeout or 30.0),
+                        swap.finish_interrupted(cur, self.server.database)]
+        return "; ".join(d for d in done if d) or None
 
     # -- rehearsal copies ----------------------------------------------------------
 

@@ -8,8 +8,9 @@ go on; other databases on the server are not concerned) while it counts every ta
 and until the dump's first table definition arrives on the pipe: by then the dump
 has opened its snapshot (mariadb-dump starts its transaction before it reads any
 table), and nothing was written between the counts and that snapshot. The lock waits
-at most LOCK_WAIT_TIMEOUT_S for a statement holding a table; the writes it holds wait
-for the counts (seconds on large tables), never for the dump. A table created while
+at most ``table_lock_timeout`` seconds (Server.lock_wait_timeout) for a statement
+holding a table; the writes it holds wait for the counts (seconds on large tables),
+never for the dump. A table created while
 the lock is held would be in the dump but not in the counts: the restore then
 refuses the snapshot (its counts disagree) rather than trust it.
 Non-InnoDB tables, which no transaction freezes, are refused (catalog.not_innodb).
@@ -37,7 +38,6 @@ from .tools import ClientTools
 PLAIN, PACKED = "database.sql", "database.sql.zst"
 #: Appears on the pipe once the dump reads its first table, inside its transaction.
 FIRST_TABLE = b"CREATE TABLE"
-LOCK_WAIT_TIMEOUT_S = 30
 
 
 def refuse_not_innodb(cur: Any, server: Server) -> None:
@@ -63,7 +63,6 @@ def snapshot(server: Server, tools_: ClientTools, directory: Path, *, compressio
                 cur, "SELECT default_character_set_name, default_collation_name "
                      "FROM information_schema.schemata WHERE schema_name = %s", server.database)[0]
             size = catalog.size(cur, server.database)
-            cur.execute(f"SET SESSION lock_wait_timeout = {LOCK_WAIT_TIMEOUT_S}")
             names = catalog.tables(cur, server.database)
             if names:
                 try:
@@ -74,7 +73,8 @@ def snapshot(server: Server, tools_: ClientTools, directory: Path, *, compressio
                         f"cannot snapshot {identity}: LOCK TABLES ... READ failed "
                         f"({describe(exc)}); the row counts and the dump must describe one "
                         "instant (the user needs the LOCK TABLES privilege, and a migration "
-                        f"holding a table may not outlast {LOCK_WAIT_TIMEOUT_S}s)") from exc
+                        f"holding a table may not outlast table_lock_timeout, "
+                        f"{server.lock_wait_timeout:g}s)") from exc
             locked = bool(names)
             counter = _Counter(server)
             try:

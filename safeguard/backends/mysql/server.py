@@ -10,6 +10,7 @@ exists only while they run, in an environment from which every variable spelling
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from contextlib import contextmanager
@@ -36,15 +37,20 @@ class Server:
     database: str
     password: str | None = field(default=None, repr=False)
     socket: str | None = None
+    #: Seconds safeguard's own statements wait for other sessions' locks on a table
+    #: (the session's lock_wait_timeout and innodb_lock_wait_timeout; the server's
+    #: default is a year); 0 leaves the server's.
+    lock_wait_timeout: float = 30.0
 
     @classmethod
-    def from_url(cls, url: URL) -> "Server":
+    def from_url(cls, url: URL, *, lock_wait_timeout: float = 30.0) -> "Server":
         """Read the parameters of a ``mysql://`` / ``mariadb://`` URL (no connection)."""
         if not url.database:
             raise RefusedError("the MySQL URL names no database (mysql+pymysql://host/DBNAME)")
         query = {k: v[-1] if isinstance(v, tuple) else v for k, v in url.query.items()}
         return cls(host=url.host, port=url.port, user=url.username, database=url.database,
-                   password=url_password(url), socket=query.get("unix_socket"))
+                   password=url_password(url), socket=query.get("unix_socket"),
+                   lock_wait_timeout=lock_wait_timeout)
 
     def identity(self) -> str:
         """``host:port/dbname``: what snapshots and locks are keyed by."""
@@ -52,7 +58,12 @@ class Server:
 
     def connect(self, database: str | None = "", **kwargs: Any) -> pymysql.connections.Connection:
         """A new autocommit connection to ``database`` (default: this one; None: no
-        database selected); PyMySQL errors propagate."""
+        database selected), whose statements wait at most ``lock_wait_timeout`` for
+        another session's lock; PyMySQL errors propagate."""
+        if self.lock_wait_timeout > 0:
+            wait = max(1, math.ceil(self.lock_wait_timeout))
+            kwargs.setdefault("init_command", f"SET SESSION lock_wait_timeout = {wait}, "
+                                              f"innodb_lock_wait_timeout = {wait}")
         return pymysql.connect(
             host=self.host or "localhost", port=self.port or DEFAULT_PORT, user=self.user or "",
             password=self.password or "", unix_socket=self.socket,

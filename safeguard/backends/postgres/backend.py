@@ -231,10 +231,11 @@ class PostgresBackend:
         directory (a kept database); what was done, or None."""
         return kept.discard_partial(self.server, directory)
 
-    def recover(self, runners: Sequence[int] = ()) -> str | None:
-        """End what the crashed processes ``runners`` left running on the server, then
-        finish or undo a restore they interrupted (see swap.py); what was done, or None
-        if there was nothing to do."""
+    def recover(self, runners: Sequence[int] = (), sessions: Sequence[int] = ()) -> str | None:
+        """End what the crashed processes ``runners`` left running on the server (found
+        by their application name, which covers ``sessions`` too), then finish or undo
+        a restore they interrupted (see swap.py); what was done, or None if there was
+        nothing to do."""
         with errors_as(RestoreError, f"cannot recover {self.identity()}"):
             with closing(self.server.connect_maintenance()) as conn:
                 done = [swap.end_orphans(conn, runners, timeout=self.options.sessions.timeout),
