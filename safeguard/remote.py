@@ -184,8 +184,16 @@ class Remote:
         return sorted(found)
 
     def list(self) -> list[Snapshot]:
-        """Every complete snapshot on the remote, oldest first."""
-        return sorted((self.get(i) for i in self.ids()), key=lambda s: (s.created, s.id))
+        """Every complete snapshot on the remote, oldest first. One whose manifest is
+        gone by the time it is read was deleted meanwhile (another host pruning the
+        shared remote): it no longer exists, and is not listed."""
+        found = []
+        for snapshot_id in self.ids():
+            try:
+                found.append(self.get(snapshot_id))
+            except SnapshotNotFoundError:
+                log.info("snapshot %s was deleted from the remote while it was listed", snapshot_id)
+        return sorted(found, key=lambda s: (s.created, s.id))
 
     def latest(self) -> Snapshot:
         """The newest snapshot on the remote that is not a safety snapshot."""
