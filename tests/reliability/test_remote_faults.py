@@ -7,6 +7,7 @@ answers. The database is always what it must be, and each failure is one clear l
 from __future__ import annotations
 
 import json
+import re
 import secrets
 
 import pytest
@@ -125,7 +126,9 @@ def test_refused_credentials_are_one_clear_line_without_the_secret(seeded, ledge
     assert result.returncode == 13, result.stderr
     # The snapshot's own line, then the one error line.
     assert lines[-1].startswith("safeguard: error: ") and len(lines) == 2, lines
-    assert "refused the credentials (InvalidAccessKeyId)" in lines[-1], lines
+    # The code is the service's: InvalidAccessKeyId, or a bare 403 when the refused
+    # request was one whose answer has no body (which request fails first varies).
+    assert re.search(r"refused the credentials \((InvalidAccessKeyId|403)\)", lines[-1]), lines
     assert SECRET_KEY not in result.stderr + result.stdout
     assert ACCESS_KEY not in result.stderr + result.stdout
 
