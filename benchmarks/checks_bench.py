@@ -39,6 +39,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from _baseline import copy_fsync
 
@@ -185,6 +186,15 @@ class Runs:
     def median(self) -> float:
         return statistics.median(self.seconds) if self.seconds else float("nan")
 
+    def time(self, args: list[str], cwd: Path, env: dict[str, str], ok: Callable[[], bool]) -> None:
+        """Run `safeguard ARGS` once: its time when it exits 0 and ``ok()``, else why not."""
+        seconds, proc, peak = run([sys.executable, "-m", "safeguard", *args], cwd, env)
+        self.peak_kib = max(self.peak_kib, peak)
+        if proc.returncode == 0 and ok():
+            self.seconds.append(seconds)
+        else:
+            self.failures.append(f"exit {proc.returncode} after {seconds:.1f}s: {_last_line(proc.stderr)}")
+
 
 def run(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess, int]:
     """Run a command; its wall time, its result and its peak RSS in KiB (wait4)."""
@@ -268,36 +278,17 @@ def measure(work: Path, size_mb: int, trees: list[Path], runs: int) -> list[Runs
         results["baseline restore (cp + fsync)"].seconds.append(time.perf_counter() - started)
         for tree in trees:
             reset()
-            snap = results[f"safeguard snapshot create{label(tree)}"]
-            seconds, proc, peak = run([sys.executable, "-m", "safeguard", "snapshot", "create"], root,
-                                      child_env(tree))
-            snap.peak_kib = max(snap.peak_kib, peak)
-            if proc.returncode == 0:
-                snap.seconds.append(seconds)
-            else:
-                snap.failures.append(f"exit {proc.returncode}: {_last_line(proc.stderr)}")
+            results[f"safeguard snapshot create{label(tree)}"].time(
+                ["snapshot", "create"], root, child_env(tree), lambda: True)
             reset()
-            up = results[f"safeguard upgrade head{label(tree)}"]
-            seconds, proc, peak = run([sys.executable, "-m", "safeguard", "upgrade", "head"], root,
-                                      child_env(tree))
-            up.peak_kib = max(up.peak_kib, peak)
-            if proc.returncode == 0 and version_of(db) == SECOND:
-                up.seconds.append(seconds)
-            else:
-                up.failures.append(f"exit {proc.returncode} after {seconds:.1f}s: "
-                                   f"{_last_line(proc.stderr)}")
+            results[f"safeguard upgrade head{label(tree)}"].time(
+                ["upgrade", "head"], root, child_env(tree), lambda: version_of(db) == SECOND)
             back = results[f"safeguard restore latest --yes{label(tree)}"]
             if version_of(db) != SECOND:
                 back.failures.append("not run: the upgrade did not migrate")
                 continue
-            seconds, proc, peak = run([sys.executable, "-m", "safeguard", "restore", "latest", "--yes"],
-                                      root, child_env(tree))
-            back.peak_kib = max(back.peak_kib, peak)
-            if proc.returncode == 0 and version_of(db) == FIRST:
-                back.seconds.append(seconds)
-            else:
-                back.failures.append(f"exit {proc.returncode} after {seconds:.1f}s: "
-                                     f"{_last_line(proc.stderr)}")
+            back.time(["restore", "latest", "--yes"], root, child_env(tree),
+                      lambda: version_of(db) == FIRST)
     for name, result in results.items():
         result.label = name
     return list(results.values())

@@ -249,3 +249,21 @@ class KeepsReplaced(Protocol):
     def kept_payload(self, directory: Path) -> Payload:
         """The payload `restore_keeping` moved into ``directory``: its digest and row
         counts, made private to the store."""
+
+
+@runtime_checkable
+class KeepsSetAside(Protocol):
+    """A backend whose restore can leave the database it replaces set aside rather than
+    dropped, and keep it as a snapshot on the server (PostgreSQL: kept.py): a manual
+    restore's safety snapshot then costs a rename, not a dump."""
+
+    def can_keep_replaced(self) -> bool:
+        """Whether this role may keep it (renaming a database needs CREATEDB)."""
+
+    def keep_replaced(self, directory: Path, snapshot_id: str, progress: Progress = None) -> Payload:
+        """Right after a restore made with ``keep_replaced=True``: the set-aside
+        database becomes snapshot ``snapshot_id``, its marker written in ``directory``."""
+
+    def discard_partial(self, directory: Path) -> str | None:
+        """Drop what a snapshot left without a manifest by a crash holds on the server;
+        what was done, or None."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-from ..backends import Backend, KeepsReplaced, backend_for
+from ..backends import Backend, KeepsReplaced, KeepsSetAside, backend_for
 from ..config import Settings
 from ..errors import SnapshotNotFoundError
 from ..journal import OperationRecord
@@ -76,9 +76,8 @@ def recover(settings: Settings, *, abandon: bool = False,
     def tidy(backend: Backend) -> None:  # under the lock: a live operation's staging is not a leftover
         # What a snapshot without a manifest holds outside the store (the database a
         # crashed restore had begun keeping as its safety snapshot) goes with it.
-        discard_partial = getattr(backend, "discard_partial", None)
         for leftover in ws.store.leftovers():
-            dropped = discard_partial(leftover) if discard_partial else None
+            dropped = backend.discard_partial(leftover) if isinstance(backend, KeepsSetAside) else None
             if dropped:
                 report(f"Settled in the engine: {dropped}")
             shutil.rmtree(leftover, ignore_errors=True)

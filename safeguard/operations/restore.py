@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import health, interruption
-from ..backends import Backend, KeepsReplaced
+from ..backends import Backend, KeepsReplaced, KeepsSetAside
 from ..config import Settings
 from ..errors import (
     HealthCheckFailedError,
@@ -113,13 +113,12 @@ def _why_copy(backend: Backend, store: SnapshotStore, *, sharing: bool) -> str |
     """Why the restore's safety snapshot must be a copy taken first, or None when the
     database the restore replaces can be kept as it is: SQLite moves the replaced file
     into the store as the swap replaces it (`KeepsReplaced`); PostgreSQL renames the
-    database its swap sets aside (`can_keep_replaced`)."""
+    database its swap sets aside (`KeepsSetAside`)."""
     if isinstance(backend, KeepsReplaced):
         return backend.cannot_keep_in(store.snapshots_dir, sharing=sharing)
-    can_keep = getattr(backend, "can_keep_replaced", None)
-    if can_keep is None:
-        return "this engine cannot keep it"
-    return None if can_keep() else "the role may not rename databases: no CREATEDB"
+    if isinstance(backend, KeepsSetAside):
+        return None if backend.can_keep_replaced() else "the role may not rename databases: no CREATEDB"
+    return "this engine cannot keep it"
 
 
 def _restore(ws: Workspace, settings: Settings, snapshot_id: str,
@@ -158,8 +157,9 @@ def _restore(ws: Workspace, settings: Settings, snapshot_id: str,
             """PostgreSQL, right after the swap: the database it set aside becomes the
             safety snapshot."""
             with op.step("safety-snapshot", kept=True) as outcome:
+                assert isinstance(backend, KeepsSetAside)
                 taken = ws.store.create(backend, reason=reason, revisions=state.heads,
-                                        safety=True, take=backend.keep_replaced)  # type: ignore[attr-defined]
+                                        safety=True, take=backend.keep_replaced)
                 outcome["snapshot"] = taken.id
             kept.append(taken)
 
