@@ -3,6 +3,7 @@ an index (the shape of most application tables), beside a copy and Alembic.
 
     python benchmarks/checks_bench.py [--sizes 100,1024] [--runs 3] [--dir DIR]
                                       [--against TREE ...] [--no-whole-checks] [--quick]
+                                      [--journal-mode delete|wal]
 
 For each size a database is built once (cached in --dir): a large `events` table of
 small rows with an index, a small `notes` table and a `note_tags` table referencing it,
@@ -140,7 +141,11 @@ def make_project(root: Path, db: Path) -> None:
             f"def upgrade():\n    {body}\n\n\ndef downgrade():\n    pass\n")
 
 
-def build(path: Path, size_mb: int) -> None:
+def built_path(work: Path, size_mb: int, journal_mode: str) -> Path:
+    return work / f"events-{size_mb}mb{'' if journal_mode == 'delete' else '-' + journal_mode}.db"
+
+
+def build(path: Path, size_mb: int, journal_mode: str) -> None:
     """The database at revision FIRST, about ``size_mb`` MiB (cached: built once)."""
     if path.exists():
         return
@@ -169,7 +174,7 @@ def build(path: Path, size_mb: int) -> None:
         conn.executemany("INSERT INTO note_tags (note_id, tag) VALUES (?, ?)",
                          [(1 + i % 200, f"tag{i % 7}") for i in range(400)])
         conn.execute("COMMIT")
-        conn.execute("PRAGMA journal_mode = DELETE")
+        conn.execute(f"PRAGMA journal_mode = {journal_mode}")
     finally:
         conn.close()
     os.replace(partial, path)
@@ -243,9 +248,9 @@ def whole_checks(db: Path) -> tuple[float, float]:
     return rates[0], rates[1]
 
 
-def measure(work: Path, size_mb: int, trees: list[Path], runs: int) -> list[Runs]:
-    built = work / f"events-{size_mb}mb.db"
-    build(built, size_mb)
+def measure(work: Path, size_mb: int, trees: list[Path], runs: int, journal_mode: str) -> list[Runs]:
+    built = built_path(work, size_mb, journal_mode)
+    build(built, size_mb, journal_mode)
     root = work / f"project-{size_mb}"
     db = root / "app.db"
     backup = root / "backup.db"
@@ -329,6 +334,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--against", type=Path, action="append", default=[], metavar="TREE",
                         help="also time safeguard from this source tree (holding safeguard/)")
     parser.add_argument("--quick", action="store_true", help="one tiny database, one run")
+    parser.add_argument("--journal-mode", choices=("delete", "wal"), default="delete",
+                        help="the databases' journal mode (in WAL mode a snapshot's quick_check "
+                             "reads the live file beside the copy)")
     parser.add_argument("--no-whole-checks", action="store_true",
                         help="skip timing integrity_check/quick_check of the whole database")
     args = parser.parse_args(argv)
@@ -344,8 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     try:
         for size_mb in sizes:
-            results = measure(work, size_mb, trees, runs)
-            built = work / f"events-{size_mb}mb.db"
+            results = measure(work, size_mb, trees, runs, args.journal_mode)
+            built = built_path(work, size_mb, args.journal_mode)
             report(size_mb, built, results, runs,
                    None if args.no_whole_checks else whole_checks(built))
     finally:

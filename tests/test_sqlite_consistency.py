@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from safeguard.backends.sqlite import SQLiteBackend
+from safeguard.errors import SnapshotError
 from safeguard.store import SnapshotStore
 
 BATCH = 10  # rows per transaction: a snapshot holding a torn transaction is not a multiple
@@ -88,3 +89,33 @@ def test_snapshots_taken_during_writes_hold_whole_transactions(tmp_path, journal
     assert len(set(counts)) > 1, "the snapshots should have caught different moments"
     if journal_mode == "wal":
         assert any(s.extra["wal_folded"] for s in snapshots), "committed pages were in -wal"
+
+
+@pytest.mark.parametrize("journal_mode", ["wal", "delete"])
+def test_a_damaged_database_is_refused_by_its_snapshot_and_nothing_is_stored(tmp_path, journal_mode):
+    """The snapshot's quick_check (of the live file beside the copy in WAL mode, of the
+    copy after it otherwise) is what stands between a damaged page and a snapshot that
+    would be trusted: it must still find one."""
+    db = tmp_path / "app.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute(f"PRAGMA journal_mode={journal_mode}")
+    conn.execute("CREATE TABLE events (n INTEGER, code TEXT)")
+    conn.execute("CREATE INDEX ix_events_code ON events (code)")
+    conn.execute("WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s LIMIT 2000) "
+                 "INSERT INTO events SELECT i, 'code-' || i FROM s")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'ix_events_code'").fetchone()[0]
+    size = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    with open(db, "r+b") as f:  # as a bad disk would: the file still opens
+        f.seek((root - 1) * size)
+        f.write(b"\xff" * 8)
+    with sqlite3.connect(db) as check:
+        assert check.execute("PRAGMA quick_check").fetchall() != [("ok",)]
+
+    store = SnapshotStore(tmp_path / "store")
+    with pytest.raises(SnapshotError, match=r"fails quick_check .*: Page \d+: btreeInitPage") as refused:
+        store.create(SQLiteBackend(make_url(f"sqlite:///{db}")), reason="test", revisions=())
+    assert "\n" not in str(refused.value), "one line, however many problems quick_check lists"
+    assert store.list() == []
+    assert not any((tmp_path / "store").rglob("database.sqlite*")), "no payload may be left behind"
