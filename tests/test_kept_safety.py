@@ -15,6 +15,8 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
+from contextlib import closing
 
 from conftest import HEAD, SEED_AT, table_contents, version_of
 
@@ -92,3 +94,47 @@ def test_with_other_processes_holding_the_file_the_safety_snapshot_is_a_copy(see
     with sqlite3.connect(seeded.db) as conn:
         assert conn.execute("PRAGMA quick_check").fetchone() == ("ok",)
     assert table_contents(seeded.db) == replaced
+
+
+def test_a_write_in_the_instant_before_the_swap_is_in_the_safety_snapshot_it_describes(seeded):
+    """The replaced file is read (digest, row counts) beside the restore's copy, under
+    the write lock, which is let go just before the swap. A process writing in that
+    instant changes the file after it was read: the safety snapshot's manifest must
+    then describe the bytes kept (read again), not the stale digest, or the one copy of
+    that state would be refused as damaged."""
+    seeded.cli("upgrade", "head")
+    snapshot = json.loads(seeded.cli("--json", "snapshot", "list").stdout)["snapshots"][0]["id"]
+    with closing(sqlite3.connect(seeded.db, isolation_level=None)) as conn:
+        conn.execute("PRAGMA journal_mode=DELETE")  # the write lands in the main file
+    restore = subprocess.Popen(
+        [sys.executable, "-m", "safeguard", "-c", str(seeded.ini), "--url", seeded.url, "--json",
+         "restore", snapshot, "--yes"],
+        cwd=seeded.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "SAFEGUARD_PAUSE": "sqlite:restore:before-swap"})
+    try:
+        deadline = time.monotonic() + 60
+        while _state(restore.pid) != "T":
+            assert restore.poll() is None and time.monotonic() < deadline, restore.communicate()
+            time.sleep(0.02)
+        table = next(t for t, rows in table_contents(seeded.db).items() if rows and t != "alembic_version")
+        with closing(sqlite3.connect(seeded.db, isolation_level=None)) as late:
+            late.execute(f'DELETE FROM "{table}"')  # committed just before the swap
+        replaced = table_contents(seeded.db)
+        os.kill(restore.pid, signal.SIGCONT)
+        out, err = restore.communicate(timeout=120)
+    finally:
+        if restore.poll() is None:
+            restore.kill()
+            restore.wait()
+    assert restore.returncode == 0, err
+    safety = json.loads(out)["safety_snapshot"]
+
+    seeded.cli("snapshot", "verify", safety)
+    _restore(seeded, safety)
+    assert table_contents(seeded.db) == replaced and replaced[table] == []
+
+
+def _state(pid: int) -> str:
+    """The process's state letter (T: stopped), from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0]

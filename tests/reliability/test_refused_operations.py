@@ -97,7 +97,9 @@ def test_a_snapshot_damaged_after_its_check_refuses_the_restore_before_the_swap(
     settled, state = settled_after(ledger, fault_engine, project, before, refused=1)
     line = error_line(run.stderr())
 
-    assert code == 8 and "not changed" in line, run.stderr()
+    # SQLite proves the bytes as they come in: their digest names the damage (exit 10,
+    # a damaged snapshot's); PostgreSQL's pg_restore stops on the cut dump first (8).
+    assert code == (10 if engine == "sqlite" else 8) and "not changed" in line, run.stderr()
     assert op.end is not None and op.end["outcome"] == "refused", op
     assert settled.recoveries == 0
     assert state == before
