@@ -588,14 +588,14 @@ class _SourceCheck:
     Its read transaction begins while the copy's write lock is held, so it sees exactly
     the committed state being copied, and goes on seeing it after the lock is let go:
     in WAL mode a reader never holds writers back, and no checkpoint overwrites pages an
-    open reader still needs. The check then proves the state the copy holds (whose
-    digest proves it holds it) while the copy is made, rather than reading the copy
-    again afterwards: on 1 GiB of small rows with an index, quick_check (3.3-3.9 s,
-    measured idle) is the snapshot's longest step. A rollback-journal database is
-    checked on its copy after the lock, as before: there a reader does hold writers
-    back, for as long as the check runs."""
+    open reader still needs. The check so proves the state the copy is made of while
+    the copy is being made, rather than reading the copy again afterwards: on 1 GiB of
+    small rows with an index, quick_check (3.3-3.9 s, measured idle) is the snapshot's
+    longest step. A rollback-journal database is checked on its copy after the lock,
+    as before: there a reader does hold writers back, for as long as the check runs."""
 
     def __init__(self, path: Path, busy_timeout: float) -> None:
+        self._path = path
         # Opened here, used by the checking thread, closed here once it has finished.
         self._conn = conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None,
                                             check_same_thread=False)
@@ -610,7 +610,10 @@ class _SourceCheck:
                                          _integrity_problems, conn, quick=True)
 
     def result(self) -> list[str]:
-        return self._future.result()
+        try:
+            return self._future.result()
+        except sqlite3.Error as exc:  # the check could not run (damage is a finding)
+            raise SnapshotError(f"cannot quick_check {self._path}: {exc}") from exc
 
     def __enter__(self) -> "_SourceCheck":
         return self
