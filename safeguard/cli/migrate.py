@@ -9,7 +9,6 @@ import click
 
 from ..config import POLICIES
 from ..operations import migrate as migrate_
-from ..operations.rehearse import rehearse_then_migrate
 from ..revisions import Direction
 from .base import Cli, command
 
@@ -74,6 +73,8 @@ def _migrate(cli: Cli, target: str, direction: Direction, *, policy: str | None,
     if rehearse and not (sql or dry_run):
         if create:
             raise click.UsageError("--rehearse needs an existing database to copy (not --create)")
+        from ..operations.rehearse import rehearse_then_migrate  # only --rehearse loads it
+
         done = rehearse_then_migrate(settings, target, report=cli.say, progress=cli.progress)
         if cli.json:
             cli.emit(done.to_dict())
