@@ -22,8 +22,9 @@ alternating with the others, so a change is measured under the same load.
 Every run starts from a fresh database (an empty file's absence, or a fresh copy of the
 seeded one) and an empty snapshot store; the commands alternate, run by run, after one
 warm-up each, and each run is checked to have reached head. Floors measured in the same
-session: `python -c pass`, `python -c "import alembic.config"` and the same for
-safeguard's command line.
+session: `python -c pass`, `python -c "import alembic.config"`, the same for
+safeguard's command line, and `python -m safeguard --help` (start-up: what every command
+pays before its own work).
 
 Target (the issue): on the chain, safeguard within 1.3x of alembic's median.
 """
@@ -245,6 +246,8 @@ def floors(trees: list[Path], runs: int) -> list[Timing]:
     for tree in trees:
         commands[f"python -c 'import safeguard.cli'{tree_label(tree)}"] = \
             lambda tree=tree: timed(python(tree, "-c", "import safeguard.cli"), cwd=REPO)
+        commands[f"python -m safeguard --help{tree_label(tree)}"] = \
+            lambda tree=tree: timed(python(tree, "-m", "safeguard", "--help"), cwd=REPO)
     return alternate(commands, runs)
 
 

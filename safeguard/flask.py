@@ -29,7 +29,7 @@ import logging
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Sequence, cast
 
 import click
 
@@ -171,5 +171,6 @@ def cli(ctx: click.Context, directory: str | None, x_arg: tuple[str, ...], json_
 
 
 cli.params.extend(p for p in safeguard_main.params if p.name in SHARED_OPTIONS)
-for _name, _command in safeguard_main.commands.items():
-    cli.add_command(_command, _name)
+_ctx = click.Context(safeguard_main)
+for _name in safeguard_main.list_commands(_ctx):
+    cli.add_command(cast(click.Command, safeguard_main.get_command(_ctx, _name)), _name)

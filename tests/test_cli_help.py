@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import click
 import pytest
 from click.testing import CliRunner
 
-from safeguard.cli import main
+from safeguard.cli import INDEX, main
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()):
-    for name, cmd in sorted(group.commands.items()):
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
         yield prefix + (name,), cmd
         if isinstance(cmd, click.Group):
             yield from _commands(cmd, prefix + (name,))
@@ -28,3 +33,45 @@ def test_the_contract_commands_exist():
     assert {"upgrade", "downgrade", "plan", "lint", "check", "snapshot create", "snapshot list",
             "snapshot show", "snapshot verify", "snapshot prune", "restore", "recover",
             "schedule", "current", "history", "heads", "stamp", "revision", "log"} <= names
+
+
+def test_the_command_list_is_each_command_s_own_first_sentence():
+    """`safeguard --help` lists the commands from the group's index without importing
+    them: each line must still say what the command's own docstring says."""
+    ctx = click.Context(main)
+    for name, (module, text) in INDEX.items():
+        cmd = main.get_command(ctx, name)
+        assert cmd is not None and cmd.callback is not None
+        assert cmd.callback.__module__ == f"safeguard.cli.{module}", name
+        for limit in (30, 45, 80, 1000):
+            assert click.Command(name, help=text).get_short_help_str(limit) == \
+                cmd.get_short_help_str(limit), name
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"],
+                                  ["restore", "--help"]])
+def test_the_command_line_starts_without_the_modules_it_does_not_use(argv):
+    """Alembic, SQLAlchemy, the classifier and the operations are imported by the
+    commands that use them, not by every `safeguard` process (they cost ~0.6 s)."""
+    code = (
+        "import sys\n"
+        "from safeguard.cli import main\n"
+        "try:\n"
+        f"    main({argv!r}, prog_name='safeguard')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = ('alembic', 'sqlalchemy', 'sqlglot', 'apscheduler', 'safeguard.api',\n"
+        "         'safeguard.classify', 'safeguard.health', 'safeguard.project')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m in heavy\n"
+        "             or m.startswith(('safeguard.classify.', 'safeguard.operations.'))))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    loaded = result.stdout.strip().splitlines()[-1]
+    if argv[0] == "restore":  # resolving a command loads its operation, and only that
+        assert "'safeguard.operations.restore'" in loaded
+        for other in ("lint", "migrate", "rehearse", "schedule"):
+            assert f"'safeguard.operations.{other}'" not in loaded
+        assert "sqlglot" not in loaded and "safeguard.classify" not in loaded
+    else:
+        assert loaded == "[]"

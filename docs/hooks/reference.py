@@ -34,8 +34,9 @@ def commands(group: click.Command | None = None,
         from safeguard.cli import main as group
     yield path, group
     if isinstance(group, click.Group):
-        for name in sorted(group.commands):
-            yield from commands(group.commands[name], (*path, name))
+        ctx = click.Context(group)
+        for name in group.list_commands(ctx):
+            yield from commands(group.get_command(ctx, name), (*path, name))
 
 
 def _usage(path: tuple[str, ...], cmd: click.Command) -> str:

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .. import api
+from ..operations import check as check_
 from .base import Cli, command
 
 
@@ -18,7 +18,7 @@ def check(cli: Cli, full: bool) -> None:
     """Run the health checks now: integrity, revision, drift against the models, the
     application's smoke check, and the team's own SQL and Python checks. Exits 7 when
     any check fails or cannot run."""
-    report = api.check(cli.settings(integrity="full" if full else None))
+    report = check_.check(cli.settings(integrity="full" if full else None))
     if cli.json:
         cli.emit(report.to_dict())
     else:

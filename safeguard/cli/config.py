@@ -6,7 +6,7 @@ import json
 
 import click
 
-from .. import api
+from ..operations.settings import effective_config
 from .base import Cli, command
 
 
@@ -18,7 +18,7 @@ def config(cli: Cli, no_probe: bool) -> None:
     came from (default, pyproject.toml [tool.safeguard], alembic.ini [safeguard],
     SAFEGUARD_* environment, command line), then the database env.py connects to.
     Passwords are masked."""
-    report = api.effective_config(cli.settings(), probe=not no_probe)
+    report = effective_config(cli.settings(), probe=not no_probe)
     if cli.json:
         cli.emit(report)
         return

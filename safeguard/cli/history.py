@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import click
 
-from .. import api
+from ..operations import history as history_
 from .base import Cli, command
 
 
 @command()
 def current(cli: Cli) -> None:
     """Show the revision(s) the database is at."""
-    state = api.current(cli.settings())
+    state = history_.current(cli.settings())
     if cli.json:
         cli.emit({"database": state.display_url, "heads": list(state.heads)})
         return
@@ -21,7 +21,7 @@ def current(cli: Cli) -> None:
 @command()
 def heads(cli: Cli) -> None:
     """Show the head revision(s) of the scripts."""
-    found = api.heads(cli.settings())
+    found = history_.heads(cli.settings())
     if cli.json:
         cli.emit({"heads": list(found)})
         return
@@ -33,7 +33,7 @@ def heads(cli: Cli) -> None:
 @click.option("-r", "--rev-range", metavar="[START]:[END]", help="Only this range.")
 def history(cli: Cli, rev_range: str | None) -> None:
     """Show the revision history, newest first."""
-    entries = api.history(cli.settings(), rev_range)
+    entries = history_.history(cli.settings(), rev_range)
     if cli.json:
         cli.emit({"revisions": entries})
         return

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .. import api
+from ..operations import lint as lint_
 from .base import Cli, command
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def lint(cli: Cli, paths: tuple[Path, ...], strict: bool, strict_may_fail: bool,
 
         safeguard = {"destructive": True, "reason": "drops the legacy fax column"}
     """
-    report = api.lint(paths, settings=None if paths else cli.settings(), dialect=dialect,
+    report = lint_.lint(paths, settings=None if paths else cli.settings(), dialect=dialect,
                       strict=strict, strict_may_fail=strict_may_fail,
                       direction="downgrade" if downgrade else "upgrade")
     if cli.json:

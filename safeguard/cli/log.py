@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .. import api
+from ..operations.log import journal
 from .base import Cli, command
 
 
@@ -12,7 +12,7 @@ from .base import Cli, command
 @click.option("-n", "--limit", type=int, default=20, show_default=True, help="Operations to show.")
 def log(cli: Cli, limit: int) -> None:
     """Show the journal: every operation, its steps and its outcome."""
-    ops = api.journal(cli.settings(), limit=limit)
+    ops = journal(cli.settings(), limit=limit)
     if cli.json:
         cli.emit({"operations": [{"id": o.id, "kind": o.kind, "begun": o.begun, "steps": o.steps,
                                   "end": o.end} for o in ops]})

@@ -7,8 +7,8 @@ from typing import Any, Callable
 
 import click
 
-from .. import api
 from ..config import POLICIES
+from ..operations import migrate as migrate_
 from ..revisions import Direction
 from .base import Cli, command
 
@@ -73,20 +73,22 @@ def _migrate(cli: Cli, target: str, direction: Direction, *, policy: str | None,
     if rehearse and not (sql or dry_run):
         if create:
             raise click.UsageError("--rehearse needs an existing database to copy (not --create)")
-        done = api.rehearse_then_migrate(settings, target, report=cli.say, progress=cli.progress)
+        from ..operations.rehearse import rehearse_then_migrate  # only --rehearse loads it
+
+        done = rehearse_then_migrate(settings, target, report=cli.say, progress=cli.progress)
         if cli.json:
             cli.emit(done.to_dict())
         return
     if sql:
-        api.offline_sql(settings, target, direction, sys.stdout)
+        migrate_.offline_sql(settings, target, direction, sys.stdout)
         return
     if dry_run:
-        plan = api.plan(settings, target, direction, create=create, report=cli.say)
+        plan = migrate_.plan(settings, target, direction, create=create, report=cli.say)
         if cli.json:
             cli.emit({"outcome": "dry-run", "plan": plan.to_dict()})
         return
-    result = api.migrate(settings, target, direction, create=create, report=cli.say,
-                         progress=cli.progress)
+    result = migrate_.migrate(settings, target, direction, create=create, report=cli.say,
+                              progress=cli.progress)
     if cli.json:
         cli.emit(result.to_dict())
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .. import api
+from ..operations import migrate
 from ..revisions import Direction
 from .base import Cli, command
 
@@ -18,7 +18,7 @@ def plan(cli: Cli, revision: str, downgrade: bool) -> None:
     undone: by a snapshot taken first (with the database's size as its cost), or by
     the run's own transaction (PostgreSQL), or not at all (policy never)."""
     direction: Direction = "downgrade" if downgrade else "upgrade"
-    result = api.plan(cli.settings(), revision, direction)
+    result = migrate.plan(cli.settings(), revision, direction)
     if cli.json:
         cli.emit(result.to_dict())
         return

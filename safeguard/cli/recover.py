@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .. import api
+from ..operations import recover as recover_
 from ..revisions import format_revs
 from .base import Cli, command
 
@@ -25,7 +25,7 @@ def recover(cli: Cli, abandon: bool, yes: bool) -> None:
                                    "pass --yes to confirm")
         click.confirm("Close the unfinished operation(s) and leave the database as it is?",
                       abort=True, err=True)
-    done = api.recover(cli.settings(), abandon=abandon, report=cli.say)
+    done = recover_.recover(cli.settings(), abandon=abandon, report=cli.say)
     if cli.json:
         cli.emit({"recovered": [r.to_dict() for r in done]})
         return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .. import api
+from ..operations import rehearse as rehearse_
 from .base import Cli, command
 
 
@@ -24,7 +24,7 @@ def rehearse(cli: Cli, revision: str, from_snapshot: str | None, lock_timeout: f
     the checks and a verdict. Exits 0 only when the upgrade would succeed (12 when it
     would fail).
     """
-    result = api.rehearse(cli.settings(lock_timeout=lock_timeout), revision,
+    result = rehearse_.rehearse(cli.settings(lock_timeout=lock_timeout), revision,
                           from_snapshot=from_snapshot, report=cli.say, progress=cli.progress)
     if cli.json:
         cli.emit(result.to_dict())

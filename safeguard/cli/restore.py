@@ -6,7 +6,8 @@ import sys
 
 import click
 
-from .. import api
+from ..operations import restore as restore_
+from ..operations.snapshot import show_snapshot
 from ..revisions import format_revs
 from .base import Cli, command
 
@@ -35,12 +36,12 @@ def restore(cli: Cli, snapshot_id: str, yes: bool, dry_run: bool, lock_timeout: 
     """
     settings = cli.settings(lock_timeout=lock_timeout)
     if not dry_run and not yes:
-        snap = api.show_snapshot(settings, snapshot_id)
+        snap = show_snapshot(settings, snapshot_id)
         if cli.json or not sys.stdin.isatty():
             raise click.UsageError("restore replaces the database: pass --yes to confirm")
         click.confirm(f"Replace the database with snapshot {snap.id} "
                       f"({format_revs(snap.revisions)}, {snap.created_at})?", abort=True, err=True)
-    outcome = api.restore(settings, snapshot_id, dry_run=dry_run, force=force,
+    outcome = restore_.restore(settings, snapshot_id, dry_run=dry_run, force=force,
                           any_database=any_database, report=cli.say, progress=cli.progress)
     if cli.json:
         cli.emit(outcome.to_dict())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .. import api
+from ..operations.lint import new_revision
 from .base import Cli, command
 from .lint import print_classification
 
@@ -20,7 +20,7 @@ def revision(cli: Cli, message: str | None, autogenerate: bool, head: str, rev_i
     Autogenerate cannot see renames: it writes a drop and an add, which loses the
     column's data. safeguard warns about that and shows the alter_column to write.
     """
-    classified = api.new_revision(cli.settings(), message, autogenerate=autogenerate,
+    classified = new_revision(cli.settings(), message, autogenerate=autogenerate,
                                       head=head, rev_id=rev_id)
     if cli.json:
         cli.emit({"revisions": [c.to_dict() for c in classified]})

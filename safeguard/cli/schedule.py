@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .. import api
 from ..config import Settings
+from ..operations.schedule import run_jobs_once, schedule_jobs, schedule_status, serve_schedule
 from .base import Cli, EchoHandler, command
 
 if TYPE_CHECKING:
@@ -69,16 +69,16 @@ def schedule(cli: Cli, once: bool, show_status: bool, only: tuple[str, ...], eve
         raise click.UsageError("--job selects configured jobs; --every/--cron define their own")
 
     settings = cli.settings(lock_timeout=lock_timeout)
-    jobs = api.schedule_jobs(settings, every=every, cron=cron, tz=tz, verify=verify, prune=prune,
+    jobs = schedule_jobs(settings, every=every, cron=cron, tz=tz, verify=verify, prune=prune,
                              name=name)
     if show_status:
-        _print_status(cli, api.schedule_status(settings, jobs))
+        _print_status(cli, schedule_status(settings, jobs))
         return
     with _logging_to_stderr(cli):
         if once:
             _run_once(cli, settings, _select(jobs, only, flag_job))
         else:
-            api.serve_schedule(settings, jobs, persistent=not flag_job)
+            serve_schedule(settings, jobs, persistent=not flag_job)
 
 
 def _select(jobs: list[schedule_.Job], only: tuple[str, ...], flag_job: bool) -> list[schedule_.Job]:
@@ -98,7 +98,7 @@ def _select(jobs: list[schedule_.Job], only: tuple[str, ...], flag_job: bool) ->
 
 
 def _run_once(cli: Cli, settings: Settings, jobs: list[schedule_.Job]) -> None:
-    results = api.run_jobs_once(settings, jobs)
+    results = run_jobs_once(settings, jobs)
     if cli.json:
         cli.emit({"ok": all(r.ok for r in results), "runs": [r.to_dict() for r in results]})
     failed = [r for r in results if not r.ok]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
-from .. import api
 from ..manifest import Snapshot
+from ..operations.prune import prune
+from ..operations.snapshot import create_snapshot, locate_snapshots, show_snapshot
+from ..operations.verify import verify_snapshot
 from ..revisions import format_revs
 from .base import Cli, command
 
@@ -19,7 +21,7 @@ def snapshot() -> None:
 def snapshot_list(cli: Cli) -> None:
     """List the snapshots in the store and on the remote (when one is set), oldest
     first, with where each is: local, remote or both."""
-    located = api.locate_snapshots(cli.settings())
+    located = locate_snapshots(cli.settings())
     if cli.json:
         cli.emit({"snapshots": [entry.to_dict() for entry in located]})
         return
@@ -45,7 +47,7 @@ def snapshot_list(cli: Cli) -> None:
               help="Wait this long for a running migration or backup (default 60).")
 def snapshot_create(cli: Cli, label: str | None, pin: bool, lock_timeout: float | None) -> None:
     """Take a verified snapshot of the database now."""
-    snap = api.create_snapshot(cli.settings(lock_timeout=lock_timeout), label=label, pin=pin,
+    snap = create_snapshot(cli.settings(lock_timeout=lock_timeout), label=label, pin=pin,
                                reason=f"manual: {label}" if label else "manual",
                                progress=cli.progress, report=cli.say)
     if cli.json:
@@ -59,7 +61,7 @@ def snapshot_create(cli: Cli, label: str | None, pin: bool, lock_timeout: float 
 def snapshot_show(cli: Cli, snapshot_id: str) -> None:
     """Show a snapshot's manifest (ID may be 'latest': the newest that is not a safety
     snapshot)."""
-    snap = api.show_snapshot(cli.settings(), snapshot_id)
+    snap = show_snapshot(cli.settings(), snapshot_id)
     if cli.json:
         cli.emit(snap.to_dict())
         return
@@ -93,7 +95,7 @@ def _payload(snap: Snapshot) -> str:
 def snapshot_verify(cli: Cli, snapshot_id: str) -> None:
     """Check snapshot ID ('latest' for the newest): its checksum, then a test restore
     into a scratch database with an integrity check and row counts against the manifest."""
-    result = api.verify_snapshot(cli.settings(), snapshot_id, progress=cli.progress)
+    result = verify_snapshot(cli.settings(), snapshot_id, progress=cli.progress)
     if cli.json:
         cli.emit(result.to_dict())
     else:
@@ -106,7 +108,7 @@ def snapshot_prune(cli: Cli, dry_run: bool) -> None:
     """Delete the snapshots no retention rule keeps (keep_last, keep_daily,
     keep_weekly, keep_monthly, max_age_days; pinned snapshots and the one before the
     last migration are always kept)."""
-    decisions = api.prune(cli.settings(), dry_run=dry_run, report=cli.say)
+    decisions = prune(cli.settings(), dry_run=dry_run, report=cli.say)
     if cli.json:
         cli.emit({"dry_run": dry_run, "decisions": [d.to_dict() for d in decisions]})
         return

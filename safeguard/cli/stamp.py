@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .. import api
+from ..operations import stamp as stamp_
 from .base import Cli, command
 
 
@@ -13,7 +13,7 @@ from .base import Cli, command
 def stamp(cli: Cli, revisions: tuple[str, ...]) -> None:
     """Set the database's revision to REVISIONS without running migrations (as
     `alembic stamp`), under the lock and recorded in the journal."""
-    state = api.stamp(cli.settings(), revisions, report=cli.say)
+    state = stamp_.stamp(cli.settings(), revisions, report=cli.say)
     if cli.json:
         cli.emit({"database": state.display_url, "heads": list(state.heads)})
 
