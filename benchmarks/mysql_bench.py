@@ -11,7 +11,7 @@ times each, and prints the medians:
                          table is counted, mariadb-dump --single-transaction streamed
                          into the store and hashed (BLAKE3)
     plain dump           mariadb-dump --single-transaction --routines --triggers
-                         --events DB > file
+                         --events DB > file, then fsync (as safeguard's payload is)
     safeguard restore    MySQLBackend.restore: load beside (digest proved on the way),
                          count, one RENAME TABLE swap, drop the old tables
     plain load           CREATE DATABASE; mariadb DB < file
@@ -84,6 +84,9 @@ def main() -> None:
                 subprocess.run([tool, f"--defaults-extra-file={options}", "--single-transaction",
                                 "--routines", "--triggers", "--events", "--hex-blob", DATABASE],
                                stdout=out, env=env, check=True)
+                # A backup is on disk, not in dirty pages: safeguard fsyncs its payload,
+                # and the SQLite baseline is `cp` + fsync for the same reason.
+                os.fsync(out.fileno())
 
         def safeguard_restore() -> None:
             payload = safeguard_snapshot.payload  # type: ignore[attr-defined]
@@ -100,7 +103,7 @@ def main() -> None:
                                stdin=source, env=env, check=True)
 
         pairs: list[tuple[str, Callable[[], None], str, Callable[[], None]]] = [
-            ("safeguard snapshot", safeguard_snapshot, "plain dump", plain_dump),
+            ("safeguard snapshot", safeguard_snapshot, "dump + fsync", plain_dump),
             ("safeguard restore", safeguard_restore, "plain load", plain_load),
         ]
         if args.only == "snapshot":
