@@ -31,12 +31,17 @@ import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import pytest
-import sqlalchemy as sa
 
-Seeder = Callable[[sa.Engine], Any]
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+# SQLAlchemy is imported where it is used: pytest loads this plugin in every session of
+# every project that has safeguard installed, and most of them never use its fixtures
+# (importing SQLAlchemy costs such a session about 0.2 s).
+Seeder = Callable[["sa.Engine"], Any]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -126,6 +131,8 @@ class Harness:
     seeder: Seeder
 
     def __post_init__(self) -> None:
+        import sqlalchemy as sa
+
         from .config import load_settings
 
         self.engine = sa.create_engine(self.url, poolclass=sa.pool.NullPool)
@@ -179,6 +186,8 @@ class Harness:
 
 def database_contents(engine: sa.Engine) -> dict[str, list[tuple]]:
     """Every table's rows, sorted, keyed by schema-qualified table name."""
+    import sqlalchemy as sa
+
     contents: dict[str, list[tuple]] = {}
     inspector = sa.inspect(engine)
     schemas = [None] if engine.dialect.name == "sqlite" else [
@@ -196,6 +205,8 @@ def database_contents(engine: sa.Engine) -> dict[str, list[tuple]]:
 
 @contextlib.contextmanager
 def _scratch_database(server_url: str) -> Iterator[str]:
+    import sqlalchemy as sa
+
     url = sa.make_url(server_url)
     name = f"sg_plugin_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
@@ -218,6 +229,8 @@ def seed_generically(engine: sa.Engine, rows: int = GENERIC_ROWS) -> None:
     """A few rows in every table, parents first, foreign keys pointing at real parent
     rows. It knows column types, not meaning: give the plugin your own seeder for data
     a migration would meet in production."""
+    import sqlalchemy as sa
+
     metadata = sa.MetaData()
     metadata.reflect(engine)
     with engine.begin() as conn:
@@ -257,6 +270,8 @@ def _python_type(column: sa.Column) -> type | None:
 def _value(column: sa.Column, i: int) -> Any:
     import datetime as dt
     import decimal
+
+    import sqlalchemy as sa
 
     kind = _python_type(column)
     if isinstance(column.type, sa.Enum) and column.type.enums:

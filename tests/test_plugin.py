@@ -5,6 +5,8 @@ seeder: exactly how a project enables them."""
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
 
 import pytest
 from conftest import REPO
@@ -52,3 +54,12 @@ def test_an_unacknowledged_destructive_revision_fails_the_ready_test(pytester):
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*destructive revisions without an acknowledgement*a1*"])
+
+
+def test_loading_the_plugin_does_not_import_sqlalchemy():
+    """pytest loads the plugin (an entry point) in every session of every project that
+    has safeguard installed; only sessions using its fixtures should pay for SQLAlchemy."""
+    code = ("import sys\nimport safeguard.pytest_plugin\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'alembic')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]", result.stdout
