@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import click
 import pytest
 from click.testing import CliRunner
+from support.imports import loaded_after
 
 from safeguard.cli import INDEX, main
 
@@ -53,25 +51,15 @@ def test_the_command_list_is_each_command_s_own_first_sentence():
 def test_the_command_line_starts_without_the_modules_it_does_not_use(argv):
     """Alembic, SQLAlchemy, the classifier and the operations are imported by the
     commands that use them, not by every `safeguard` process (they cost ~0.6 s)."""
-    code = (
-        "import sys\n"
-        "from safeguard.cli import main\n"
-        "try:\n"
-        f"    main({argv!r}, prog_name='safeguard')\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        "heavy = ('alembic', 'sqlalchemy', 'sqlglot', 'apscheduler', 'safeguard.api',\n"
-        "         'safeguard.classify', 'safeguard.health', 'safeguard.project')\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m in heavy\n"
-        "             or m.startswith(('safeguard.classify.', 'safeguard.operations.'))))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    loaded = result.stdout.strip().splitlines()[-1]
+    loaded = loaded_after(
+        f"from safeguard.cli import main\ntry:\n    main({argv!r}, prog_name='safeguard')\n"
+        "except SystemExit:\n    pass",
+        ("alembic", "sqlalchemy", "sqlglot", "apscheduler", "safeguard.api", "safeguard.classify",
+         "safeguard.health", "safeguard.project", "safeguard.classify.", "safeguard.operations."))
     if argv[0] == "restore":  # resolving a command loads its operation, and only that
-        assert "'safeguard.operations.restore'" in loaded
+        assert "safeguard.operations.restore" in loaded
         for other in ("lint", "migrate", "rehearse", "schedule"):
-            assert f"'safeguard.operations.{other}'" not in loaded
+            assert f"safeguard.operations.{other}" not in loaded
         assert "sqlglot" not in loaded and "safeguard.classify" not in loaded
     else:
-        assert loaded == "[]"
+        assert loaded == []

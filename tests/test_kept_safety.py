@@ -138,3 +138,33 @@ def _state(pid: int) -> str:
     """The process's state letter (T: stopped), from /proc."""
     with open(f"/proc/{pid}/stat") as stat:
         return stat.read().rsplit(")", 1)[1].split()[0]
+
+
+def test_a_restore_stopped_by_a_signal_once_staged_leaves_nothing_beside_the_database(seeded):
+    """SIGTERM after the snapshot was copied in and proven, before the swap: the restore
+    stops with the database as it was, and its staged copy is removed (a random-interrupt
+    run found it left behind)."""
+    seeded.cli("upgrade", "head")
+    before = table_contents(seeded.db)
+    snapshot = json.loads(seeded.cli("--json", "snapshot", "list").stdout)["snapshots"][0]["id"]
+    restore = subprocess.Popen(
+        [sys.executable, "-m", "safeguard", "-c", str(seeded.ini), "--url", seeded.url,
+         "restore", snapshot, "--yes"],
+        cwd=seeded.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "SAFEGUARD_PAUSE": "sqlite:restore:staged"})
+    try:
+        deadline = time.monotonic() + 60
+        while _state(restore.pid) != "T":
+            assert restore.poll() is None and time.monotonic() < deadline, restore.communicate()
+            time.sleep(0.02)
+        assert (seeded.db.parent / f".{seeded.db.name}.safeguard-restore").exists()
+        os.kill(restore.pid, signal.SIGTERM)  # delivered when it goes on
+        os.kill(restore.pid, signal.SIGCONT)
+        _, err = restore.communicate(timeout=120)
+    finally:
+        if restore.poll() is None:
+            restore.kill()
+            restore.wait()
+    assert restore.returncode == 143 and "nothing was restored" in err, err
+    assert table_contents(seeded.db) == before and version_of(seeded.db) == [HEAD]
+    assert sorted(p.name for p in seeded.db.parent.glob(f".{seeded.db.name}*")) == []

@@ -5,11 +5,10 @@ seeder: exactly how a project enables them."""
 from __future__ import annotations
 
 import importlib.util
-import subprocess
-import sys
 
 import pytest
 from conftest import REPO
+from support.imports import loaded_after
 
 from safeguard.pytest_plugin import (  # noqa: F401 - collected here, as a project would
     destructive_revisions,
@@ -59,7 +58,4 @@ def test_an_unacknowledged_destructive_revision_fails_the_ready_test(pytester):
 def test_loading_the_plugin_does_not_import_sqlalchemy():
     """pytest loads the plugin (an entry point) in every session of every project that
     has safeguard installed; only sessions using its fixtures should pay for SQLAlchemy."""
-    code = ("import sys\nimport safeguard.pytest_plugin\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'alembic')))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "[]", result.stdout
+    assert loaded_after("import safeguard.pytest_plugin", ("sqlalchemy", "alembic")) == []

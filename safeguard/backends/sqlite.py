@@ -396,18 +396,25 @@ class SQLiteBackend:
             # The live file is untouched until the staged copy is known to hold exactly
             # the bytes that were snapshotted (and quick_checked when they were); until
             # then a signal may stop the restore.
-            with interruption.stoppable():
-                if keep is None:
-                    counts = _materialize(directory, snapshot, staging, progress=progress,
-                                          quick_check=False)
-                else:
-                    counts = self._materialize_keeping(directory, snapshot, staging, progress)
-                # The application's user must be able to open what it gets back: the copy
-                # takes the live file's mode, owner and group (the snapshot stays 0600).
-                if self.path.exists() and not durable.take_mode_and_owner(staging, os.stat(self.path)):
-                    log.warning("the restored %s could not be given its owner (uid %d): only "
-                                "root can; it now belongs to uid %d", self.path,
-                                os.stat(self.path).st_uid, os.getuid())
+            try:
+                with interruption.stoppable():
+                    if keep is None:
+                        counts = _materialize(directory, snapshot, staging, progress=progress,
+                                              quick_check=False)
+                    else:
+                        counts = self._materialize_keeping(directory, snapshot, staging, progress)
+                    faults.point("sqlite:restore:staged")
+                    # The application's user must be able to open what it gets back: the
+                    # copy takes the live file's mode, owner and group (the snapshot stays 0600).
+                    if self.path.exists() and not durable.take_mode_and_owner(staging, os.stat(self.path)):
+                        log.warning("the restored %s could not be given its owner (uid %d): only "
+                                    "root can; it now belongs to uid %d", self.path,
+                                    os.stat(self.path).st_uid, os.getuid())
+            except BaseException:
+                # Stopped before the swap (a signal, a refusal, an error): the live file
+                # was not touched, and no staged copy may stay beside it.
+                durable.remove_quietly(staging)
+                raise
             with interruption.finishing("the restore"):
                 swapping()
                 # Side files belong to the old database: a stale -wal replayed onto the
@@ -633,7 +640,9 @@ def _examine(path: Path, algorithm: str, *, quick_check: bool = True,
     the hash and then the row counts on one core, quick_check on the other (on 1 GiB
     of small rows with an index, quick_check, 3.3-3.9 s idle, outlasts the hash and
     the counts together, about 0.5 s); without: the hash on one, the row counts on
-    the other."""
+    the other. Damage that stops the row counts is a problem found, like quick_check's."""
+    damage: list[str] = []
+
     def counted() -> dict[str, int]:
         with closing(_open_readonly(path)) as conn:
             try:
@@ -643,8 +652,6 @@ def _examine(path: Path, algorithm: str, *, quick_check: bool = True,
                     raise
                 damage.append(f"the row counts cannot be read: {exc}")
                 return {}
-
-    damage: list[str] = []
 
     def checked() -> list[str]:
         with closing(_open_readonly(path)) as conn:
