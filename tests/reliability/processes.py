@@ -106,6 +106,30 @@ def state_of(pid: int) -> str:
         return ""
 
 
+def kill_live(pid: int) -> bool:
+    """SIGKILL ``pid`` if it is still at work; whether it was.
+
+    A process that has exited but whose parent has not reaped it yet is a zombie, and
+    ``os.kill`` on a zombie succeeds: a test that takes that success for a kill blames a
+    tool that had in fact finished its work (issue 35: pg_dump done, safeguard between
+    two polls, the "killed" dump followed by a migration). So the process is stopped
+    first (a stopped process cannot exit), then looked at: only one caught stopped was
+    killed at work."""
+    try:
+        os.kill(pid, signal.SIGSTOP)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + PATIENCE_S
+    while (state := state_of(pid)) not in ("T", "Z", ""):  # SIGSTOP lands asynchronously
+        if time.monotonic() > deadline:
+            raise AssertionError(f"process {pid} did not stop (state {state})")
+        time.sleep(POLL_S)
+    if state != "T":
+        return False
+    os.kill(pid, signal.SIGKILL)
+    return True
+
+
 def wait_stopped(run: Run) -> None:
     """Wait until the process has stopped itself at its SAFEGUARD_PAUSE point."""
     reached = wait_until(lambda: state_of(run.pid) == "T", run, what="the pause point")

@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 from conftest import HEAD, SEED_AT
@@ -22,7 +23,16 @@ from conftest import HEAD, SEED_AT
 from safeguard.store import SnapshotStore
 
 from .ledger import Tally
-from .processes import child_running, resume, start, wait_stopped, wait_until
+from .processes import (
+    child_running,
+    file_size,
+    kill_live,
+    resume,
+    start,
+    state_of,
+    wait_stopped,
+    wait_until,
+)
 from .scenarios import FAILING_CHECK, FAILING_REVISION
 from .states import error_line, journal_says, last_operation, restores_in, settle, store_leftovers
 
@@ -61,9 +71,11 @@ def placed(pg_engine, project, monkeypatch):
 
 
 def run_killing_tool(pg_engine, project, args: tuple[str, ...], program: str, option: str,
-                     after: float) -> tuple[bool, int, str]:
-    """Run the CLI and SIGKILL its ``program`` child ``after`` seconds into that child's
-    work: whether a live one was killed, the exit status, stderr."""
+                     when: str) -> tuple[bool, int, str]:
+    """Run the CLI and SIGKILL its ``program`` child (the one with ``option``): ``at-once``
+    as soon as it is seen, ``mid-work`` once the file its ``--file=`` names has bytes in
+    it, else after ``when`` seconds. Whether a live one was killed (kill_live: never a
+    finished one), the exit status, stderr."""
     run = start(project, "-q", *args, env=pg_engine.env)
     try:
         pid = None
@@ -74,35 +86,45 @@ def run_killing_tool(pg_engine, project, args: tuple[str, ...], program: str, op
             return pid is not None
 
         killed = wait_until(seen, run, what=f"{program} to start")
-        if killed:
-            time.sleep(after)
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                killed = False
+        if killed and when == "mid-work":
+            output = Path(_option_value(pid, "--file="))
+            wait_until(lambda: file_size(output) > 0 or state_of(pid) in ("Z", ""), run,
+                       what=f"{program} to write")
+        elif killed and when != "at-once":
+            time.sleep(float(when))
+        killed = killed and kill_live(pid)
         return killed, run.wait(), run.stderr()
     finally:
         run.reap()
 
 
-def settled_state(pg_engine, project, ledger, wanted: dict, *, faults: int = 1,
+def _option_value(pid: int, option: str) -> str:
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    return next(a[len(option):] for a in argv if a.startswith(option))
+
+
+def settled_state(pg_engine, project, ledger, wanted: dict | None, *, faults: int = 1,
                   bad_inputs: int = 0):
-    """Recover at most once, read the state, and record the run; (settled, state)."""
+    """Recover at most once, read the state, and record the run (``wanted``: the state
+    the database must be in, or None when the run completed instead); (settled, state)."""
     settled = settle(project)
     state = pg_engine.state(project)
+    lost = int(state != wanted) if wanted is not None else int(settled.recoveries != 0)
     ledger(Tally(tests=1, faults=faults, bad_inputs=bad_inputs, restores=restores_in(project),
-                 recoveries=settled.recoveries, data_lost=int(state != wanted)))
+                 recoveries=settled.recoveries, data_lost=lost))
     return settled, state
 
 
-@pytest.mark.parametrize("after", [0.0, 0.1], ids=["at-once", "mid-dump"])
-def test_pg_dump_killed_mid_snapshot_leaves_the_database_untouched(after, pg_engine, placed, ledger):
+@pytest.mark.parametrize("when", ["at-once", "mid-work"], ids=["at-once", "mid-dump"])
+def test_pg_dump_killed_mid_snapshot_leaves_the_database_untouched(when, pg_engine, placed, ledger):
     project = placed(SEED_AT)
     add_ballast(pg_engine, project)
     before = pg_engine.state(project)
     killed, code, stderr = run_killing_tool(pg_engine, project, ("upgrade", "head"),
-                                            "pg_dump", "--file=", after)
-    settled, state = settled_state(pg_engine, project, ledger, before, faults=int(killed))
+                                            "pg_dump", "--file=", when)
+    # Not killed at work (it had finished): the run went on and migrated, which is no loss.
+    settled, state = settled_state(pg_engine, project, ledger, before if killed else None,
+                                   faults=int(killed))
 
     assert killed, f"pg_dump was not seen running:\n{stderr}"
     line = error_line(stderr)
@@ -113,13 +135,50 @@ def test_pg_dump_killed_mid_snapshot_leaves_the_database_untouched(after, pg_eng
     assert settled.recoveries == 0 and pg_engine.leftovers(project) == []
 
 
+def test_a_kill_that_lands_on_a_finished_pg_dump_kills_nothing(pg_engine, placed, ledger):
+    """Issue 35, replayed deterministically: pg_dump finishes while safeguard is between
+    two looks at it (here: stopped at the instant after starting it), so for a moment it
+    is a zombie, and a SIGKILL sent then "succeeds" and kills nothing. The snapshot is
+    whole and verified, and the run goes on to migrate, as it must; a test that counted
+    that kill as a fault saw a successful run as data loss (exit 0, nothing on stderr,
+    the database at head). kill_live tells the two apart."""
+    project = placed(SEED_AT)
+    add_ballast(pg_engine, project)
+    before = pg_engine.state(project)
+    run = start(project, "-q", "--json", "upgrade", "head",
+                env={**pg_engine.env, "SAFEGUARD_PAUSE": "postgres:pg_dump:started"})
+    try:
+        wait_stopped(run)
+        pid = child_running(run, "pg_dump", "--file=")
+        assert pid is not None, "pg_dump should be running while safeguard is paused"
+        assert wait_until(lambda: state_of(pid) == "Z", what="pg_dump to finish")
+        os.kill(pid, signal.SIGKILL)  # what the old test did: it succeeds on a zombie...
+        killed = kill_live(pid)       # ...and this says what it really did
+        resume(run)
+        code = run.wait()
+    finally:
+        run.reap()
+    settled = settle(project)
+    result = json.loads(run.stdout())
+    snapshot = SnapshotStore(project.store).get(result["snapshot"]["id"])
+    counted = {table.removeprefix("public."): len(rows) for table, rows in before["contents"].items()}
+    ledger(Tally(tests=1, faults=0, restores=restores_in(project), recoveries=settled.recoveries,
+                 data_lost=int(code != 0 or snapshot.row_counts != counted)))
+
+    assert not killed
+    assert code == 0 and result["outcome"] == "migrated", run.stderr()
+    assert result["heads"] == [HEAD]
+    assert snapshot.row_counts == counted  # the whole pre-run state, dumped and counted
+    assert settled.recoveries == 0 and store_leftovers(project) == []
+
+
 def test_pg_restore_killed_after_a_failed_check_is_finished_by_recover(pg_engine, placed, ledger):
     project = placed(SEED_AT)
     add_ballast(pg_engine, project)
     project.add_revision(FAILING_REVISION, HEAD, FAILING_CHECK)
     before = pg_engine.state(project)
     killed, code, stderr = run_killing_tool(pg_engine, project, ("upgrade", "head"),
-                                            "pg_restore", "--dbname=", 0.05)
+                                            "pg_restore", "--dbname=", "0.05")
     settled, state = settled_state(pg_engine, project, ledger, before, faults=int(killed))
     line = error_line(stderr)  # after the ledger entry: a test records before it asserts
 
@@ -138,7 +197,7 @@ def test_pg_restore_killed_during_a_manual_restore_changes_nothing(pg_engine, pl
     pg_engine.replace(project, HEAD)
     before = pg_engine.state(project)
     killed, code, stderr = run_killing_tool(pg_engine, project, ("restore", snapshot, "--yes"),
-                                            "pg_restore", "--dbname=", 0.05)
+                                            "pg_restore", "--dbname=", "0.05")
     settled, state = settled_state(pg_engine, project, ledger, before, faults=int(killed))
     line = error_line(stderr)  # after the ledger entry: a test records before it asserts
 

@@ -15,11 +15,11 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+from ... import faults
 from ...durable import Progress
 from ...errors import RefusedError, SafeguardError
 
@@ -27,7 +27,9 @@ log = logging.getLogger(__name__)
 
 VERSION_PATTERN = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?")
 VERSION_TIMEOUT_S = 30
-#: How often a running tool's output is measured for the progress callback.
+#: How often a running tool's output is measured for the progress callback. The tool
+#: is reaped as soon as it exits (a wait, not a sleep): a sleep would leave an exited
+#: tool a zombie for up to this long, and add that to every dump and restore.
 POLL_S = 0.2
 
 
@@ -126,10 +128,10 @@ def run(
                                     preexec_fn=_deaf_to_stop_signals)
         except OSError as exc:
             raise error(f"{what}: cannot run {argv[0]}: {exc.strerror or exc}") from exc
+        faults.point(f"postgres:{Path(argv[0]).name}:started")
         try:
             reported = 0
-            while proc.poll() is None:
-                time.sleep(POLL_S)
+            while not _exited(proc, POLL_S):
                 if measure and progress:
                     now = measure()
                     if now > reported:
@@ -146,6 +148,15 @@ def run(
             reason = _reason(text) or ("no message" if proc.returncode > 0 else "")
             raise error(f"{what} failed ({_status(proc.returncode)})"
                         + (f": {reason}" if reason else ""))
+
+
+def _exited(proc: subprocess.Popen, within: float) -> bool:
+    """Wait up to ``within`` seconds for ``proc`` to exit; whether it did (and was reaped)."""
+    try:
+        proc.wait(timeout=within)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
 
 
 def _deaf_to_stop_signals() -> None:
