@@ -26,15 +26,21 @@ findings (Alembic refuses to run it, so no data is at stake); DROP VIEW/INDEX/
 FUNCTION and DROP CONSTRAINT lose no rows and are safe; anything done to a table
 created earlier in the same revision loses nothing that existed before.
 
+Common Alembic plugins (alembic-postgresql-enum, alembic_utils, SQLAlchemy-Searchable,
+GeoAlchemy2's helpers) are modelled (:mod:`.plugins`); a project can declare what its
+own helpers do (:mod:`.declared`), which keeps the finding and leaves it out of the
+verdict.
+
 Public API::
 
-    classify_file(path, direction="upgrade", dialect=None)
-    classify_source(source, path="<string>", direction="upgrade", dialect=None)
-    Finding, Acknowledgement, Classification, ClassifyError
+    classify_file(path, direction="upgrade", dialect=None, declarations=())
+    classify_source(source, path="<string>", direction="upgrade", dialect=None, declarations=())
+    Finding, Acknowledgement, Classification, ClassifyError, Declaration
 """
 
 from .classifier import classify_file, classify_source
 from .codes import MEANINGS as CODE_MEANINGS
+from .declared import Declaration
 from .errors import ClassifyError
 from .result import Acknowledgement, Classification, Finding
 
@@ -43,6 +49,7 @@ __all__ = [
     "Acknowledgement",
     "Classification",
     "ClassifyError",
+    "Declaration",
     "Finding",
     "classify_file",
     "classify_source",
