@@ -40,17 +40,21 @@ _STATEMENTS = (
 )
 
 
-#: Every construct above names one of these words in the source: a call's name, the
-#: keyword, or a word each statement pattern needs.
-_WORDS = re.compile(r"autocommit_block|commit|add_enum_value|concurrently|vacuum|\bvalue\b", re.I)
+#: Every construct above names one of these (lower-cased) in the source: a call's
+#: name, the keyword, or a word each statement pattern needs. Plain substring tests
+#: of the lower-cased text: a case-insensitive regular expression cost twenty times as
+#: much (0.1 ms a file).
+_WORDS = ("commit", "add_enum_value", "concurrently", "vacuum", "value")
 
 
 def outside_transaction(tree: ast.Module, source: str | None = None) -> tuple[Finding, ...]:
     """One TX101 finding per construct that cannot run in the run's transaction.
     ``source`` (the text ``tree`` was parsed from) lets a file without any of the
     words skip the walk."""
-    if source is not None and not _WORDS.search(source):
-        return ()
+    if source is not None:
+        lowered = source.lower()
+        if not any(word in lowered for word in _WORDS):
+            return ()
     docstrings = _docstrings(tree)
     found: dict[tuple[int, str], Finding] = {}
 

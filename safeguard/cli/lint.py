@@ -40,7 +40,7 @@ def print_classification(c: Classification, *, verbose: bool = True) -> None:
               help="Exit 11 if any destructive or unknown revision is not acknowledged (a CI gate).")
 @click.option("--strict-may-fail", is_flag=True,
               help="As --strict, and also exit 11 if a revision that may fail on existing data "
-                   "(MF101, MF103, MF104) is not acknowledged.")
+                   "(MF101, MF103, MF104, MF105) is not acknowledged.")
 @click.option("--dialect", type=DIALECTS, help="Judge only the branches this dialect takes.")
 @click.option("--downgrade", is_flag=True, help="Classify downgrade() instead of upgrade().")
 def lint(cli: Cli, paths: tuple[Path, ...], strict: bool, strict_may_fail: bool,
