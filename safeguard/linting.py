@@ -92,7 +92,9 @@ def script_locations(settings: Settings) -> list[Path]:
 
 def new_revision(settings: Settings, message: str | None, *, autogenerate: bool = False,
                  head: str = "head", rev_id: str | None = None) -> list[Classification]:
-    """Alembic's `revision` command, then the new file(s) linted on the spot."""
+    """Alembic's `revision` command, then the new file(s) linted on the spot. The
+    project's declarations are checked first: a refusal writes nothing."""
+    declarations = declared_helpers(settings)
     project = Project(settings)
     try:
         with project.environment(), alembic_output_to_stderr(), project.hosted():
@@ -101,5 +103,4 @@ def new_revision(settings: Settings, message: str | None, *, autogenerate: bool 
     except Exception as exc:  # Alembic's CommandError, or env.py failing under autogenerate
         raise ConfigError(f"alembic revision failed: {exc}") from exc
     scripts = written if isinstance(written, list) else [written]
-    declarations = declared_helpers(settings)
     return [classify_file(s.path, declarations=declarations) for s in scripts if s is not None]

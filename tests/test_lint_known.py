@@ -229,3 +229,13 @@ def test_files_outside_any_project_lint_without_settings(tmp_path, monkeypatch) 
     result = CliRunner().invoke(main, ["--json", "lint", str(path)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["revisions"][0]["verdict"] == "unknown"
+
+
+def test_revision_refuses_a_bad_declaration_before_writing(project) -> None:
+    """`safeguard revision` lints what it writes: a declaration that does not import is
+    refused before Alembic writes anything."""
+    project.configure(lint_known="no_such_package_34.helpers=safe")
+    before = sorted(p.name for p in project.versions.glob("*.py"))
+    result = project.cli("revision", "-m", "add a column", expect=2)
+    assert "no_such_package_34.helpers does not import" in result.stderr
+    assert sorted(p.name for p in project.versions.glob("*.py")) == before
