@@ -371,3 +371,18 @@ def test_the_model_matches_what_the_plugin_does(name: str, pg_url: str) -> None:
         effects = [e for statement in outcome["statements"]
                    for e in classify_sql(statement, "postgres", schema) if e.code not in run.explained]
         assert effects == [], outcome["statements"]
+
+
+def test_a_function_created_as_an_entity_counts_its_body_when_called() -> None:
+    """Creating it changes no rows; calling it in the same revision runs its body."""
+    body = """\
+        backfill = PGFunction(schema="public", signature="backfill()",
+                              definition="returns void as $$ update accounts set plan = 'free' $$ language sql")
+        op.create_entity(backfill)
+        """
+    imports = "from alembic_utils.pg_function import PGFunction\n"
+    assert classify_source(revision(body, imports=imports)).verdict == "safe"
+    called = classify_source(revision(body + 'op.execute("SELECT public.backfill()")\n', imports=imports))
+    assert called.codes == {"DS105"}
+    assert called.findings[0].message == \
+        "updates rows of accounts in place (in backfill(), created in this revision and called here)"

@@ -126,7 +126,7 @@ def _statement_effects(statement: Statement, dialect: str | None, schema: Schema
         if routine is not None:
             schema.routine_created(*routine)
         return []
-    called = call_effects(list(statement.tokens), schema)
+    called = call_effects(list(statement.tokens), schema, statement.text)
     if _cannot_write(statement):
         return called
     expression = _parse(statement.text, dialect)
@@ -169,11 +169,17 @@ def _kind_is_clear(statement: Statement) -> bool:
     return kind in _NO_ROWS_OBJECTS
 
 
-def call_effects(tokens: list[Token], schema: SchemaState) -> list[Effect]:
+def call_effects(tokens: list[Token], schema: SchemaState, text: str | None = None) -> list[Effect]:
     """What the calls in a statement do: a function or procedure the revision created
-    earlier (its body, judged now), or a spatial function that drops or renames data."""
+    earlier (its body, judged now), or a spatial function that drops or renames data.
+    With the statement's ``text``, a statement that names none of them is passed over
+    without reading its tokens one by one (seed data renders to long INSERTs)."""
     if tokens and tokens[0].text.upper() in _DEFINING_VERBS:
         return []  # DROP FUNCTION f(), COMMENT ON FUNCTION f(): naming it runs nothing
+    if text is not None:
+        lowered = text.lower()
+        if not any(name in lowered for name in (*SQL_FUNCTIONS, *schema.routines)):
+            return []
     called = _called_procedure(tokens)
     if called in schema.routines:
         return _routine_effects(called, schema)

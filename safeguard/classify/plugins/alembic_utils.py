@@ -18,7 +18,8 @@ Alembic's ``Operations`` when env.py imports it. What each one executes:
 None of these writes a table's rows: views, functions, triggers and policies are
 schema objects, and a materialized view's rows are derived from its query (dropping
 and re-creating it recomputes them). Creating a function whose body changes data
-changes nothing until it is called. The one exception is ``drop_entity`` of an
+changes nothing until it is called (a call later in the same revision counts the
+body: sql.py). The one exception is ``drop_entity`` of an
 extension with ``cascade=True``: PostgreSQL then drops every column of a type the
 extension defines (a PostGIS ``geometry`` column, a citext column): DS103. An entity
 the classifier cannot identify (imported from the application) is assumed to be able
@@ -28,6 +29,7 @@ to be an extension there.
 from __future__ import annotations
 
 import ast
+from typing import TypeGuard
 
 from .. import effects as fx
 from ..frames import Args, Evaluator, Situation
@@ -59,7 +61,30 @@ _ENTITY = signature_of(_entity)
 
 
 def _schema_object(c: OpCall) -> None:
-    return None  # views, functions, triggers, policies, grants: no table rows
+    """Views, functions, triggers, policies, grants: no table rows. A function's body
+    is kept, for a call later in the revision (sql.py judges it there)."""
+    for option in options(c.value("target") or UNKNOWN):
+        if isinstance(option, PluginObject) and option.kind == "alembic_utils.PGFunction":
+            signature, definition = option.field("signature"), option.field("definition")
+            if _is_text(signature) and _is_text(definition):
+                _remember_function(c, f"CREATE OR REPLACE FUNCTION {signature.value} {definition.value}")
+
+
+def _remember_function(c: OpCall, create: str) -> None:
+    # What create_entity executes, as alembic_utils writes it (pg_function.py).
+    from ..statements import SqlUnreadable, split_statements
+
+    try:
+        statements = split_statements(create, "postgres")
+    except SqlUnreadable:
+        return
+    routine = statements[0].created_routine() if statements else None
+    if routine is not None:
+        c.schema.routine_created(*routine)
+
+
+def _is_text(value: Value | None) -> TypeGuard[Const]:
+    return isinstance(value, Const) and isinstance(value.value, str)
 
 
 def _drop(c: OpCall) -> None:

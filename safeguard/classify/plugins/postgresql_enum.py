@@ -99,11 +99,11 @@ _VALUES = frozenset({"ColumnType", "TableIndex", "Config", "set_configuration"})
 
 def call(interp: Evaluator, dotted: str, args: Args, node: ast.Call, sit: Situation) -> Value | None:
     """A function or class of the package called in a revision; None when not modelled."""
-    leaf = dotted.rsplit(".", 1)[-1]
-    if leaf == "TableReference":
+    parts = dotted.split(".")
+    if parts[-1] == "TableReference":
         bound = bind_arguments(_TABLE_REFERENCE, args) or {}
         return PluginObject("alembic_postgresql_enum.TableReference", tuple(bound.items()))
-    if leaf in _VALUES or dotted.rsplit(".", 2)[-2:-1] == ["ColumnType"]:
+    if _VALUES.intersection(parts):
         return UNKNOWN
     return None
 
