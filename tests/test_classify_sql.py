@@ -182,3 +182,18 @@ def test_a_called_function_is_judged_at_the_call() -> None:
     (effect,) = classify_sql("CREATE FUNCTION r2() RETURNS void AS $$ DELETE FROM accounts $$ "
                              "LANGUAGE sql; SELECT r2()", "postgres", schema)
     assert effect.message == "deletes rows from accounts (in r2(), created in this revision and called here)"
+
+
+@pytest.mark.parametrize(("sql", "expected"), [
+    ("DO $$ BEGIN IF to_delete THEN EXECUTE 'DELETE FROM t'; END IF; END $$", ["DS104"]),
+    ("DO $$ BEGIN IF x THEN EXECUTE 'ALTER TYPE mood ADD VALUE ''it''''s'''; END IF; END $$", []),
+    ("DO $$ DECLARE r record; BEGIN FOR r IN EXECUTE 'DELETE FROM t RETURNING id' LOOP "
+     "RAISE NOTICE '%', r.id; END LOOP; END $$", ["UN101"]),
+    ("DO $$ DECLARE r record; BEGIN FOR r IN EXECUTE 'SELECT id FROM t' LOOP "
+     "DELETE FROM u WHERE id = r.id; END LOOP; END $$", ["UN101", "DS104"]),
+    ("DO $$ BEGIN CREATE TRIGGER x AFTER INSERT ON t FOR EACH STATEMENT EXECUTE PROCEDURE f(); END $$", []),
+])
+def test_execute_wherever_it_stands_in_a_do_block(sql: str, expected: list[str]) -> None:
+    """EXECUTE of one literal is read wherever the literal stands; an EXECUTE that is
+    not a statement of its own (FOR ... IN EXECUTE) is not read, so it is UN101."""
+    assert codes(sql) == expected

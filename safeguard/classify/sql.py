@@ -664,10 +664,14 @@ def do_block_effects(body: str, schema: SchemaState) -> list[Effect]:
     for token in [*tokens, None]:
         if token is None or token.token_type == TokenType.SEMICOLON:
             starts = [i for i, t in enumerate(piece) if t.text.upper() in _BLOCK_WORDS]
-            statement = piece[starts[-1] + 1 :] if starts else piece
+            first = starts[-1] + 1 if starts else 0
+            statement = piece[first:]
             found.extend(call_effects(statement, schema))
-            if statement and statement[0].text.upper() == "EXECUTE":
-                found.extend(_dynamic_sql(statement[1:], schema))
+            if any(_is_dynamic(piece, i) for i in range(len(piece)) if i != first):
+                # FOR r IN EXECUTE ..., RETURN QUERY EXECUTE ...: what runs is not read.
+                found.append(fx.unanalysable("a DO block runs SQL built at run time with EXECUTE"))
+            if statement and _is_dynamic(statement, 0):
+                found.extend(_dynamic_sql(statement[1:], body, schema))
             else:
                 found.extend(token_effects(statement, schema))
             piece = []
@@ -676,11 +680,19 @@ def do_block_effects(body: str, schema: SchemaState) -> list[Effect]:
     return found
 
 
-def _dynamic_sql(rest: list[Token], schema: SchemaState) -> list[Effect]:
+def _is_dynamic(tokens: list[Token], i: int) -> bool:
+    """True when ``tokens[i]`` is PL/pgSQL's EXECUTE of a query (not the EXECUTE
+    FUNCTION/PROCEDURE of a CREATE TRIGGER)."""
+    following = tokens[i + 1].text.upper() if i + 1 < len(tokens) else ""
+    return tokens[i].text.upper() == "EXECUTE" and following not in {"FUNCTION", "PROCEDURE"}
+
+
+def _dynamic_sql(rest: list[Token], body: str, schema: SchemaState) -> list[Effect]:
     """PL/pgSQL ``EXECUTE <expression>``: the SQL of one string literal is read like
     any other; SQL assembled at run time (``format(...)``, ``'...' || x``) is not."""
-    # The tokenizer keeps the rest of an EXECUTE statement as one raw string.
-    text = rest[0].text.strip() if len(rest) == 1 else ""
+    # Read from the body's own text: where EXECUTE starts a block, the tokenizer keeps
+    # the rest of the statement as one raw string; elsewhere it unquotes the literal.
+    text = body[rest[0].start : rest[0].end + 1].strip() if len(rest) == 1 else ""
     literal = None
     if len(text) >= 2 and text[0] == text[-1] == "'" and "'" not in text[1:-1].replace("''", ""):
         literal = text[1:-1].replace("''", "'")
