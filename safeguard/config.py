@@ -12,6 +12,7 @@ from __future__ import annotations
 import configparser
 import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from .host import Host
 
 POLICIES = ("destructive", "always", "never")
+#: What a project can declare a call to be (lint_known; see classify/declared.py).
+LINT_VERDICTS = ("safe", "not-database")
 INTEGRITY_MODES = ("changed", "quick", "full")
 COMPRESSIONS = ("none", "zstd")
 
@@ -70,6 +73,9 @@ KNOWN_KEYS: dict[str, str] = {
     "table_lock_timeout": "MySQL/MariaDB: seconds safeguard's own statements wait for other sessions "
                           "holding the database's tables (the restore's RENAME TABLE swap, the "
                           "snapshot's table lock) before failing with the sessions named",
+    "lint_known": "the project's own helpers the classifier may take as known, comma or newline "
+                  "separated: MODULE[:NAME]=safe (works on the database, loses nothing) or "
+                  "MODULE[:NAME]=not-database (talks to something else: a cache, a file)",
 }
 #: Keys with a free-form suffix, with their meaning: `sql_check.NAME = QUERY`, `job.NAME = SPEC`.
 PREFIXED_KEYS: dict[str, str] = {
@@ -127,6 +133,8 @@ class Settings:
     remote_profile: str | None = None
     remote_required: bool = False
     table_lock_timeout: float = 30.0
+    #: Declared helpers: the name as written (``package.module:attribute``) -> its verdict.
+    lint_known: Mapping[str, str] = field(default_factory=dict)
     #: Where each value came from (key -> "alembic.ini [safeguard]", ...); defaults absent.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
     #: The application's own ``alembic.config.Config``, when the API was given one:
@@ -395,11 +403,30 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         raise ConfigError(f"{source}: {key} = {value!r} is not a valid number") from exc
     if key == "remote_required":
         return _boolean(key, value, source)
+    if key == "lint_known":
+        return _lint_known(value, source)
     if key in ("remote", "remote_endpoint", "remote_region", "remote_profile"):
         return value.strip() or None
     if key in ("policy", "integrity", "compression", "pg_strategy", "pg_format", "pg_sessions"):
         return value.strip().lower()
     return value.strip()
+
+
+_DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*(?::[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)?")
+
+
+def _lint_known(value: str, source: str) -> dict[str, str]:
+    """``a.b:c=safe, d.e=not-database`` -> {"a.b:c": "safe", "d.e": "not-database"}."""
+    declared: dict[str, str] = {}
+    for entry in (part.strip() for part in value.replace(",", "\n").splitlines()):
+        if not entry:
+            continue
+        target, _, verdict = (piece.strip() for piece in entry.rpartition("="))
+        if not _DOTTED.fullmatch(target) or verdict not in LINT_VERDICTS:
+            raise ConfigError(f"{source}: lint_known entry {entry!r} is not "
+                              f"MODULE[:NAME]={' or '.join(LINT_VERDICTS)}")
+        declared[target] = verdict
+    return declared
 
 
 def _boolean(key: str, value: str, source: str) -> bool:

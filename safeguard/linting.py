@@ -10,8 +10,9 @@ from typing import Any, Iterable, Sequence
 from alembic import command
 
 from .alembic_output import alembic_output_to_stderr
-from .classify import Classification, classify_file
+from .classify import Classification, Declaration, classify_file
 from .config import Settings
+from .declarations import declared_helpers
 from .errors import ConfigError, LintFailedError
 from .project import Project
 from .revisions import Direction
@@ -55,12 +56,14 @@ def revision_files(paths: Iterable[str | Path]) -> list[Path]:
 
 def lint(paths: Sequence[str | Path], *, dialect: str | None = None,
          direction: Direction = "upgrade", strict: bool = False,
-         strict_may_fail: bool = False) -> LintReport:
+         strict_may_fail: bool = False, declarations: Sequence[Declaration] = ()) -> LintReport:
     """Classify each file; LintFailedError under ``strict`` when any destructive or
     unknown revision is not acknowledged in its file, and under ``strict_may_fail``
-    also when a revision that may fail on existing data (MF101/MF103/MF104) is not.
-    May-fail findings alone do not fail ``strict``: the run's undo covers a failure."""
-    report = LintReport(tuple(classify_file(p, direction=direction, dialect=dialect)
+    also when a revision that may fail on existing data (MF101/MF103/MF104/MF105) is not.
+    May-fail findings alone do not fail ``strict``: the run's undo covers a failure.
+    ``declarations`` are the project's declared helpers (see declared_helpers)."""
+    report = LintReport(tuple(classify_file(p, direction=direction, dialect=dialect,
+                                            declarations=declarations)
                               for p in revision_files(paths)))
     rejected = report.unacknowledged if strict or strict_may_fail else ()
     what = "destructive or unknown"
@@ -89,7 +92,9 @@ def script_locations(settings: Settings) -> list[Path]:
 
 def new_revision(settings: Settings, message: str | None, *, autogenerate: bool = False,
                  head: str = "head", rev_id: str | None = None) -> list[Classification]:
-    """Alembic's `revision` command, then the new file(s) linted on the spot."""
+    """Alembic's `revision` command, then the new file(s) linted on the spot. The
+    project's declarations are checked first: a refusal writes nothing."""
+    declarations = declared_helpers(settings)
     project = Project(settings)
     try:
         with project.environment(), alembic_output_to_stderr(), project.hosted():
@@ -98,4 +103,4 @@ def new_revision(settings: Settings, message: str | None, *, autogenerate: bool 
     except Exception as exc:  # Alembic's CommandError, or env.py failing under autogenerate
         raise ConfigError(f"alembic revision failed: {exc}") from exc
     scripts = written if isinstance(written, list) else [written]
-    return [classify_file(s.path) for s in scripts if s is not None]
+    return [classify_file(s.path, declarations=declarations) for s in scripts if s is not None]

@@ -72,11 +72,13 @@ def _config_path(config: pytest.Config) -> Path:
 def destructive_revisions(config_file: Path) -> list[str]:
     """The revision ids the classifier calls destructive (or unknown), base first."""
     from .config import load_settings
+    from .declarations import declared_helpers
     from .linting import lint, script_locations
     from .project import Project
 
     settings = load_settings(config_file, environ={})
-    found = {c.revision for c in lint(script_locations(settings)).classifications
+    found = {c.revision for c in lint(script_locations(settings),
+                                      declarations=declared_helpers(settings)).classifications
              if c.is_destructive}
     ordered = reversed(list(Project(settings).script.walk_revisions()))
     return [s.revision for s in ordered if s.revision in found]
@@ -303,10 +305,11 @@ def _value(column: sa.Column, i: int) -> Any:
 def test_destructive_revisions_are_acknowledged(safeguard_config: Path) -> None:
     """Every revision that can lose data says so in its file, once reviewed."""
     from .config import load_settings
+    from .declarations import declared_helpers
     from .linting import lint, script_locations
 
     settings = load_settings(safeguard_config, environ={})
-    report = lint(script_locations(settings))
+    report = lint(script_locations(settings), declarations=declared_helpers(settings))
     missing = [f"{c.revision}: {', '.join(f.code for f in c.findings) or c.verdict}"
                for c in report.unacknowledged]
     assert not missing, f"destructive revisions without an acknowledgement: {missing}"

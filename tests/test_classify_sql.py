@@ -103,3 +103,97 @@ def test_unreadable_sql_is_unanalysable() -> None:
 @pytest.mark.parametrize("dialect", [None, "postgres", "sqlite"])
 def test_dialects_agree_on_the_basics(dialect: str | None) -> None:
     assert codes("DELETE FROM t; UPDATE u SET a = 1; DROP TABLE v", dialect) == ["DS104", "DS105", "DS102"]
+
+
+# --- statements judged by their kind (issue 34) --------------------------------------------
+
+@pytest.mark.parametrize("sql", [
+    # A DO block that only creates objects: CREATE TRIGGER's own EXECUTE FUNCTION is no
+    # dynamic SQL.
+    "DO $$ BEGIN CREATE TRIGGER trg BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION f(); "
+    "EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'trg') THEN "
+    "CREATE TRIGGER trg BEFORE UPDATE ON t FOR EACH ROW EXECUTE PROCEDURE f(); END IF; END $$;",
+    "DO $do$ BEGIN CREATE FUNCTION g() RETURNS int AS $f$ BEGIN DELETE FROM t; RETURN 1; END $f$ "
+    "LANGUAGE plpgsql; END $do$",
+    # EXECUTE of one literal is read as that literal.
+    "DO $$ BEGIN EXECUTE 'ALTER TYPE mood ADD VALUE ''c'''; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+    "DO $$ BEGIN EXECUTE $q$CREATE INDEX ix ON t (a)$q$; END $$",
+    # Statements sqlglot cannot parse, whose kind changes no rows.
+    "CREATE OPERATOR === (LEFTARG = int, RIGHTARG = int, FUNCTION = int4eq)",
+    "CREATE OPERATOR CLASS c FOR TYPE int USING btree AS OPERATOR 1 <",
+    "ALTER OPERATOR === (int, int) OWNER TO app",
+    # Function bodies that write are not run by creating them, even when the body is
+    # SQL-standard or a plain string.
+    "CREATE FUNCTION purge() RETURNS void LANGUAGE sql BEGIN ATOMIC DELETE FROM t; END",
+    "CREATE OR REPLACE FUNCTION f() RETURNS trigger AS ' BEGIN DELETE FROM t; RETURN NEW; END; ' "
+    "LANGUAGE plpgsql",
+    # A function created and called whose body only reads.
+    "CREATE FUNCTION one() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql; SELECT one()",
+    # Spatial functions that change no rows.
+    "SELECT AddGeometryColumn('lake', 'geom', 4326, 'LINESTRING', 2)",
+    "SELECT CreateSpatialIndex('lake', 'geom')",
+    "SELECT DiscardGeometryColumn('lake', 'geom')",
+    # Dropping a type, domain or extension without CASCADE fails if a column uses it.
+    "DROP TYPE IF EXISTS mood",
+    "DROP EXTENSION citext",
+    "DROP FUNCTION f() CASCADE",
+])
+def test_statements_judged_safe_by_their_kind(sql: str) -> None:
+    assert codes(sql) == []
+
+
+@pytest.mark.parametrize(("sql", "expected"), [
+    # CASCADE drops every column whose type depends on the object.
+    ("DROP TYPE mood CASCADE", ["DS103"]),
+    ("DROP DOMAIN IF EXISTS email_address CASCADE", ["DS103"]),
+    ("DROP EXTENSION IF EXISTS citext CASCADE", ["DS103"]),
+    # Renaming an enum value rewrites what every row holding it reads.
+    ("ALTER TYPE mood RENAME VALUE 'sad' TO 'blue'", ["DS105"]),
+    # A function created in the revision runs its body when called.
+    ("CREATE FUNCTION backfill() RETURNS void AS $$ UPDATE accounts SET plan = 'free' "
+     "WHERE plan IS NULL $$ LANGUAGE sql; SELECT backfill(); DROP FUNCTION backfill()", ["DS105"]),
+    ("CREATE OR REPLACE FUNCTION public.purge() RETURNS void LANGUAGE plpgsql AS $f$ "
+     "BEGIN DELETE FROM sessions; END $f$; DO $$ BEGIN PERFORM public.purge(); END $$", ["DS104"]),
+    ("CREATE PROCEDURE wipe() LANGUAGE sql BEGIN ATOMIC TRUNCATE staging; END; CALL wipe()", ["DS104"]),
+    # Spatial functions that drop or rename data.
+    ("SELECT DropGeometryColumn('lake', 'geom')", ["DS103"]),
+    ("SELECT DropGeometryTable('public', 'lake')", ["DS102"]),
+    ("SELECT DropTable(NULL, 'lake')", ["DS102"]),
+    ("SELECT RenameTable(NULL, 'lake', 'lakes')", ["BC101"]),
+    # A DO block that modifies data stays flagged; SQL built at run time stays unknown.
+    ("DO $$ BEGIN EXECUTE 'DELETE FROM t'; END $$", ["DS104"]),
+    ("DO $$ BEGIN EXECUTE format('DROP TABLE %I', tbl); END $$", ["UN101"]),
+    ("DO $$ BEGIN UPDATE t SET a = 1; END $$", ["DS105"]),
+    ("CALL purge_everything()", ["UN101"]),
+    ("frobnicate the database", ["UN101"]),
+])
+def test_statements_whose_kind_changes_data(sql: str, expected: list[str]) -> None:
+    assert codes(sql) == expected
+
+
+def test_a_called_function_is_judged_at_the_call() -> None:
+    """The body counts where it runs, against the tables as they are by then: a
+    function that empties a table created earlier in the revision loses nothing."""
+    schema = SchemaState()
+    classify_sql("CREATE TABLE scratch (a int); CREATE FUNCTION reset() RETURNS void AS "
+                 "$$ DELETE FROM scratch $$ LANGUAGE sql", "postgres", schema)
+    assert classify_sql("SELECT reset()", "postgres", schema) == []
+    (effect,) = classify_sql("CREATE FUNCTION r2() RETURNS void AS $$ DELETE FROM accounts $$ "
+                             "LANGUAGE sql; SELECT r2()", "postgres", schema)
+    assert effect.message == "deletes rows from accounts (in r2(), created in this revision and called here)"
+
+
+@pytest.mark.parametrize(("sql", "expected"), [
+    ("DO $$ BEGIN IF to_delete THEN EXECUTE 'DELETE FROM t'; END IF; END $$", ["DS104"]),
+    ("DO $$ BEGIN IF x THEN EXECUTE 'ALTER TYPE mood ADD VALUE ''it''''s'''; END IF; END $$", []),
+    ("DO $$ DECLARE r record; BEGIN FOR r IN EXECUTE 'DELETE FROM t RETURNING id' LOOP "
+     "RAISE NOTICE '%', r.id; END LOOP; END $$", ["UN101"]),
+    ("DO $$ DECLARE r record; BEGIN FOR r IN EXECUTE 'SELECT id FROM t' LOOP "
+     "DELETE FROM u WHERE id = r.id; END LOOP; END $$", ["UN101", "DS104"]),
+    ("DO $$ BEGIN CREATE TRIGGER x AFTER INSERT ON t FOR EACH STATEMENT EXECUTE PROCEDURE f(); END $$", []),
+])
+def test_execute_wherever_it_stands_in_a_do_block(sql: str, expected: list[str]) -> None:
+    """EXECUTE of one literal is read wherever the literal stands; an EXECUTE that is
+    not a statement of its own (FOR ... IN EXECUTE) is not read, so it is UN101."""
+    assert codes(sql) == expected

@@ -16,25 +16,32 @@ UN101, while costing 4.4x the static analysis when run on every file.)
 Findings are merged, one per code per line. The verdict is ``safe``
 without findings, ``unknown`` when UN101 is the only code (nothing could be
 determined), else ``destructive``; callers treat ``unknown`` as destructive.
-MF101/MF103/MF104 predict a failure on existing data, not a loss: they are
+MF101/MF103/MF104/MF105 predict a failure on existing data, not a loss: they are
 warnings (``Classification.may_fail``) and leave the verdict alone. Apart from the
 findings, ``outside_transaction`` lists (TX101) what cannot run inside the run's
 transaction (:mod:`.transaction`), which decides how a run is undone.
 
 Documented choices: a file with no ``upgrade()``/``downgrade()`` is safe with no
 findings (Alembic refuses to run it, so no data is at stake); DROP VIEW/INDEX/
-FUNCTION and DROP CONSTRAINT lose no rows and are safe; anything done to a table
+FUNCTION and DROP CONSTRAINT lose no rows and are safe (DROP TYPE/DOMAIN/EXTENSION
+... CASCADE takes the columns of that type: DS103); anything done to a table
 created earlier in the same revision loses nothing that existed before.
+
+Common Alembic plugins (alembic-postgresql-enum, alembic_utils, SQLAlchemy-Searchable,
+GeoAlchemy2's helpers) are modelled (:mod:`.plugins`); a project can declare what its
+own helpers do (:mod:`.declared`), which keeps the finding and leaves it out of the
+verdict.
 
 Public API::
 
-    classify_file(path, direction="upgrade", dialect=None)
-    classify_source(source, path="<string>", direction="upgrade", dialect=None)
-    Finding, Acknowledgement, Classification, ClassifyError
+    classify_file(path, direction="upgrade", dialect=None, declarations=())
+    classify_source(source, path="<string>", direction="upgrade", dialect=None, declarations=())
+    Finding, Acknowledgement, Classification, ClassifyError, Declaration
 """
 
 from .classifier import classify_file, classify_source
 from .codes import MEANINGS as CODE_MEANINGS
+from .declared import Declaration
 from .errors import ClassifyError
 from .result import Acknowledgement, Classification, Finding
 
@@ -43,6 +50,7 @@ __all__ = [
     "Acknowledgement",
     "Classification",
     "ClassifyError",
+    "Declaration",
     "Finding",
     "classify_file",
     "classify_source",

@@ -1,7 +1,9 @@
 """What each ``op.*`` and ``batch_op.*`` call does to existing data.
 
 Arguments are bound with the installed Alembic's own method signatures, so
-positional and keyword spellings are read the same way Alembic reads them.
+positional and keyword spellings are read the same way Alembic reads them. An
+operation Alembic does not have may be one a plugin registers: plugins/ models the
+common ones.
 """
 
 from __future__ import annotations
@@ -10,17 +12,15 @@ import ast
 import functools
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import cast
 
 from alembic.operations import BatchOperations, Operations
 
 from . import effects as fx
-from . import execution
+from . import execution, plugins
 from .effects import Effect
 from .frames import Args, Evaluator, Situation
+from .opcall import OpCall, OpModel, bind
 from .recorder import ColumnEvent
-from .state import SchemaState
 from .types import type_text
 from .values import (
     BIND,
@@ -36,7 +36,10 @@ from .values import (
     choice,
 )
 
-OP_METHODS = frozenset(n for n in dir(Operations) if not n.startswith("_"))
+#: Alembic's operations and the modelled plugins' (a plugin imported in this process
+#: adds its own to ``Operations``; listing the modelled ones keeps this the same
+#: whichever were imported).
+OP_METHODS = frozenset(n for n in dir(Operations) if not n.startswith("_")) | frozenset(plugins.OPERATIONS)
 
 #: Operations that lose no rows and cannot fail on existing data (for this
 #: classifier's codes): constraints other than unique, indexes dropped, comments.
@@ -81,54 +84,6 @@ def _signature(batch: bool, name: str) -> inspect.Signature | None:
         return None
 
 
-@dataclass
-class OpCall:
-    """One op call with its arguments bound to Alembic's parameter names."""
-
-    interp: Evaluator
-    name: str
-    values: dict[str, Value]
-    nodes: dict[str, object]
-    node: ast.Call
-    sit: Situation
-
-    def value(self, param: str) -> Value | None:
-        """The value passed for ``param`` (also when it landed in ``**kw``), or None."""
-        if param in self.values:
-            return self.values[param]
-        extra = self.values.get("kw")
-        return extra.get(param) if isinstance(extra, dict) else None
-
-    def source_of(self, param: str) -> ast.expr | None:
-        """The source expression passed for ``param``, or None."""
-        found = self.nodes.get(param)
-        return found if isinstance(found, ast.expr) else None
-
-    def given(self, param: str) -> bool:
-        """True when ``param`` was passed and is not None."""
-        value = self.value(param)
-        return value is not None and value != Const(None)
-
-    def text(self, param: str, what: str = "table") -> str | None:
-        """A table/column name argument as display text (UN101 if read at run time)."""
-        value = self.value(param)
-        return self.interp.name(value, self.node, self.sit, what) if value is not None else None
-
-    def emit(self, effect: Effect) -> None:
-        """Record ``effect`` for this call."""
-        self.interp.emit(effect, self.node, self.sit)
-
-    @property
-    def schema(self) -> SchemaState:
-        """What the revision has created so far."""
-        return self.interp.recorder.schema
-
-    @property
-    def line(self) -> int:
-        """The line findings of this call are reported at."""
-        return self.sit.line or self.node.lineno
-
-
 def call(interp: Evaluator, receiver: Value, name: str, args: Args, node: ast.Call,
          sit: Situation) -> Value:
     """``op.name(...)`` or ``batch_op.name(...)``."""
@@ -138,6 +93,9 @@ def call(interp: Evaluator, receiver: Value, name: str, args: Args, node: ast.Ca
         return simple(interp, args, node, sit)
     handler = _HANDLERS.get(name)
     if handler is None:
+        model = plugins.operation(name, batch)
+        if model is not None:
+            return _call_model(interp, receiver, name, model, args, node, sit)
         if name not in _HARMLESS:
             interp.emit(fx.unanalysable(f"calls op.{name}, an operation the classifier does not know"), node, sit)
         return UNKNOWN
@@ -151,6 +109,22 @@ def call(interp: Evaluator, receiver: Value, name: str, args: Args, node: ast.Ca
     return handler(bound) or UNKNOWN
 
 
+def _call_model(interp: Evaluator, receiver: Value, name: str, model: OpModel, args: Args,
+                node: ast.Call, sit: Situation) -> Value:
+    """A plugin's operation, by its model (plugins/)."""
+    batch = isinstance(receiver, BatchOps)
+    signature = model.batch_signature if batch and model.batch_signature else model.signature
+    bound = bind(interp, receiver, signature, name, args, node, sit)
+    if bound is None:
+        interp.emit(fx.unanalysable(f"the arguments of {'batch_op' if batch else 'op'}.{name} "
+                                    f"({model.plugin}) cannot be read"), node, sit)
+        if model.generic is not None:
+            interp.emit(model.generic(), node, sit)
+        return UNKNOWN
+    handler = model.handler or _HANDLERS[model.same_as or ""]
+    return handler(bound) or UNKNOWN
+
+
 def call_method_value(interp: Evaluator, method: OpMethod, args: Args, node: ast.Call,
                       sit: Situation) -> Value:
     """Calling an op method held in a variable, or picked with getattr."""
@@ -161,36 +135,10 @@ def call_method_value(interp: Evaluator, method: OpMethod, args: Args, node: ast
 
 def _bind(interp: Evaluator, receiver: Value, name: str, args: Args, node: ast.Call,
           sit: Situation) -> OpCall | None:
-    batch = isinstance(receiver, BatchOps)
-    signature = _signature(batch, name)
+    signature = _signature(isinstance(receiver, BatchOps), name)
     if signature is None:
         return None
-    try:
-        if args.starred:
-            # op.create_table("t", *columns()): what precedes the spread still binds;
-            # the call is readable if every required parameter is among it.
-            values = signature.bind_partial(None, *args.positional, **args.keywords).arguments
-            if not _required(signature) <= set(values):
-                return None
-        else:
-            values = signature.bind(None, *args.positional, **args.keywords).arguments
-    except TypeError:
-        return None
-    try:
-        nodes = signature.bind_partial(None, *args.positional_nodes, **args.keyword_nodes).arguments
-    except TypeError:
-        nodes = {}  # arguments forwarded without source (map(op.drop_table, ...))
-    values = dict(values)
-    if batch:
-        values.setdefault("table_name", cast(BatchOps, receiver).table)
-    return OpCall(interp, name, values, dict(nodes), node, sit)
-
-
-def _required(signature: inspect.Signature) -> set[str]:
-    return {
-        p.name for p in list(signature.parameters.values())[1:]
-        if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    }
+    return bind(interp, receiver, signature, name, args, node, sit)
 
 
 # --- handlers -------------------------------------------------------------------------------

@@ -26,6 +26,9 @@ class Effect:
 
     code: str
     message: str
+    #: Why this effect does not count towards the verdict (a project's declaration,
+    #: see declared.py), or None: it counts.
+    resolution: str | None = None
 
 
 def display(name: str | None) -> str:
@@ -69,6 +72,34 @@ def updates_rows(table: str | None, column: str | None = None, how: str = "") ->
     target = _col(table, column) if column else f"rows of {display(table)}"
     suffix = f" {how}" if how else ""
     return Effect(codes.UPDATE_ROWS, f"updates {target} in place{suffix}")
+
+
+def drops_dependent_columns(what: str) -> Effect:
+    """DS103 for a DROP ... CASCADE of a type, domain or extension: PostgreSQL drops
+    every column of a type it defines along with it."""
+    return Effect(codes.DROP_COLUMN, f"drops {what} with CASCADE: PostgreSQL also drops every "
+                                     "column whose type depends on it")
+
+
+def rewrites_enum_value(enum: str, old: str, new: str, columns: str | None, how: str) -> Effect:
+    """DS105 for an enum value renamed: every row that held ``old`` now holds ``new``."""
+    where = columns or f"every column of type {enum}"
+    return Effect(codes.UPDATE_ROWS, f"rewrites enum value '{old}' to '{new}' in {where} {how}")
+
+
+def removes_enum_values(enum: str, values: list[str] | None, columns: str | None, how: str) -> Effect:
+    """MF105: a row holding a removed value makes the conversion fail; nothing is lost.
+    ``values`` is None when the values before the revision are not stated."""
+    rows = f"a row of {columns}" if columns else f"a row of any column of type {enum}"
+    if values is None:
+        return Effect(codes.REMOVE_ENUM_VALUE,
+                      f"may remove values from enum type {enum} {how} (its values before this "
+                      f"revision are not stated): the migration fails if {rows} holds a removed "
+                      "one, and loses nothing")
+    listed = ", ".join(f"'{v}'" for v in values)
+    return Effect(codes.REMOVE_ENUM_VALUE,
+                  f"removes value(s) {listed} from enum type {enum} {how}: the migration fails "
+                  f"if {rows} holds one, and loses nothing")
 
 
 def renames_table(old: str | None, new: str | None) -> Effect:

@@ -12,6 +12,7 @@ from .values import (
     CoreStatement,
     Query,
     RuntimeData,
+    SchemaStatement,
     SqlText,
     Value,
     options,
@@ -46,7 +47,7 @@ def _execute_one(interp: Evaluator, value: Value, node: ast.AST, sit: Situation)
         _core_statement(interp, value, node, sit)
     elif isinstance(value, RuntimeData):
         interp.emit(fx.unanalysable(f"executes SQL taken from {value.source}"), node, sit)
-    elif not isinstance(value, Query):
+    elif not isinstance(value, (Query, SchemaStatement)):
         interp.emit(fx.unanalysable("executes a statement the classifier cannot read"), node, sit)
 
 

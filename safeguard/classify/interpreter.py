@@ -21,13 +21,16 @@ from typing import cast
 from . import (
     alembic_ops,
     conditions,
+    declared,
     execution,
+    plugins,
     pybuiltins,
     sqlalchemy_api,
     strings,
 )
 from . import effects as fx
 from .codes import UNANALYSABLE
+from .declared import Declaration
 from .effects import Effect
 from .frames import Args, Scope, Situation
 from .recorder import Recorder
@@ -79,15 +82,20 @@ def import_value(dotted: str) -> Value:
     if dotted == "alembic.context":
         return Handle("context")
     root = dotted.split(".", 1)[0]
+    if root in plugins.PACKAGES:
+        return plugins.value_of(dotted) or Library(dotted)
     return Library(dotted) if root in _KNOWN_PACKAGES else External(dotted)
 
 
 class Interpreter:
     """Walks one revision module; effects go to ``recorder``."""
 
-    def __init__(self, tree: ast.Module, recorder: Recorder, dialect: str | None, sql_dialect: str | None):
+    def __init__(self, tree: ast.Module, recorder: Recorder, dialect: str | None, sql_dialect: str | None,
+                 declarations: tuple[Declaration, ...] = ()):
         self.tree = tree
         self.recorder = recorder
+        #: The project's declared helpers (declared.py).
+        self.declarations = declarations
         #: SQLAlchemy dialect name the revision will run on (None: any).
         self.dialect = dialect
         #: The same as a sqlglot dialect name.
@@ -135,8 +143,8 @@ class Interpreter:
         message = effect.message
         if sit.via:
             message += f" (in {' -> '.join(sit.via)}())"
-        self.recorder.add(Effect(effect.code, message), line)
-        if sit.runtime_reason and effect.code != UNANALYSABLE:
+        self.recorder.add(replace(effect, message=message), line)
+        if sit.runtime_reason and effect.code != UNANALYSABLE and effect.resolution is None:
             self.recorder.add(fx.unanalysable(f"whether it runs depends on {sit.runtime_reason}"), line)
 
     def name(self, value: Value, node: ast.AST, sit: Situation, what: str = "table") -> str | None:
@@ -569,22 +577,27 @@ class Interpreter:
         if isinstance(callee, OrmEntity):
             return OrmInstance(callee.table, persistent=False)
         if isinstance(callee, Library):
-            return self._call_library(callee, args, node, sit)
+            return self._call_library(callee, args, node, sit, discarded)
         if isinstance(callee, Handle):
             return sqlalchemy_api.call_handle(self, callee, args, node, sit)
         if isinstance(callee, External):
-            self._call_external(callee, args, node, sit, discarded)
-            return UNKNOWN
+            return self._call_external(callee, args, node, sit, discarded)
         if any(_is_db_handle(v) for v in args.values()):
             self.emit(fx.unanalysable("passes op or a connection to code the classifier cannot follow"), node, sit)
         self.invoke_passed_callables(args, node, sit)
         return UNKNOWN
 
-    def _call_library(self, callee: Library, args: Args, node: ast.Call, sit: Situation) -> Value:
+    def _call_library(self, callee: Library, args: Args, node: ast.Call, sit: Situation,
+                      discarded: bool) -> Value:
         if callee.root == "builtins":
             return pybuiltins.call(self, callee.leaf, args, node, sit)
         if callee.root in {"sqlalchemy", "sqlmodel", "alembic"}:
             return sqlalchemy_api.call_function(self, callee, args, node, sit)
+        if callee.root in plugins.PACKAGES:
+            modelled = plugins.call(self, callee.dotted, args, node, sit)
+            if modelled is not None:
+                return modelled
+            return self._call_external(External(callee.dotted), args, node, sit, discarded)
         if callee.dotted in {"textwrap.dedent", "inspect.cleandoc"} and args.positional:
             return strings.str_method(args.positional[0], "strip", [], {}) if isinstance(
                 args.positional[0], BuiltString) else _apply_const(callee.dotted, args.positional[0])
@@ -593,13 +606,20 @@ class Interpreter:
         return _derived(runtime[0]) if runtime else UNKNOWN
 
     def _call_external(self, callee: External, args: Args, node: ast.Call, sit: Situation,
-                       discarded: bool) -> None:
+                       discarded: bool) -> Value:
         # Code in the application's modules is out of sight. It matters when it
         # gets a handle on the database, or is called purely for its effect.
+        covering = declared.find(self.declarations, callee.dotted)
         if discarded or any(_is_db_handle(v) for v in args.values()):
-            self.emit(fx.unanalysable(f"calls {callee.dotted}, imported from another module, "
-                                      "which may execute SQL"), node, sit)
+            effect = fx.unanalysable(f"calls {callee.dotted}, imported from another module, "
+                                     "which may execute SQL")
+            if covering is not None:
+                effect = replace(effect, resolution=covering.resolution)
+            self.emit(effect, node, sit)
         self.invoke_passed_callables(args, node, sit)
+        # What a declared call returns stays covered by the declaration (a client's
+        # pipeline, a helper's handle); anything else is unknown.
+        return External(f"{callee.dotted}()") if covering is not None else UNKNOWN
 
     def invoke_passed_callables(self, args: Args, node: ast.Call, sit: Situation) -> None:
         """Callables handed to code the analysis cannot follow (``map(op.drop_table, ...)``)

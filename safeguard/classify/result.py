@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .codes import MAY_FAIL, SAFE, Verdict, kind_of
+from .codes import MAY_FAIL, RESOLVED, SAFE, Verdict, kind_of
 
 if TYPE_CHECKING:
     from ..revisions import Direction
@@ -20,16 +20,28 @@ class Finding:
     message: str
     #: 1-based line in the revision file.
     line: int
+    #: Why the finding does not count towards the verdict, e.g. "safe: declared in
+    #: alembic.ini [safeguard] lint_known"; None for a finding that counts.
+    resolution: str | None = None
 
     @property
     def kind(self) -> str:
-        """``destructive``, ``may-fail`` (a warning) or ``unknown``."""
-        return kind_of(self.code)
+        """``destructive``, ``may-fail`` (a warning), ``unknown``, or ``resolved`` (kept
+        in the findings, left out of the verdict: see ``resolution``)."""
+        return RESOLVED if self.resolution else kind_of(self.code)
+
+    @property
+    def counts(self) -> bool:
+        """True when the finding counts towards the verdict (it is not resolved)."""
+        return self.resolution is None
 
     def to_dict(self) -> dict:
-        """The lint JSON shape: ``{"code", "message", "line", "kind"}``."""
-        return {"code": self.code, "message": self.message, "line": self.line,
-                "kind": self.kind}
+        """The lint JSON shape: ``{"code", "message", "line", "kind"}``, and
+        ``"resolution"`` on a resolved finding."""
+        found = {"code": self.code, "message": self.message, "line": self.line, "kind": self.kind}
+        if self.resolution:
+            found["resolution"] = self.resolution
+        return found
 
 
 @dataclass(frozen=True)
@@ -67,8 +79,8 @@ class Classification:
 
     @property
     def may_fail(self) -> bool:
-        """True when a finding predicts a failure on existing data (MF101/103/104)."""
-        return any(f.code in MAY_FAIL for f in self.findings)
+        """True when a finding predicts a failure on existing data (MF101/103/104/105)."""
+        return any(f.code in MAY_FAIL and f.counts for f in self.findings)
 
     @property
     def acknowledged(self) -> bool:
@@ -77,8 +89,13 @@ class Classification:
 
     @property
     def codes(self) -> frozenset[str]:
-        """The distinct finding codes."""
-        return frozenset(f.code for f in self.findings)
+        """The distinct codes of the findings that count (resolved ones left out)."""
+        return frozenset(f.code for f in self.findings if f.counts)
+
+    @property
+    def resolved(self) -> tuple[Finding, ...]:
+        """The findings kept in the report but left out of the verdict."""
+        return tuple(f for f in self.findings if not f.counts)
 
     def to_dict(self) -> dict:
         """The lint JSON shape for one revision, plus the acknowledgement (or None)."""

@@ -6,9 +6,14 @@ a comment, ``'DELETE'`` is a string, and ``delete from`` is a DELETE. Statements
 sqlglot cannot parse fall back to a keyword reading of their tokens (still not a
 regular expression over raw text: comments and strings are gone by then).
 
-Stored bodies (triggers, functions, procedures) are never classified: creating
-them changes no rows. Anonymous PostgreSQL ``DO`` blocks run immediately, so their
-bodies are read with the same keyword reading.
+Statements are judged by their kind even when sqlglot cannot read them: creating a
+trigger, function, procedure, operator or type changes no rows, whatever the body
+says. A body runs when something calls it: an anonymous PostgreSQL ``DO`` block runs
+at once, so its statements are read with the keyword reading (``EXECUTE`` of one
+literal is read as that literal; of anything built at run time, UN101), and a
+function or procedure created in the revision and then called (``SELECT f()``,
+``PERFORM f()``, ``CALL p()``) counts what its body does at the call. A few spatial
+SQL functions drop or rename data when called (plugins/geoalchemy.py).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import cast
 
 import sqlglot
@@ -26,6 +32,7 @@ from sqlglot.tokens import Token, TokenType
 
 from . import effects as fx
 from .effects import Effect
+from .plugins import SQL_FUNCTIONS
 from .state import SchemaState
 from .statements import (
     SqlUnreadable,
@@ -114,17 +121,120 @@ def _cannot_write(statement: Statement) -> bool:
 
 
 def _statement_effects(statement: Statement, dialect: str | None, schema: SchemaState) -> list[Effect]:
-    if statement.is_routine_definition or _cannot_write(statement):
+    if statement.is_routine_definition:
+        routine = statement.created_routine()
+        if routine is not None:
+            schema.routine_created(*routine)
         return []
+    called = call_effects(list(statement.tokens), schema, statement.text)
+    if _cannot_write(statement):
+        return called
     expression = _parse(statement.text, dialect)
     if expression is None:
         found = token_effects(list(statement.tokens), schema)
-        if found:
-            return found
-        return [fx.unanalysable(f"SQL statement could not be parsed: {_excerpt(statement.text)}")]
+        if found or _kind_is_clear(statement):
+            return called + found
+        return called + [fx.unanalysable(f"SQL statement could not be parsed: {_excerpt(statement.text)}")]
     if isinstance(expression, exp.Command):
-        return token_effects(list(statement.tokens), schema)
-    return _expression_effects(expression, schema)
+        return called + token_effects(list(statement.tokens), schema)
+    return called + _expression_effects(expression, schema)
+
+
+#: Objects whose CREATE, ALTER or DROP changes no table rows whatever else the
+#: statement says (the keyword reading has already caught DROP ... CASCADE of a type).
+_NO_ROWS_OBJECTS = frozenset({
+    "FUNCTION", "PROCEDURE", "TRIGGER", "EVENT", "CONSTRAINT", "RULE", "VIEW", "MATERIALIZED",
+    "RECURSIVE", "TYPE", "DOMAIN", "EXTENSION", "SEQUENCE", "OPERATOR", "AGGREGATE", "CAST",
+    "COLLATION", "CONVERSION", "LANGUAGE", "TRUSTED", "PROCEDURAL", "POLICY", "ROLE", "USER",
+    "GROUP", "PUBLICATION", "SUBSCRIPTION", "STATISTICS", "TEXT", "SCHEMA", "INDEX", "ACCESS",
+    "TRANSFORM", "SERVER", "FOREIGN",
+})
+_CREATE_MODIFIERS = frozenset({"OR", "REPLACE", "TEMP", "TEMPORARY", "UNLOGGED", "DEFAULT",
+                               "UNIQUE", "IF", "NOT", "EXISTS"})
+
+
+def _kind_is_clear(statement: Statement) -> bool:
+    """True when a statement sqlglot cannot parse is, by its leading keywords, one
+    whose kind changes no rows: CREATE, ALTER or DROP of a function, trigger, type,
+    operator, policy... (never of a table), and COMMENT ON. The keyword reading has
+    already judged it; nothing about it is left unknown."""
+    words = statement.keywords
+    if not words:
+        return False
+    if words[0] == "COMMENT":
+        return True
+    if words[0] not in {"CREATE", "ALTER", "DROP"}:
+        return False
+    kind = next((w for w in words[1:6] if w not in _CREATE_MODIFIERS), "")
+    return kind in _NO_ROWS_OBJECTS
+
+
+def call_effects(tokens: list[Token], schema: SchemaState, text: str | None = None) -> list[Effect]:
+    """What the calls in a statement do: a function or procedure the revision created
+    earlier (its body, judged now), or a spatial function that drops or renames data.
+    With the statement's ``text``, a statement that names none of them is passed over
+    without reading its tokens one by one (seed data renders to long INSERTs)."""
+    if tokens and tokens[0].text.upper() in _DEFINING_VERBS:
+        return []  # DROP FUNCTION f(), COMMENT ON FUNCTION f(): naming it runs nothing
+    if text is not None:
+        lowered = text.lower()
+        if not any(name in lowered for name in (*SQL_FUNCTIONS, *schema.routines)):
+            return []
+    called = _called_procedure(tokens)
+    if called in schema.routines:
+        return _routine_effects(called, schema)
+    found: list[Effect] = []
+    for i in range(len(tokens) - 1):
+        if tokens[i + 1].token_type != TokenType.L_PAREN or tokens[i].token_type in _TEXT_TOKENS:
+            continue
+        name = tokens[i].text.lower()
+        if name in schema.routines:
+            found.extend(_routine_effects(name, schema))
+        elif name in SQL_FUNCTIONS:
+            effect = SQL_FUNCTIONS[name](_string_arguments(tokens, i + 1))
+            if effect is not None:
+                found.append(effect)
+    return found
+
+
+def _called_procedure(tokens: list[Token]) -> str | None:
+    """The unqualified, lower-cased name a CALL statement runs (the tokenizer keeps
+    what follows CALL as one raw string)."""
+    if len(tokens) == 2 and tokens[0].text.upper() == "CALL":
+        return tokens[1].text.split("(", 1)[0].strip().rsplit(".", 1)[-1].strip('"').lower()
+    return None
+
+
+#: Statements that name a function without running it.
+_DEFINING_VERBS = frozenset({"CREATE", "ALTER", "DROP", "COMMENT", "GRANT", "REVOKE"})
+
+
+def _routine_effects(name: str, schema: SchemaState) -> list[Effect]:
+    body = schema.routines[name]
+    if body is None:
+        return [fx.unanalysable(f"calls {name}(), created in this revision, whose body cannot be read")]
+    del schema.routines[name]  # a body that calls itself is judged once
+    try:
+        effects = do_block_effects(_strip_dollar_quotes(body), schema)
+    finally:
+        schema.routines[name] = body
+    suffix = f" (in {name}(), created in this revision and called here)"
+    return [replace(e, message=e.message + suffix) for e in effects]
+
+
+def _string_arguments(tokens: list[Token], opening: int) -> list[str]:
+    """The string literals among the arguments of the call whose ``(`` is at ``opening``."""
+    depth, found = 0, []
+    for token in tokens[opening:]:
+        if token.token_type == TokenType.L_PAREN:
+            depth += 1
+        elif token.token_type == TokenType.R_PAREN:
+            depth -= 1
+            if depth == 0:
+                break
+        elif token.token_type == TokenType.STRING and depth == 1:
+            found.append(token.text)
+    return found
 
 
 def _parse(text: str, dialect: str | None) -> exp.Expression | None:
@@ -175,6 +285,8 @@ def _on_drop(node: exp.Drop, schema: SchemaState) -> list[Effect]:
     names = [_qualified(t) for t in node.args.get("tables") or [node.this]]
     if kind in {"SCHEMA", "DATABASE"}:
         return [fx.drops_schema(name) for name in names]
+    if kind in _COLUMN_TYPES and node.args.get("cascade"):
+        return [fx.drops_dependent_columns(f"{kind.lower()} {fx.display(name)}") for name in names]
     if kind != "TABLE":
         return []  # views, indexes, sequences, functions: definitions, not data
     found = []
@@ -332,6 +444,8 @@ def _alter_add_constraint(table: str | None, action: exp.AddConstraint, schema: 
 
 
 _NOT_A_COLUMN = frozenset({"CONSTRAINT", "INDEX", "DEFAULT", "PRIMARY", "FOREIGN", "CHECK", "KEY", "NOT"})
+#: Objects that can be the type of a column: DROP ... CASCADE of one drops those columns.
+_COLUMN_TYPES = frozenset({"TYPE", "DOMAIN", "EXTENSION"})
 
 _HANDLERS: dict[type, Callable[..., list[Effect]]] = {
     exp.Drop: _on_drop,
@@ -417,6 +531,8 @@ def _kw_drop(w: _Words, schema: SchemaState) -> list[Effect]:
     kind = w.words[1] if len(w.words) > 1 else ""
     if kind in {"SCHEMA", "DATABASE"}:
         return [fx.drops_schema(w.name_at(2))]
+    if kind in _COLUMN_TYPES and "CASCADE" in w.words:
+        return [fx.drops_dependent_columns(f"{kind.lower()} {fx.display(w.name_at(2))}")]
     if kind == "TABLE":
         table = w.name_at(2)
         return [] if schema.is_new_table(table) else [fx.drops_table(table)]
@@ -424,6 +540,8 @@ def _kw_drop(w: _Words, schema: SchemaState) -> list[Effect]:
 
 
 def _kw_alter(w: _Words, schema: SchemaState) -> list[Effect]:
+    if w.words[1:2] == ["TYPE"] and "RENAME" in w.words and "VALUE" in w.words:
+        return [_kw_rename_value(w)]
     if len(w.words) < 2 or w.words[1] != "TABLE":
         return []
     table = w.name_at(2)
@@ -443,6 +561,17 @@ def _kw_alter(w: _Words, schema: SchemaState) -> list[Effect]:
         elif word in {"UNIQUE", "PRIMARY"} and "ADD" in w.words[3:i] and not schema.is_new_table(table):
             found.append(fx.adds_unique(table, None))
     return found
+
+
+def _kw_rename_value(w: _Words) -> Effect:
+    """``ALTER TYPE t RENAME VALUE 'old' TO 'new'``: every row that held 'old' reads 'new'."""
+    literals = [_unquoted(t.text) for t in w.tokens if t.token_type == TokenType.STRING]
+    old, new = (literals + ["?", "?"])[:2]
+    return fx.rewrites_enum_value(fx.display(w.name_at(2)), old, new, None, "(ALTER TYPE ... RENAME VALUE)")
+
+
+def _unquoted(text: str) -> str:
+    return text[1:-1].replace("''", "'") if len(text) >= 2 and text[0] == text[-1] == "'" else text
 
 
 def _kw_rename(w: _Words, i: int, table: str | None, schema: SchemaState) -> Effect:
@@ -491,6 +620,8 @@ def _kw_replace_or_merge(w: _Words, schema: SchemaState) -> list[Effect]:
 
 
 def _kw_call(w: _Words, schema: SchemaState) -> list[Effect]:
+    if _called_procedure(w.tokens) in schema.routines:
+        return []  # created in this revision: call_effects judged its body
     return [fx.unanalysable(f"{w.words[0]} {w.name_at(1) or ''} runs code the classifier cannot see".strip())]
 
 
@@ -528,18 +659,48 @@ def do_block_effects(body: str, schema: SchemaState) -> list[Effect]:
         tokens = tokenize(body, "postgres")
     except SqlUnreadable:
         return [fx.unanalysable("a DO block whose body cannot be tokenized")]
-    if any(t.text.upper() == "EXECUTE" for t in tokens):
-        return [fx.unanalysable("a DO block runs dynamic SQL with EXECUTE")]
     found: list[Effect] = []
     piece: list[Token] = []
     for token in [*tokens, None]:
         if token is None or token.token_type == TokenType.SEMICOLON:
             starts = [i for i, t in enumerate(piece) if t.text.upper() in _BLOCK_WORDS]
-            found.extend(token_effects(piece[starts[-1] + 1 :] if starts else piece, schema))
+            first = starts[-1] + 1 if starts else 0
+            statement = piece[first:]
+            found.extend(call_effects(statement, schema))
+            if any(_is_dynamic(piece, i) for i in range(len(piece)) if i != first):
+                # FOR r IN EXECUTE ..., RETURN QUERY EXECUTE ...: what runs is not read.
+                found.append(fx.unanalysable("a DO block runs SQL built at run time with EXECUTE"))
+            if statement and _is_dynamic(statement, 0):
+                found.extend(_dynamic_sql(statement[1:], body, schema))
+            else:
+                found.extend(token_effects(statement, schema))
             piece = []
         else:
             piece.append(token)
     return found
+
+
+def _is_dynamic(tokens: list[Token], i: int) -> bool:
+    """True when ``tokens[i]`` is PL/pgSQL's EXECUTE of a query (not the EXECUTE
+    FUNCTION/PROCEDURE of a CREATE TRIGGER)."""
+    following = tokens[i + 1].text.upper() if i + 1 < len(tokens) else ""
+    return tokens[i].text.upper() == "EXECUTE" and following not in {"FUNCTION", "PROCEDURE"}
+
+
+def _dynamic_sql(rest: list[Token], body: str, schema: SchemaState) -> list[Effect]:
+    """PL/pgSQL ``EXECUTE <expression>``: the SQL of one string literal is read like
+    any other; SQL assembled at run time (``format(...)``, ``'...' || x``) is not."""
+    # Read from the body's own text: where EXECUTE starts a block, the tokenizer keeps
+    # the rest of the statement as one raw string; elsewhere it unquotes the literal.
+    text = body[rest[0].start : rest[0].end + 1].strip() if len(rest) == 1 else ""
+    literal = None
+    if len(text) >= 2 and text[0] == text[-1] == "'" and "'" not in text[1:-1].replace("''", ""):
+        literal = text[1:-1].replace("''", "'")
+    elif text.startswith("$") and _strip_dollar_quotes(text) != text:
+        literal = _strip_dollar_quotes(text)
+    if literal is None:
+        return [fx.unanalysable("a DO block runs SQL built at run time with EXECUTE")]
+    return classify_sql(literal, "postgres", schema)
 
 
 _KEYWORD_READERS: dict[str, Callable[[_Words, SchemaState], list[Effect]]] = {

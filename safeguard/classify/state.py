@@ -2,7 +2,8 @@
 
 Several rules depend on it: a NOT NULL column or a unique index on a table created
 earlier in the same revision cannot fail on old rows, and dropping that table or
-emptying it loses nothing that existed before the revision ran.
+emptying it loses nothing that existed before the revision ran. A function created
+earlier in the revision is what a later ``SELECT f()`` runs: its body is kept.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ class SchemaState:
     def __init__(self) -> None:
         self._new_tables: set[str] = set()
         self._new_columns: set[tuple[str, str]] = set()
+        #: Functions and procedures the revision created: lower-cased name -> body
+        #: text (None when the body could not be read).
+        self.routines: dict[str, str | None] = {}
 
     def table_created(self, table: str | None) -> None:
         """Record that the revision created ``table``."""
@@ -41,6 +45,10 @@ class SchemaState:
         """Record that the revision added ``table.column``."""
         if table and column:
             self._new_columns.add((_key(table), _key(column)))
+
+    def routine_created(self, name: str, body: str | None) -> None:
+        """Record that the revision created function or procedure ``name`` (unqualified)."""
+        self.routines[_key(name)] = body
 
     def is_new_table(self, table: str | None) -> bool:
         """True when ``table`` was created earlier in this revision."""

@@ -16,6 +16,8 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
 from sqlglot.tokens import Token, TokenType
 
+#: Tokens a function's body can be written as (``AS $$ ... $$``, ``AS '...'``).
+_BODY_TOKENS = frozenset({TokenType.HEREDOC_STRING, TokenType.STRING, TokenType.RAW_STRING})
 #: Objects whose CREATE statement carries a stored body.
 _ROUTINES = frozenset({"TRIGGER", "FUNCTION", "PROCEDURE", "RULE"})
 #: Keywords that open a block closed by END inside a stored body.
@@ -45,6 +47,37 @@ class Statement:
     def is_routine_definition(self) -> bool:
         """True for CREATE [OR REPLACE] TRIGGER/FUNCTION/PROCEDURE/RULE: creating it changes no rows."""
         return _is_routine(self.tokens)
+
+    def created_routine(self) -> tuple[str, str | None] | None:
+        """For CREATE [OR REPLACE] FUNCTION/PROCEDURE: its unqualified name and its body
+        (the string after AS, or what BEGIN ATOMIC ... END encloses; None when
+        neither is there). None for any other statement."""
+        words = self.keywords[:6]
+        kind = next((w for w in words if w in {"FUNCTION", "PROCEDURE"}), None)
+        if kind is None or not self.is_routine_definition:
+            return None
+        at = self.keywords.index(kind) + 1
+        name = None
+        while at < len(self.tokens) and self.tokens[at].token_type != TokenType.L_PAREN:
+            if self.tokens[at].token_type != TokenType.DOT:
+                name = self.tokens[at].text
+            at += 1
+        if name is None:
+            return None
+        return name, self._body()
+
+    def _body(self) -> str | None:
+        words, tokens, offset = self.keywords, self.tokens, self.tokens[0].start
+        for i in range(len(tokens) - 1):
+            if words[i] == "AS" and tokens[i + 1].token_type in _BODY_TOKENS:
+                return tokens[i + 1].text
+            if words[i] == "BEGIN" and words[i + 1] == "ATOMIC":
+                if i + 2 >= len(tokens):
+                    return None
+                return self.text[tokens[i + 2].start - offset : tokens[-1].start - offset]
+            if words[i] == "RETURN":  # RETURN expression (SQL standard body)
+                return "SELECT " + self.text[tokens[i + 1].start - offset :]
+        return None
 
 
 def tokenizer_dialect(dialect: str | None) -> str:

@@ -9,6 +9,12 @@ the transaction early. Any of them makes the run's undo a snapshot (see undo.py)
 This reads the source and errs towards a snapshot: a call or keyword anywhere in the
 module, or the statement's words in any string but a docstring, counts. A false alarm
 costs a copy of the database; a miss would leave a failed run half-committed.
+alembic-postgresql-enum's ``op.add_enum_value`` runs ALTER TYPE ... ADD VALUE, so it
+counts as that statement does.
+
+Most revisions contain none of these words at all: a search of the source text for
+them (a superset of what the AST walk can find) skips the walk, which was a third of
+the classifier's time per file.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from .result import Finding
 _CALLS = {
     "autocommit_block": "autocommit_block() commits the run's transaction before it",
     "commit": "commits by itself, ending the run's transaction early",
+    "add_enum_value": "op.add_enum_value (alembic-postgresql-enum) runs ALTER TYPE ... ADD VALUE, "
+                      "which cannot be used in the transaction that adds it",
 }
 _STATEMENTS = (
     (re.compile(r"\bCONCURRENTLY\b", re.I), "CONCURRENTLY cannot run inside a transaction"),
@@ -32,8 +40,21 @@ _STATEMENTS = (
 )
 
 
-def outside_transaction(tree: ast.Module) -> tuple[Finding, ...]:
-    """One TX101 finding per construct that cannot run in the run's transaction."""
+#: Every construct above names one of these (lower-cased) in the source: a call's
+#: name, the keyword, or a word each statement pattern needs. Plain substring tests
+#: of the lower-cased text: a case-insensitive regular expression cost twenty times as
+#: much (0.1 ms a file).
+_WORDS = ("commit", "add_enum_value", "concurrently", "vacuum", "value")
+
+
+def outside_transaction(tree: ast.Module, source: str | None = None) -> tuple[Finding, ...]:
+    """One TX101 finding per construct that cannot run in the run's transaction.
+    ``source`` (the text ``tree`` was parsed from) lets a file without any of the
+    words skip the walk."""
+    if source is not None:
+        lowered = source.lower()
+        if not any(word in lowered for word in _WORDS):
+            return ()
     docstrings = _docstrings(tree)
     found: dict[tuple[int, str], Finding] = {}
 

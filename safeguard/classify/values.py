@@ -190,6 +190,29 @@ class External(Value):
     dotted: str
 
 
+@dataclass(frozen=True)
+class PluginObject(Value):
+    """An object built by a modelled plugin (an alembic_utils entity, an
+    alembic-postgresql-enum TableReference): ``kind`` names its class, ``fields``
+    hold the arguments it was built with, by parameter name."""
+
+    kind: str
+    fields: tuple[tuple[str, Value], ...] = ()
+
+    def field(self, name: str) -> Value | None:
+        """The value given for ``name``, or None."""
+        return dict(self.fields).get(name)
+
+
+@dataclass(frozen=True)
+class SchemaStatement(Value):
+    """An executable object a modelled plugin ships whose statements only create or
+    replace schema objects (``sqlalchemy_searchable.sql_expressions``): executing
+    it changes no rows. ``what`` describes it for messages."""
+
+    what: str
+
+
 @dataclass(frozen=True, eq=False)
 class LocalFunction(Value):
     """A function defined in the revision file."""

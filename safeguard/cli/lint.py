@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ..config import Settings, locate_config
+from ..errors import ConfigError
 from ..operations import lint as lint_
 from .base import Cli, command
 
@@ -26,7 +28,8 @@ def print_classification(c: Classification, *, verbose: bool = True) -> None:
     if verbose:
         for f in c.findings:
             label = "warning: " if f.kind == "may-fail" else ""
-            click.echo(f"  {c.path}:{f.line}: {label}{f.code} {f.message}")
+            resolved = f" ({f.resolution})" if f.resolution else ""
+            click.echo(f"  {c.path}:{f.line}: {label}{f.code} {f.message}{resolved}")
         for f in c.outside_transaction:
             click.echo(f"  {c.path}:{f.line}: note: {f.code} {f.message}")
 
@@ -37,7 +40,7 @@ def print_classification(c: Classification, *, verbose: bool = True) -> None:
               help="Exit 11 if any destructive or unknown revision is not acknowledged (a CI gate).")
 @click.option("--strict-may-fail", is_flag=True,
               help="As --strict, and also exit 11 if a revision that may fail on existing data "
-                   "(MF101, MF103, MF104) is not acknowledged.")
+                   "(MF101, MF103, MF104, MF105) is not acknowledged.")
 @click.option("--dialect", type=DIALECTS, help="Judge only the branches this dialect takes.")
 @click.option("--downgrade", is_flag=True, help="Classify downgrade() instead of upgrade().")
 def lint(cli: Cli, paths: tuple[Path, ...], strict: bool, strict_may_fail: bool,
@@ -45,22 +48,25 @@ def lint(cli: Cli, paths: tuple[Path, ...], strict: bool, strict_may_fail: bool,
     """Classify revision files as safe, destructive or unknown, with no database.
 
     Destructive means it can lose or rewrite existing data (DS1xx, BC1xx, TC101).
-    MF101, MF103 and MF104 only predict that it may fail on existing data: they are
-    warnings and leave the verdict alone (a failed run is undone either way).
+    MF101, MF103, MF104 and MF105 only predict that it may fail on existing data: they
+    are warnings and leave the verdict alone (a failed run is undone either way).
 
     PATHS are files or directories (default: the project's versions directory). An
     author acknowledges a reviewed revision in the file itself:
 
         safeguard = {"destructive": True, "reason": "drops the legacy fax column"}
+
+    A project declares what its own helpers do once, in lint_known (see `safeguard
+    config`); the project's settings apply whenever its configuration is found.
     """
-    report = lint_.lint(paths, settings=None if paths else cli.settings(), dialect=dialect,
+    report = lint_.lint(paths, settings=_settings(cli, paths), dialect=dialect,
                       strict=strict, strict_may_fail=strict_may_fail,
                       direction="downgrade" if downgrade else "upgrade")
     if cli.json:
         cli.emit(report.to_dict())
         return
     for c in report.classifications:
-        print_classification(c, verbose=c.verdict != "safe" or c.may_fail
+        print_classification(c, verbose=c.verdict != "safe" or bool(c.findings)
                              or bool(c.outside_transaction))
     counts = {v: sum(c.verdict == v for c in report.classifications)
               for v in ("safe", "destructive", "unknown")}
@@ -68,6 +74,17 @@ def lint(cli: Cli, paths: tuple[Path, ...], strict: bool, strict_may_fail: bool,
     click.echo(f"{len(report.classifications)} revision(s): {counts['safe']} safe, "
                f"{counts['destructive']} destructive, {counts['unknown']} unknown; "
                f"{may_fail} may fail on existing data", err=True)
+
+
+def _settings(cli: Cli, paths: tuple[Path, ...]) -> Settings | None:
+    """The project's settings; with PATHS and no project configuration to be found
+    (files linted outside any project), none."""
+    if paths and cli.config is None:
+        try:
+            locate_config()
+        except ConfigError:
+            return None
+    return cli.settings()
 
 
 COMMANDS = (lint,)

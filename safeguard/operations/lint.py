@@ -9,6 +9,7 @@ from typing import Sequence
 from .. import linting
 from ..classify import Classification
 from ..config import Settings
+from ..declarations import declared_helpers
 from ..linting import LintReport
 from ..revisions import Direction
 
@@ -19,13 +20,16 @@ def lint(paths: Sequence[str | Path], *, settings: Settings | None = None,
     """Classify each revision file in ``paths`` (default, with no paths: the version
     directories of the project ``settings`` name); LintFailedError under ``strict``
     when a destructive or unknown revision is not acknowledged in its file (and under
-    ``strict_may_fail`` also a may-fail one: see linting.lint)."""
+    ``strict_may_fail`` also a may-fail one: see linting.lint). With ``settings``, the
+    project's declared helpers (``lint_known``) apply; ConfigError if one does not
+    import."""
     if not paths:
         if settings is None:
             raise TypeError("lint needs paths, or the settings of a project to find them")
         paths = linting.script_locations(settings)
+    declarations = declared_helpers(settings) if settings is not None else ()
     return linting.lint(paths, dialect=dialect, direction=direction, strict=strict,
-                        strict_may_fail=strict_may_fail)
+                        strict_may_fail=strict_may_fail, declarations=declarations)
 
 
 def new_revision(settings: Settings, message: str | None, *, autogenerate: bool = False,
