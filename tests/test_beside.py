@@ -16,9 +16,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from conftest import CHAIN, HEAD, ProjectDir
+from support.beside import leftovers
 
-from safeguard.backends import backend_for
-from safeguard.backends.beside import beside_copies
 
 BEFORE = CHAIN[-2]  # the revision before the one that drops legacy_owner_notes
 DROPS_TABLE = "op.drop_table('audit_log')"
@@ -164,20 +163,3 @@ def test_restore_says_what_it_would_discard_and_suggests_beside(deployed):
     assert f"safeguard restore {deployed.snapshot} --beside" in refused.stderr
     assert leftovers(deployed.project) == []
 
-
-def leftovers(project: ProjectDir) -> list[str]:
-    """Beside copies of any kind that exist for the project's database, in the engine
-    or the store, and operations the journal left open."""
-    backend = backend_for(project.url)
-    root = project.store / "beside"
-    found = beside_copies(backend, root).keys()
-    found += [p.name for p in root.iterdir()] if root.is_dir() else []
-    journal = project.store / "journal.jsonl"
-    ops: dict[str, bool] = {}
-    for line in journal.read_text().splitlines() if journal.exists() else ():
-        entry = json.loads(line)
-        if entry.get("event") == "begin":
-            ops[entry["op"]] = False
-        elif entry.get("event") == "end":
-            ops[entry["op"]] = True
-    return found + [f"unfinished {op}" for op, done in ops.items() if not done]
