@@ -124,9 +124,10 @@ class TableDiff:
 
 
 def compare(conn: sa.Connection, qualifier: str, *, tables: Collection[str] | None = None,
-            rows: bool = False, limit: int = ROWS_LIMIT) -> tuple[TableDiff, ...]:
+            rows: bool = False, limit: int = ROWS_LIMIT, counted: bool = True) -> tuple[TableDiff, ...]:
     """Each table of the snapshot (reached as ``qualifier.table``) and of the live
-    database (of ``tables`` only, when given) compared, in name order."""
+    database (of ``tables`` only, when given) compared, in name order; without
+    ``counted``, their shapes only (tables, columns, keys: what `copy_back` needs)."""
     inspector = sa.inspect(conn)
     live = set(inspector.get_table_names()) - SKIPPED
     snap = set(inspector.get_table_names(schema=qualifier)) - SKIPPED
@@ -136,18 +137,19 @@ def compare(conn: sa.Connection, qualifier: str, *, tables: Collection[str] | No
     for name in sorted(wanted):
         live_t = sa.Table(name, metadata, autoload_with=conn) if name in live else None
         snap_t = sa.Table(name, metadata, schema=qualifier, autoload_with=conn) if name in snap else None
-        out.append(_compare_table(conn, name, live_t, snap_t, qualifier, rows=rows, limit=limit))
+        out.append(_compare_table(conn, name, live_t, snap_t, qualifier, rows=rows, limit=limit,
+                                  counted=counted))
     return tuple(out)
 
 
-def _count(conn: sa.Connection, query: sa.Select) -> int:
-    return int(conn.execute(query).scalar_one())
-
-
 def _compare_table(conn: sa.Connection, name: str, live: sa.Table | None, snap: sa.Table | None,
-                   qualifier: str, *, rows: bool, limit: int) -> TableDiff:
+                   qualifier: str, *, rows: bool, limit: int, counted: bool) -> TableDiff:
     dialect = conn.dialect
     count = sa.func.count()
+
+    def _count(conn: sa.Connection, query: sa.Select) -> int | None:
+        return int(conn.execute(query).scalar_one()) if counted else None
+
     if snap is None:
         assert live is not None
         return TableDiff(name, "added", live_rows=_count(conn, sa.select(count).select_from(live)))
@@ -167,6 +169,8 @@ def _compare_table(conn: sa.Connection, name: str, live: sa.Table | None, snap: 
                                  snapshot_columns=columns)
     if not key:
         return TableDiff(name, "both", note="no primary key: compared by row counts only", **facts)
+    if not counted:
+        return TableDiff(name, "both", key=key, **facts)
     if any(k not in live.c or k in retyped for k in key):
         return TableDiff(name, "both", note=f"the key ({', '.join(key)}) is not in the live table "
                                             "with its type: compared by row counts only", **facts)
@@ -253,8 +257,7 @@ def copy_back(diffs: Sequence[TableDiff], qualifier: str, dialect: sa.Dialect) -
             cols = ", ".join(q(c) for c in d.snapshot_columns)
             out.append(CopyBack(d.table, f"SELECT * FROM {source};", (
                 d.create_sql or "", f"INSERT INTO {q(d.table)} ({cols}) SELECT {cols} FROM {source};"),
-                what=f"table {d.table} was dropped: re-create it and copy its "
-                     f"{d.snapshot_rows:,} rows back"))
+                what=f"table {d.table} was dropped: re-create it and copy its rows back"))
             continue
         if not d.key:
             out.append(CopyBack(d.table, f"SELECT * FROM {source};", what=d.note or ""))

@@ -18,7 +18,6 @@ import sqlalchemy as sa
 from conftest import CHAIN, HEAD, ProjectDir
 from support.beside import leftovers
 
-
 BEFORE = CHAIN[-2]  # the revision before the one that drops legacy_owner_notes
 DROPS_TABLE = "op.drop_table('audit_log')"
 ENGINES = [

@@ -215,7 +215,8 @@ def restore_beside(settings: Settings, snapshot_id: str, *, tables: Collection[s
             raise
         held.op.finish("restored beside", beside=key, size=size)
     with reading(state.url, copies, key) as conn:
-        statements = copy_back(compare(conn, copy.qualifier, tables=chosen), copy.qualifier,
+        statements = copy_back(compare(conn, copy.qualifier, tables=chosen, counted=False),
+                               copy.qualifier,
                                conn.dialect)
     return BesideRestore(copy, statements)
 

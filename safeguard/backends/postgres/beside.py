@@ -19,7 +19,9 @@ public, and objects of extensions living in public, are not carried over.
 
 from __future__ import annotations
 
+import logging
 import shutil
+import time
 from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Collection
@@ -38,6 +40,8 @@ from .server import errors_as
 
 if TYPE_CHECKING:
     from .backend import PostgresBackend
+
+log = logging.getLogger(__name__)
 
 
 class PostgresBeside:
@@ -61,6 +65,7 @@ class PostgresBeside:
              tables: Collection[str] | None = None, progress: Progress = None) -> int:
         scratch, workdir = self.scratch(key), self.root / f".tmp-{check_key(key)}"
         what = f"cannot restore snapshot {snapshot.id} beside {self.server.identity()}"
+        started = time.perf_counter()
         try:
             with errors_as(RestoreError, what), closing(self.server.connect_maintenance()) as conn:
                 databases.drop(conn, scratch)
@@ -68,6 +73,7 @@ class PostgresBeside:
                 extra: dict[str, Any] = {"analyze": False} if isinstance(strategy, DumpStrategy) else {}
                 strategy.materialize(conn, directory, snapshot, scratch, progress=progress, **extra)
             faults.point("postgres:beside:scratch")
+            log.info("beside %s: scratch restore in %.2fs", key, time.perf_counter() - started)
             with errors_as(RestoreError, what), closing(self.server.connect(scratch)) as inside:
                 if tables is not None:
                     for (table,) in inside.execute(
@@ -80,16 +86,20 @@ class PostgresBeside:
             dumped = workdir / "beside.dump"
             pg_dump, pg_restore = self.backend.tools.get("pg_dump"), self.backend.tools.get("pg_restore")
             with self.server.client_environment() as env:
-                tools.run([pg_dump.path, "--format=custom", f"--file={dumped}", "--no-password",
+                tools.run([pg_dump.path, "--format=custom", "--compress=0", f"--file={dumped}",
+                           "--no-password",
                            f"--schema={key}", f"--dbname={self.server.conninfo(scratch)}"],
                           env=env, error=RestoreError, what=f"pg_dump of {scratch}")
                 faults.point("postgres:beside:dumped")
+                log.info("beside %s: renamed and dumped at %.2fs", key, time.perf_counter() - started)
                 tools.run([pg_restore.path, "--exit-on-error", "--single-transaction",
                            "--no-owner", "--no-privileges", "--no-password",
                            f"--dbname={self.server.conninfo()}", str(dumped)],
                           env=env, error=RestoreError, what=f"pg_restore of {key} into "
                                                             f"{self.server.database}")
             faults.point("postgres:beside:restored")
+            log.info("beside %s: restored into the live database at %.2fs", key,
+                     time.perf_counter() - started)
             with errors_as(RestoreError, what), closing(self.server.connect()) as live:
                 size = live.execute(
                     "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c "
