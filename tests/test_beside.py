@@ -18,6 +18,9 @@ import sqlalchemy as sa
 from conftest import CHAIN, HEAD, ProjectDir
 from support.beside import leftovers
 
+from safeguard.config import load_settings
+from safeguard.operations.diff import what_restore_discards
+
 BEFORE = CHAIN[-2]  # the revision before the one that drops legacy_owner_notes
 DROPS_TABLE = "op.drop_table('audit_log')"
 ENGINES = [
@@ -162,3 +165,15 @@ def test_restore_says_what_it_would_discard_and_suggests_beside(deployed):
     assert f"safeguard restore {deployed.snapshot} --beside" in refused.stderr
     assert leftovers(deployed.project) == []
 
+
+
+def test_above_the_exact_limit_the_discards_are_labelled_estimates(deployed, monkeypatch):
+    monkeypatch.chdir(deployed.project.root)
+    settings = load_settings(str(deployed.project.ini), url=deployed.project.url)
+    found = what_restore_discards(settings, deployed.snapshot, exact_limit=0)
+    assert not found.exact
+    # Net row-count changes: the changed property does not show, as the label says.
+    assert {t.table: t.rows for t in found.tables} == {"properties": 1, "obligations": 1}
+    text = "\n".join(found.lines())
+    assert "ESTIMATES" in text and f"safeguard restore {deployed.snapshot} --beside" in text
+    assert leftovers(deployed.project) == []

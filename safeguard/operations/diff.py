@@ -195,7 +195,10 @@ def what_restore_discards(settings: Settings, snapshot_id: str, *, exact_limit: 
     estimated from row counts."""
     ws = Workspace(settings)
     snapshot = ws.snapshot(snapshot_id)
-    if snapshot.size <= exact_limit:
+    # A template or kept PostgreSQL snapshot's payload is a marker: its database's size counts.
+    weight = max([snapshot.size] + [int(snapshot.extra.get(k) or 0)
+                                    for k in ("database_size", "template_size", "kept_size")])
+    if weight <= exact_limit:
         found = diff(settings, snapshot.id, report=report)
         lost: list[Discard] = []
         columns: list[str] = []
