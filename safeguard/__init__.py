@@ -23,6 +23,8 @@ _EXPORTS = {
     "restore": "api", "show_snapshot": "api", "stamp": "api", "verify_snapshot": "api",
     "lint": "api", "new_revision": "api", "run_jobs_once": "api", "schedule_jobs": "api",
     "schedule_status": "api", "serve_schedule": "api",
+    "diff": "api", "restore_beside": "api", "drop_beside": "api", "what_restore_discards": "api",
+    "BesideRestore": "api", "Diff": "api", "Discards": "api",
     "Located": "api", "ManualRestore": "api", "Recovered": "api", "VerifyResult": "api",
     "Settings": "config", "load_settings": "config",
     "SafeguardError": "errors",

@@ -8,7 +8,9 @@ do.
 
 from __future__ import annotations
 
+from .operations.beside import BesideRestore, drop_beside, restore_beside
 from .operations.check import check
+from .operations.diff import Diff, Discards, diff, what_restore_discards
 from .operations.history import current, heads, history
 from .operations.lint import lint, new_revision
 from .operations.log import journal
@@ -25,9 +27,11 @@ from .operations.verify import VerifyResult, verify_snapshot
 from .reporting import ProgressFactory, Reporter
 
 __all__ = [
+    "BesideRestore", "Diff", "Discards",
     "Located", "ManualRestore", "ProgressFactory", "Recovered", "Rehearsal", "RehearsedUpgrade",
     "Reporter", "VerifyResult",
-    "check", "create_snapshot", "current", "effective_config", "heads", "history",
+    "check", "create_snapshot",
+    "diff", "drop_beside", "restore_beside", "what_restore_discards", "current", "effective_config", "heads", "history",
     "journal", "lint", "list_snapshots", "locate_snapshots", "migrate", "new_revision", "offline_sql", "plan",
     "prune", "recover", "rehearse", "rehearse_then_migrate", "restore", "run_jobs_once",
     "schedule_jobs", "schedule_status", "serve_schedule", "show_snapshot", "stamp", "verify_snapshot",

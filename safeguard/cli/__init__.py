@@ -28,6 +28,9 @@ INDEX: dict[str, tuple[str, str]] = {
                          "alembic.ini [safeguard], SAFEGUARD_* environment, command line), then "
                          "the database env.py connects to."),
     "current": ("history", "Show the revision(s) the database is at."),
+    "diff": ("diff", "Show what snapshot ID holds that the live database does not, and the "
+                     "reverse: per table, tables and columns gone or added, rows on each side, "
+                     "and rows only in one side or changed, by primary key."),
     "downgrade": ("migrate", "Downgrade to REVISION (a revision id, -N, or base), guarded like "
                              "upgrade."),
     "heads": ("history", "Show the head revision(s) of the scripts."),

@@ -6,7 +6,9 @@ import sys
 
 import click
 
+from ..config import Settings
 from ..operations import restore as restore_
+from ..operations.diff import what_restore_discards
 from ..operations.snapshot import show_snapshot
 from ..revisions import format_revs
 from .base import Cli, command
@@ -24,8 +26,18 @@ from .base import Cli, command
 @click.option("--any-database", is_flag=True,
               help="Restore a snapshot taken of another database (another host's SQLite path, "
                    "another server): by default only this database's own snapshots are restored.")
+@click.option("--beside", is_flag=True,
+              help="Do not replace anything: make the snapshot's tables readable next to the "
+                   "live data (a schema of the PostgreSQL database, a database on the MariaDB "
+                   "server, a file SQLite attaches) and print the statements that join both "
+                   "and copy a lost column or table back.")
+@click.option("--table", "tables", multiple=True, metavar="TABLE",
+              help="With --beside: this table only (repeat for more).")
+@click.option("--drop-beside", is_flag=True,
+              help="Drop the copy `--beside` made of snapshot ID.")
 def restore(cli: Cli, snapshot_id: str, yes: bool, dry_run: bool, lock_timeout: float | None,
-            force: bool, any_database: bool) -> None:
+            force: bool, any_database: bool, beside: bool, tables: tuple[str, ...],
+            drop_beside: bool) -> None:
     """Restore the database to snapshot ID ('latest' for the newest that is not a
     safety snapshot).
 
@@ -33,8 +45,24 @@ def restore(cli: Cli, snapshot_id: str, yes: bool, dry_run: bool, lock_timeout: 
     before use; the Alembic version is re-stamped to the snapshot's; the health checks
     run afterwards. Stop the application first: while another process has a SQLite
     database open the restore is refused (--force restores anyway).
+
+    Before it asks (and with --dry-run) it says what the restore would discard: per
+    table, the rows written since the snapshot. To get lost data back without
+    discarding later writes, restore it --beside the live data instead.
     """
     settings = cli.settings(lock_timeout=lock_timeout)
+    if tables and not beside:
+        raise click.UsageError("--table goes with --beside (a restore replaces the whole database)")
+    if beside or drop_beside:
+        if beside and drop_beside or dry_run or force or any_database:
+            raise click.UsageError("--beside and --drop-beside go alone (with --table for --beside)")
+        _beside(cli, settings, snapshot_id, tables, drop=drop_beside)
+        return
+    discards = None
+    if (dry_run or not yes) and not any_database and not (cli.json and not dry_run):
+        discards = what_restore_discards(settings, snapshot_id, report=cli.say)
+        for line in discards.lines():
+            cli.say(line)
     if not dry_run and not yes:
         snap = show_snapshot(settings, snapshot_id)
         if cli.json or not sys.stdin.isatty():
@@ -44,7 +72,26 @@ def restore(cli: Cli, snapshot_id: str, yes: bool, dry_run: bool, lock_timeout: 
     outcome = restore_.restore(settings, snapshot_id, dry_run=dry_run, force=force,
                           any_database=any_database, report=cli.say, progress=cli.progress)
     if cli.json:
-        cli.emit(outcome.to_dict())
+        cli.emit({**outcome.to_dict(), "discards": discards.to_dict() if discards else None})
+
+
+def _beside(cli: Cli, settings: Settings, snapshot_id: str, tables: tuple[str, ...], *,
+            drop: bool) -> None:
+    """`--beside` and `--drop-beside`."""
+    from ..operations import beside as beside_
+
+    if drop:
+        dropped = beside_.drop_beside(settings, snapshot_id, report=cli.say)
+        if cli.json:
+            cli.emit({"dropped": dropped.to_dict() if dropped else None})
+        return
+    made = beside_.restore_beside(settings, snapshot_id, tables=tables or None, report=cli.say,
+                                  progress=cli.progress)
+    if cli.json:
+        cli.emit(made.to_dict())
+        return
+    for line in made.lines():
+        click.echo(line)
 
 
 COMMANDS = (restore,)

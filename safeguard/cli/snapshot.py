@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from ..manifest import Snapshot
+from ..operations.beside import BesideCopy
+from ..operations.beside import records as beside_records
 from ..operations.prune import prune
 from ..operations.snapshot import create_snapshot, locate_snapshots, show_snapshot
 from ..operations.verify import verify_snapshot
@@ -21,10 +23,14 @@ def snapshot() -> None:
 def snapshot_list(cli: Cli) -> None:
     """List the snapshots in the store and on the remote (when one is set), oldest
     first, with where each is: local, remote or both."""
-    located = locate_snapshots(cli.settings())
+    settings = cli.settings()
+    located = locate_snapshots(settings)
+    copies = beside_records(settings)
     if cli.json:
-        cli.emit({"snapshots": [entry.to_dict() for entry in located]})
+        cli.emit({"snapshots": [entry.to_dict() for entry in located],
+                  "beside": [copy.to_dict() for copy in copies]})
         return
+    _list_beside(copies)
     if not located:
         click.echo("No snapshots.", err=True)
         return
@@ -38,6 +44,18 @@ def snapshot_list(cli: Cli) -> None:
         where = "both" if len(entry.locations) == 2 else entry.locations[0]
         click.echo(f"{s.id:<24} {created:<20} {s.engine:<10} {s.revision or 'base':<14} "
                    f"{s.size:>13,}  {where:<7} {s.label or s.reason}{pin}")
+
+
+def _list_beside(copies: list[BesideCopy]) -> None:
+    """The snapshots restored beside the live data (`restore ID --beside`), first."""
+    if not copies:
+        return
+    click.echo("Restored beside the live data (drop with `safeguard restore ID --drop-beside`):")
+    for copy in copies:
+        tables = ", ".join(copy.tables) if copy.tables is not None else "all tables"
+        click.echo(f"  {copy.snapshot:<24} {copy.created_at[:19].replace('T', ' '):<20} "
+                   f"{copy.size:>13,}  {copy.location} ({tables})")
+    click.echo("")
 
 
 @command("create")

@@ -19,6 +19,7 @@ from ..manifest import PRE_MIGRATION, Snapshot
 from ..reporting import Reporter, silent
 from ..retention import Decision, RetentionPolicy, decide, needed_by
 from ..workspace import Workspace
+from . import beside
 from .snapshot import list_snapshots
 
 
@@ -47,6 +48,8 @@ def prune(settings: Settings, *, now: datetime | None = None, dry_run: bool = Fa
                         if ws.uploads.remote is not None:
                             ws.uploads.remote.delete(d.snapshot.id)
                     report(f"Pruned {d.snapshot.id} ({', '.join(d.reasons)})")
+                with op.step("drop-beside"):  # a copy beside the live data goes with its snapshot
+                    beside.prune(ws, backend, {d.snapshot.id for d in doomed}, report)
             except Exception as exc:
                 op.finish("failed", error=f"{type(exc).__name__}: {exc}")  # the database is untouched
                 raise

@@ -31,6 +31,7 @@ from ..reporting import Reporter, silent
 from ..restore import restore_snapshot
 from ..revisions import DatabaseState, format_revs
 from ..workspace import Workspace
+from . import beside
 from .rehearse import Settled
 from .rehearse import settle as settle_rehearsals
 
@@ -81,6 +82,7 @@ def recover(settings: Settings, *, abandon: bool = False,
             if dropped:
                 report(f"Settled in the engine: {dropped}")
             shutil.rmtree(leftover, ignore_errors=True)
+        beside.tidy(ws, backend, report)  # beside copies a crash left without a record
 
     done: list[Recovered | Settled] = list(_settle_each(
         ws, "recover", lambda backend, state, record: _recover_one(ws, backend, record, report),
@@ -131,6 +133,10 @@ def _recover_one(ws: Workspace, backend: Backend, record: OperationRecord,
     report(f"Operation {record.id} ({record.kind}) was interrupted"
            + (f" during {in_flight['step']}" if in_flight else ""))
 
+    if record.kind in beside.KINDS:  # made or dropped a copy beside the live tables only
+        detail = beside.settle(ws, backend, record, report)
+        return Recovered(record.id, record.kind, "confirmed", detail,
+                         ws.database(check_known=False, empty_ok=True).heads)
     if record.begun.get("undo") == "transaction":
         heads = ws.database(check_known=False, empty_ok=True).heads
         before = record.begun.get("heads") or []

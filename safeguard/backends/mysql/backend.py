@@ -187,18 +187,10 @@ class MySQLBackend:
                 swap.finish_interrupted(cur, live)
                 try:
                     with interruption.stoppable():
-                        dump.load(self.server, self.tools, directory, snapshot, staging,
-                                  progress=progress)
-                        counts = catalog.row_counts(cur, staging)
-                        problems = count_mismatches(snapshot.row_counts, counts)
-                        if problems:
-                            raise RestoreError(f"snapshot {snapshot.id} does not match its "
-                                               f"manifest: {'; '.join(problems[:3])}")
-                        loaded = catalog.objects(cur, staging)
                         # Triggers cannot move with their tables; events must not fire
                         # in the copy (they are recreated in the live database).
-                        catalog.drop_objects(cur, staging, [o for o in loaded
-                                                            if o.kind in ("TRIGGER", "EVENT")])
+                        counts, loaded = dump.load_inert(self.server, self.tools, cur, directory,
+                                                         snapshot, staging, progress=progress)
                     with interruption.finishing("the restore"):
                         swap.swap_in(cur, live, staging, loaded, swapping,
                                      waited=self.server.lock_wait_timeout)

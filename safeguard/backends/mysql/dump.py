@@ -31,6 +31,7 @@ from ... import digest
 from ...durable import CHUNK, FILE_MODE, Progress
 from ...errors import RefusedError, RestoreError, SnapshotError
 from ...manifest import Payload, Snapshot
+from .. import count_mismatches
 from . import catalog, tools
 from .server import Server, describe, errors_as, quote
 from .tools import ClientTools
@@ -260,6 +261,22 @@ def load(server: Server, tools_: ClientTools, directory: Path, snapshot: Snapsho
     except BaseException:
         drop_quietly(server, target)
         raise
+
+
+def load_inert(server: Server, tools_: ClientTools, cur: Any, directory: Path, snapshot: Snapshot,
+               target: str, *, progress: Progress = None) -> tuple[dict[str, int], list[Any]]:
+    """`load`, then prove the row counts against the manifest and drop the copy's
+    triggers and events (none may fire or write in a copy); the counts, and every
+    view, trigger, routine and event the dump held (catalog.objects)."""
+    load(server, tools_, directory, snapshot, target, progress=progress)
+    counts = catalog.row_counts(cur, target)
+    problems = count_mismatches(snapshot.row_counts, counts)
+    if problems:
+        raise RestoreError(f"snapshot {snapshot.id} does not match its manifest: "
+                           f"{'; '.join(problems[:3])}")
+    loaded = catalog.objects(cur, target)
+    catalog.drop_objects(cur, target, [o for o in loaded if o.kind in ("TRIGGER", "EVENT")])
+    return counts, loaded
 
 
 class _Hashing:

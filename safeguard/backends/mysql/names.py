@@ -4,6 +4,8 @@
     D__sg_old         where the live tables go in the swap, dropped after it
     D__sg_verify      `snapshot verify`'s scratch copy
     D__sg_rehearse_T  rehearsal T's copy
+    D__sg_beside_S    snapshot S restored beside the live data (beside.py;
+                      D__sg_diff_S for `safeguard diff`)
 
 A name longer than MySQL's 64 characters keeps the start of ``D`` and a hash of it.
 """
@@ -42,3 +44,8 @@ def rehearsal(live: str, token: str) -> str:
 
 def rehearsal_prefix(live: str) -> str:
     return rehearsal(live, "")
+
+
+def beside(live: str, key: str) -> str:
+    """The database of the beside copy ``key`` (``sg_beside_S`` or ``sg_diff_S``)."""
+    return _beside(live, key[len("sg_"):])

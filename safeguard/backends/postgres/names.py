@@ -12,6 +12,9 @@ from `\\l` alone what each one is and what a crash left behind:
                      snapshot ID (kept.py); dropped when that snapshot is pruned
     D.sg-rehearse-T  the copy a rehearsal migrates (`safeguard rehearse`); droppable
                      once no rehearsal holds its lock
+    D.sg-sg_beside_S the scratch restore of snapshot S on its way to a schema of the
+                     live database (beside.py; sg_diff_S for `safeguard diff`);
+                     always droppable
 
 PostgreSQL truncates identifiers longer than 63 bytes (with only a NOTICE), which could
 make two of these names collide, so a long ``D`` is shortened and a hash of the full
@@ -32,6 +35,7 @@ VERIFY = ".sg-verify"
 SNAPSHOT = ".sg-snap-"
 KEPT = ".sg-kept-"
 REHEARSAL = ".sg-rehearse-"
+BESIDE = ".sg-"
 #: A rehearsal's token: this many lowercase hex digits, so the names of every copy of
 #: one database differ only there (and one LIKE pattern finds them all).
 TOKEN_LENGTH = 8
@@ -72,6 +76,11 @@ def rehearsal(database: str, token: str) -> str:
     if len(token) != TOKEN_LENGTH or not all(c in "0123456789abcdef" for c in token):
         raise ValueError(f"invalid rehearsal token {token!r}")
     return _derived(database, REHEARSAL + token)
+
+
+def beside(database: str, key: str) -> str:
+    """The scratch database of the beside copy ``key`` (see beside.py)."""
+    return _derived(database, BESIDE + key)
 
 
 def rehearsal_pattern(database: str) -> str:
