@@ -379,7 +379,11 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         return value
     try:
         if key == "store":
-            return Path(value)
+            if not value.strip():
+                # Path("") is ".": the project directory itself would become the store.
+                raise ConfigError(f"{source}: store is empty (name the snapshot store's "
+                                  "directory, e.g. store = .safeguard)")
+            return Path(value.strip())
         if key == "checks":
             return tuple(p.strip() for p in value.replace(",", "\n").splitlines() if p.strip())
         if key in SECONDS_KEYS:

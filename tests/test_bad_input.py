@@ -231,6 +231,9 @@ BAD_INPUTS: dict[str, BadInput] = {
         ("alembic.ini", "script_location")),
     # -- [safeguard] keys: unknown, or of the wrong type; each named in the message
     "unknown key": BadInput(configure(polcy="always"), every(), 2, ("'polcy'", "[safeguard]")),
+    # Read as a path, an empty value is the project directory itself: never a store.
+    "store left empty": BadInput(rewrite_ini("store = .safeguard", "store ="), every(), 2,
+                                 ("alembic.ini", "store", "empty")),
     "unknown prefixed key": BadInput(configure(sql_checks__x="SELECT 1"), every(), 2,
                                      ("'sql_checks.x'",)),
     "timeout that is a word": BadInput(configure(lock_timeout="soon"), every(), 2,
