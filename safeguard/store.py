@@ -1,6 +1,7 @@
 """The snapshot store: a directory of snapshots, each a payload plus a manifest.
 
     .safeguard/
+      .gitignore                      `*`: the store never reaches a commit (gitignore.py)
       journal.jsonl                   every operation, step by step (journal.py)
       locks/                          one lock file per database (lock.py)
       snapshots/<id>/manifest.json    written last: no manifest, no snapshot
@@ -36,6 +37,7 @@ from .errors import (
     StoreNotWritableError,
     VerificationError,
 )
+from .gitignore import keep_out_of_git
 from .manifest import Payload, Snapshot
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,7 @@ class SnapshotStore:
         ownership.check_private(root)
         self.root = root
         self.snapshots_dir = root / "snapshots"
+        self._kept_out_of_git = False
 
     # -- setup -------------------------------------------------------------------
 
@@ -82,6 +85,9 @@ class SnapshotStore:
             raise StoreNotWritableError(
                 f"snapshot store {self.root} is not writable: {exc.strerror or exc}"
             ) from exc
+        if not self._kept_out_of_git:  # once per command, however often it is asked
+            keep_out_of_git(self.root)
+            self._kept_out_of_git = True
 
     def ensure_space(self, needed: int) -> None:
         """Refuse a snapshot that cannot fit, before writing a byte of it."""
