@@ -13,6 +13,8 @@
     │   ├── StoreNotWritableError           the snapshot store cannot be written
     │   ├── StoreNotTrustedError            another user could write the store (or a
     │   │                                   link inside it): not used
+    │   ├── JournalDamagedError             the journal cannot be read, or a damaged line
+    │   │                                   in it leaves unknown what must be known
     │   └── SnapshotNotFoundError           no snapshot with that id
     ├── LockBusyError                   4  another guarded operation holds the database
     ├── SnapshotError                   5  the snapshot could not be taken; nothing migrated
@@ -111,6 +113,12 @@ class StoreNotWritableError(RefusedError):
 class StoreNotTrustedError(RefusedError):
     """The store, or something in it, belongs to another user, is writable by group or
     others, or is a symbolic link: safeguard does not act on what others could write."""
+
+
+class JournalDamagedError(RefusedError):
+    """The journal cannot be read (it is not a file), or a damaged line in it leaves
+    unknown what the command must know (whether an operation finished, which snapshots
+    retention must keep): refused, nothing changed."""
 
 
 class SnapshotNotFoundError(RefusedError):

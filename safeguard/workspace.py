@@ -140,9 +140,10 @@ class Workspace:
 
     @staticmethod
     def _unfinished(op: OperationRecord, why: str = "") -> UnfinishedOperationError:
+        doubt = f" ({op.doubt})" if op.doubt else ""
         return UnfinishedOperationError(
             f"operation {op.id} ({op.kind}, started {op.begun.get('ts', '?')}) did not "
-            f"finish{why}; run `safeguard recover` before changing this database"
+            f"finish{doubt}{why}; run `safeguard recover` before changing this database"
         )
 
     @contextmanager

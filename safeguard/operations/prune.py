@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from ..config import Settings
+from ..errors import JournalDamagedError
 from ..manifest import PRE_MIGRATION, Snapshot
 from ..reporting import Reporter, silent
 from ..retention import Decision, RetentionPolicy, decide, needed_by
@@ -34,6 +35,12 @@ def prune(settings: Settings, *, now: datetime | None = None, dry_run: bool = Fa
     # Under the lock: a snapshot being taken, or a migration's, is never pruned mid-way.
     with ws.operation("prune", backend, check_unfinished=False) as held:
         decisions = _decide(ws, now, policy)
+        if ws.journal.damaged:
+            raise JournalDamagedError(
+                f"the journal {ws.journal.path}: line {ws.journal.damaged[0]} is damaged, and "
+                "the snapshots a line of it names are kept (the one before the last migration, "
+                "what an unfinished operation needs): prune deletes nothing until the damaged "
+                "lines are repaired or removed")
         doomed = [d for d in decisions if not d.keep]
         local = {s.id for s in ws.store.list()}
         if doomed:

@@ -24,7 +24,7 @@ from typing import Any, Callable, Literal
 
 from ..backends import Backend, KeepsReplaced, KeepsSetAside, backend_for
 from ..config import Settings
-from ..errors import SnapshotNotFoundError
+from ..errors import JournalDamagedError, SnapshotNotFoundError
 from ..journal import OperationRecord
 from ..manifest import SAFETY_REASON
 from ..reporting import Reporter, silent
@@ -125,6 +125,14 @@ def _settle_each(ws: Workspace, purpose: str, settle: Settle, *,
 
 def _recover_one(ws: Workspace, backend: Backend, record: OperationRecord,
                  report: Reporter) -> Recovered:
+    if record.doubt:
+        # Finishing one that had in fact finished (a restore) would undo what was
+        # written since: a person decides (see journal.py).
+        raise JournalDamagedError(
+            f"operation {record.id} ({record.kind}, started {record.begun.get('ts', '?')}) has "
+            f"no end line and {record.doubt}: whether it finished cannot be read, so recover "
+            "does not act on it; check the database, then `safeguard recover --abandon` closes "
+            "it and leaves the database as it is")
     snapshot_id = _pre_run_snapshot(record)
     changed = _may_have_changed(record)
     in_flight = record.in_flight()
