@@ -127,6 +127,31 @@ def test_restoring_a_revision_the_scripts_no_longer_know_warns(seeded):
     assert version_of(seeded.db) == ["d1e2f3a4b5c6"]
 
 
+@pytest.mark.parametrize("broken", [
+    pytest.param("def upgrade(:\n", id="syntax error"),
+    pytest.param("import no_such_module_anywhere\n", id="unknown import"),
+])
+def test_a_restore_works_while_a_revision_file_cannot_be_imported(seeded, broken):
+    """A restore is what people need when the scripts are broken: it reads no revision
+    file to put the database back, and says what it could not check."""
+    wanted = table_contents(seeded.db)
+    snap = _create(seeded)
+    seeded.cli("upgrade", "head")
+    (seeded.versions / "ffffffffffff_broken.py").write_text(broken)
+
+    dry = seeded.run("restore", snap["id"], "--dry-run")
+    done = seeded.run("restore", snap["id"], "--yes")
+    latest = seeded.run("restore", "latest", "--yes")
+
+    for result in (dry, done, latest):
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr
+        warning = [line for line in result.stderr.splitlines() if line.startswith("WARNING")]
+        assert len(warning) == 1 and "ffffffffffff_broken.py" in warning[0], result.stderr
+    assert table_contents(seeded.db) == wanted
+    assert version_of(seeded.db) == [SEED_AT]
+
+
 @pytest.mark.parametrize("bad_id", ["../../etc", "20261125T201500Z-3f9a1c/../x", "x" * 40, ""])
 def test_snapshot_ids_cannot_name_a_path_outside_the_store(seeded, bad_id):
     result = seeded.cli("snapshot", "show", bad_id, expect=2)

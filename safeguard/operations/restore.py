@@ -75,10 +75,7 @@ def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
         check_compatible(found, ws.backend(now), any_database=any_database)
         if hashed:
             ws.store.verify_checksum(found)
-        return found, now, tuple(
-            f"snapshot {found.id} is at revision {rev}, which the current scripts do not "
-            f"know: the database will be at a revision `safeguard upgrade` cannot start from"
-            for rev in ws.project.unknown_revisions(found.revisions))
+        return found, now, _script_warnings(ws, found)
 
     if dry_run:
         snapshot, state, warnings = examine()
@@ -107,6 +104,20 @@ def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
                     "the database is as it was", signum=signum) from None
     finally:
         ws.uploaded(report)  # the safety snapshot's upload, beside the restore
+
+
+def _script_warnings(ws: Workspace, snapshot: Snapshot) -> tuple[str, ...]:
+    """What the scripts make of the snapshot's revision. A restore reads no revision
+    file to put the database back, so scripts that cannot be loaded (a syntax error, an
+    import that fails) are said, not fatal: broken scripts are when a restore is needed."""
+    problem = ws.project.scripts_problem()
+    if problem:
+        return (f"{problem}; the restore goes on without them (whether they know revision "
+                f"{format_revs(snapshot.revisions)} was not checked)",)
+    return tuple(
+        f"snapshot {snapshot.id} is at revision {rev}, which the current scripts do not "
+        f"know: the database will be at a revision `safeguard upgrade` cannot start from"
+        for rev in ws.project.unknown_revisions(snapshot.revisions))
 
 
 def _why_copy(backend: Backend, store: SnapshotStore, *, sharing: bool) -> str | None:
