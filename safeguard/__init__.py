@@ -23,7 +23,7 @@ _EXPORTS = {
     "restore": "api", "show_snapshot": "api", "stamp": "api", "verify_snapshot": "api",
     "lint": "api", "new_revision": "api", "run_jobs_once": "api", "schedule_jobs": "api",
     "schedule_status": "api", "serve_schedule": "api",
-    "Located": "api", "ManualRestore": "api", "Recovered": "api", "VerifyResult": "api",
+    "Listing": "api", "Located": "api", "ManualRestore": "api", "Recovered": "api", "VerifyResult": "api",
     "Settings": "config", "load_settings": "config",
     "SafeguardError": "errors",
     "GuardResult": "guard",

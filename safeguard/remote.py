@@ -183,17 +183,28 @@ class Remote:
                     found.append(snapshot_id)
         return sorted(found)
 
-    def list(self) -> list[Snapshot]:
-        """Every complete snapshot on the remote, oldest first. One whose manifest is
-        gone by the time it is read was deleted meanwhile (another host pruning the
-        shared remote): it no longer exists, and is not listed."""
-        found = []
+    def scan(self) -> tuple[list[Snapshot], list[str]]:
+        """Every complete snapshot on the remote, oldest first, and a warning for each
+        manifest that cannot be read, which is skipped: several hosts share a bucket, and
+        one bad manifest must not stop every host's list and prune (it is left where it
+        is, for a person). One whose manifest is gone by the time it is read was deleted
+        meanwhile (another host pruning the shared remote): it no longer exists."""
+        found, skipped = [], []
         for snapshot_id in self.ids():
             try:
                 found.append(self.get(snapshot_id))
             except SnapshotNotFoundError:
                 log.info("snapshot %s was deleted from the remote while it was listed", snapshot_id)
-        return sorted(found, key=lambda s: (s.created, s.id))
+            except VerificationError as exc:
+                skipped.append(f"{exc.message}: skipped")
+        return sorted(found, key=lambda s: (s.created, s.id)), skipped
+
+    def list(self) -> list[Snapshot]:
+        """`scan`'s snapshots; its warnings logged."""
+        found, skipped = self.scan()
+        for warning in skipped:
+            log.warning("%s", warning)
+        return found
 
     def latest(self) -> Snapshot:
         """The newest snapshot on the remote that is not a safety snapshot."""

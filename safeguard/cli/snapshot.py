@@ -21,10 +21,13 @@ def snapshot() -> None:
 def snapshot_list(cli: Cli) -> None:
     """List the snapshots in the store and on the remote (when one is set), oldest
     first, with where each is: local, remote or both."""
-    located = locate_snapshots(cli.settings())
+    listing = locate_snapshots(cli.settings(), remote_optional=True)
     if cli.json:
-        cli.emit({"snapshots": [entry.to_dict() for entry in located]})
+        cli.emit(listing.to_dict())
         return
+    for warning in listing.warnings:
+        cli.say(f"WARNING: {warning}")
+    located = listing.located
     if not located:
         click.echo("No snapshots.", err=True)
         return
