@@ -82,9 +82,12 @@ def recover(settings: Settings, *, abandon: bool = False,
                 report(f"Settled in the engine: {dropped}")
             shutil.rmtree(leftover, ignore_errors=True)
 
-    done: list[Recovered | Settled] = list(_settle_each(
-        ws, "recover", lambda backend, state, record: _recover_one(ws, backend, record, report),
-        outcome=lambda r: f"recovered: {r.action}", then=tidy))
+    try:
+        done: list[Recovered | Settled] = list(_settle_each(
+            ws, "recover", lambda backend, state, record: _recover_one(ws, backend, record, report),
+            outcome=lambda r: f"recovered: {r.action}", then=tidy))
+    finally:
+        ws.uploaded(report)  # a safety snapshot it finished leaves the machine as any other
     return done + list(settle_rehearsals(ws, report=report))  # copies interrupted rehearsals left
 
 
@@ -175,6 +178,7 @@ def _recover_one(ws: Workspace, backend: Backend, record: OperationRecord,
                                             reason=f"{SAFETY_REASON} {snapshot.id}",
                                             revisions=tuple(record.begun.get("heads") or ()))
                 detail += f"; the replaced database is safety snapshot {kept.id}"
+                ws.uploads.start(kept)
             return Recovered(operation=record.id, kind=record.kind, action="restored",
                              detail=detail, heads=result.heads)
     heads = ws.database(check_known=False, empty_ok=True).heads
