@@ -67,6 +67,11 @@ KNOWN_KEYS: dict[str, str] = {
     "remote_profile": "the AWS shared-config profile whose credentials reach the remote",
     "remote_required": "true: refuse a guarded run (before migrating) when the remote cannot be "
                        "written; false (default): protect locally and warn",
+    "database_name": "the name that identifies this database's snapshots on every machine, so a "
+                     "checkout at another path or a new machine restores them (default: a SQLite "
+                     "file inside the project by its path relative to the project, else the file's "
+                     "absolute path or host:port/dbname); hosts sharing a remote, each with a "
+                     "database of its own, give each its own name",
     "table_lock_timeout": "MySQL/MariaDB: seconds safeguard's own statements wait for other sessions "
                           "holding the database's tables (the restore's RENAME TABLE swap, the "
                           "snapshot's table lock) before failing with the sessions named",
@@ -126,6 +131,7 @@ class Settings:
     remote_region: str | None = None
     remote_profile: str | None = None
     remote_required: bool = False
+    database_name: str | None = None
     table_lock_timeout: float = 30.0
     #: Where each value came from (key -> "alembic.ini [safeguard]", ...); defaults absent.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
@@ -399,7 +405,7 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         raise ConfigError(f"{source}: {key} = {value!r} is not a valid number") from exc
     if key == "remote_required":
         return _boolean(key, value, source)
-    if key in ("remote", "remote_endpoint", "remote_region", "remote_profile"):
+    if key in ("remote", "remote_endpoint", "remote_region", "remote_profile", "database_name"):
         return value.strip() or None
     if key in ("policy", "integrity", "compression", "pg_strategy", "pg_format", "pg_sessions"):
         return value.strip().lower()

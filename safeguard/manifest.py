@@ -61,6 +61,9 @@ class Snapshot:
     extra: Mapping[str, Any] = field(default_factory=dict)
     #: Taken by a restore, of the state it replaced: never what 'latest' names.
     safety: bool = False
+    #: The database's name on every machine (identity.portable_name); None in
+    #: manifests written before it, which are matched by ``database`` alone.
+    database_name: str | None = None
 
     @property
     def revision(self) -> str | None:

@@ -31,7 +31,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 from . import digest, durable, faults
@@ -206,11 +206,13 @@ class Remote:
             log.warning("%s", warning)
         return found
 
-    def latest(self) -> Snapshot:
-        """The newest snapshot on the remote that is not a safety snapshot."""
-        chosen = [s for s in self.list() if not s.safety]
+    def latest(self, which: Callable[[Snapshot], bool] = lambda s: True) -> Snapshot:
+        """The newest snapshot on the remote that is not a safety snapshot, of those
+        ``which`` chooses (this database's)."""
+        chosen = [s for s in self.list() if not s.safety and which(s)]
         if not chosen:
-            raise SnapshotNotFoundError(f"no snapshot in the local store or on the remote {self.url}")
+            raise SnapshotNotFoundError(f"no snapshot of this database in the local store or on "
+                                        f"the remote {self.url}")
         return chosen[-1]
 
     def get(self, snapshot_id: str) -> Snapshot:

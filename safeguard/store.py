@@ -65,10 +65,12 @@ def payload_digest(files: Mapping[str, str]) -> str:
 class SnapshotStore:
     """Snapshots on disk, in one private directory."""
 
-    def __init__(self, root: Path) -> None:
-        """Refuse a store another user could have written (see ownership.py)."""
+    def __init__(self, root: Path, *, names: Callable[[str, str], str] | None = None) -> None:
+        """Refuse a store another user could have written (see ownership.py).
+        ``names(engine, identity)`` gives a new snapshot's ``database_name``."""
         ownership.check_private(root)
         self.root = root
+        self._names = names
         self.snapshots_dir = root / "snapshots"
         self._kept_out_of_git = False
 
@@ -266,6 +268,7 @@ class SnapshotStore:
             reason=reason,
             engine=backend.engine,
             database=backend.identity(),
+            database_name=self._names(backend.engine, backend.identity()) if self._names else None,
             revisions=tuple(revisions),
             size=payload.size,
             sha256=payload_digest(payload.files),
@@ -399,6 +402,7 @@ _FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "content_sha256": (_optional(_is_str), "a string or null"),
     "extra": (lambda v: isinstance(v, dict), "an object"),
     "safety": (lambda v: isinstance(v, bool), "true or false"),
+    "database_name": (_optional(_is_str), "a string or null"),
 }
 _REQUIRED = [f.name for f in fields(Snapshot)
              if f.default is MISSING and f.default_factory is MISSING and f.name != "revisions"]

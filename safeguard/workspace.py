@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Callable, Iterator
+
+from sqlalchemy.engine import make_url
 
 from . import pools
 from .backends import Backend, backend_for
@@ -29,6 +32,7 @@ from .errors import (
     SnapshotNotFoundError,
     UnfinishedOperationError,
 )
+from .identity import aimed, portable_name, same_database
 from .journal import Journal, Operation, OperationRecord
 from .lock import database_lock
 from .project import Project
@@ -45,11 +49,27 @@ class Workspace:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.project = Project(settings)
-        self.store = SnapshotStore(settings.store_dir)
+        self.store = SnapshotStore(settings.store_dir, names=self.name_of)
         self.journal = Journal(self.store.root)
         #: Every snapshot taken through ``Held.snapshot`` is uploaded to the remote
         #: (when one is set) beside the rest of the operation: see ``uploaded``.
         self.uploads = Uploads(settings, self.store)
+        #: The empty SQLite file a restore created where there was none (restore_target).
+        self._created: tuple[Path, int] | None = None
+
+    def name_of(self, engine: str, identity: str) -> str:
+        """A database's name on every machine (identity.portable_name), as this project
+        names it."""
+        return portable_name(engine, identity, self.settings.project_dir,
+                             self.settings.database_name)
+
+    def owns(self, snapshot: Snapshot, backend: Backend) -> bool:
+        """Whether a snapshot is of this database: by its name on every machine, or
+        (manifests from before names) by its identity."""
+        if snapshot.engine != backend.engine:
+            return False
+        name = self.name_of(backend.engine, backend.identity())
+        return snapshot.database_name == name or same_database(snapshot.database, backend.identity())
 
     def database(self, *, create: bool = False, check_known: bool = True,
                  empty_ok: bool = False) -> DatabaseState:
@@ -80,6 +100,42 @@ class Workspace:
             )
         return state
 
+    def restore_target(self, *, create: bool) -> DatabaseState:
+        """The database a restore replaces, as `database` reads it (an empty file
+        included). A SQLite file that does not exist is what a restore on a new machine
+        meets, and what a restore is for: with ``create`` it is created empty here (the
+        restore replaces it; `discard_created` removes it again if the restore stops
+        first); without (a dry run), where it would be is learnt without creating it."""
+        try:
+            return self.database(check_known=False, empty_ok=True)
+        except DatabaseMissingError:
+            if not create:
+                targets: list[str | None] = []
+                with aimed(targets):  # stopped before SQLite creates the file
+                    self.project.database(create=True, check_known=False)
+                if not targets or targets[0] is None:
+                    raise
+                return DatabaseState(url=make_url(f"sqlite:///{targets[0]}"), heads=())
+        state = self.database(create=True, check_known=False, empty_ok=True)
+        path = Path(str(state.url.database)).resolve()
+        self._created = (path, path.stat().st_ino)
+        log.info("the database file %s did not exist: created empty for the restore", path)
+        return state
+
+    def discard_created(self) -> None:
+        """Remove the file `restore_target` created, if it is still that empty file (a
+        restore that stopped before replacing it): a refused restore changes nothing."""
+        if self._created is None:
+            return
+        path, inode = self._created
+        self._created = None
+        try:
+            found = path.stat()
+        except FileNotFoundError:
+            return
+        if found.st_ino == inode and found.st_size == 0 and not path.with_name(path.name + "-wal").exists():
+            path.unlink()
+
     def backend(self, state: DatabaseState) -> Backend:
         """The engine backend for that database."""
         return backend_for(state.url, self.settings)
@@ -90,9 +146,10 @@ class Workspace:
         if pending:
             raise self._unfinished(pending[-1])
 
-    def snapshot(self, snapshot_id: str) -> Snapshot:
+    def snapshot(self, snapshot_id: str, backend: Backend | None = None) -> Snapshot:
         """A snapshot from the local store, else brought down from the remote (each file
-        checked against its manifest on the way): the new-machine case."""
+        checked against its manifest on the way): the new-machine case. 'latest' on the
+        remote names the newest of ``backend``'s database (`owns`), when given."""
         try:
             return self.store.get(snapshot_id)
         except SnapshotNotFoundError:
@@ -100,7 +157,8 @@ class Workspace:
             if remote is None:
                 raise
         if snapshot_id == "latest":
-            snapshot_id = remote.latest().id
+            ours = (lambda s: self.owns(s, backend)) if backend is not None else (lambda s: True)
+            snapshot_id = remote.latest(ours).id
         return remote.download(snapshot_id, self.store)
 
     def uploaded(self, report: Callable[[str], None] | None = None) -> list[RemoteCopy]:

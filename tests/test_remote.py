@@ -134,11 +134,15 @@ def test_prune_applies_retention_to_the_remote_too(seeded, s3_remote):
 
 
 def other_host(seeded, tmp_path) -> ProjectDir:
-    """A second host: its own checkout and its own SQLite database, the same remote."""
+    """A second host: its own checkout and its own SQLite database, the same remote.
+    Its file is at the same place in its checkout (poolula.db), which by default names
+    the same database on every machine (a new machine restores it): a host with a
+    database of its own says so with database_name."""
     other = ProjectDir(tmp_path / "other-host")
     other.root.mkdir()
     shutil.copy(seeded.ini, other.ini)
     shutil.copytree(seeded.root / "alembic", other.root / "alembic")
+    other.configure(database_name="other-host")
     other.cli("upgrade", SEED_AT, "--create", "--policy", "never")
     seed(other)
     return other

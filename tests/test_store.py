@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from conftest import CHAIN, HEAD, REPO, SEED_AT, table_contents, version_of
+from conftest import CHAIN, HEAD, REPO, SEED_AT, ProjectDir, table_contents, version_of
 
 from safeguard.retention import RetentionPolicy, decide
 from safeguard.store import Snapshot
@@ -102,6 +103,21 @@ def test_restore_refuses_another_databases_snapshot(seeded, tmp_path):
     result = seeded.cli("--url", f"sqlite:///{other}", "restore", snap["id"], "--yes", expect=10)
     assert f"is of {seeded.db.resolve()}" in result.stderr
     assert other.read_bytes() == seeded.db.read_bytes()
+
+
+def test_a_checkout_moved_to_another_path_restores_its_own_snapshots(seeded, tmp_path):
+    """What names a database on every machine is its place in the project (poolula.db),
+    not the absolute path: a checkout at another path is the same database."""
+    rows = table_contents(seeded.db)
+    snap = _create(seeded)
+    assert snap["database_name"] == "poolula.db" and snap["database"] == str(seeded.db.resolve())
+    moved = ProjectDir(tmp_path / "elsewhere" / "checkout")
+    shutil.copytree(seeded.root, moved.root)
+    moved.cli("upgrade", "head")
+
+    moved.cli("restore", snap["id"], "--yes")
+
+    assert table_contents(moved.db) == rows and version_of(moved.db) == [SEED_AT]
 
 
 def test_restore_needs_confirmation_and_dry_run_changes_nothing(seeded):

@@ -70,7 +70,7 @@ def _decide(ws: Workspace, now: datetime, policy: RetentionPolicy) -> list[Decis
         return decide(snapshots, now, policy, protected=protected)
     by_database: dict[str, list[Snapshot]] = defaultdict(list)
     for snapshot in snapshots:
-        by_database[snapshot.database].append(snapshot)
+        by_database[snapshot.database_name or snapshot.database].append(snapshot)
     decisions = []
     for group in by_database.values():
         kept = {found for found in (_newest(group, lambda s: s.reason.startswith(PRE_MIGRATION)),

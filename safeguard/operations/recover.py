@@ -168,7 +168,10 @@ def _recover_one(ws: Workspace, backend: Backend, record: OperationRecord,
                 report(f"The database had begun changing: restoring snapshot {snapshot.id} "
                        f"({at}), the state before the operation ...")
             keeping = _keeping(ws, backend, record)
+            # A restore's snapshot was found this database's before it began (by its
+            # name on every machine, or --any-database): not refused here.
             result = restore_snapshot(ws.store, backend, ws.project, snapshot,
+                                      any_database=record.kind == "restore",
                                       keep=keeping[1] if keeping else None)
             detail = (f"completed the restore of snapshot {snapshot.id}" if record.kind == "restore"
                       else f"restored snapshot {snapshot.id}, the state before the operation")

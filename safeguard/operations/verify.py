@@ -34,9 +34,9 @@ def verify_snapshot(settings: Settings, snapshot_id: str, *,
     """Re-hash the snapshot, restore it into a scratch database and check it there;
     VerificationError (carrying the result) when anything is wrong."""
     ws = Workspace(settings)
-    snapshot = ws.snapshot(snapshot_id)  # from the remote when not here
     state = ws.database(check_known=False)
     backend = ws.backend(state)
+    snapshot = ws.snapshot(snapshot_id, backend)  # from the remote when not here
     if snapshot.engine != backend.engine:
         raise VerificationError(f"snapshot {snapshot.id} is a {snapshot.engine} snapshot; "
                                 f"this project's database is {backend.engine}")
