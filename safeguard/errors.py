@@ -28,6 +28,8 @@
     ├── UnfinishedOperationError        9  the journal holds an unfinished operation
     │   └── JournalError                    the journal cannot be written: this one stops unfinished
     ├── VerificationError              10  a snapshot does not match its manifest
+    │   └── SnapshotNotAuthenticatedError   a remote snapshot's manifest is not signed by
+    │                                       this machine's remote key
     ├── LintFailedError                11  `lint --strict` found unacknowledged revisions
     └── OperationInterruptedError 130/143  SIGINT/SIGTERM stopped the operation; what it
                                            had changed was undone (128 + the signal)
@@ -189,6 +191,12 @@ class VerificationError(SafeguardError):
     """A snapshot does not match its manifest (checksum, engine, identity)."""
 
     exit_code = 10
+
+
+class SnapshotNotAuthenticatedError(VerificationError):
+    """A snapshot from the remote whose manifest is not signed by this machine's remote
+    key (none is set, it carries no signature, or the signature does not match): anyone
+    who can write the bucket could have put it there; used only when told."""
 
 
 class LintFailedError(SafeguardError):

@@ -39,6 +39,7 @@ from .errors import (
 )
 from .gitignore import keep_out_of_git
 from .manifest import Payload, Snapshot
+from .retention import counted
 
 log = logging.getLogger(__name__)
 
@@ -121,18 +122,23 @@ class SnapshotStore:
         return self._read_manifest(directory)
 
     def latest(self) -> Snapshot:
-        """The newest snapshot that is not a safety snapshot."""
+        """The newest snapshot that is not a safety snapshot, of those that count
+        (retention.uncounted: not one dated in the future, nor one taken in from the
+        remote unauthenticated)."""
         snapshots = self.list()
-        chosen = [s for s in snapshots if not s.safety]
+        chosen = [s for s in counted(snapshots, datetime.now(timezone.utc)) if not s.safety]
         if chosen:
             return chosen[-1]
         if not snapshots:
             raise SnapshotNotFoundError(f"the store {self.root} holds no snapshots")
         shown = ", ".join(f"{s.id} ({s.reason})" for s in reversed(snapshots[-3:]))
+        which = ("only safety snapshots, each the state a restore replaced"
+                 if all(s.safety for s in snapshots) else
+                 "only snapshots 'latest' never names (safety snapshots, and snapshots dated "
+                 "in the future or not authenticated)")
         raise SnapshotNotFoundError(
-            f"the store {self.root} holds only safety snapshots, each the state a restore "
-            f"replaced: {shown}; 'latest' never names one, so name the one you want by its "
-            "id (`safeguard snapshot list` shows them all)")
+            f"the store {self.root} holds {which}: {shown}; name the one you want by its id "
+            "(`safeguard snapshot list` shows them all)")
 
     def path_of(self, snapshot_id: str) -> Path:
         """The directory of a snapshot; the id is validated first."""
@@ -403,6 +409,7 @@ _FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "extra": (lambda v: isinstance(v, dict), "an object"),
     "safety": (lambda v: isinstance(v, bool), "true or false"),
     "database_name": (_optional(_is_str), "a string or null"),
+    "unauthenticated": (lambda v: isinstance(v, bool), "true or false"),
 }
 _REQUIRED = [f.name for f in fields(Snapshot)
              if f.default is MISSING and f.default_factory is MISSING and f.name != "revisions"]

@@ -29,6 +29,7 @@ from .errors import (
     DatabaseMissingError,
     JournalError,
     RefusedError,
+    SnapshotNotAuthenticatedError,
     SnapshotNotFoundError,
     UnfinishedOperationError,
 )
@@ -146,20 +147,29 @@ class Workspace:
         if pending:
             raise self._unfinished(pending[-1])
 
-    def snapshot(self, snapshot_id: str, backend: Backend | None = None) -> Snapshot:
-        """A snapshot from the local store, else brought down from the remote (each file
-        checked against its manifest on the way): the new-machine case. 'latest' on the
-        remote names the newest of ``backend``'s database (`owns`), when given."""
+    def snapshot(self, snapshot_id: str, backend: Backend | None = None, *,
+                 allow_unauthenticated: bool = False) -> Snapshot:
+        """A snapshot to restore or verify: from the local store, else brought down from
+        the remote (its manifest authenticated, each file checked against it on the way):
+        the new-machine case. 'latest' on the remote names the newest of ``backend``'s
+        database (`owns`), when given. One that is not authenticated (on the remote, or
+        taken in from it so) only with ``allow_unauthenticated``."""
         try:
-            return self.store.get(snapshot_id)
+            found = self.store.get(snapshot_id)
         except SnapshotNotFoundError:
             remote = self.uploads.remote
             if remote is None:
                 raise
+        else:
+            if found.unauthenticated and not allow_unauthenticated:
+                raise SnapshotNotAuthenticatedError(
+                    f"snapshot {found.id} was taken in from the remote unauthenticated (with "
+                    "--allow-unauthenticated): pass --allow-unauthenticated again to use it")
+            return found
         if snapshot_id == "latest":
             ours = (lambda s: self.owns(s, backend)) if backend is not None else (lambda s: True)
-            snapshot_id = remote.latest(ours).id
-        return remote.download(snapshot_id, self.store)
+            snapshot_id = remote.latest(ours, allow_unauthenticated=allow_unauthenticated).id
+        return remote.download(snapshot_id, self.store, allow_unauthenticated=allow_unauthenticated)
 
     def uploaded(self, report: Callable[[str], None] | None = None) -> list[RemoteCopy]:
         """Wait for the uploads this workspace started, journal what became of each

@@ -170,6 +170,7 @@ def test_hosts_sharing_a_remote_keep_each_others_history(seeded, s3_remote, tmp_
     ({"remote": "https://bucket/x"}, "remote must be s3://BUCKET/PREFIX"),
     ({"remote_required": "true"}, "remote_required is true, but no remote is set"),
     ({"remote": "s3://b/x", "remote_required": "sometimes"}, "is not true or false"),
+    ({"remote": "s3://b/x", "remote_key": "k" * 40}, "remote_key is a secret"),
 ])
 def test_bad_remote_settings_are_one_line(project, keys, says):
     project.configure(**keys)
@@ -311,3 +312,31 @@ def test_an_unreachable_remote_lists_the_local_snapshots_with_a_warning(seeded, 
     assert warning.startswith("WARNING: ") and "cannot be reached" in warning
     # Where the remote must be read to decide, it still fails in one line.
     assert seeded.run("snapshot", "prune").returncode == 13
+
+
+@pytest.mark.reliability
+def test_the_remote_key_is_a_secret_wherever_it_is_set(project, monkeypatch, tmp_path):
+    project.configure(remote="s3://bucket/app", remote_endpoint="http://127.0.0.1:1",
+                      remote_region="us-east-1")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    # Too short to be a secret: one line that says so, never the key.
+    monkeypatch.setenv("SAFEGUARD_REMOTE_KEY", "hunter2-hunter2")
+    short = project.cli("snapshot", "list", expect=2)
+    assert "fewer than 32" in short.stderr and "hunter2" not in short.stderr
+    monkeypatch.delenv("SAFEGUARD_REMOTE_KEY")
+    # In a file others can read: refused, as ssh refuses such a private key.
+    key_file = tmp_path / "remote.key"
+    key_file.write_text("k" * 40 + "\n")
+    key_file.chmod(0o644)
+    project.configure(remote_key_file=str(key_file))
+    shared = project.cli("snapshot", "list", expect=2)
+    assert "chmod 600" in shared.stderr and "k" * 40 not in shared.stderr
+    key_file.chmod(0o600)
+    settings = json.loads(project.cli("--json", "config", "--no-probe").stdout)["settings"]
+    assert settings["remote_key_file"]["value"] == str(key_file)
+    # From the environment: config says where it came from, never what it is.
+    monkeypatch.setenv("SAFEGUARD_REMOTE_KEY", "s" * 40)
+    settings = json.loads(project.cli("--json", "config", "--no-probe").stdout)["settings"]
+    assert settings["remote_key"] == {"value": "(not shown)",
+                                      "source": "environment SAFEGUARD_REMOTE_KEY"}
+    assert "s" * 40 not in project.cli("-v", "config", "--no-probe").stdout

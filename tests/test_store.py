@@ -242,6 +242,24 @@ def test_max_age_prunes_old_snapshots_but_never_pinned_or_protected_ones():
     assert decisions[old_pinned.id].keep and decisions[old_protected.id].keep
 
 
+def test_snapshots_dated_in_the_future_or_unauthenticated_never_drive_retention():
+    """Twelve snapshots dated years ahead (planted, or a host's clock wrong) and twelve
+    unauthenticated ones would fill keep_last and prune every real one: they count
+    toward no rule and are not deleted; a few minutes ahead is a clock's skew, and counts."""
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+    real = [_snapshot_at(now - timedelta(days=d)) for d in range(3)]
+    skewed = _snapshot_at(now + timedelta(minutes=2))
+    future = [_snapshot_at(datetime(2099, 1, 1, d, tzinfo=timezone.utc)) for d in range(12)]
+    planted = [_snapshot_at(now - timedelta(hours=h), unauthenticated=True) for h in range(1, 13)]
+    policy = RetentionPolicy(keep_last=4, keep_daily=0, keep_weekly=0, keep_monthly=0, max_age_days=7)
+
+    decisions = {d.snapshot.id: d for d in decide([*real, skewed, *future, *planted], now, policy)}
+
+    assert all(decisions[s.id].keep and decisions[s.id].reasons == ("last",) for s in [*real, skewed])
+    assert all(decisions[s.id].keep and "in the future" in decisions[s.id].reasons[0] for s in future)
+    assert all(decisions[s.id].keep and "not authenticated" in decisions[s.id].reasons[0] for s in planted)
+
+
 def test_backup_script_is_a_thin_shim(seeded):
     def backup(*args):
         return subprocess.run([sys.executable, str(REPO / "scripts" / "backup.py"),

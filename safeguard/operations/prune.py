@@ -18,7 +18,7 @@ from ..config import Settings
 from ..errors import JournalDamagedError
 from ..manifest import PRE_MIGRATION, Snapshot
 from ..reporting import Reporter, silent
-from ..retention import Decision, RetentionPolicy, decide, needed_by
+from ..retention import Decision, RetentionPolicy, counted, decide, needed_by
 from ..workspace import Workspace
 from .snapshot import list_snapshots
 
@@ -73,8 +73,9 @@ def _decide(ws: Workspace, now: datetime, policy: RetentionPolicy) -> list[Decis
         by_database[snapshot.database_name or snapshot.database].append(snapshot)
     decisions = []
     for group in by_database.values():
-        kept = {found for found in (_newest(group, lambda s: s.reason.startswith(PRE_MIGRATION)),
-                                    _newest(group, lambda s: s.safety)) if found}
+        real = counted(group, now)  # a planted or future-dated one displaces nothing
+        kept = {found for found in (_newest(real, lambda s: s.reason.startswith(PRE_MIGRATION)),
+                                    _newest(real, lambda s: s.safety)) if found}
         decisions += decide(group, now, policy, protected=protected | kept)
     return sorted(decisions, key=lambda d: (d.snapshot.created, d.snapshot.id), reverse=True)
 

@@ -61,11 +61,12 @@ class ManualRestore:
 
 
 def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
-            force: bool = False, any_database: bool = False, report: Reporter = silent,
-            progress: ProgressFactory = no_progress) -> ManualRestore:
+            force: bool = False, any_database: bool = False, allow_unauthenticated: bool = False,
+            report: Reporter = silent, progress: ProgressFactory = no_progress) -> ManualRestore:
     """Put a snapshot back: refuse a damaged or foreign one (a snapshot of another
-    database unless ``any_database``), take a safety snapshot of the current state,
-    restore, re-stamp, run the health checks, journal it all."""
+    database unless ``any_database``; a remote one that is not authenticated unless
+    ``allow_unauthenticated``), take a safety snapshot of the current state, restore,
+    re-stamp, run the health checks, journal it all."""
     ws = Workspace(settings)
 
     def examine(hashed: bool = True) -> tuple[Snapshot, DatabaseState, tuple[str, ...]]:
@@ -73,7 +74,8 @@ def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
         # so is a missing one (a new machine): see Workspace.restore_target.
         now = ws.restore_target(create=False)
         here = ws.backend(now)
-        found = ws.snapshot(snapshot_id, here)  # from the remote when not here
+        found = ws.snapshot(snapshot_id, here,  # from the remote when not here
+                            allow_unauthenticated=allow_unauthenticated)
         check_compatible(found, here, any_database=any_database,
                          name=ws.name_of(here.engine, here.identity()))
         if hashed:

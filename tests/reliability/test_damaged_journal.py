@@ -62,7 +62,8 @@ def test_a_damaged_line_in_a_finished_part_is_skipped_with_a_warning(seeded, kin
                       if line + b"\n" == GARBAGE[kind])
 
     results = {args: seeded.run(*args) for args in READERS}
-    ledger(Tally(tests=1, faults=1, data_lost=int(version_of(seeded.db) != [HEAD])))
+    ledger(Tally(tests=1, faults=1, data_lost=int(version_of(seeded.db) != [HEAD])),
+           fault="damaged journal")
 
     for args, done in results.items():
         assert done.returncode == 0, (args, done.stderr)
@@ -89,7 +90,8 @@ def test_a_finished_restore_whose_end_line_is_damaged_is_not_restored_again(seed
     refused = seeded.run("upgrade", "head")
     recover = seeded.run("recover")
     kept = table_contents(seeded.db)
-    ledger(Tally(tests=1, faults=1, bad_inputs=2, refused=2, data_lost=int(kept != wanted)))
+    ledger(Tally(tests=1, faults=1, bad_inputs=2, refused=2, data_lost=int(kept != wanted)),
+           fault="damaged journal")
 
     assert refused.returncode == 9 and "recover" in error_line(refused.stderr), refused.stderr
     line = error_line(recover.stderr)
@@ -115,7 +117,8 @@ def test_prune_deletes_nothing_while_a_damaged_line_may_have_protected_a_snapsho
 
     pruned = seeded.run("snapshot", "prune")
     after = sorted(p.name for p in (seeded.store / "snapshots").iterdir())
-    ledger(Tally(tests=1, faults=1, bad_inputs=1, refused=1, data_lost=int(pre_migration not in after)))
+    ledger(Tally(tests=1, faults=1, bad_inputs=1, refused=1,
+                 data_lost=int(pre_migration not in after)), fault="damaged journal")
 
     line = error_line(pruned.stderr)
     assert pruned.returncode == 3 and f"line {done + 1}" in line and "damaged" in line, pruned.stderr
@@ -135,7 +138,8 @@ def test_a_journal_or_lock_path_that_is_not_a_file_is_one_line(seeded, what, mad
     results = {args: seeded.run(*args, timeout=60)
                for args in [("snapshot", "create"), ("upgrade", "head"), ("recover",), ("log",)]}
     ledger(Tally(tests=1, faults=1, bad_inputs=len(results), refused=len(results),
-                 data_lost=int(table_contents(seeded.db) != before)))
+                 data_lost=int(table_contents(seeded.db) != before)),
+           fault=f"journal or lock that is a {made}")
 
     for args, done in results.items():
         if what == "lock" and args == ("log",):
