@@ -31,6 +31,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
                "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
+#: A throwaway remote key: uploads are signed and downloads authenticated, as configured.
+REMOTE_KEY = "bench-remote-key-" + "0123456789abcdefghijklmnop"
 
 
 def start_server() -> tuple[subprocess.Popen, str]:
@@ -64,7 +66,7 @@ def child(code: str) -> tuple[float, int]:
 
 def settings(endpoint: str, bucket: str) -> str:
     return (f"Settings(config_file=Path('alembic.ini'), remote='s3://{bucket}/bench', "
-            f"remote_endpoint={endpoint!r}, remote_region='us-east-1')")
+            f"remote_endpoint={endpoint!r}, remote_region='us-east-1', remote_key={REMOTE_KEY!r})")
 
 
 def main() -> None:

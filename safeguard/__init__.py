@@ -25,7 +25,7 @@ _EXPORTS = {
     "schedule_status": "api", "serve_schedule": "api",
     "diff": "api", "restore_beside": "api", "drop_beside": "api", "what_restore_discards": "api",
     "BesideRestore": "api", "Diff": "api", "Discards": "api",
-    "Located": "api", "ManualRestore": "api", "Recovered": "api", "VerifyResult": "api",
+    "Listing": "api", "Located": "api", "ManualRestore": "api", "Recovered": "api", "VerifyResult": "api",
     "Settings": "config", "load_settings": "config",
     "SafeguardError": "errors",
     "GuardResult": "guard",

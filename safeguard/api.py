@@ -21,14 +21,14 @@ from .operations.rehearse import Rehearsal, RehearsedUpgrade, rehearse, rehearse
 from .operations.restore import ManualRestore, restore
 from .operations.schedule import run_jobs_once, schedule_jobs, schedule_status, serve_schedule
 from .operations.settings import effective_config
-from .operations.snapshot import Located, create_snapshot, list_snapshots, locate_snapshots, show_snapshot
+from .operations.snapshot import Listing, Located, create_snapshot, list_snapshots, locate_snapshots, show_snapshot
 from .operations.stamp import stamp
 from .operations.verify import VerifyResult, verify_snapshot
 from .reporting import ProgressFactory, Reporter
 
 __all__ = [
     "BesideRestore", "Diff", "Discards",
-    "Located", "ManualRestore", "ProgressFactory", "Recovered", "Rehearsal", "RehearsedUpgrade",
+    "Listing", "Located", "ManualRestore", "ProgressFactory", "Recovered", "Rehearsal", "RehearsedUpgrade",
     "Reporter", "VerifyResult",
     "check", "create_snapshot",
     "diff", "drop_beside", "restore_beside", "what_restore_discards", "current", "effective_config", "heads", "history",

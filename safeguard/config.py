@@ -70,6 +70,17 @@ KNOWN_KEYS: dict[str, str] = {
     "remote_profile": "the AWS shared-config profile whose credentials reach the remote",
     "remote_required": "true: refuse a guarded run (before migrating) when the remote cannot be "
                        "written; false (default): protect locally and warn",
+    "remote_key": "the secret key that signs the remote's manifests and authenticates what is "
+                  "restored from it (docs/remote.md): only from the environment, "
+                  "SAFEGUARD_REMOTE_KEY, never from a file of settings; several, separated by "
+                  "spaces: the first signs, any verifies",
+    "remote_key_file": "a file holding the remote key (readable by its owner only), for when "
+                       "SAFEGUARD_REMOTE_KEY is not set",
+    "database_name": "the name that identifies this database's snapshots on every machine, so a "
+                     "checkout at another path or a new machine restores them (default: a SQLite "
+                     "file inside the project by its path relative to the project, else the file's "
+                     "absolute path or host:port/dbname); hosts sharing a remote, each with a "
+                     "database of its own, give each its own name",
     "table_lock_timeout": "MySQL/MariaDB: seconds safeguard's own statements wait for other sessions "
                           "holding the database's tables (the restore's RENAME TABLE swap, the "
                           "snapshot's table lock) before failing with the sessions named",
@@ -132,6 +143,10 @@ class Settings:
     remote_region: str | None = None
     remote_profile: str | None = None
     remote_required: bool = False
+    #: A secret (signature.py): kept out of repr(), and shown by `effective` as "(not shown)".
+    remote_key: str | None = field(default=None, repr=False)
+    remote_key_file: Path | None = None
+    database_name: str | None = None
     table_lock_timeout: float = 30.0
     #: Declared helpers: the name as written (``package.module:attribute``) -> its verdict.
     lint_known: Mapping[str, str] = field(default_factory=dict)
@@ -168,6 +183,14 @@ class Settings:
             return self.project_dir / ".safeguard"
         return self.store if self.store.is_absolute() else self.project_dir / self.store
 
+    @property
+    def remote_key_path(self) -> Path | None:
+        """remote_key_file, absolute (relative paths are the project's)."""
+        if self.remote_key_file is None:
+            return None
+        path = self.remote_key_file.expanduser()
+        return path if path.is_absolute() else self.project_dir / path
+
     def with_overrides(self, **flags: Any) -> "Settings":
         """Apply command-line flags (None means "not given")."""
         given = {k: v for k, v in flags.items() if v is not None}
@@ -186,6 +209,10 @@ class Settings:
             value = getattr(self, key)
             if key == "store":
                 value = str(self.store_dir)
+            elif key == "remote_key":
+                value = "(not shown)" if value else None
+            elif key == "remote_key_file" and value is not None:
+                value = str(self.remote_key_path)
             elif isinstance(value, tuple):
                 value = list(value)
             rows.append((key, value, self.sources.get(key, "default")))
@@ -236,12 +263,15 @@ def load_settings(
         raw.update(values)
         sources.update({key: source(key) for key in values})
 
-    take(_read_pyproject(path.resolve().parent / "pyproject.toml"),
+    take(_no_secret(_read_pyproject(path.resolve().parent / "pyproject.toml"),
+                    "pyproject.toml [tool.safeguard]"),
          lambda _: "pyproject.toml [tool.safeguard]")
     if given is not None:
-        take(_safeguard_section(given), lambda _: "the alembic Config's [safeguard]")
+        take(_no_secret(_safeguard_section(given), "the alembic Config's [safeguard]"),
+             lambda _: "the alembic Config's [safeguard]")
     elif not _is_toml(path):
-        take(_read_ini(path), lambda _: f"{path.name} [safeguard]")
+        take(_no_secret(_read_ini(path), f"{path.name} [safeguard]"),
+             lambda _: f"{path.name} [safeguard]")
     take({key[len("SAFEGUARD_"):].lower(): value for key, value in environ.items()
           if key.startswith("SAFEGUARD_") and key[len("SAFEGUARD_"):].lower() in KNOWN_KEYS},
          lambda key: f"environment SAFEGUARD_{key.upper()}")
@@ -256,6 +286,16 @@ def load_settings(
         sources["url"] = "environment DATABASE_URL"
     settings = Settings(config_file=path, url=url, sources=sources, alembic_config=given, **values)
     return settings.with_overrides(**flags)
+
+
+def _no_secret(values: dict[str, str], source: str) -> dict[str, str]:
+    """``values``, refused if they hold the remote key: a file of settings is committed
+    with the project, and a key anyone with the repository can read signs nothing."""
+    if "remote_key" in values:
+        raise ConfigError(f"{source}: remote_key is a secret and is never read from a file of "
+                          "settings (it would be committed with it): set SAFEGUARD_REMOTE_KEY in "
+                          "the environment, or name a private file with remote_key_file")
+    return values
 
 
 def _alembic_config(config: Any) -> Any:
@@ -386,8 +426,16 @@ def _coerce(key: str, value: Any, source: str) -> Any:
     if not isinstance(value, str):
         return value
     try:
+        if key == "remote_key_file":
+            return Path(value.strip()) if value.strip() else None
+        if key == "remote_key":
+            return value if value.strip() else None
         if key == "store":
-            return Path(value)
+            if not value.strip():
+                # Path("") is ".": the project directory itself would become the store.
+                raise ConfigError(f"{source}: store is empty (name the snapshot store's "
+                                  "directory, e.g. store = .safeguard)")
+            return Path(value.strip())
         if key == "checks":
             return tuple(p.strip() for p in value.replace(",", "\n").splitlines() if p.strip())
         if key in SECONDS_KEYS:
@@ -405,7 +453,7 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         return _boolean(key, value, source)
     if key == "lint_known":
         return _lint_known(value, source)
-    if key in ("remote", "remote_endpoint", "remote_region", "remote_profile"):
+    if key in ("remote", "remote_endpoint", "remote_region", "remote_profile", "database_name"):
         return value.strip() or None
     if key in ("policy", "integrity", "compression", "pg_strategy", "pg_format", "pg_sessions"):
         return value.strip().lower()

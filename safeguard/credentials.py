@@ -19,9 +19,10 @@ from sqlalchemy.engine import URL
 #: Query-string keys whose value is a password.
 SECRET_QUERY_KEYS = frozenset({"password"})
 #: The remote store's credentials (the standard AWS chain reads them from the
-#: environment): the database's client tools have no use for them.
+#: environment) and the key that signs its manifests (signature.py): the database's
+#: client tools have no use for them.
 CLOUD_SECRETS = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                           "AWS_SECURITY_TOKEN"})
+                           "AWS_SECURITY_TOKEN", "SAFEGUARD_REMOTE_KEY"})
 
 
 def url_password(url: URL) -> str | None:

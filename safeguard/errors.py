@@ -13,6 +13,8 @@
     │   ├── StoreNotWritableError           the snapshot store cannot be written
     │   ├── StoreNotTrustedError            another user could write the store (or a
     │   │                                   link inside it): not used
+    │   ├── JournalDamagedError             the journal cannot be read, or a damaged line
+    │   │                                   in it leaves unknown what must be known
     │   └── SnapshotNotFoundError           no snapshot with that id
     ├── LockBusyError                   4  another guarded operation holds the database
     ├── SnapshotError                   5  the snapshot could not be taken; nothing migrated
@@ -26,6 +28,8 @@
     ├── UnfinishedOperationError        9  the journal holds an unfinished operation
     │   └── JournalError                    the journal cannot be written: this one stops unfinished
     ├── VerificationError              10  a snapshot does not match its manifest
+    │   └── SnapshotNotAuthenticatedError   a remote snapshot's manifest is not signed by
+    │                                       this machine's remote key
     ├── LintFailedError                11  `lint --strict` found unacknowledged revisions
     └── OperationInterruptedError 130/143  SIGINT/SIGTERM stopped the operation; what it
                                            had changed was undone (128 + the signal)
@@ -113,6 +117,12 @@ class StoreNotTrustedError(RefusedError):
     others, or is a symbolic link: safeguard does not act on what others could write."""
 
 
+class JournalDamagedError(RefusedError):
+    """The journal cannot be read (it is not a file), or a damaged line in it leaves
+    unknown what the command must know (whether an operation finished, which snapshots
+    retention must keep): refused, nothing changed."""
+
+
 class SnapshotNotFoundError(RefusedError):
     """No snapshot with that id exists in the store."""
 
@@ -181,6 +191,12 @@ class VerificationError(SafeguardError):
     """A snapshot does not match its manifest (checksum, engine, identity)."""
 
     exit_code = 10
+
+
+class SnapshotNotAuthenticatedError(VerificationError):
+    """A snapshot from the remote whose manifest is not signed by this machine's remote
+    key (none is set, it carries no signature, or the signature does not match): anyone
+    who can write the bucket could have put it there; used only when told."""
 
 
 class LintFailedError(SafeguardError):

@@ -23,6 +23,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from sqlalchemy import event
@@ -47,6 +48,23 @@ def connect_identity(dialect: Dialect, cargs: Sequence[Any], cparams: Mapping[st
     arguments SQLAlchemy hands it; None for an engine safeguard has no backend for."""
     url = connect_url(dialect.name, cargs, cparams)
     return identity_of(url) if url is not None else None
+
+
+def portable_name(engine: str, identity: str, project_dir: Path, configured: str | None = None) -> str:
+    """The name that identifies a database on every machine, recorded in each manifest
+    beside its identity, so that a checkout at another path, or on a new machine,
+    restores its own snapshots: ``configured`` (the `database_name` setting) when set;
+    a SQLite file inside the project directory by its path relative to it
+    (``poolula.db``, wherever the checkout is); any other database by its identity (a
+    file's absolute path, ``host:port/dbname``)."""
+    if configured:
+        return configured
+    if engine == "sqlite":
+        try:
+            return Path(identity).relative_to(project_dir.resolve()).as_posix()
+        except ValueError:  # outside the project: the same absolute path on every machine
+            pass
+    return identity
 
 
 _SERVER_IDENTITY = re.compile(r"^(?P<host>[^/].*):(?P<port>\d+)/(?P<database>.+)$")

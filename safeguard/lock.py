@@ -8,10 +8,12 @@ Engines with a server-side lock (PostgreSQL advisory locks) add theirs on top.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
 import os
+import stat
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .durable import FILE_MODE, make_dir
-from .errors import LockBusyError
+from .errors import LockBusyError, StoreNotWritableError
 
 POLL_S = 0.05
 
@@ -34,10 +36,7 @@ def lock_path(store_root: Path, database: str) -> Path:
 def database_lock(store_root: Path, database: str, *, timeout: float, purpose: str) -> Iterator[None]:
     """Hold the database's lock for the body, waiting up to ``timeout`` seconds."""
     path = lock_path(store_root, database)
-    make_dir(path.parent)
-    # Never through a link: opened (and truncated) through one planted here, the lock
-    # would empty whatever file it points to.
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
+    fd = _open(path)
     try:
         _acquire(fd, path, database, timeout)
         # Never argv: it may hold a --url with a password.
@@ -55,6 +54,27 @@ def database_lock(store_root: Path, database: str, *, timeout: float, purpose: s
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _open(path: Path) -> int:
+    """The lock file, opened; StoreNotWritableError in one line for anything in its
+    place that is not a file (a directory, a FIFO) or that cannot be opened."""
+    try:
+        make_dir(path.parent)
+        # Never through a link: opened (and truncated) through one planted here, the lock
+        # would empty whatever file it points to. O_NONBLOCK: a FIFO would block the open.
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK,
+                     FILE_MODE)
+    except OSError as exc:
+        what = "a directory" if exc.errno == errno.EISDIR else exc.strerror or str(exc)
+        raise StoreNotWritableError(f"the lock file {path} cannot be opened ({what}): move it "
+                                    "aside; nothing was done") from exc
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        kind = "a FIFO" if stat.S_ISFIFO(os.lstat(path).st_mode) else "not a regular file"
+        raise StoreNotWritableError(f"the lock file {path} is {kind}: move it aside; nothing "
+                                    "was done")
+    return fd
 
 
 def _acquire(fd: int, path: Path, database: str, timeout: float) -> None:

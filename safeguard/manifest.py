@@ -61,6 +61,13 @@ class Snapshot:
     extra: Mapping[str, Any] = field(default_factory=dict)
     #: Taken by a restore, of the state it replaced: never what 'latest' names.
     safety: bool = False
+    #: The database's name on every machine (identity.portable_name); None in
+    #: manifests written before it, which are matched by ``database`` alone.
+    database_name: str | None = None
+    #: Read from the remote without a valid signature under this machine's key
+    #: (signature.py): never 'latest', never counted by retention, restored only when
+    #: told (--allow-unauthenticated). Set by the reader, never taken from the remote.
+    unauthenticated: bool = False
 
     @property
     def revision(self) -> str | None:

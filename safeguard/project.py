@@ -15,6 +15,8 @@ import configparser
 import contextlib
 import copy
 import io
+import os
+import traceback
 from typing import Any, Callable, Iterator, Sequence, TextIO
 
 from alembic import command, util
@@ -188,6 +190,16 @@ class Project:
         return ("sqlalchemy.url is empty and no URL was given: pass --url or set DATABASE_URL "
                 "(or make env.py find its URL)")
 
+    def scripts_problem(self) -> str | None:
+        """Why the revision files cannot all be loaded (one does not parse, or fails to
+        import), or None. A command that needs none of them (a restore) says this and
+        goes on, where one that needs them fails."""
+        try:
+            self.script.revision_map.heads  # noqa: B018 - the first look imports every file
+        except Exception as exc:  # whatever a revision file raises as it is imported
+            return f"the revision files cannot be loaded: {_failing_file(exc, self.script.dir)}"
+        return None
+
     def unknown_revisions(self, revisions: Sequence[str]) -> list[str]:
         """The revisions in ``revisions`` that the scripts do not know."""
         unknown = []
@@ -306,6 +318,16 @@ class Project:
                 command.upgrade(self.config, target, sql=True)
             else:
                 command.downgrade(self.config, target, sql=True)
+
+
+def _failing_file(exc: BaseException, scripts: str) -> str:
+    """Which revision file raised ``exc`` while it was imported, and how."""
+    if isinstance(exc, SyntaxError):
+        return f"{exc.filename}, line {exc.lineno}: {exc.msg}"
+    inside = [frame.filename for frame in traceback.extract_tb(exc.__traceback__)
+              if frame.filename.startswith(os.path.abspath(scripts) + os.sep)]
+    where = f"{inside[-1]}: " if inside else ""
+    return f"{where}{type(exc).__name__}: {first_line(exc)}"
 
 
 def _then(steps: Sequence[Any], last: Callable[[], None]) -> Iterator[Any]:

@@ -18,6 +18,12 @@ more about the choice.
 
 Credentials never reach a message, the journal or a manifest: errors are translated
 here into one line that names the bucket and what failed.
+
+What comes down is authenticated before it is used: each manifest goes up signed with
+the remote key (signature.py) and is checked on the way down. One that does not check
+out (no key here, no signature, a signature that does not match) is marked
+``unauthenticated``: listed, never `latest`, never counted by retention, and brought
+into the store only when the command is told so (``allow_unauthenticated``).
 """
 
 from __future__ import annotations
@@ -29,12 +35,13 @@ import secrets
 import shutil
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 from urllib.parse import urlsplit
 
-from . import digest, durable, faults
+from . import digest, durable, faults, signature
 from .config import Settings
 from .errors import (
     ConfigError,
@@ -43,10 +50,12 @@ from .errors import (
     RemoteError,
     RemoteUnreachableError,
     SafeguardError,
+    SnapshotNotAuthenticatedError,
     SnapshotNotFoundError,
     VerificationError,
 )
 from .manifest import Snapshot
+from .retention import in_the_future
 
 if TYPE_CHECKING:
     from .store import SnapshotStore
@@ -102,6 +111,8 @@ class Remote:
         self.prefix = parts.path.strip("/")
         self.url = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
         self.required = settings.remote_required
+        #: Signs what goes up, authenticates what comes down; None: no key here.
+        self.key = signature.key_of(settings)
         try:
             import boto3
             from botocore.config import Config
@@ -127,11 +138,11 @@ class Remote:
 
     # -- where things are ------------------------------------------------------
 
-    def key(self, snapshot_id: str, name: str = "") -> str:
+    def key_of(self, snapshot_id: str, name: str = "") -> str:
         return "/".join(p for p in (self.prefix, "snapshots", snapshot_id, name) if p)
 
     def location(self, snapshot_id: str) -> str:
-        return f"s3://{self.bucket}/{self.key(snapshot_id)}/"
+        return f"s3://{self.bucket}/{self.key_of(snapshot_id)}/"
 
     def credential_source(self) -> str:
         """Where the credentials come from (boto3's name for the provider), never them."""
@@ -148,15 +159,22 @@ class Remote:
             self._client.delete_object(Bucket=self.bucket, Key=probe)
 
     def upload(self, snapshot: Snapshot, directory: Path) -> str:
-        """Upload the payload, then the manifest; the snapshot's remote location."""
+        """Upload the payload, then the manifest (signed, with a key); the snapshot's
+        remote location."""
+        if snapshot.unauthenticated:  # signing it here would vouch for what came from the bucket
+            raise RemoteError(f"snapshot {snapshot.id} came from the remote unauthenticated: "
+                              "it is not uploaded again")
+        manifest = snapshot.to_dict()
+        if self.key is not None:
+            manifest[signature.FIELD] = self.key.sign(manifest)
         with self._translated(f"cannot upload snapshot {snapshot.id}"):
             for name in snapshot.files:
-                self._client.upload_file(str(directory / name), self.bucket, self.key(snapshot.id, name),
+                self._client.upload_file(str(directory / name), self.bucket, self.key_of(snapshot.id, name),
                                          ExtraArgs={"ChecksumAlgorithm": "SHA256"},
                                          Config=self._transfer)
             faults.point("remote:payload-uploaded")
-            self._client.put_object(Bucket=self.bucket, Key=self.key(snapshot.id, MANIFEST),
-                                    Body=json.dumps(snapshot.to_dict(), indent=2).encode(),
+            self._client.put_object(Bucket=self.bucket, Key=self.key_of(snapshot.id, MANIFEST),
+                                    Body=json.dumps(manifest, indent=2).encode(),
                                     ChecksumAlgorithm="SHA256", ContentType="application/json")
         log.info("snapshot %s uploaded to %s", snapshot.id, self.location(snapshot.id))
         return self.location(snapshot.id)
@@ -164,8 +182,8 @@ class Remote:
     def delete(self, snapshot_id: str) -> None:
         """Delete a snapshot: its manifest first, so a half-deleted one no longer exists."""
         with self._translated(f"cannot delete snapshot {snapshot_id}"):
-            self._client.delete_object(Bucket=self.bucket, Key=self.key(snapshot_id, MANIFEST))
-            for key in self._keys(self.key(snapshot_id) + "/"):
+            self._client.delete_object(Bucket=self.bucket, Key=self.key_of(snapshot_id, MANIFEST))
+            for key in self._keys(self.key_of(snapshot_id) + "/"):
                 self._client.delete_object(Bucket=self.bucket, Key=key)
 
     # -- reading ---------------------------------------------------------------
@@ -176,40 +194,66 @@ class Remote:
 
         found = []
         with self._translated("cannot list"):
-            for key in self._keys(self.key("") + "/"):
+            for key in self._keys(self.key_of("") + "/"):
                 head, _, tail = key.rpartition("/")
                 snapshot_id = head.rpartition("/")[2]
                 if tail == MANIFEST and ID_PATTERN.match(snapshot_id):
                     found.append(snapshot_id)
         return sorted(found)
 
-    def list(self) -> list[Snapshot]:
-        """Every complete snapshot on the remote, oldest first. One whose manifest is
-        gone by the time it is read was deleted meanwhile (another host pruning the
-        shared remote): it no longer exists, and is not listed."""
-        found = []
+    def scan(self) -> tuple[list[Snapshot], list[str]]:
+        """Every complete snapshot on the remote, oldest first, and a warning for each
+        manifest that cannot be read, which is skipped: several hosts share a bucket, and
+        one bad manifest must not stop every host's list and prune (it is left where it
+        is, for a person). One whose manifest is gone by the time it is read was deleted
+        meanwhile (another host pruning the shared remote): it no longer exists."""
+        found, skipped = [], []
         for snapshot_id in self.ids():
             try:
                 found.append(self.get(snapshot_id))
             except SnapshotNotFoundError:
                 log.info("snapshot %s was deleted from the remote while it was listed", snapshot_id)
-        return sorted(found, key=lambda s: (s.created, s.id))
+            except VerificationError as exc:
+                skipped.append(f"{exc.message}: skipped")
+        return sorted(found, key=lambda s: (s.created, s.id)), skipped
 
-    def latest(self) -> Snapshot:
-        """The newest snapshot on the remote that is not a safety snapshot."""
-        chosen = [s for s in self.list() if not s.safety]
+    def list(self) -> list[Snapshot]:
+        """`scan`'s snapshots; its warnings logged."""
+        found, skipped = self.scan()
+        for warning in skipped:
+            log.warning("%s", warning)
+        return found
+
+    def latest(self, which: Callable[[Snapshot], bool] = lambda s: True, *,
+               allow_unauthenticated: bool = False) -> Snapshot:
+        """The newest snapshot on the remote that is not a safety snapshot, of those
+        ``which`` chooses (this database's): never one dated in the future
+        (retention.uncounted), nor, unless allowed, one that is not authenticated."""
+        now = datetime.now(timezone.utc)
+        found = [s for s in self.list() if not s.safety and which(s) and not in_the_future(s, now)]
+        chosen = [s for s in found if allow_unauthenticated or not s.unauthenticated]
         if not chosen:
-            raise SnapshotNotFoundError(f"no snapshot in the local store or on the remote {self.url}")
+            passed = sum(s.unauthenticated for s in found)
+            hint = (f"; {passed} not authenticated ({self._why_not_trusted()}): pass "
+                    "--allow-unauthenticated to take them too" if passed and not allow_unauthenticated
+                    else "")
+            raise SnapshotNotFoundError(f"no snapshot of this database that 'latest' may name in "
+                                        f"the local store or on the remote {self.url}{hint}")
         return chosen[-1]
 
     def get(self, snapshot_id: str) -> Snapshot:
-        """One snapshot's manifest, checked as the local store checks one."""
+        """One snapshot's manifest, checked as the local store checks one, and marked
+        ``unauthenticated`` unless its signature checks out."""
+        return self._read(snapshot_id)[0]
+
+    def _read(self, snapshot_id: str) -> tuple[Snapshot, str | None]:
+        """`get`'s snapshot, and why it is not authenticated (None when it is)."""
         from .store import manifest_problem
 
         with self._translated(f"cannot read snapshot {snapshot_id}"):
             try:
                 body = self._client.get_object(Bucket=self.bucket,
-                                               Key=self.key(snapshot_id, MANIFEST))["Body"].read()
+                                               Key=self.key_of(snapshot_id, MANIFEST))["Body"].read()
             except self._client.exceptions.NoSuchKey:
                 raise SnapshotNotFoundError(f"no snapshot {snapshot_id} in the store or on the "
                                             f"remote {self.url}") from None
@@ -221,14 +265,37 @@ class Remote:
         problem = manifest_problem(data, snapshot_id)
         if problem:
             raise VerificationError(f"the manifest of snapshot {snapshot_id} on the remote {problem}")
-        return Snapshot.from_dict(data)
+        untrusted = self._untrusted(data)
+        snapshot = Snapshot.from_dict(data)
+        if untrusted is None and snapshot.unauthenticated:
+            untrusted = "it was signed as one taken in unauthenticated"
+        # Whatever the manifest says of itself: only its signature counts.
+        return replace(snapshot, unauthenticated=untrusted is not None), untrusted
 
-    def download(self, snapshot_id: str, store: "SnapshotStore") -> Snapshot:
+    def _untrusted(self, manifest: dict[str, Any]) -> str | None:
+        """Why a manifest is not authenticated, or None."""
+        return self._why_not_trusted() if self.key is None else self.key.problem(manifest)
+
+    def _why_not_trusted(self) -> str:
+        return ("no remote key is set on this machine" if self.key is None
+                else "not signed with this machine's remote key")
+
+    def download(self, snapshot_id: str, store: "SnapshotStore", *,
+                 allow_unauthenticated: bool = False) -> Snapshot:
         """Bring a snapshot into the local store: each file streamed to a temporary
         directory and checked against the manifest's digest, then renamed into place
-        with the manifest written last. A damaged or cut-off download leaves nothing."""
+        with the manifest written last. A damaged or cut-off download leaves nothing.
+        A snapshot that is not authenticated is refused before a byte is fetched,
+        unless ``allow_unauthenticated``; taken in, it stays marked so."""
         final = store.path_of(snapshot_id)  # validates the id before it names a key
-        snapshot = self.get(snapshot_id)
+        snapshot, untrusted = self._read(snapshot_id)
+        if untrusted is not None and not allow_unauthenticated:
+            raise SnapshotNotAuthenticatedError(
+                f"snapshot {snapshot.id} on the remote {self.url} is not authenticated: "
+                f"{untrusted}; anyone who can write the bucket could have "
+                "put it there, so it is not used: set the remote key that signed it "
+                "(SAFEGUARD_REMOTE_KEY or remote_key_file), or pass --allow-unauthenticated "
+                "to use it anyway")
         store.ensure_writable()
         store.ensure_space(snapshot.size)
         staging = store.snapshots_dir / f".tmp-{snapshot.id}"
@@ -239,7 +306,7 @@ class Remote:
                     target = staging / name
                     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                     faults.point("remote:downloading")
-                    self._client.download_file(self.bucket, self.key(snapshot.id, name), str(target),
+                    self._client.download_file(self.bucket, self.key_of(snapshot.id, name), str(target),
                                                Config=self._transfer)
                     actual = digest.like(expected, target)
                     if actual != expected:

@@ -51,15 +51,19 @@ class RestoreResult:
                 "restamped": self.restamped, "row_counts": self.row_counts}
 
 
-def check_compatible(snapshot: Snapshot, backend: Backend, *, any_database: bool = False) -> None:
+def check_compatible(snapshot: Snapshot, backend: Backend, *, any_database: bool = False,
+                     name: str | None = None) -> None:
     """Refuse a snapshot of another engine, or of another database unless
-    ``any_database`` (a restore told to take another host's or server's snapshot)."""
+    ``any_database`` (a restore told to take another host's or server's snapshot). A
+    snapshot whose ``database_name`` is ``name`` (this database's name on every
+    machine: identity.portable_name) is this database's, wherever it was taken."""
     if snapshot.engine != backend.engine:
         raise VerificationError(
             f"snapshot {snapshot.id} is a {snapshot.engine} snapshot; "
             f"this database is {backend.engine}"
         )
-    if not any_database and not same_database(snapshot.database, backend.identity()):
+    named = name is not None and snapshot.database_name == name
+    if not any_database and not named and not same_database(snapshot.database, backend.identity()):
         raise VerificationError(
             f"snapshot {snapshot.id} is of {snapshot.database}, not of {backend.identity()} "
             "(restore --any-database takes it anyway)"

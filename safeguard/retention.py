@@ -8,6 +8,13 @@ needed (`needed_by`): the snapshot taken before each database's most recent migr
 (the one you would restore if that migration turns out bad), the safety snapshot of its
 most recent restore (the state that restore replaced, which it promised to keep), and
 every snapshot an unfinished operation names (what `recover` will restore).
+
+Some snapshots do not count: neither as the newest (`latest`) nor toward any rule, so
+they cannot push a real snapshot out; and they are never pruned either (`uncounted`):
+one dated in the future beyond `CLOCK_SKEW` (planted, or taken by a host whose clock is
+wrong: twelve of them would otherwise fill keep_last and delete every real snapshot),
+and one read from the remote without a valid signature (signature.py), which may be
+anyone's who can write the bucket, or a host's that has no key.
 """
 
 from __future__ import annotations
@@ -18,6 +25,30 @@ from typing import Any, Callable, Iterable, Sequence
 
 from .journal import OperationRecord
 from .manifest import Snapshot
+
+#: How far ahead of this machine's clock a snapshot may be dated and still count: hosts
+#: sharing a remote keep their clocks within this of each other.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def in_the_future(snapshot: Snapshot, now: datetime) -> bool:
+    """Whether ``snapshot`` is dated later than ``now`` by more than the clock skew."""
+    return snapshot.created > now + CLOCK_SKEW
+
+
+def uncounted(snapshot: Snapshot, now: datetime) -> str | None:
+    """Why ``snapshot`` counts neither as newest nor toward retention (see the module
+    doc), or None when it counts."""
+    if snapshot.unauthenticated:
+        return "not authenticated: not counted, not deleted"
+    if in_the_future(snapshot, now):
+        return f"dated in the future ({snapshot.created_at}): not counted, not deleted"
+    return None
+
+
+def counted(snapshots: Iterable[Snapshot], now: datetime) -> list[Snapshot]:
+    """The snapshots that count (`uncounted` says nothing against them)."""
+    return [s for s in snapshots if uncounted(s, now) is None]
 
 
 @dataclass(frozen=True)
@@ -55,8 +86,9 @@ def decide(
     *,
     protected: Iterable[str] = (),
 ) -> list[Decision]:
-    """Decide every snapshot's fate, newest first. Never reads the clock or the disk."""
-    newest_first = sorted(snapshots, key=lambda s: (s.created, s.id), reverse=True)
+    """Decide every snapshot's fate, newest first. Never reads the clock or the disk.
+    A snapshot that does not count (`uncounted`) is kept, and no rule sees it."""
+    newest_first = sorted(counted(snapshots, now), key=lambda s: (s.created, s.id), reverse=True)
     reasons: dict[str, list[str]] = {s.id: [] for s in newest_first}
     protected = set(protected)
 
@@ -81,7 +113,11 @@ def decide(
             if s.id in protected else [])
         kept_by = guards + rules
         decisions.append(Decision(s, bool(kept_by), tuple(kept_by) or (prune_reason,)))
-    return decisions
+    for s in snapshots:
+        why = uncounted(s, now)
+        if why is not None:
+            decisions.append(Decision(s, True, (why,)))
+    return sorted(decisions, key=lambda d: (d.snapshot.created, d.snapshot.id), reverse=True)
 
 
 def _newest_per_bucket(newest_first: Sequence[Snapshot], bucket: Callable[[datetime], str],

@@ -1,6 +1,7 @@
 """The snapshot store: a directory of snapshots, each a payload plus a manifest.
 
     .safeguard/
+      .gitignore                      `*`: the store never reaches a commit (gitignore.py)
       journal.jsonl                   every operation, step by step (journal.py)
       locks/                          one lock file per database (lock.py)
       snapshots/<id>/manifest.json    written last: no manifest, no snapshot
@@ -36,7 +37,9 @@ from .errors import (
     StoreNotWritableError,
     VerificationError,
 )
+from .gitignore import keep_out_of_git
 from .manifest import Payload, Snapshot
+from .retention import counted
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +66,14 @@ def payload_digest(files: Mapping[str, str]) -> str:
 class SnapshotStore:
     """Snapshots on disk, in one private directory."""
 
-    def __init__(self, root: Path) -> None:
-        """Refuse a store another user could have written (see ownership.py)."""
+    def __init__(self, root: Path, *, names: Callable[[str, str], str] | None = None) -> None:
+        """Refuse a store another user could have written (see ownership.py).
+        ``names(engine, identity)`` gives a new snapshot's ``database_name``."""
         ownership.check_private(root)
         self.root = root
+        self._names = names
         self.snapshots_dir = root / "snapshots"
+        self._kept_out_of_git = False
 
     # -- setup -------------------------------------------------------------------
 
@@ -82,6 +88,9 @@ class SnapshotStore:
             raise StoreNotWritableError(
                 f"snapshot store {self.root} is not writable: {exc.strerror or exc}"
             ) from exc
+        if not self._kept_out_of_git:  # once per command, however often it is asked
+            keep_out_of_git(self.root)
+            self._kept_out_of_git = True
 
     def ensure_space(self, needed: int) -> None:
         """Refuse a snapshot that cannot fit, before writing a byte of it."""
@@ -113,18 +122,23 @@ class SnapshotStore:
         return self._read_manifest(directory)
 
     def latest(self) -> Snapshot:
-        """The newest snapshot that is not a safety snapshot."""
+        """The newest snapshot that is not a safety snapshot, of those that count
+        (retention.uncounted: not one dated in the future, nor one taken in from the
+        remote unauthenticated)."""
         snapshots = self.list()
-        chosen = [s for s in snapshots if not s.safety]
+        chosen = [s for s in counted(snapshots, datetime.now(timezone.utc)) if not s.safety]
         if chosen:
             return chosen[-1]
         if not snapshots:
             raise SnapshotNotFoundError(f"the store {self.root} holds no snapshots")
         shown = ", ".join(f"{s.id} ({s.reason})" for s in reversed(snapshots[-3:]))
+        which = ("only safety snapshots, each the state a restore replaced"
+                 if all(s.safety for s in snapshots) else
+                 "only snapshots 'latest' never names (safety snapshots, and snapshots dated "
+                 "in the future or not authenticated)")
         raise SnapshotNotFoundError(
-            f"the store {self.root} holds only safety snapshots, each the state a restore "
-            f"replaced: {shown}; 'latest' never names one, so name the one you want by its "
-            "id (`safeguard snapshot list` shows them all)")
+            f"the store {self.root} holds {which}: {shown}; name the one you want by its id "
+            "(`safeguard snapshot list` shows them all)")
 
     def path_of(self, snapshot_id: str) -> Path:
         """The directory of a snapshot; the id is validated first."""
@@ -260,6 +274,7 @@ class SnapshotStore:
             reason=reason,
             engine=backend.engine,
             database=backend.identity(),
+            database_name=self._names(backend.engine, backend.identity()) if self._names else None,
             revisions=tuple(revisions),
             size=payload.size,
             sha256=payload_digest(payload.files),
@@ -393,6 +408,8 @@ _FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "content_sha256": (_optional(_is_str), "a string or null"),
     "extra": (lambda v: isinstance(v, dict), "an object"),
     "safety": (lambda v: isinstance(v, bool), "true or false"),
+    "database_name": (_optional(_is_str), "a string or null"),
+    "unauthenticated": (lambda v: isinstance(v, bool), "true or false"),
 }
 _REQUIRED = [f.name for f in fields(Snapshot)
              if f.default is MISSING and f.default_factory is MISSING and f.name != "revisions"]

@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Callable, Iterator
+
+from sqlalchemy.engine import make_url
 
 from . import pools
 from .backends import Backend, backend_for
@@ -26,9 +29,11 @@ from .errors import (
     DatabaseMissingError,
     JournalError,
     RefusedError,
+    SnapshotNotAuthenticatedError,
     SnapshotNotFoundError,
     UnfinishedOperationError,
 )
+from .identity import aimed, portable_name, same_database
 from .journal import Journal, Operation, OperationRecord
 from .lock import database_lock
 from .project import Project
@@ -45,11 +50,27 @@ class Workspace:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.project = Project(settings)
-        self.store = SnapshotStore(settings.store_dir)
+        self.store = SnapshotStore(settings.store_dir, names=self.name_of)
         self.journal = Journal(self.store.root)
         #: Every snapshot taken through ``Held.snapshot`` is uploaded to the remote
         #: (when one is set) beside the rest of the operation: see ``uploaded``.
         self.uploads = Uploads(settings, self.store)
+        #: The empty SQLite file a restore created where there was none (restore_target).
+        self._created: tuple[Path, int] | None = None
+
+    def name_of(self, engine: str, identity: str) -> str:
+        """A database's name on every machine (identity.portable_name), as this project
+        names it."""
+        return portable_name(engine, identity, self.settings.project_dir,
+                             self.settings.database_name)
+
+    def owns(self, snapshot: Snapshot, backend: Backend) -> bool:
+        """Whether a snapshot is of this database: by its name on every machine, or
+        (manifests from before names) by its identity."""
+        if snapshot.engine != backend.engine:
+            return False
+        name = self.name_of(backend.engine, backend.identity())
+        return snapshot.database_name == name or same_database(snapshot.database, backend.identity())
 
     def database(self, *, create: bool = False, check_known: bool = True,
                  empty_ok: bool = False) -> DatabaseState:
@@ -80,6 +101,42 @@ class Workspace:
             )
         return state
 
+    def restore_target(self, *, create: bool) -> DatabaseState:
+        """The database a restore replaces, as `database` reads it (an empty file
+        included). A SQLite file that does not exist is what a restore on a new machine
+        meets, and what a restore is for: with ``create`` it is created empty here (the
+        restore replaces it; `discard_created` removes it again if the restore stops
+        first); without (a dry run), where it would be is learnt without creating it."""
+        try:
+            return self.database(check_known=False, empty_ok=True)
+        except DatabaseMissingError:
+            if not create:
+                targets: list[str | None] = []
+                with aimed(targets):  # stopped before SQLite creates the file
+                    self.project.database(create=True, check_known=False)
+                if not targets or targets[0] is None:
+                    raise
+                return DatabaseState(url=make_url(f"sqlite:///{targets[0]}"), heads=())
+        state = self.database(create=True, check_known=False, empty_ok=True)
+        path = Path(str(state.url.database)).resolve()
+        self._created = (path, path.stat().st_ino)
+        log.info("the database file %s did not exist: created empty for the restore", path)
+        return state
+
+    def discard_created(self) -> None:
+        """Remove the file `restore_target` created, if it is still that empty file (a
+        restore that stopped before replacing it): a refused restore changes nothing."""
+        if self._created is None:
+            return
+        path, inode = self._created
+        self._created = None
+        try:
+            found = path.stat()
+        except FileNotFoundError:
+            return
+        if found.st_ino == inode and found.st_size == 0 and not path.with_name(path.name + "-wal").exists():
+            path.unlink()
+
     def backend(self, state: DatabaseState) -> Backend:
         """The engine backend for that database."""
         return backend_for(state.url, self.settings)
@@ -90,18 +147,29 @@ class Workspace:
         if pending:
             raise self._unfinished(pending[-1])
 
-    def snapshot(self, snapshot_id: str) -> Snapshot:
-        """A snapshot from the local store, else brought down from the remote (each file
-        checked against its manifest on the way): the new-machine case."""
+    def snapshot(self, snapshot_id: str, backend: Backend | None = None, *,
+                 allow_unauthenticated: bool = False) -> Snapshot:
+        """A snapshot to restore or verify: from the local store, else brought down from
+        the remote (its manifest authenticated, each file checked against it on the way):
+        the new-machine case. 'latest' on the remote names the newest of ``backend``'s
+        database (`owns`), when given. One that is not authenticated (on the remote, or
+        taken in from it so) only with ``allow_unauthenticated``."""
         try:
-            return self.store.get(snapshot_id)
+            found = self.store.get(snapshot_id)
         except SnapshotNotFoundError:
             remote = self.uploads.remote
             if remote is None:
                 raise
+        else:
+            if found.unauthenticated and not allow_unauthenticated:
+                raise SnapshotNotAuthenticatedError(
+                    f"snapshot {found.id} was taken in from the remote unauthenticated (with "
+                    "--allow-unauthenticated): pass --allow-unauthenticated again to use it")
+            return found
         if snapshot_id == "latest":
-            snapshot_id = remote.latest().id
-        return remote.download(snapshot_id, self.store)
+            ours = (lambda s: self.owns(s, backend)) if backend is not None else (lambda s: True)
+            snapshot_id = remote.latest(ours, allow_unauthenticated=allow_unauthenticated).id
+        return remote.download(snapshot_id, self.store, allow_unauthenticated=allow_unauthenticated)
 
     def uploaded(self, report: Callable[[str], None] | None = None) -> list[RemoteCopy]:
         """Wait for the uploads this workspace started, journal what became of each
@@ -140,9 +208,10 @@ class Workspace:
 
     @staticmethod
     def _unfinished(op: OperationRecord, why: str = "") -> UnfinishedOperationError:
+        doubt = f" ({op.doubt})" if op.doubt else ""
         return UnfinishedOperationError(
             f"operation {op.id} ({op.kind}, started {op.begun.get('ts', '?')}) did not "
-            f"finish{why}; run `safeguard recover` before changing this database"
+            f"finish{doubt}{why}; run `safeguard recover` before changing this database"
         )
 
     @contextmanager

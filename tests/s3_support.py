@@ -7,8 +7,9 @@ SAFEGUARD_REQUIRE_S3=1 (as .ci/run sets it) they FAIL instead. Fault tests that 
 the server start a private one (``MotoServer``), which needs only moto installed.
 
     s3_server   the shared server's endpoint (session)
-    s3_remote   a fresh bucket on it, throwaway credentials in this process's
-                environment (undone after the test), and the project configured for it
+    s3_remote   a fresh bucket on it, throwaway credentials and a remote key in this
+                process's environment (undone after the test), and the project configured
+                for it
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ REQUIRE = os.environ.get("SAFEGUARD_REQUIRE_S3") == "1"
 #: Throwaway credentials: moto accepts any; the secrets suite looks for these strings.
 ACCESS_KEY = "AKIASGTESTACCESSKEY7"
 SECRET_KEY = "sg-test-secret-" + "q7Zr4xN2vP9mW1kL6tY3"
+#: The key that signs the remote's manifests (safeguard/signature.py), a secret too.
+REMOTE_KEY = "sg-test-remote-key-" + "Zx81mQ4vLp0sT7nW3yK6rB9c"
 
 
 def unavailable(reason: str) -> None:
@@ -120,8 +123,9 @@ class S3Remote:
 
 
 def credentials_env() -> dict[str, str]:
-    """The throwaway credentials, as a test's own processes get them."""
+    """The throwaway credentials and remote key, as a test's own processes get them."""
     return {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "SAFEGUARD_REMOTE_KEY": REMOTE_KEY,
             "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
             "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
 
@@ -136,7 +140,8 @@ def s3_server() -> str:
 
 @pytest.fixture
 def s3_credentials(monkeypatch) -> dict[str, str]:
-    """Throwaway credentials in this process's environment (undone after the test)."""
+    """Throwaway credentials and a remote key in this process's environment (undone
+    after the test)."""
     env = credentials_env()
     for key, value in env.items():
         monkeypatch.setenv(key, value)

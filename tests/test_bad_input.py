@@ -231,6 +231,9 @@ BAD_INPUTS: dict[str, BadInput] = {
         ("alembic.ini", "script_location")),
     # -- [safeguard] keys: unknown, or of the wrong type; each named in the message
     "unknown key": BadInput(configure(polcy="always"), every(), 2, ("'polcy'", "[safeguard]")),
+    # Read as a path, an empty value is the project directory itself: never a store.
+    "store left empty": BadInput(rewrite_ini("store = .safeguard", "store ="), every(), 2,
+                                 ("alembic.ini", "store", "empty")),
     "unknown prefixed key": BadInput(configure(sql_checks__x="SELECT 1"), every(), 2,
                                      ("'sql_checks.x'",)),
     "timeout that is a word": BadInput(configure(lock_timeout="soon"), every(), 2,
@@ -374,3 +377,24 @@ def test_a_database_truncated_to_nothing_can_be_restored(case):
     truncate(case)
     case.cli("-q", "restore", "latest", "--yes")
     assert table_contents(case.db) == rows
+
+
+def test_a_deleted_database_file_can_be_restored(case):
+    """No file at all is what a restore is for too (a new machine, a deleted file): it
+    needs no --create, which `restore` does not have."""
+    rows = table_contents(case.db)
+    case.db.unlink()
+    dry = case.cli("restore", "latest", "--dry-run")
+    assert "create the database file" in dry.stderr and not case.db.exists()
+    case.cli("-q", "restore", "latest", "--yes")
+    assert table_contents(case.db) == rows
+
+
+def test_a_restore_refused_onto_a_missing_file_leaves_no_file(case):
+    (snapshot_id,) = [p.name for p in (case.store / "snapshots").iterdir()]
+    (payload,) = (case.store / "snapshots" / snapshot_id).glob("database.sqlite*")
+    payload.write_bytes(payload.read_bytes()[:4096])  # cut short: damaged
+    case.db.unlink()
+    result = case.cli("restore", snapshot_id, "--yes", expect=10)
+    assert "damaged" in error_line(result.stderr)
+    assert not case.db.exists()

@@ -63,3 +63,11 @@ def test_a_wrong_type_names_the_key_and_the_source(seeded, monkeypatch):
     result = seeded.cli("config", expect=2)
     (line,) = result.stderr.strip().splitlines()
     assert "environment SAFEGUARD_KEEP_LAST" in line and "keep_last" in line and "'many'" in line
+
+
+def test_a_store_left_empty_in_the_environment_is_refused(seeded, monkeypatch):
+    monkeypatch.setenv("SAFEGUARD_STORE", " ")
+    result = seeded.cli("snapshot", "create", expect=2)
+    (line,) = result.stderr.strip().splitlines()
+    assert "environment SAFEGUARD_STORE" in line and "store" in line and "empty" in line
+    assert not any(seeded.root.glob("snapshots"))  # the project directory never became the store

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -216,6 +217,13 @@ def test_flask_migrate_app_on_sqlite(tmp_path):
     # disables the loggers its alembic.ini does not name).
     backup = shop.flask("safeguard", "schedule", "--once", "--every", "1h")
     assert "job adhoc: ok: snapshot" in backup.stderr
+    # The store is Flask-Migrate's migrations/.safeguard: `git add migrations` (as a team
+    # commits a new revision) takes no snapshot with it.
+    if shutil.which("git"):
+        subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+        added = subprocess.run(["git", "add", "-n", "migrations"], cwd=tmp_path, check=True,
+                               capture_output=True, text=True).stdout
+        assert "migrations/versions" in added and ".safeguard" not in added, added
 
 
 @pytest.mark.postgres

@@ -12,7 +12,7 @@ MIGRATION = {"outcome", "plan", "applied", "snapshot", "health", "failed_revisio
              "warnings"}
 MANIFEST = {"id", "created_at", "reason", "engine", "database", "revisions", "revision", "size",
             "sha256", "files", "row_counts", "label", "pinned", "compression", "content_sha256",
-            "extra", "safety", "payload_kind"}
+            "extra", "safety", "payload_kind", "database_name", "unauthenticated"}
 
 REHEARSAL = {"outcome", "ok", "target", "database", "heads", "verdict", "copy", "plan",
              "revisions", "health", "failed_revision", "seconds", "connections_to_copy",
@@ -29,7 +29,7 @@ SHAPES = [
     (("check",), {"ok", "checks"}),
     (("snapshot", "create"), MANIFEST),
     (("snapshot", "show", "latest"), MANIFEST),
-    (("snapshot", "list"), {"snapshots"}),
+    (("snapshot", "list"), {"snapshots", "warnings"}),
     (("snapshot", "verify", "latest"), {"snapshot", "ok", "problems"}),
     (("snapshot", "prune", "--dry-run"), {"dry_run", "decisions"}),
     (("restore", "latest", "--dry-run"), {"snapshot", "heads_before", "dry_run", "warnings",

@@ -134,11 +134,15 @@ def test_prune_applies_retention_to_the_remote_too(seeded, s3_remote):
 
 
 def other_host(seeded, tmp_path) -> ProjectDir:
-    """A second host: its own checkout and its own SQLite database, the same remote."""
+    """A second host: its own checkout and its own SQLite database, the same remote.
+    Its file is at the same place in its checkout (poolula.db), which by default names
+    the same database on every machine (a new machine restores it): a host with a
+    database of its own says so with database_name."""
     other = ProjectDir(tmp_path / "other-host")
     other.root.mkdir()
     shutil.copy(seeded.ini, other.ini)
     shutil.copytree(seeded.root / "alembic", other.root / "alembic")
+    other.configure(database_name="other-host")
     other.cli("upgrade", SEED_AT, "--create", "--policy", "never")
     seed(other)
     return other
@@ -166,6 +170,7 @@ def test_hosts_sharing_a_remote_keep_each_others_history(seeded, s3_remote, tmp_
     ({"remote": "https://bucket/x"}, "remote must be s3://BUCKET/PREFIX"),
     ({"remote_required": "true"}, "remote_required is true, but no remote is set"),
     ({"remote": "s3://b/x", "remote_required": "sometimes"}, "is not true or false"),
+    ({"remote": "s3://b/x", "remote_key": "k" * 40}, "remote_key is a secret"),
 ])
 def test_bad_remote_settings_are_one_line(project, keys, says):
     project.configure(**keys)
@@ -243,3 +248,95 @@ def test_two_hosts_pruning_the_remote_at_once_lose_nothing_retention_keeps(seede
         delete_local(host.store)
         checked = json.loads(host.cli("--json", "snapshot", "verify", newest[host.root]).stdout)
         assert checked["ok"], checked
+
+
+# -- one bad manifest in the shared bucket, an unreachable remote -------------------------
+
+BAD_MANIFESTS = {
+    "a file outside its directory": lambda good: {**good, "id": "20200101T000000Z-0bad00",
+                                                  "files": {"../../..": good["sha256"]}},
+    "not JSON": lambda good: b'{"id": "20200101T000000Z-0bad00", "cut',
+    "a JSON list": lambda good: [good],
+    "another snapshot's id": lambda good: good,  # the id in it is not the key's
+}
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize("kind", list(BAD_MANIFESTS))
+def test_one_bad_manifest_in_the_bucket_is_skipped_with_a_warning(seeded, s3_remote, kind):
+    from s3_support import client
+
+    seeded.configure(keep_last="1", keep_daily="0", keep_weekly="0", keep_monthly="0",
+                     **{"job.nightly": "every 1h; prune"})
+    ids = [json.loads(seeded.cli("--json", "snapshot", "create").stdout)["id"] for _ in range(2)]
+    good = json.loads(seeded.cli("--json", "snapshot", "show", ids[0]).stdout)
+    bad = BAD_MANIFESTS[kind](good)
+    key = "team/app/snapshots/20200101T000000Z-0bad00/manifest.json"
+    client(s3_remote.endpoint).put_object(Bucket=s3_remote.bucket, Key=key,
+                                          Body=bad if isinstance(bad, bytes) else json.dumps(bad).encode())
+
+    listed = seeded.run("--json", "snapshot", "list")
+    pruned = seeded.run("snapshot", "prune")
+    scheduled = seeded.run("schedule", "--once", "--job", "nightly")
+
+    for result in (listed, pruned, scheduled):
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr
+    for result in (pruned, scheduled):  # (--json says it in the document)
+        warned = [line for line in result.stderr.splitlines() if "20200101T000000Z-0bad00" in line]
+        assert len(warned) == 1 and "skipped" in warned[0], result.stderr
+    assert [s["id"] for s in json.loads(listed.stdout)["snapshots"]] == ids
+    assert json.loads(listed.stdout)["warnings"] and "0bad00" in json.loads(listed.stdout)["warnings"][0]
+    # Retention ran over the rest; the bad manifest is left where it is, for a person.
+    assert ids[0] not in " ".join(s3_remote.objects())
+    assert key in s3_remote.objects()
+
+
+@pytest.mark.reliability
+def test_an_unreachable_remote_lists_the_local_snapshots_with_a_warning(seeded, s3_remote):
+    from s3_support import free_port
+
+    ids = [json.loads(seeded.cli("--json", "snapshot", "create").stdout)["id"] for _ in range(2)]
+    seeded.configure(remote_endpoint=f"http://127.0.0.1:{free_port()}")
+
+    listed = seeded.run("--json", "snapshot", "list")
+    text = seeded.run("snapshot", "list")
+
+    assert listed.returncode == 0 and text.returncode == 0, listed.stderr + text.stderr
+    document = json.loads(listed.stdout)
+    assert [(s["id"], s["locations"]) for s in document["snapshots"]] == [(i, ["local"]) for i in ids]
+    assert len(document["warnings"]) == 1 and "cannot be reached" in document["warnings"][0]
+    assert "local store only" in document["warnings"][0]
+    assert all(i in text.stdout for i in ids)
+    (warning,) = [line for line in text.stderr.splitlines() if line.strip()]
+    assert warning.startswith("WARNING: ") and "cannot be reached" in warning
+    # Where the remote must be read to decide, it still fails in one line.
+    assert seeded.run("snapshot", "prune").returncode == 13
+
+
+@pytest.mark.reliability
+def test_the_remote_key_is_a_secret_wherever_it_is_set(project, monkeypatch, tmp_path):
+    project.configure(remote="s3://bucket/app", remote_endpoint="http://127.0.0.1:1",
+                      remote_region="us-east-1")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    # Too short to be a secret: one line that says so, never the key.
+    monkeypatch.setenv("SAFEGUARD_REMOTE_KEY", "hunter2-hunter2")
+    short = project.cli("snapshot", "list", expect=2)
+    assert "fewer than 32" in short.stderr and "hunter2" not in short.stderr
+    monkeypatch.delenv("SAFEGUARD_REMOTE_KEY")
+    # In a file others can read: refused, as ssh refuses such a private key.
+    key_file = tmp_path / "remote.key"
+    key_file.write_text("k" * 40 + "\n")
+    key_file.chmod(0o644)
+    project.configure(remote_key_file=str(key_file))
+    shared = project.cli("snapshot", "list", expect=2)
+    assert "chmod 600" in shared.stderr and "k" * 40 not in shared.stderr
+    key_file.chmod(0o600)
+    settings = json.loads(project.cli("--json", "config", "--no-probe").stdout)["settings"]
+    assert settings["remote_key_file"]["value"] == str(key_file)
+    # From the environment: config says where it came from, never what it is.
+    monkeypatch.setenv("SAFEGUARD_REMOTE_KEY", "s" * 40)
+    settings = json.loads(project.cli("--json", "config", "--no-probe").stdout)["settings"]
+    assert settings["remote_key"] == {"value": "(not shown)",
+                                      "source": "environment SAFEGUARD_REMOTE_KEY"}
+    assert "s" * 40 not in project.cli("-v", "config", "--no-probe").stdout

@@ -382,7 +382,7 @@ REMOTE_STORY = [
 
 def test_the_remote_credentials_are_in_no_output_file_or_argv(pg_seeded, pg_server, s3_server,
                                                               s3_credentials, private_tmp):
-    from s3_support import ACCESS_KEY, SECRET_KEY, S3Remote
+    from s3_support import ACCESS_KEY, REMOTE_KEY, SECRET_KEY, S3Remote, client
 
     remote = S3Remote(s3_server, f"sg-secrets-{secrets.token_hex(4)}").create_bucket()
     pg_seeded.configure(**remote.keys)
@@ -400,6 +400,11 @@ def test_the_remote_credentials_are_in_no_output_file_or_argv(pg_seeded, pg_serv
     # The output, the journal, the manifests, and every child's argv and environment
     # (pg_dump's, pg_restore's: the database's tools have no use for them).
     assert {"pg_dump", "pg_restore"} <= exposure.programs, exposure.programs
-    for secret in (SECRET_KEY, ACCESS_KEY):
+    # The bucket holds signatures made with the remote key, never the key.
+    s3 = client(remote.endpoint)
+    for key in remote.objects():
+        exposure.seen.append((f"s3://{remote.bucket}/{key}",
+                              s3.get_object(Bucket=remote.bucket, Key=key)["Body"].read()))
+    for secret in (SECRET_KEY, ACCESS_KEY, REMOTE_KEY):
         leaks = [where for where, data in exposure.seen if secret.encode() in data]
         assert not leaks, f"{secret[:6]}... was seen in:\n  " + "\n  ".join(leaks)

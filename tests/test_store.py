@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from conftest import CHAIN, HEAD, REPO, SEED_AT, table_contents, version_of
+from conftest import CHAIN, HEAD, REPO, SEED_AT, ProjectDir, table_contents, version_of
 
 from safeguard.retention import RetentionPolicy, decide
 from safeguard.store import Snapshot
@@ -104,6 +105,21 @@ def test_restore_refuses_another_databases_snapshot(seeded, tmp_path):
     assert other.read_bytes() == seeded.db.read_bytes()
 
 
+def test_a_checkout_moved_to_another_path_restores_its_own_snapshots(seeded, tmp_path):
+    """What names a database on every machine is its place in the project (poolula.db),
+    not the absolute path: a checkout at another path is the same database."""
+    rows = table_contents(seeded.db)
+    snap = _create(seeded)
+    assert snap["database_name"] == "poolula.db" and snap["database"] == str(seeded.db.resolve())
+    moved = ProjectDir(tmp_path / "elsewhere" / "checkout")
+    shutil.copytree(seeded.root, moved.root)
+    moved.cli("upgrade", "head")
+
+    moved.cli("restore", snap["id"], "--yes")
+
+    assert table_contents(moved.db) == rows and version_of(moved.db) == [SEED_AT]
+
+
 def test_restore_needs_confirmation_and_dry_run_changes_nothing(seeded):
     snap = _create(seeded)
     seeded.cli("upgrade", "head")
@@ -125,6 +141,31 @@ def test_restoring_a_revision_the_scripts_no_longer_know_warns(seeded):
     result = seeded.cli("restore", snap["id"], "--yes")
     assert "WARNING" in result.stderr and "d1e2f3a4b5c6" in result.stderr
     assert version_of(seeded.db) == ["d1e2f3a4b5c6"]
+
+
+@pytest.mark.parametrize("broken", [
+    pytest.param("def upgrade(:\n", id="syntax error"),
+    pytest.param("import no_such_module_anywhere\n", id="unknown import"),
+])
+def test_a_restore_works_while_a_revision_file_cannot_be_imported(seeded, broken):
+    """A restore is what people need when the scripts are broken: it reads no revision
+    file to put the database back, and says what it could not check."""
+    wanted = table_contents(seeded.db)
+    snap = _create(seeded)
+    seeded.cli("upgrade", "head")
+    (seeded.versions / "ffffffffffff_broken.py").write_text(broken)
+
+    dry = seeded.run("restore", snap["id"], "--dry-run")
+    done = seeded.run("restore", snap["id"], "--yes")
+    latest = seeded.run("restore", "latest", "--yes")
+
+    for result in (dry, done, latest):
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr
+        warning = [line for line in result.stderr.splitlines() if line.startswith("WARNING")]
+        assert len(warning) == 1 and "ffffffffffff_broken.py" in warning[0], result.stderr
+    assert table_contents(seeded.db) == wanted
+    assert version_of(seeded.db) == [SEED_AT]
 
 
 @pytest.mark.parametrize("bad_id", ["../../etc", "20261125T201500Z-3f9a1c/../x", "x" * 40, ""])
@@ -199,6 +240,24 @@ def test_max_age_prunes_old_snapshots_but_never_pinned_or_protected_ones():
                                                   protected={old_protected.id})}
     assert not decisions[old.id].keep and "older than 30 days" in decisions[old.id].reasons
     assert decisions[old_pinned.id].keep and decisions[old_protected.id].keep
+
+
+def test_snapshots_dated_in_the_future_or_unauthenticated_never_drive_retention():
+    """Twelve snapshots dated years ahead (planted, or a host's clock wrong) and twelve
+    unauthenticated ones would fill keep_last and prune every real one: they count
+    toward no rule and are not deleted; a few minutes ahead is a clock's skew, and counts."""
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+    real = [_snapshot_at(now - timedelta(days=d)) for d in range(3)]
+    skewed = _snapshot_at(now + timedelta(minutes=2))
+    future = [_snapshot_at(datetime(2099, 1, 1, d, tzinfo=timezone.utc)) for d in range(12)]
+    planted = [_snapshot_at(now - timedelta(hours=h), unauthenticated=True) for h in range(1, 13)]
+    policy = RetentionPolicy(keep_last=4, keep_daily=0, keep_weekly=0, keep_monthly=0, max_age_days=7)
+
+    decisions = {d.snapshot.id: d for d in decide([*real, skewed, *future, *planted], now, policy)}
+
+    assert all(decisions[s.id].keep and decisions[s.id].reasons == ("last",) for s in [*real, skewed])
+    assert all(decisions[s.id].keep and "in the future" in decisions[s.id].reasons[0] for s in future)
+    assert all(decisions[s.id].keep and "not authenticated" in decisions[s.id].reasons[0] for s in planted)
 
 
 def test_backup_script_is_a_thin_shim(seeded):

@@ -33,11 +33,15 @@ from .base import Cli, command
                    "and copy a lost column or table back.")
 @click.option("--table", "tables", multiple=True, metavar="TABLE",
               help="With --beside: this table only (repeat for more).")
+@click.option("--allow-unauthenticated", is_flag=True,
+              help="Restore a snapshot from the remote whose manifest is not signed by this "
+                   "machine's remote key (none is set, or it does not match): anyone who can "
+                   "write the bucket could have put it there.")
 @click.option("--drop-beside", is_flag=True,
               help="Drop the copy `--beside` made of snapshot ID.")
 def restore(cli: Cli, snapshot_id: str, yes: bool, dry_run: bool, lock_timeout: float | None,
-            force: bool, any_database: bool, beside: bool, tables: tuple[str, ...],
-            drop_beside: bool) -> None:
+            force: bool, any_database: bool, allow_unauthenticated: bool, beside: bool,
+            tables: tuple[str, ...], drop_beside: bool) -> None:
     """Restore the database to snapshot ID ('latest' for the newest that is not a
     safety snapshot).
 
@@ -70,7 +74,9 @@ def restore(cli: Cli, snapshot_id: str, yes: bool, dry_run: bool, lock_timeout: 
         click.confirm(f"Replace the database with snapshot {snap.id} "
                       f"({format_revs(snap.revisions)}, {snap.created_at})?", abort=True, err=True)
     outcome = restore_.restore(settings, snapshot_id, dry_run=dry_run, force=force,
-                          any_database=any_database, report=cli.say, progress=cli.progress)
+                               any_database=any_database,
+                               allow_unauthenticated=allow_unauthenticated, report=cli.say,
+                               progress=cli.progress)
     if cli.json:
         cli.emit({**outcome.to_dict(), "discards": discards.to_dict() if discards else None})
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import click
 
 from ..manifest import Snapshot
@@ -10,6 +12,7 @@ from ..operations.beside import records as beside_records
 from ..operations.prune import prune
 from ..operations.snapshot import create_snapshot, locate_snapshots, show_snapshot
 from ..operations.verify import verify_snapshot
+from ..retention import in_the_future
 from ..revisions import format_revs
 from .base import Cli, command
 
@@ -24,22 +27,27 @@ def snapshot_list(cli: Cli) -> None:
     """List the snapshots in the store and on the remote (when one is set), oldest
     first, with where each is: local, remote or both."""
     settings = cli.settings()
-    located = locate_snapshots(settings)
+    listing = locate_snapshots(settings, remote_optional=True)
     copies = beside_records(settings)
     if cli.json:
-        cli.emit({"snapshots": [entry.to_dict() for entry in located],
-                  "beside": [copy.to_dict() for copy in copies]})
+        cli.emit({**listing.to_dict(), "beside": [copy.to_dict() for copy in copies]})
         return
+    for warning in listing.warnings:
+        cli.say(f"WARNING: {warning}")
     _list_beside(copies)
+    located = listing.located
     if not located:
         click.echo("No snapshots.", err=True)
         return
     click.echo(f"{'ID':<24} {'CREATED (UTC)':<20} {'ENGINE':<10} {'REVISION':<14} {'SIZE':>13}  "
                f"{'WHERE':<7} REASON")
+    now = datetime.now(timezone.utc)
     for entry in located:
         s = entry.snapshot
         pin = ((" [safety]" if s.safety else "") + (" [pinned]" if s.pinned else "")
-               + (" [kept database]" if s.payload_kind == "kept database" else ""))
+               + (" [kept database]" if s.payload_kind == "kept database" else "")
+               + (" [not authenticated]" if s.unauthenticated else "")
+               + (" [dated in the future]" if in_the_future(s, now) else ""))
         created = s.created.strftime("%Y-%m-%d %H:%M:%S")
         where = "both" if len(entry.locations) == 2 else entry.locations[0]
         click.echo(f"{s.id:<24} {created:<20} {s.engine:<10} {s.revision or 'base':<14} "
@@ -86,6 +94,8 @@ def snapshot_show(cli: Cli, snapshot_id: str) -> None:
     rows = [("id", snap.id), ("created", snap.created_at), ("reason", snap.reason),
             ("label", snap.label or "-"), ("pinned", "yes" if snap.pinned else "no"),
             ("safety", "yes (the state a restore replaced)" if snap.safety else "no"),
+            ("trusted", "NO: from the remote, not signed by this machine's remote key"
+             if snap.unauthenticated else "yes"),
             ("engine", snap.engine), ("database", snap.database),
             ("revision", format_revs(snap.revisions)), ("payload", _payload(snap)),
             ("size", f"{snap.size:,} bytes"),
@@ -110,10 +120,14 @@ def _payload(snap: Snapshot) -> str:
 
 @command("verify")
 @click.argument("snapshot_id", metavar="ID")
-def snapshot_verify(cli: Cli, snapshot_id: str) -> None:
+@click.option("--allow-unauthenticated", is_flag=True,
+              help="Verify a snapshot from the remote whose manifest is not signed by this "
+                   "machine's remote key (its test restore runs what the bucket holds).")
+def snapshot_verify(cli: Cli, snapshot_id: str, allow_unauthenticated: bool) -> None:
     """Check snapshot ID ('latest' for the newest): its checksum, then a test restore
     into a scratch database with an integrity check and row counts against the manifest."""
-    result = verify_snapshot(cli.settings(), snapshot_id, progress=cli.progress)
+    result = verify_snapshot(cli.settings(), snapshot_id, progress=cli.progress,
+                             allow_unauthenticated=allow_unauthenticated)
     if cli.json:
         cli.emit(result.to_dict())
     else:

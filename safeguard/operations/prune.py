@@ -15,9 +15,10 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from ..config import Settings
+from ..errors import JournalDamagedError
 from ..manifest import PRE_MIGRATION, Snapshot
 from ..reporting import Reporter, silent
-from ..retention import Decision, RetentionPolicy, decide, needed_by
+from ..retention import Decision, RetentionPolicy, counted, decide, needed_by
 from ..workspace import Workspace
 from . import beside
 from .snapshot import list_snapshots
@@ -35,6 +36,12 @@ def prune(settings: Settings, *, now: datetime | None = None, dry_run: bool = Fa
     # Under the lock: a snapshot being taken, or a migration's, is never pruned mid-way.
     with ws.operation("prune", backend, check_unfinished=False) as held:
         decisions = _decide(ws, now, policy)
+        if ws.journal.damaged:
+            raise JournalDamagedError(
+                f"the journal {ws.journal.path}: line {ws.journal.damaged[0]} is damaged, and "
+                "the snapshots a line of it names are kept (the one before the last migration, "
+                "what an unfinished operation needs): prune deletes nothing until the damaged "
+                "lines are repaired or removed")
         doomed = [d for d in decisions if not d.keep]
         local = {s.id for s in ws.store.list()}
         if doomed:
@@ -66,11 +73,12 @@ def _decide(ws: Workspace, now: datetime, policy: RetentionPolicy) -> list[Decis
         return decide(snapshots, now, policy, protected=protected)
     by_database: dict[str, list[Snapshot]] = defaultdict(list)
     for snapshot in snapshots:
-        by_database[snapshot.database].append(snapshot)
+        by_database[snapshot.database_name or snapshot.database].append(snapshot)
     decisions = []
     for group in by_database.values():
-        kept = {found for found in (_newest(group, lambda s: s.reason.startswith(PRE_MIGRATION)),
-                                    _newest(group, lambda s: s.safety)) if found}
+        real = counted(group, now)  # a planted or future-dated one displaces nothing
+        kept = {found for found in (_newest(real, lambda s: s.reason.startswith(PRE_MIGRATION)),
+                                    _newest(real, lambda s: s.safety)) if found}
         decisions += decide(group, now, policy, protected=protected | kept)
     return sorted(decisions, key=lambda d: (d.snapshot.created, d.snapshot.id), reverse=True)
 

@@ -24,7 +24,7 @@ from typing import Any, Callable, Literal
 
 from ..backends import Backend, KeepsReplaced, KeepsSetAside, backend_for
 from ..config import Settings
-from ..errors import SnapshotNotFoundError
+from ..errors import JournalDamagedError, SnapshotNotFoundError
 from ..journal import OperationRecord
 from ..manifest import SAFETY_REASON
 from ..reporting import Reporter, silent
@@ -84,9 +84,12 @@ def recover(settings: Settings, *, abandon: bool = False,
             shutil.rmtree(leftover, ignore_errors=True)
         beside.tidy(ws, backend, report)  # beside copies a crash left without a record
 
-    done: list[Recovered | Settled] = list(_settle_each(
-        ws, "recover", lambda backend, state, record: _recover_one(ws, backend, record, report),
-        outcome=lambda r: f"recovered: {r.action}", then=tidy))
+    try:
+        done: list[Recovered | Settled] = list(_settle_each(
+            ws, "recover", lambda backend, state, record: _recover_one(ws, backend, record, report),
+            outcome=lambda r: f"recovered: {r.action}", then=tidy))
+    finally:
+        ws.uploaded(report)  # a safety snapshot it finished leaves the machine as any other
     return done + list(settle_rehearsals(ws, report=report))  # copies interrupted rehearsals left
 
 
@@ -127,6 +130,14 @@ def _settle_each(ws: Workspace, purpose: str, settle: Settle, *,
 
 def _recover_one(ws: Workspace, backend: Backend, record: OperationRecord,
                  report: Reporter) -> Recovered:
+    if record.doubt:
+        # Finishing one that had in fact finished (a restore) would undo what was
+        # written since: a person decides (see journal.py).
+        raise JournalDamagedError(
+            f"operation {record.id} ({record.kind}, started {record.begun.get('ts', '?')}) has "
+            f"no end line and {record.doubt}: whether it finished cannot be read, so recover "
+            "does not act on it; check the database, then `safeguard recover --abandon` closes "
+            "it and leaves the database as it is")
     snapshot_id = _pre_run_snapshot(record)
     changed = _may_have_changed(record)
     in_flight = record.in_flight()
@@ -163,7 +174,10 @@ def _recover_one(ws: Workspace, backend: Backend, record: OperationRecord,
                 report(f"The database had begun changing: restoring snapshot {snapshot.id} "
                        f"({at}), the state before the operation ...")
             keeping = _keeping(ws, backend, record)
+            # A restore's snapshot was found this database's before it began (by its
+            # name on every machine, or --any-database): not refused here.
             result = restore_snapshot(ws.store, backend, ws.project, snapshot,
+                                      any_database=record.kind == "restore",
                                       keep=keeping[1] if keeping else None)
             detail = (f"completed the restore of snapshot {snapshot.id}" if record.kind == "restore"
                       else f"restored snapshot {snapshot.id}, the state before the operation")
@@ -173,6 +187,7 @@ def _recover_one(ws: Workspace, backend: Backend, record: OperationRecord,
                                             reason=f"{SAFETY_REASON} {snapshot.id}",
                                             revisions=tuple(record.begun.get("heads") or ()))
                 detail += f"; the replaced database is safety snapshot {kept.id}"
+                ws.uploads.start(kept)
             return Recovered(operation=record.id, kind=record.kind, action="restored",
                              detail=detail, heads=result.heads)
     heads = ws.database(check_known=False, empty_ok=True).heads

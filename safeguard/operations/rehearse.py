@@ -52,6 +52,7 @@ from ..errors import (
     LockBusyError,
     RehearsalFailedError,
     SafeguardError,
+    SnapshotNotAuthenticatedError,
 )
 from ..guard import Guard
 from ..health import HealthReport
@@ -269,7 +270,11 @@ def _source_snapshot(ws: Workspace, live: Backend, snapshot_id: str | None) -> S
     if snapshot_id is None:
         return None
     snapshot = ws.store.get(snapshot_id)
-    check_compatible(snapshot, live)
+    if snapshot.unauthenticated:  # rehearsing restores it into a copy on the same server
+        raise SnapshotNotAuthenticatedError(
+            f"snapshot {snapshot.id} was taken in from the remote unauthenticated: it is not "
+            "rehearsed on (restore it with --allow-unauthenticated if you trust it)")
+    check_compatible(snapshot, live, name=ws.name_of(live.engine, live.identity()))
     ws.store.verify_checksum(snapshot)
     return snapshot
 

@@ -61,24 +61,26 @@ class ManualRestore:
 
 
 def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
-            force: bool = False, any_database: bool = False, report: Reporter = silent,
-            progress: ProgressFactory = no_progress) -> ManualRestore:
+            force: bool = False, any_database: bool = False, allow_unauthenticated: bool = False,
+            report: Reporter = silent, progress: ProgressFactory = no_progress) -> ManualRestore:
     """Put a snapshot back: refuse a damaged or foreign one (a snapshot of another
-    database unless ``any_database``), take a safety snapshot of the current state,
-    restore, re-stamp, run the health checks, journal it all."""
+    database unless ``any_database``; a remote one that is not authenticated unless
+    ``allow_unauthenticated``), take a safety snapshot of the current state, restore,
+    re-stamp, run the health checks, journal it all."""
     ws = Workspace(settings)
 
     def examine(hashed: bool = True) -> tuple[Snapshot, DatabaseState, tuple[str, ...]]:
-        found = ws.snapshot(snapshot_id)  # from the remote when not here
-        # An empty file is what a restore is for (a database truncated to nothing).
-        now = ws.database(check_known=False, empty_ok=True)
-        check_compatible(found, ws.backend(now), any_database=any_database)
+        # An empty file is what a restore is for (a database truncated to nothing), and
+        # so is a missing one (a new machine): see Workspace.restore_target.
+        now = ws.restore_target(create=False)
+        here = ws.backend(now)
+        found = ws.snapshot(snapshot_id, here,  # from the remote when not here
+                            allow_unauthenticated=allow_unauthenticated)
+        check_compatible(found, here, any_database=any_database,
+                         name=ws.name_of(here.engine, here.identity()))
         if hashed:
             ws.store.verify_checksum(found)
-        return found, now, tuple(
-            f"snapshot {found.id} is at revision {rev}, which the current scripts do not "
-            f"know: the database will be at a revision `safeguard upgrade` cannot start from"
-            for rev in ws.project.unknown_revisions(found.revisions))
+        return found, now, _script_warnings(ws, found)
 
     if dry_run:
         snapshot, state, warnings = examine()
@@ -87,12 +89,14 @@ def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
         why_copy = _why_copy(ws.backend(state), ws.store, sharing=False)
         how = ("keep the database it replaces as the safety snapshot" if why_copy is None
                else f"take a safety snapshot of the current state first ({why_copy})")
+        if not ws.backend(state).exists():
+            how = "create the database file, which does not exist yet (nothing to keep)"
         report(f"Would restore {snapshot.id} ({format_revs(snapshot.revisions)}, {snapshot.created_at}) "
                f"over the current state ({format_revs(state.heads)}), and {how}.")
         return ManualRestore(snapshot=snapshot, heads_before=state.heads, dry_run=True,
                              warnings=warnings)
 
-    backend = ws.backend(ws.database(check_known=False, empty_ok=True))
+    backend = ws.backend(ws.restore_target(create=True))
     try:
         with interruption.handling():
             try:
@@ -105,8 +109,25 @@ def restore(settings: Settings, snapshot_id: str, *, dry_run: bool = False,
                 raise OperationInterruptedError(
                     f"interrupted by {signal_name(signum)} before the restore: nothing was restored; "
                     "the database is as it was", signum=signum) from None
+    except BaseException:
+        ws.discard_created()  # the empty file made for a restore that stopped before its swap
+        raise
     finally:
         ws.uploaded(report)  # the safety snapshot's upload, beside the restore
+
+
+def _script_warnings(ws: Workspace, snapshot: Snapshot) -> tuple[str, ...]:
+    """What the scripts make of the snapshot's revision. A restore reads no revision
+    file to put the database back, so scripts that cannot be loaded (a syntax error, an
+    import that fails) are said, not fatal: broken scripts are when a restore is needed."""
+    problem = ws.project.scripts_problem()
+    if problem:
+        return (f"{problem}; the restore goes on without them (whether they know revision "
+                f"{format_revs(snapshot.revisions)} was not checked)",)
+    return tuple(
+        f"snapshot {snapshot.id} is at revision {rev}, which the current scripts do not "
+        f"know: the database will be at a revision `safeguard upgrade` cannot start from"
+        for rev in ws.project.unknown_revisions(snapshot.revisions))
 
 
 def _why_copy(backend: Backend, store: SnapshotStore, *, sharing: bool) -> str | None:
@@ -176,9 +197,11 @@ def _restore(ws: Workspace, settings: Settings, snapshot_id: str,
             report(f"Safety snapshot {safety.id} of the current state taken.")
         try:
             # Hashed above (or proven on the way in): not read a second time.
+            # examine() found the snapshot this database's (or --any-database): by its
+            # name on every machine too, which restore_snapshot's own check does not know.
             result = restore_snapshot(ws.store, backend, ws.project, snapshot, op=op,
                                       progress=progress("Restore", snapshot.size),
-                                      checksum_verified=True, any_database=any_database,
+                                      checksum_verified=True, any_database=True,
                                       keep=keep,
                                       keep_replaced=None if why_copy or moves_in else keep_set_aside)
         except RestoreRefusedError as exc:

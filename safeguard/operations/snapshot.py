@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,8 @@ from ..errors import RemoteError, SnapshotNotFoundError
 from ..reporting import ProgressFactory, Reporter, no_progress, silent
 from ..store import Snapshot, SnapshotStore
 from ..workspace import Workspace
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -25,23 +28,51 @@ class Located:
         return {**self.snapshot.to_dict(), "locations": list(self.locations)}
 
 
-def locate_snapshots(settings: Settings) -> list[Located]:
+@dataclass(frozen=True)
+class Listing:
+    """The snapshots found, oldest first, and what could not be read (warnings)."""
+
+    located: tuple[Located, ...]
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"snapshots": [entry.to_dict() for entry in self.located],
+                "warnings": list(self.warnings)}
+
+
+def locate_snapshots(settings: Settings, *, remote_optional: bool = False) -> Listing:
     """Every snapshot in the store and on the remote (when one is set), oldest first,
-    with where each is. A snapshot whose manifest never reached the remote is not on it."""
+    with where each is. A snapshot whose manifest never reached the remote is not on
+    it; one whose manifest cannot be read is skipped with a warning (remote.scan).
+    With ``remote_optional`` a remote that cannot be read is a warning, and the local
+    store is listed alone (`snapshot list`); else it is the error."""
     local = {s.id: s for s in SnapshotStore(settings.store_dir).list()}
     remote = remotes.of(settings)
-    on_remote = set(remote.ids()) if remote else set()
-    found = dict(local)
-    for snapshot_id in on_remote - set(local):
-        found[snapshot_id] = remote.get(snapshot_id)  # type: ignore[union-attr]
-    return [Located(s, tuple(where for where, here in (("local", s.id in local),
-                                                          ("remote", s.id in on_remote)) if here))
-            for s in sorted(found.values(), key=lambda s: (s.created, s.id))]
+    on_remote: dict[str, Snapshot] = {}
+    warnings: list[str] = []
+    if remote is not None:
+        try:
+            found, warnings = remote.scan()
+        except RemoteError as exc:
+            if not remote_optional:
+                raise
+            found, warnings = [], [f"{exc.message}; listing the local store only"]
+        on_remote = {s.id: s for s in found}
+    every = {**on_remote, **local}  # a snapshot in both is read from the local store
+    located = tuple(
+        Located(s, tuple(where for where, here in (("local", s.id in local),
+                                                   ("remote", s.id in on_remote)) if here))
+        for s in sorted(every.values(), key=lambda s: (s.created, s.id)))
+    return Listing(located, tuple(warnings))
 
 
 def list_snapshots(settings: Settings) -> list[Snapshot]:
-    """Every snapshot in the store and on the remote (when one is set), oldest first."""
-    return [located.snapshot for located in locate_snapshots(settings)]
+    """Every snapshot in the store and on the remote (when one is set), oldest first;
+    what could not be read is logged as a warning."""
+    listing = locate_snapshots(settings)
+    for warning in listing.warnings:
+        log.warning("%s", warning)
+    return [located.snapshot for located in listing.located]
 
 
 def show_snapshot(settings: Settings, snapshot_id: str) -> Snapshot:

@@ -30,13 +30,17 @@ class VerifyResult:
 
 
 def verify_snapshot(settings: Settings, snapshot_id: str, *,
-                    progress: ProgressFactory = no_progress) -> VerifyResult:
+                    progress: ProgressFactory = no_progress,
+                    allow_unauthenticated: bool = False) -> VerifyResult:
     """Re-hash the snapshot, restore it into a scratch database and check it there;
-    VerificationError (carrying the result) when anything is wrong."""
+    VerificationError (carrying the result) when anything is wrong. A remote snapshot
+    that is not authenticated is refused unless ``allow_unauthenticated`` (a test
+    restore runs its payload: a dump can hold any SQL)."""
     ws = Workspace(settings)
-    snapshot = ws.snapshot(snapshot_id)  # from the remote when not here
     state = ws.database(check_known=False)
     backend = ws.backend(state)
+    snapshot = ws.snapshot(snapshot_id, backend,  # from the remote when not here
+                           allow_unauthenticated=allow_unauthenticated)
     if snapshot.engine != backend.engine:
         raise VerificationError(f"snapshot {snapshot.id} is a {snapshot.engine} snapshot; "
                                 f"this project's database is {backend.engine}")

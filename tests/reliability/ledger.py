@@ -65,3 +65,12 @@ class Ledger:
         for entry in self.entries():
             total.add(Tally(**{f.name: entry.get(f.name, 0) for f in fields(Tally)}))
         return total
+
+    def by_kind(self) -> dict[str, Tally]:
+        """The counts of the tests that name their kind of fault (``fault=...``), by kind."""
+        kinds: dict[str, Tally] = {}
+        for entry in self.entries():
+            if isinstance(entry.get("fault"), str):
+                kinds.setdefault(entry["fault"], Tally()).add(
+                    Tally(**{f.name: entry.get(f.name, 0) for f in fields(Tally)}))
+        return dict(sorted(kinds.items()))

@@ -105,5 +105,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         f"{total.refused} operations refused before changing anything, "
         f"{total.restores} restores performed, {total.recoveries} recoveries, "
         f"{total.data_lost} runs lost data")
+    for kind, tally in book.by_kind().items():
+        terminalreporter.write_line(
+            f"  {kind}: {tally.tests} tests, {tally.faults} faults, {tally.refused} refused, "
+            f"{tally.data_lost} runs lost data")
     terminalreporter.write_line(f"seed base: SAFEGUARD_FAULT_BASE={config.stash[BASE]}")
     shutil.rmtree(book.directory, ignore_errors=True)

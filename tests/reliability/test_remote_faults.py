@@ -11,7 +11,7 @@ import re
 import secrets
 
 import pytest
-from conftest import HEAD, table_contents, version_of
+from conftest import HEAD, SEED_AT, table_contents, version_of
 from s3_support import (
     ACCESS_KEY,
     SECRET_KEY,
@@ -170,3 +170,23 @@ def test_a_scheduled_run_whose_upload_fails_fails_and_the_next_run_retries_it(se
     assert up["last_success"] is not None and up["url"] == remote.url
     # The first run's snapshot was retried by the second run: both are on the remote.
     assert len(on_remote) == 2
+
+
+def test_a_safety_snapshot_finished_by_recover_is_uploaded(seeded, remote, ledger):
+    """A restore killed after its swap leaves its safety snapshot (the replaced file,
+    moved into the store) for `recover` to finish: that snapshot leaves the machine
+    too, as every other does."""
+    snapshot_id = json.loads(seeded.cli("--json", "snapshot", "create").stdout)["id"]
+    seeded.cli("upgrade", "head")
+    killed = seeded.run("restore", snapshot_id, "--yes", env={"SAFEGUARD_FAULT": "sqlite:restore:swapped"})
+    recovered = seeded.run("recover")
+    (safety,) = [s for s in json.loads(seeded.cli("--json", "snapshot", "list").stdout)["snapshots"]
+                 if s["safety"]]
+    ledger(Tally(tests=1, faults=1, restores=1, recoveries=1,
+                 data_lost=int(version_of(seeded.db) != [SEED_AT])))
+
+    assert killed.returncode == -9, killed.stderr
+    assert recovered.returncode == 0, recovered.stderr
+    assert safety["locations"] == ["local", "remote"], safety
+    assert f"team/app/snapshots/{safety['id']}/manifest.json" in remote.objects()
+    assert f"Snapshot {safety['id']} is on the remote: s3://" in recovered.stderr
