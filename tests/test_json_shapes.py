@@ -29,7 +29,7 @@ SHAPES = [
     (("check",), {"ok", "checks"}),
     (("snapshot", "create"), MANIFEST),
     (("snapshot", "show", "latest"), MANIFEST),
-    (("snapshot", "list"), {"snapshots", "warnings"}),
+    (("snapshot", "list"), {"snapshots", "warnings", "beside"}),
     (("snapshot", "verify", "latest"), {"snapshot", "ok", "problems"}),
     (("snapshot", "prune", "--dry-run"), {"dry_run", "decisions"}),
     (("restore", "latest", "--dry-run"), {"snapshot", "heads_before", "dry_run", "warnings",
