@@ -34,7 +34,7 @@ SHAPES = [
     (("snapshot", "prune", "--dry-run"), {"dry_run", "decisions"}),
     (("restore", "latest", "--dry-run"), {"snapshot", "heads_before", "dry_run", "warnings",
                                           "safety_snapshot", "result", "health",
-                                          "interrupted", "signal"}),
+                                          "interrupted", "signal", "discards"}),
     (("recover",), {"recovered"}),
     (("log",), {"operations"}),
     (("config",), {"settings", "database"}),
