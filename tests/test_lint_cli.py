@@ -64,6 +64,30 @@ def test_lint_strict_is_a_ci_gate(project):
     project.cli("lint", "--strict", str(path))
 
 
+def test_lint_strict_prints_the_listing_before_it_fails(project):
+    """Issue 30 item 3: a CI log of a failing `lint --strict` showed only the revision
+    ids; the verdict and each finding of the rejected revision come first."""
+    project.add_revision("f00dfeed0001", CHAIN[-1], 'op.drop_table("tenants")')
+    result = project.cli("lint", "--strict", expect=11)
+    assert "f00dfeed0001_test.py: destructive" in result.stdout
+    assert "DS102" in result.stdout
+    # the summary line too, as a passing run prints it
+    assert "revision(s):" in result.stderr
+
+
+def test_lint_dialect_offers_mysql(project):
+    """Issue 30 item 10: MariaDB is a supported engine, so `lint --dialect mysql`
+    judges only the branches a MySQL/MariaDB database takes."""
+    path = project.add_revision("f00dfeed0001", CHAIN[-1], """
+        if op.get_bind().dialect.name == "mysql":
+            op.drop_table("tenants")
+    """)
+    mysql = json.loads(project.cli("--json", "lint", "--dialect", "mysql", str(path)).stdout)
+    sqlite = json.loads(project.cli("--json", "lint", "--dialect", "sqlite", str(path)).stdout)
+    assert mysql["revisions"][0]["verdict"] == "destructive"
+    assert sqlite["revisions"][0]["verdict"] == "safe"
+
+
 MAY_FAIL_BODIES = {
     "MF101": 'op.create_index("ix_tenants_email_unique", "tenants", ["email"], unique=True)',
     "MF103": 'op.add_column("tenants", sa.Column("phone", sa.String(), nullable=False))',

@@ -7,13 +7,16 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ..errors import LintFailedError
+from ..linting import LintReport
 from ..operations import lint as lint_
 from .base import Cli, command
 
 if TYPE_CHECKING:
     from ..classify import Classification
 
-DIALECTS = click.Choice(["sqlite", "postgresql"])
+#: The engines safeguard runs on (MariaDB is SQLAlchemy's "mysql" dialect).
+DIALECTS = click.Choice(["sqlite", "postgresql", "mysql"])
 
 
 def print_classification(c: Classification, *, verbose: bool = True) -> None:
@@ -53,12 +56,25 @@ def lint(cli: Cli, paths: tuple[Path, ...], strict: bool, strict_may_fail: bool,
 
         safeguard = {"destructive": True, "reason": "drops the legacy fax column"}
     """
-    report = lint_.lint(paths, settings=None if paths else cli.settings(), dialect=dialect,
-                      strict=strict, strict_may_fail=strict_may_fail,
-                      direction="downgrade" if downgrade else "upgrade")
+    try:
+        report = lint_.lint(paths, settings=None if paths else cli.settings(), dialect=dialect,
+                            strict=strict, strict_may_fail=strict_may_fail,
+                            direction="downgrade" if downgrade else "upgrade")
+    except LintFailedError as exc:
+        # A CI log must show why the gate failed: the listing first, then the error line
+        # (under --json the report rides in the error's document).
+        if not cli.json and isinstance(exc.report, LintReport):
+            print_report(exc.report)
+        raise
     if cli.json:
         cli.emit(report.to_dict())
         return
+    print_report(report)
+
+
+def print_report(report: LintReport) -> None:
+    """Every revision's verdict (the findings of those that are not plainly safe), then
+    the counts."""
     for c in report.classifications:
         print_classification(c, verbose=c.verdict != "safe" or c.may_fail
                              or bool(c.outside_transaction))
