@@ -266,6 +266,22 @@ def test_once_exits_non_zero_when_a_job_fails(project):
     assert "job adhoc: FAILED" in result.stderr and str(project.store) in result.stderr
 
 
+def test_a_job_whose_journal_cannot_be_written_returns_a_failure_and_never_raises(project):
+    """Issue 30 item 8: run_job promises never to raise; with a journal that cannot be
+    written (here a directory stands where the file goes) its own note raised
+    JournalError, which the scheduler would not have outlived."""
+    from safeguard.config import load_settings
+    from safeguard.schedule import run_job
+
+    with_database(project)
+    (project.store / "journal.jsonl").unlink()
+    (project.store / "journal.jsonl").mkdir()
+    settings = load_settings(str(project.ini), url=project.url)
+    result = run_job(settings, parse_job("nightly", "every 1h"))
+    assert result.outcome == "failed" and result.exit_code == 9
+    assert "cannot write the journal" in (result.error or "")
+
+
 @pytest.mark.parametrize("spec, complaint", [
     ("cron 0 3 * *", "4 fields, expected 5"),
     ("every 5x", "is not a duration"),

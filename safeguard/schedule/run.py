@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from ..config import Settings, load_settings
-from ..errors import RemoteError, SafeguardError
+from ..errors import JournalError, RemoteError, SafeguardError
 from ..journal import Journal
 from ..operations.prune import prune
 from ..operations.snapshot import create_snapshot
@@ -97,8 +97,8 @@ def _journal_note(settings: Settings, job: Job, trigger: str, facts: dict[str, A
     try:
         Journal(settings.store_dir).append({"op": "-", "kind": "schedule", "event": "note",
                                             "trigger": trigger, "spec": job.spec, **facts})
-    except OSError as exc:  # the run itself is over; losing its note must not hide it
-        log.error("job %s: cannot write the journal: %s", job.name, exc)
+    except JournalError as exc:  # the run itself is over; losing its note must not hide it
+        log.error("job %s: its run was not noted: %s", job.name, exc)
 
 
 def last_runs(settings: Settings) -> dict[str, dict[str, Any]]:
