@@ -456,9 +456,10 @@ class _Recorder:
                 out.append(RevisionResult(status="passed", seconds=self.seconds[rev],
                                           row_changes=self.changes.get(rev, ()), **common))
             elif rev == failed:
+                # Only a may-fail finding predicts a failure; a DS/BC/TC one predicts a loss.
+                predicted = tuple(f for f in p.classification.findings if f.kind == "may-fail")
                 out.append(RevisionResult(status="failed", seconds=self._ended - self._clock,
-                                          error=error, predicted_by=p.classification.findings,
-                                          **common))
+                                          error=error, predicted_by=predicted, **common))
             else:
                 out.append(RevisionResult(status="not run", **common))
         return tuple(out)
