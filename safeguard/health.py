@@ -49,6 +49,7 @@ from .errors import ConfigError
 from .footprint import Footprint
 from .host import hosted
 from .project import Project
+from .reporting import size_words
 from .revisions import DatabaseState, format_revs
 
 PASSED, FAILED, ERROR, SKIPPED = "passed", "failed", "error", "skipped"
@@ -572,7 +573,7 @@ def time_limit(name: str, ctx: CheckContext) -> tuple[float, str]:
     limit, why = ctx.settings.check_timeout, f"check_timeout {ctx.settings.check_timeout:g}s"
     if limit and name in BUILTIN_LIMITED:
         limit += ctx.size() / SLOWEST_BYTES_PER_S
-        why += f" + {ctx.size() / 1e6:,.0f} MB at {SLOWEST_BYTES_PER_S >> 20} MiB/s"
+        why += f" + {size_words(ctx.size())} at {size_words(SLOWEST_BYTES_PER_S)}/s"
     if ctx.deadline is not None:
         left = max(ctx.deadline - time.monotonic(), 0.001)
         if not limit or left < limit:
@@ -590,7 +591,7 @@ def _timed_out(name: str, ctx: CheckContext, limit: float, why: str, elapsed: fl
     if name in BUILTIN_LIMITED:
         expected = ctx.size() / (1 << 30) * FULL_CHECK_S_PER_GIB
         return (f"{message}: it had not finished its first table; a full check of the whole "
-                f"database ({ctx.size() / 1e6:,.0f} MB) is expected to take about {expected:.0f}s")
+                f"database ({size_words(ctx.size())}) is expected to take about {expected:.0f}s")
     return message
 
 

@@ -37,6 +37,7 @@ from .errors import (
     VerificationError,
 )
 from .manifest import Payload, Snapshot
+from .reporting import size_words
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class SnapshotStore:
         if free < needed * SPACE_MARGIN:
             raise StoreNotWritableError(
                 f"not enough free space in {self.root} for a snapshot: "
-                f"{_mib(free)} free, about {_mib(int(needed * SPACE_MARGIN))} needed"
+                f"{size_words(free)} free, about {size_words(int(needed * SPACE_MARGIN))} needed"
             )
 
     # -- reading -----------------------------------------------------------------
@@ -396,7 +397,3 @@ _FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 _REQUIRED = [f.name for f in fields(Snapshot)
              if f.default is MISSING and f.default_factory is MISSING and f.name != "revisions"]
-
-
-def _mib(n: int) -> str:
-    return f"{n / 1048576:.1f} MiB"

@@ -4,6 +4,7 @@ accuracy is tested in test_classify*.py)."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from conftest import CHAIN, SEED_AT
@@ -136,8 +137,18 @@ def test_plan_shows_verdicts_acknowledgements_and_the_snapshot(seeded):
     assert report["snapshot"] is True and report["database_size"] > 0
     assert report["steps"][0]["acknowledged"]["reason"].startswith("renames property_type")
     text = seeded.cli("plan").stdout
-    assert "Undo: snapshot before the first revision" in text and "MiB" in text
+    assert "Undo: snapshot before the first revision" in text and "KiB to copy" in text
     assert report["undo"]["by"] == "snapshot"
+
+
+def test_plan_and_upgrade_say_the_databases_size_the_same_way(seeded):
+    """Issue 30 item 9: `plan` said "about 0.0 MiB" of a database `upgrade` called
+    "45,056 bytes": one rule words a size everywhere."""
+    size = json.loads(seeded.cli("--json", "plan").stdout)["database_size"]
+    planned = re.search(r"^Undo: .*about (.+?)(?: to copy)?$", seeded.cli("plan").stdout, re.M)
+    ran = re.search(r"^Undo: .*about (.+?)(?: to copy)?$", seeded.cli("upgrade", "head").stderr, re.M)
+    assert planned and ran and planned.group(1) == ran.group(1)
+    assert planned.group(1) != "0.0 MiB" and planned.group(1)[0] != "0", (size, planned.group(1))
 
 
 def test_revision_lints_the_new_file(seeded):

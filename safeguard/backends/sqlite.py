@@ -41,6 +41,7 @@ from ..errors import (
 )
 from ..footprint import Schema
 from ..manifest import Payload, Snapshot
+from ..reporting import size_words
 from . import TableProgress, count_mismatches
 from .holders import other_processes
 
@@ -138,8 +139,8 @@ class SQLiteBackend:
         if free < needed * RESTORE_MARGIN:
             raise RefusedError(
                 f"not enough free space in {beside} for a restore's staging copy of the "
-                f"database: {free / 1048576:.1f} MiB free, {needed * RESTORE_MARGIN / 1048576:.1f} "
-                "MiB needed, so a failed run could not be undone (free some space)")
+                f"database: {size_words(free)} free, {size_words(int(needed * RESTORE_MARGIN))} "
+                "needed, so a failed run could not be undone (free some space)")
         if links > 1:
             raise RefusedError(
                 f"database file {self.path} has {links} hard links: a restore replaces it by "

@@ -8,6 +8,7 @@ from ..manifest import Snapshot
 from ..operations.prune import prune
 from ..operations.snapshot import create_snapshot, locate_snapshots, show_snapshot
 from ..operations.verify import verify_snapshot
+from ..reporting import size_words
 from ..revisions import format_revs
 from .base import Cli, command
 
@@ -70,7 +71,7 @@ def snapshot_show(cli: Cli, snapshot_id: str) -> None:
             ("safety", "yes (the state a restore replaced)" if snap.safety else "no"),
             ("engine", snap.engine), ("database", snap.database),
             ("revision", format_revs(snap.revisions)), ("payload", _payload(snap)),
-            ("size", f"{snap.size:,} bytes"),
+            ("size", f"{size_words(snap.size)} ({snap.size:,} bytes)"),
             ("compression", snap.compression or "none"), ("sha256", snap.sha256)]
     rows += [(k, str(v)) for k, v in sorted(snap.extra.items())]
     for key, value in rows:

@@ -60,7 +60,7 @@ from ..journal import Operation, OperationRecord
 from ..lock import database_lock
 from ..plan import Plan, make_plan
 from ..project import Project
-from ..reporting import ProgressFactory, Reporter, silent
+from ..reporting import ProgressFactory, Reporter, silent, size_words
 from ..restore import check_compatible
 from ..revisions import DatabaseState, format_revs
 from ..runner import apply_steps
@@ -333,7 +333,7 @@ def _copy(ws: Workspace, held: Held, live: Backend, workdir: Path, token: str,
         finally:
             close_progress(bar)
     facts = CopyFacts(copy.identity(), source, size, taken_at, time.monotonic() - started)
-    report(f"  copy of {_size(size)} taken in {facts.seconds:.1f} s; the live database is "
+    report(f"  copy of {size_words(size)} taken in {facts.seconds:.1f} s; the live database is "
            "unlocked again")
     return op, facts
 
@@ -527,7 +527,7 @@ def _verdict(target: str, plan: Plan, revisions: Sequence[RevisionResult],
         return f"upgrade {target} would fail its health checks: {checks.summary()}"
     return (f"upgrade {target} would succeed ({len(plan.steps)} revision"
             f"{'s' if len(plan.steps) != 1 else ''}, {_duration(seconds)} on a copy of "
-            f"{_size(facts.size)} taken at {_clock_time(facts.taken_at)})")
+            f"{size_words(facts.size)} taken at {_clock_time(facts.taken_at)})")
 
 
 def _report(result: Rehearsal, report: Reporter) -> None:
@@ -572,13 +572,6 @@ def _duration(seconds: float) -> str:
     if seconds < 10:
         return f"{seconds:.2f} s"
     return f"{seconds:.0f} s"
-
-
-def _size(n: int) -> str:
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} bytes"
 
 
 @contextlib.contextmanager

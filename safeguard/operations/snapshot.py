@@ -9,7 +9,7 @@ from typing import Any
 from .. import remote as remotes
 from ..config import Settings
 from ..errors import RemoteError, SnapshotNotFoundError
-from ..reporting import ProgressFactory, Reporter, no_progress, silent
+from ..reporting import ProgressFactory, Reporter, no_progress, silent, size_words
 from ..store import Snapshot, SnapshotStore
 from ..workspace import Workspace
 
@@ -77,7 +77,7 @@ def create_snapshot(settings: Settings, *, label: str | None = None, pin: bool =
         snapshot = held.snapshot(reason=reason, revisions=state.heads, label=label, pinned=pin,
                                  progress=progress("Snapshot", backend.size()))
         op.finish("created", snapshot=snapshot.id, size=snapshot.size)
-        report(f"Snapshot {snapshot.id}: {snapshot.size:,} bytes at {snapshot.revision or 'base'}")
+        report(f"Snapshot {snapshot.id}: {size_words(snapshot.size)} at {snapshot.revision or 'base'}")
         # Still under the lock: no prune elsewhere removes the files being uploaded.
         copies = ws.uploaded()
     for copy in copies:

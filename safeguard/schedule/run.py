@@ -18,6 +18,7 @@ from ..journal import Journal
 from ..operations.prune import prune
 from ..operations.snapshot import create_snapshot
 from ..operations.verify import verify_snapshot
+from ..reporting import size_words
 from ..workspace import Workspace
 from .jobs import Job, parse_job
 from .stopping import stop_on_signals
@@ -54,7 +55,7 @@ class RunResult:
         if self.outcome == "skipped":
             return f"job {self.job}: skipped: {self.error}"
         if self.ok:
-            parts = [f"snapshot {self.snapshot}", f"{self.size:,} bytes", f"{self.duration_s:.2f}s"]
+            parts = [f"snapshot {self.snapshot}", size_words(self.size or 0), f"{self.duration_s:.2f}s"]
             parts += ["verified"] if self.verified else []
             parts += [f"pruned {self.pruned}"] if self.pruned is not None else []
             return f"job {self.job}: ok: {', '.join(parts)}"
