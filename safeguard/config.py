@@ -299,8 +299,24 @@ def locate_config(config_file: str | os.PathLike[str] | None = None, *,
         return Path("alembic.ini")
     if _has_tool_alembic(Path("pyproject.toml")):
         return Path("pyproject.toml")
+    if _is_flask_migrate(Path("migrations")):
+        # Its alembic.ini has no script_location and its env.py needs the application:
+        # only Flask's command line can run it (safeguard/flask.py).
+        raise ConfigError("no alembic.ini here, but migrations/ is a Flask-Migrate repository: "
+                          "run safeguard through Flask, e.g. `flask safeguard upgrade` (every "
+                          "command is `flask safeguard COMMAND`)")
     raise ConfigError("no alembic.ini here, and no pyproject.toml with a [tool.alembic] table "
                       "(pass -c/--config PATH)")
+
+
+def _is_flask_migrate(directory: Path) -> bool:
+    """Whether ``directory`` is a repository `flask db init` made: an alembic.ini, and
+    an env.py that takes its engine from Flask's ``current_app``."""
+    try:
+        return ((directory / "alembic.ini").is_file()
+                and "current_app" in (directory / "env.py").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def _is_toml(path: Path) -> bool:

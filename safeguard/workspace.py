@@ -92,11 +92,13 @@ class Workspace:
 
     def snapshot(self, snapshot_id: str) -> Snapshot:
         """A snapshot from the local store, else brought down from the remote (each file
-        checked against its manifest on the way): the new-machine case."""
+        checked against its manifest on the way): the new-machine case. ``snapshot_id``
+        may be a unique prefix or suffix of an id in either (SnapshotStore.resolve)."""
+        remote = self.uploads.remote
+        snapshot_id = self.store.resolve(snapshot_id, remote.ids if remote is not None else None)
         try:
             return self.store.get(snapshot_id)
         except SnapshotNotFoundError:
-            remote = self.uploads.remote
             if remote is None:
                 raise
         if snapshot_id == "latest":

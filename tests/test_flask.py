@@ -273,3 +273,18 @@ def test_refusals_are_one_line(tmp_path):
         "there (run `flask db init`, or pass -d/--directory)"]
     assert not (tmp_path / "shop.db").exists()
     assert not (tmp_path / "migrations").exists()
+
+
+def test_safeguard_in_a_flask_migrate_project_points_to_flask_safeguard(tmp_path):
+    """Issue 30 item 9: `safeguard upgrade head` beside a Flask-Migrate repository said
+    only "no alembic.ini here"; the project is found, and `flask safeguard` named."""
+    shop = Shop(tmp_path, f"sqlite:///{tmp_path / 'shop.db'}")
+    shop.flask("db", "init")
+    env = {**os.environ, "SHOP_DATABASE_URL": shop.url}
+    env.pop("DATABASE_URL", None)
+    result = subprocess.run([sys.executable, "-m", "safeguard", "upgrade", "head"], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "flask safeguard upgrade" in line and "migrations" in line, line
+    assert not (tmp_path / "shop.db").exists()

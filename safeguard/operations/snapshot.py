@@ -46,12 +46,15 @@ def list_snapshots(settings: Settings) -> list[Snapshot]:
 
 def show_snapshot(settings: Settings, snapshot_id: str) -> Snapshot:
     """One snapshot's manifest ('latest' names the newest that is not a safety
-    snapshot); read from the remote when the store does not hold it."""
+    snapshot; a unique prefix or suffix of an id names that one); read from the remote
+    when the store does not hold it."""
     store = SnapshotStore(settings.store_dir)
+    remote = remotes.of(settings)
+    # A unique prefix or suffix of an id, here or on the remote, names that snapshot.
+    snapshot_id = store.resolve(snapshot_id, remote.ids if remote is not None else None)
     try:
         return store.get(snapshot_id)
     except SnapshotNotFoundError:
-        remote = remotes.of(settings)
         if remote is None:
             raise
     if snapshot_id == "latest":
