@@ -85,8 +85,15 @@ def host_for(app: Flask, *, directory: str | os.PathLike[str] | None = None,
         return extension.migrate.get_config(None if directory is None else str(directory),
                                             x_arg=list(x_arg))
 
+    def metadata() -> Any:
+        # As Flask-Migrate's env.py (get_metadata): the default bind's metadata.
+        db = extension.db
+        metadatas = getattr(db, "metadatas", None)  # Flask-SQLAlchemy 3
+        return metadatas[None] if metadatas is not None else db.metadata
+
     return Host(name="Flask-Migrate", alembic_config=alembic_config,
-                context=lambda: _application_context(app), compare=compare)
+                context=lambda: _application_context(app), compare=compare,
+                metadata=metadata, metadata_name="Flask-Migrate's db.metadata")
 
 
 @contextlib.contextmanager

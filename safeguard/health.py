@@ -303,8 +303,15 @@ def revision(ctx: CheckContext) -> tuple[bool, str]:
 def drift(ctx: CheckContext) -> tuple[bool, str] | Skip | None:
     """The migrated schema matches the application's models (Alembic's
     compare_metadata against the `metadata` setting): a migration that forgot a column
-    the code reads passes every other check and breaks the first request."""
-    if not ctx.settings.metadata:
+    the code reads passes every other check and breaks the first request. With no
+    `metadata` set, a hosted project's own models (Flask-Migrate: db.metadata)."""
+    host, path = ctx.settings.host, ctx.settings.metadata
+    models: Callable[[], Any]
+    if path:
+        named, models = path, lambda: load_object(path, "metadata")
+    elif host is not None and host.metadata is not None:
+        named, models = host.metadata_name, host.metadata
+    else:
         return None
     heads, script_heads = ctx.current_heads(), ctx.project.heads()
     if set(heads) != set(script_heads):
@@ -314,7 +321,7 @@ def drift(ctx: CheckContext) -> tuple[bool, str] | Skip | None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    target = load_object(ctx.settings.metadata, "metadata")
+    target = models()
     with ctx.connect() as conn, quiet_alembic(), _quiet_autogenerate(), \
             warnings.catch_warnings():
         # Comparing reflected PostgreSQL constraints (Alembic 1.20, SQLAlchemy 2.1) makes
@@ -329,7 +336,7 @@ def drift(ctx: CheckContext) -> tuple[bool, str] | Skip | None:
         return True, "the schema matches the models"
     described = [_describe_diff(d) for d in diffs]
     more = f" (and {len(described) - 3} more)" if len(described) > 3 else ""
-    return False, f"schema differs from {ctx.settings.metadata}: {'; '.join(described[:3])}{more}"
+    return False, f"schema differs from {named}: {'; '.join(described[:3])}{more}"
 
 
 @contextlib.contextmanager

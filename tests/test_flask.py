@@ -288,3 +288,22 @@ def test_safeguard_in_a_flask_migrate_project_points_to_flask_safeguard(tmp_path
     (line,) = result.stderr.strip().splitlines()
     assert "flask safeguard upgrade" in line and "migrations" in line, line
     assert not (tmp_path / "shop.db").exists()
+
+
+def test_drift_compares_with_flask_migrates_own_metadata_when_none_is_configured(tmp_path):
+    """Issue 30 item 11: drift was skipped unless `metadata = shop:db.metadata` was set;
+    it compares with the models Flask-Migrate's env.py itself uses (db.metadata)."""
+    db = tmp_path / "shop.db"
+    shop = Shop(tmp_path, f"sqlite:///{db}")
+    shop.flask("db", "init")
+    shop.generate("initial")
+    shop.flask("safeguard", "upgrade", "--create")
+
+    def drift() -> dict:
+        report = json.loads(shop.flask("safeguard", "--json", "check", check=False).stdout)
+        return {c["name"]: c for c in report["checks"]}["drift"]
+
+    assert drift()["status"] == "passed"
+    shop.models(MODELS_V2)  # the models lose a column no revision drops yet
+    changed = drift()
+    assert changed["status"] == "failed" and "customer.fax" in changed["detail"], changed
