@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from collections.abc import MutableMapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator, Sequence, cast
@@ -93,7 +94,8 @@ def host_for(app: Flask, *, directory: str | os.PathLike[str] | None = None,
 
     return Host(name="Flask-Migrate", alembic_config=alembic_config,
                 context=lambda: _application_context(app), compare=compare,
-                metadata=metadata, metadata_name="Flask-Migrate's db.metadata")
+                metadata=metadata, metadata_name="Flask-Migrate's db.metadata",
+                aim=lambda url: _engine_aimed_at(app, url))
 
 
 @contextlib.contextmanager
@@ -120,6 +122,35 @@ def _application_context(app: Flask) -> Iterator[None]:
             _dispose_engines(app)
             for logger, was in zip(ours, disabled):
                 logger.disabled = was
+
+
+@contextlib.contextmanager
+def _engine_aimed_at(app: Flask, url: str) -> Iterator[None]:
+    """The application's default engine connects to ``url`` in the body (a rehearsal's
+    copy), and is the application's own again after it.
+
+    Flask-Migrate's env.py migrates through ``db.engine`` (and sets sqlalchemy.url from
+    it), the smoke check through ``db.session``: both read Flask-SQLAlchemy 3's engine
+    map of the application on every call, so replacing its default entry redirects
+    them all. The copy's engine takes the application's SQLALCHEMY_ENGINE_OPTIONS. With
+    an older Flask-SQLAlchemy nothing is redirected, and the rehearsal's own check that
+    env.py follows the copy refuses it (nothing is copied or run)."""
+    db = _extension(app).db
+    with app.app_context():
+        engines = getattr(db, "engines", None)
+    if not isinstance(engines, MutableMapping) or None not in engines:
+        yield
+        return
+    import sqlalchemy as sa
+
+    own = engines[None]
+    aimed = sa.create_engine(url, **dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {}))
+    engines[None] = aimed
+    try:
+        yield
+    finally:
+        engines[None] = own
+        aimed.dispose()
 
 
 def _dispose_engines(app: Flask) -> None:

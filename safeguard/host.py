@@ -41,6 +41,10 @@ class Host:
     metadata: Callable[[], Any] | None = None
     #: How messages name those models, e.g. "Flask-Migrate's db.metadata".
     metadata_name: str = "the host's models"
+    #: Points the application's own engine at another database URL for the body of a
+    #: ``with`` (a rehearsal's copy), and back after it: the hosted env.py takes its
+    #: engine from the application, so no URL safeguard passes would reach it.
+    aim: Callable[[str], ContextManager[Any]] | None = None
 
 
 def hosted(host: Host | None) -> ContextManager[Any]:

@@ -307,3 +307,39 @@ def test_drift_compares_with_flask_migrates_own_metadata_when_none_is_configured
     shop.models(MODELS_V2)  # the models lose a column no revision drops yet
     changed = drift()
     assert changed["status"] == "failed" and "customer.fax" in changed["detail"], changed
+
+
+@pytest.mark.parametrize("failing", [False, True], ids=["passes", "fails"])
+def test_rehearse_runs_on_a_copy_through_the_applications_engine(tmp_path, failing):
+    """Issue 30 item 5: Flask-Migrate's env.py takes its engine from current_app, so
+    the copy's URL never reached it and `flask safeguard rehearse` always refused
+    (exit 3). The application's engine is pointed at the copy for the rehearsal: the
+    rehearsal runs there, and the live database is untouched; `upgrade --rehearse`
+    then migrates the live one (or, after a failed rehearsal, leaves it alone)."""
+    db = tmp_path / "shop.db"
+    shop = Shop(tmp_path, f"sqlite:///{db}")
+    shop.flask("db", "init")
+    initial = shop.generate("initial")
+    shop.flask("safeguard", "upgrade", "--create")
+    conn = sqlite3.connect(db)
+    with conn:
+        _seed(conn.execute)
+    conn.close()
+    shop.models(MODELS_V2)
+    drop_fax = shop.generate("drop fax")
+    head = shop.add_failing_revision(drop_fax) if failing else drop_fax
+    before = (table_contents(db), schema_of(db))
+
+    rehearsed = shop.flask("safeguard", "--json", "rehearse", check=False)
+    assert rehearsed.returncode == (12 if failing else 0), rehearsed.stderr
+    report = json.loads(rehearsed.stdout)
+    report = report.get("result", report)
+    assert [r["status"] for r in report["revisions"]] == (
+        ["passed", "failed"] if failing else ["passed"])
+    assert report["connections_to_copy"] > 0
+    assert (table_contents(db), schema_of(db)) == before and version_of(db) == [initial]
+    assert not list((tmp_path / "migrations" / ".safeguard" / "rehearsals").glob("*"))
+
+    upgraded = shop.flask("safeguard", "upgrade", "--rehearse", check=False)
+    assert upgraded.returncode == (12 if failing else 0), upgraded.stderr
+    assert version_of(db) == ([initial] if failing else [head])

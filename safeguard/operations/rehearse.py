@@ -55,6 +55,7 @@ from ..errors import (
 )
 from ..guard import Guard
 from ..health import HealthReport
+from ..host import Host
 from ..identity import aimed, held_to
 from ..journal import Operation, OperationRecord
 from ..lock import database_lock
@@ -215,7 +216,7 @@ def rehearse(settings: Settings, target: str = "head", *, from_snapshot: str | N
     copy_settings = replace(settings, url=copy_url.render_as_string(hide_password=False),
                             policy="never", timeout=None)
     copy = backend_for(copy_url, settings)
-    with _pointed_at(copy_settings.url):
+    with _pointed_at(copy_settings.url, settings.host):
         copy_project = Project(copy_settings)
         _refuse_unfollowed_url(copy_project, copy.identity(), live.identity())
 
@@ -224,7 +225,7 @@ def rehearse(settings: Settings, target: str = "head", *, from_snapshot: str | N
     with ws.operation(KIND, copy, f"rehearse {target}", check_unfinished=False) as held:
         op, facts = _copy(ws, held, live, workdir, token, snapshot, target, report, progress)
         try:
-            with _pointed_at(copy_settings.url):
+            with _pointed_at(copy_settings.url, settings.host):
                 result = _run(copy_project, copy, copy_settings, target, op, facts, state,
                               report)
         except BaseException as exc:
@@ -575,11 +576,15 @@ def _duration(seconds: float) -> str:
 
 
 @contextlib.contextmanager
-def _pointed_at(url: str | None) -> Iterator[None]:
+def _pointed_at(url: str | None, host: Host | None) -> Iterator[None]:
     """``DATABASE_URL`` names ``url`` in the body (for env.py and the application's
     smoke check, as --url does for a guarded run), and what it was afterwards: the live
-    project's env.py must never read the copy's URL, nor the copy's the live one."""
-    with scoped_environ({"DATABASE_URL": url} if url else {}):
+    project's env.py must never read the copy's URL, nor the copy's the live one. A
+    host whose env.py takes the application's engine (Flask-Migrate) has that engine
+    pointed at ``url`` as well (Host.aim)."""
+    aimed = host.aim(url) if url and host is not None and host.aim is not None \
+        else contextlib.nullcontext()
+    with scoped_environ({"DATABASE_URL": url} if url else {}), aimed:
         yield
 
 
