@@ -48,6 +48,7 @@ from .config import Settings
 from .errors import ConfigError
 from .footprint import Footprint
 from .host import hosted
+from .preconditions import Preconditions
 from .project import Project
 from .reporting import size_words
 from .revisions import DatabaseState, format_revs
@@ -95,9 +96,12 @@ class Skip:
 
 @dataclass(frozen=True)
 class HealthReport:
-    """Every check's result; the database is healthy when none failed or errored."""
+    """Every check's result; the database is healthy when none failed or errored.
+    `safeguard check` adds what a snapshot and its restore need (``preconditions``),
+    which do not count towards ``ok``: the database is healthy either way."""
 
     results: tuple[CheckResult, ...]
+    preconditions: Preconditions | None = None
 
     @property
     def ok(self) -> bool:
@@ -118,7 +122,10 @@ class HealthReport:
         return ["Health checks:"] + [f"  {r.status:<8} {r.name}: {r.detail}" for r in self.results]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "checks": [r.to_dict() for r in self.results]}
+        out: dict[str, Any] = {"ok": self.ok, "checks": [r.to_dict() for r in self.results]}
+        if self.preconditions is not None:
+            out["preconditions"] = self.preconditions.to_dict()
+        return out
 
 
 @dataclass

@@ -9,13 +9,16 @@ exactly where it was before the command started, never to a state in between.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from .classify import Classification, classify_file
 from .project import Project
 from .reporting import size_words
 from .revisions import DatabaseState, Direction, Step, format_revs
 from .undo import SNAPSHOT, Undo, decide
+
+if TYPE_CHECKING:
+    from .preconditions import Preconditions
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,8 @@ class Plan:
     policy: str
     undo: Undo
     database_size: int
+    #: What the undo needs, checked when the plan is shown (preconditions.of_plan).
+    preconditions: Preconditions | None = None
 
     @property
     def snapshot(self) -> bool:

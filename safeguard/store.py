@@ -89,12 +89,26 @@ class SnapshotStore:
 
     def ensure_space(self, needed: int) -> None:
         """Refuse a snapshot that cannot fit, before writing a byte of it."""
-        free = shutil.disk_usage(self.root).free
+        problem = self.space_problem(needed)
+        if problem:
+            raise StoreNotWritableError(problem)
+
+    def space_problem(self, needed: int) -> str | None:
+        """Why a snapshot of about ``needed`` bytes would not fit in the store now (or
+        in the directory it would be created in), or None; writes nothing."""
+        free = shutil.disk_usage(_nearest_existing(self.root)).free
         if free < needed * SPACE_MARGIN:
-            raise StoreNotWritableError(
-                f"not enough free space in {self.root} for a snapshot: "
-                f"{size_words(free)} free, about {size_words(int(needed * SPACE_MARGIN))} needed"
-            )
+            return (f"not enough free space in {self.root} for a snapshot: {size_words(free)} "
+                    f"free, about {size_words(int(needed * SPACE_MARGIN))} needed")
+        return None
+
+    def writable_problem(self) -> str | None:
+        """Why the store could not be written now, or None; unlike `ensure_writable`
+        it creates and writes nothing (`safeguard plan` reports it)."""
+        where = _nearest_existing(self.root)
+        if not os.access(where, os.W_OK | os.X_OK) or os.statvfs(where).f_flag & os.ST_RDONLY:
+            return f"snapshot store {self.root} is not writable ({where} cannot be written)"
+        return None
 
     # -- reading -----------------------------------------------------------------
 
@@ -343,6 +357,13 @@ class SnapshotStore:
                 ID_PATTERN.match(entry.name) and not (entry / MANIFEST).is_file()
             ):
                 yield entry
+
+
+def _nearest_existing(path: Path) -> Path:
+    """``path``, or the nearest of its parents that exists (where it would be created)."""
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
 
 
 def manifest_problem(data: Any, snapshot_id: str) -> str | None:

@@ -83,9 +83,11 @@ def _migrate(cli: Cli, target: str, direction: Direction, *, policy: str | None,
         migrate_.offline_sql(settings, target, direction, sys.stdout)
         return
     if dry_run:
+        from .plan import show_plan
+
+        # The plan is announced as a run announces it (report=cli.say); its preconditions follow.
         plan = migrate_.plan(settings, target, direction, create=create, report=cli.say)
-        if cli.json:
-            cli.emit({"outcome": "dry-run", "plan": plan.to_dict()})
+        show_plan(cli, plan, [], say=cli.say, wrap=lambda doc: {"outcome": "dry-run", "plan": doc})
         return
     result = migrate_.migrate(settings, target, direction, create=create, report=cli.say,
                               progress=cli.progress)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .. import preconditions
 from .. import remote as remotes
 from ..config import Settings
 from ..errors import RemoteError, SnapshotNotFoundError
@@ -75,7 +76,10 @@ def create_snapshot(settings: Settings, *, label: str | None = None, pin: bool =
     with ws.operation("snapshot", backend, f"snapshot {label or reason}") as held:
         # Re-read under the lock: a migration may have run while we waited.
         state = ws.database(check_known=False)
-        backend.preflight()  # a snapshot that could not be restored is not one
+        # A snapshot this role could not restore is no backup: refused, naming what is missing.
+        preconditions.gather(ws, backend, snapshot_for=(preconditions.SNAPSHOT_CREATE,),
+                             restore_for=(preconditions.SNAPSHOT_CREATE,)
+                             ).require(f"no snapshot of {backend.identity()} was taken")
         op = held.begin(label=label, reason=reason, heads=list(state.heads))
         snapshot = held.snapshot(reason=reason, revisions=state.heads, label=label, pinned=pin,
                                  progress=progress("Snapshot", backend.size()))
