@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from contextlib import contextmanager
 
 from conftest import HEAD, SEED_AT, table_contents, version_of
 from reliability.ledger import Tally
@@ -20,16 +21,24 @@ def _size(path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def test_no_room_beside_the_database_for_the_restore_is_refused_before_migrating(
-        seeded, tmp_path, ledger):
+@contextmanager
+def _no_room_beside_the_database(seeded, tmp_path):
+    """The project on a tmpfs with room for its files and half the database more: too
+    little for a restore's staging copy beside the database."""
     seeded.configure(store=str(tmp_path / "store"))
-    seeded.add_revision("f1f1f1f1f1f1", HEAD, 'op.drop_table("tenants")\nraise RuntimeError("boom")')
-    before = table_contents(seeded.db)
     saved = tmp_path / "saved"
     shutil.copytree(seeded.root, saved)
     size = seeded.db.stat().st_size
     with tmpfs(seeded.root, _size(saved) + size // 2 + 64 * 1024):
         shutil.copytree(saved, seeded.root, dirs_exist_ok=True)
+        yield
+
+
+def test_no_room_beside_the_database_for_the_restore_is_refused_before_migrating(
+        seeded, tmp_path, ledger):
+    seeded.add_revision("f1f1f1f1f1f1", HEAD, 'op.drop_table("tenants")\nraise RuntimeError("boom")')
+    before = table_contents(seeded.db)
+    with _no_room_beside_the_database(seeded, tmp_path):
         result = seeded.run("upgrade", "head")
         backup = seeded.run("snapshot", "create")  # could not be restored either
         after = table_contents(seeded.db)
@@ -85,12 +94,7 @@ def test_plan_reports_a_store_too_small_for_the_snapshot(seeded, tmp_path):
 
 
 def test_plan_reports_no_room_beside_the_database_for_the_restore(seeded, tmp_path):
-    seeded.configure(store=str(tmp_path / "store"))
-    saved = tmp_path / "saved"
-    shutil.copytree(seeded.root, saved)
-    size = seeded.db.stat().st_size
-    with tmpfs(seeded.root, _size(saved) + size // 2 + 64 * 1024):
-        shutil.copytree(saved, seeded.root, dirs_exist_ok=True)
+    with _no_room_beside_the_database(seeded, tmp_path):
         result = seeded.run("--json", "plan")
     assert result.returncode == 3, result.stderr
     failed = [p for p in json.loads(result.stdout)["preconditions"]["items"]
