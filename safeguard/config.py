@@ -49,6 +49,8 @@ KNOWN_KEYS: dict[str, str] = {
     "keep_weekly": "retention: keep the newest snapshot of each of the last N ISO weeks",
     "keep_monthly": "retention: keep the newest snapshot of each of the last N months",
     "max_age_days": "retention: prune snapshots older than this (pinned ones excepted)",
+    "auto_prune": "retention: true (default): apply it after every operation that adds a "
+                  "snapshot; false: only on `snapshot prune` and scheduled jobs with prune",
     "pg_bindir": "directory of pg_dump/pg_restore to use (default: found on PATH)",
     "pg_strategy": "PostgreSQL snapshots: dump (pg_dump) | template (CREATE DATABASE ... TEMPLATE, "
                    "needs exclusive access)",
@@ -111,6 +113,7 @@ class Settings:
     keep_weekly: int = RetentionPolicy.keep_weekly
     keep_monthly: int = RetentionPolicy.keep_monthly
     max_age_days: int | None = RetentionPolicy.max_age_days
+    auto_prune: bool = True
     jobs: Mapping[str, str] = field(default_factory=dict)
     pg_bindir: str | None = None
     pg_strategy: str = "dump"
@@ -409,7 +412,7 @@ def _coerce(key: str, value: Any, source: str) -> Any:
             return int(value) if value.strip() else None
     except ValueError as exc:
         raise ConfigError(f"{source}: {key} = {value!r} is not a valid number") from exc
-    if key == "remote_required":
+    if key in ("remote_required", "auto_prune"):
         return _boolean(key, value, source)
     if key in ("remote", "remote_endpoint", "remote_region", "remote_profile"):
         return value.strip() or None

@@ -285,6 +285,19 @@ class KeepsReplaced(Protocol):
 
 
 @runtime_checkable
+class HoldsOnServer(Protocol):
+    """A backend whose snapshots can live on the server beside the database and carry
+    their own marker there (PostgreSQL's kept databases: kept.py), so that they are
+    found, and pruned, even when the store that held their manifests is lost."""
+
+    def on_server(self) -> list[Snapshot]:
+        """Each such snapshot of this database on the server, as its marker describes it."""
+
+    def drop_on_server(self, snapshot: Snapshot) -> None:
+        """Drop one `on_server` found (only if its marker still names it)."""
+
+
+@runtime_checkable
 class KeepsSetAside(Protocol):
     """A backend whose restore can leave the database it replaces set aside rather than
     dropped, and keep it as a snapshot on the server (PostgreSQL: kept.py): a manual

@@ -20,8 +20,10 @@ def snapshot() -> None:
 
 @command("list")
 def snapshot_list(cli: Cli) -> None:
-    """List the snapshots in the store and on the remote (when one is set), oldest
-    first, with where each is: local, remote or both."""
+    """List the snapshots in the store, on the remote (when one is set) and kept on
+    the server, oldest first, with where each is: local, remote or both, and +server
+    for a kept PostgreSQL database (listed from its own marker even when no manifest of
+    it is left)."""
     located = locate_snapshots(cli.settings())
     if cli.json:
         cli.emit({"snapshots": [entry.to_dict() for entry in located]})
@@ -30,15 +32,21 @@ def snapshot_list(cli: Cli) -> None:
         click.echo("No snapshots.", err=True)
         return
     click.echo(f"{'ID':<24} {'CREATED (UTC)':<20} {'ENGINE':<10} {'REVISION':<14} {'SIZE':>13}  "
-               f"{'WHERE':<7} REASON")
+               f"{'WHERE':<12} REASON")
     for entry in located:
         s = entry.snapshot
         pin = ((" [safety]" if s.safety else "") + (" [pinned]" if s.pinned else "")
                + (" [kept database]" if s.payload_kind == "kept database" else ""))
         created = s.created.strftime("%Y-%m-%d %H:%M:%S")
-        where = "both" if len(entry.locations) == 2 else entry.locations[0]
         click.echo(f"{s.id:<24} {created:<20} {s.engine:<10} {s.revision or 'base':<14} "
-                   f"{s.size:>13,}  {where:<7} {s.label or s.reason}{pin}")
+                   f"{s.size:>13,}  {_where(entry.locations):<12} {s.label or s.reason}{pin}")
+
+
+def _where(locations: tuple[str, ...]) -> str:
+    """local, remote or both; with +server for a database kept on the server."""
+    stores = [place for place in locations if place != "server"]
+    word = "both" if len(stores) == 2 else (stores[0] if stores else "")
+    return "+".join(w for w in (word, "server" if "server" in locations else "") if w)
 
 
 @command("create")

@@ -3,45 +3,31 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from .. import preconditions
 from .. import remote as remotes
 from ..config import Settings
-from ..errors import RemoteError, SnapshotNotFoundError
+from ..errors import RemoteError, SafeguardError, SnapshotNotFoundError
+from ..inventory import Located, locate
 from ..reporting import ProgressFactory, Reporter, no_progress, silent, size_words
 from ..store import Snapshot, SnapshotStore
 from ..workspace import Workspace
 
 
-@dataclass(frozen=True)
-class Located:
-    """A snapshot and where it is: ``("local",)``, ``("remote",)`` or both."""
-
-    snapshot: Snapshot
-    locations: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.snapshot.to_dict(), "locations": list(self.locations)}
-
-
 def locate_snapshots(settings: Settings) -> list[Located]:
-    """Every snapshot in the store and on the remote (when one is set), oldest first,
-    with where each is. A snapshot whose manifest never reached the remote is not on it."""
-    local = {s.id: s for s in SnapshotStore(settings.store_dir).list()}
-    remote = remotes.of(settings)
-    on_remote = set(remote.ids()) if remote else set()
-    found = dict(local)
-    for snapshot_id in on_remote - set(local):
-        found[snapshot_id] = remote.get(snapshot_id)  # type: ignore[union-attr]
-    return [Located(s, tuple(where for where, here in (("local", s.id in local),
-                                                          ("remote", s.id in on_remote)) if here))
-            for s in sorted(found.values(), key=lambda s: (s.created, s.id))]
+    """Every snapshot in the store, on the remote (when one is set) and kept on the
+    database's server, oldest first, with where each is (inventory.py). The server is
+    asked when the database can be reached; its kept databases are listed from their
+    own markers even when no manifest of them is left."""
+    ws = Workspace(settings)
+    try:
+        backend = ws.backend(ws.database(check_known=False))
+    except SafeguardError:  # no database to ask: the store and the remote still list
+        backend = None
+    return locate(settings, backend)
 
 
 def list_snapshots(settings: Settings) -> list[Snapshot]:
-    """Every snapshot in the store and on the remote (when one is set), oldest first."""
+    """Every snapshot in the store, on the remote and on the server, oldest first."""
     return [located.snapshot for located in locate_snapshots(settings)]
 
 

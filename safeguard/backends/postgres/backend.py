@@ -233,6 +233,15 @@ class PostgresBackend:
         the database its swap set aside, kept on the server (see kept.py)."""
         return kept.keep(self.server, directory, snapshot_id, progress=progress)
 
+    def on_server(self) -> list[Snapshot]:
+        """The kept databases of this database, found on the server by their own
+        marker (kept.on_server), whether or not the store holds their manifests."""
+        return kept.on_server(self.server)
+
+    def drop_on_server(self, snapshot: Snapshot) -> None:
+        """Drop a kept database `on_server` found (its marker naming ``snapshot``)."""
+        kept.drop_on_server(self.server, snapshot)
+
     def discard_partial(self, directory: Path) -> str | None:
         """Drop what a snapshot left without a manifest by a crash holds outside its
         directory (a kept database); what was done, or None."""
