@@ -150,6 +150,38 @@ def test_install_hints_name_the_distribution():
     assert not wrong, f"install hints with the wrong distribution name: {wrong}"
 
 
+#: Extras for developing safeguard itself, never in a user's install line.
+DEVELOPMENT_EXTRAS = {"example", "docs", "dev"}
+
+
+def test_the_extras_agree_everywhere():
+    """Issue 30 item 10: the README listed `mysql` and not `remote`, the docs' home page
+    neither: the install sections of both name every extra a user can install, and
+    every extra named anywhere exists."""
+    import tomllib
+
+    extras = set(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+                 ["optional-dependencies"]) - DEVELOPMENT_EXTRAS
+    texts = [*DOCS.rglob("*.md"), REPO / "README.md", *(REPO / "safeguard").rglob("*.py")]
+    named = {extra for path in texts
+             for group in re.findall(r"alembic-safeguard\[([a-z,]+)\]", path.read_text())
+             for extra in group.split(",")}
+    assert named <= extras | DEVELOPMENT_EXTRAS, f"extras that do not exist: {sorted(named - extras)}"
+    for page in (REPO / "README.md", DOCS / "index.md"):
+        install = page.read_text().split("## Install", 1)[1].split("\n## ", 1)[0]
+        listed = {extra for group in re.findall(r"alembic-safeguard\[([a-z,]+)\]", install)
+                  for extra in group.split(",")}
+        listed |= set(re.findall(r"`([a-z]+)`", install)) & extras
+        assert listed == extras, f"{page.name} does not name the extras {sorted(extras - listed)}"
+
+
+def test_the_install_section_says_how_to_install_before_the_package_is_published():
+    """Issue 30 item 10: `pip install alembic-safeguard` fails: it is not on PyPI yet."""
+    for page in (REPO / "README.md", DOCS / "index.md"):
+        install = page.read_text().split("## Install", 1)[1].split("\n## ", 1)[0]
+        assert "not on PyPI" in install and "pip install ." in install, page.name
+
+
 @pytest.mark.slow
 def test_the_site_builds_strictly(tmp_path):
     mkdocs = shutil.which("mkdocs", path=str(REPO / ".venv" / "bin")) or shutil.which("mkdocs")

@@ -343,3 +343,48 @@ def test_rehearse_runs_on_a_copy_through_the_applications_engine(tmp_path, faili
     upgraded = shop.flask("safeguard", "upgrade", "--rehearse", check=False)
     assert upgraded.returncode == (12 if failing else 0), upgraded.stderr
     assert version_of(db) == ([initial] if failing else [head])
+
+
+MULTIDB_APP = '''
+from flask import Flask
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+
+db = SQLAlchemy()
+migrate = Migrate()
+
+
+class Customer(db.Model):
+    id = db.Column(db.Integer, primary_key=True)
+
+
+class Entry(db.Model):
+    __bind_key__ = "audit"
+    id = db.Column(db.Integer, primary_key=True)
+
+
+def create_app():
+    app = Flask(__name__)
+    app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///{root}/one.db"
+    app.config["SQLALCHEMY_BINDS"] = {{"audit": "sqlite:///{root}/two.db"}}
+    db.init_app(app)
+    migrate.init_app(app, db)
+    return app
+'''
+
+
+def test_a_multidb_repository_with_two_binds_is_refused_before_migrating_either(tmp_path):
+    """Issue 30 item 10: the Flask page said the `--multidb` template was "not tested
+    yet". It is refused (exit 3), naming both databases, and neither is migrated."""
+    shop = Shop(tmp_path, "unused")
+    (tmp_path / "shop.py").write_text(MULTIDB_APP.format(root=tmp_path))
+    shop.flask("db", "init", "--multidb")
+    shop.generate("initial")
+    before = {name: schema_of(tmp_path / name) for name in ("one.db", "two.db")}
+    for args in (("upgrade",), ("plan",)):
+        result = shop.flask("safeguard", *args, check=False)
+        assert result.returncode == 3, result.stderr
+        (line,) = [line for line in result.stderr.splitlines() if line.startswith("safeguard:")]
+        assert "several databases" in line and "one.db" in line and "two.db" in line, line
+    assert {name: schema_of(tmp_path / name) for name in before} == before
+    assert not list(tmp_path.glob("migrations/.safeguard/snapshots/2*"))
