@@ -33,7 +33,9 @@ COMPRESSIONS = ("none", "zstd")
 #: Every key safeguard understands, with a one-line meaning (shown in errors and docs).
 KNOWN_KEYS: dict[str, str] = {
     "store": "snapshot store directory (default: .safeguard beside alembic.ini or pyproject.toml)",
-    "policy": "when to snapshot: destructive | always | never",
+    "policy": "when to snapshot: destructive (default: before a run with a destructive or "
+              "unknown revision, and any run its transaction cannot undo) | always | never "
+              "(no snapshot, no undo, not even before a destructive revision)",
     "metadata": "dotted path to the application's MetaData, e.g. core.database.models:SQLModel.metadata",
     "checks": "dotted paths of Python health checks, comma or newline separated",
     "smoke_check": "dotted path of the application's own smoke check",

@@ -16,8 +16,11 @@ from .base import Cli, command
 def migration_options(fn: Callable) -> Callable:
     options = [
         click.option("--policy", type=click.Choice(POLICIES),
-                     help="How a failed run is undone: destructive (default: a snapshot wherever "
-                          "the run's transaction cannot undo it), always (a snapshot), never (no undo)."),
+                     help="When a snapshot is taken. destructive (default): a run with a "
+                          "destructive or unknown revision always gets a snapshot first, and so "
+                          "does any run its transaction cannot undo (every SQLite run); always: "
+                          "every run gets a snapshot first; never: no snapshot and no undo, not "
+                          "even before a destructive revision."),
         click.option("--dry-run", is_flag=True, help="Print the plan; touch nothing."),
         click.option("--sql", is_flag=True,
                      help="Print the SQL (Alembic offline mode); touch no database."),
