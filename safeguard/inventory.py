@@ -40,13 +40,21 @@ class Located:
         return {**self.snapshot.to_dict(), "locations": list(self.locations)}
 
 
-def locate(settings: Settings, backend: Backend | None = None) -> list[Located]:
+def locate(settings: Settings, backend: Backend | None = None, *,
+           remote_optional: bool = False) -> list[Located]:
     """Every snapshot in the store, on the remote (when one is set) and, given the
     database's ``backend``, on its server; oldest first, with where each is. The
-    server is asked at its best: when it cannot be reached the rest is listed."""
+    server is asked at its best: when it cannot be reached the rest is listed. So is
+    the remote with ``remote_optional`` (its snapshots are then left out)."""
     local = {s.id: s for s in SnapshotStore(settings.store_dir).list()}
     remote = remotes.of(settings)
-    on_remote = set(remote.ids()) if remote else set()
+    try:
+        on_remote = set(remote.ids()) if remote else set()
+    except SafeguardError as exc:
+        if not remote_optional:
+            raise
+        log.info("the remote's snapshots are not listed: %s", exc)
+        remote, on_remote = None, set()
     found = dict(local)
     for snapshot_id in on_remote - set(local):
         found[snapshot_id] = remote.get(snapshot_id)  # type: ignore[union-attr]

@@ -55,10 +55,15 @@ def decisions(ws: Workspace, located: list[Located], now: datetime, *,
 
 
 def prune_held(ws: Workspace, backend: Backend, now: datetime, *, protect: Collection[str] = (),
-               report: Reporter = silent) -> list[Decision]:
+               remote_optional: bool = False, report: Reporter = silent) -> list[Decision]:
     """Decide, then delete what no rule keeps, wherever it is; the caller holds the
-    database (Workspace.operation), so no snapshot being taken is pruned mid-way."""
-    located = locate(ws.settings, backend)
+    database (Workspace.operation), so no snapshot being taken is pruned mid-way.
+
+    With ``remote_optional`` a remote that cannot be listed is left out of it: the
+    store's snapshots are decided on alone, which keeps every one the decision over
+    both would keep (more snapshots only ever make an older one less likely to be
+    kept), and the remote is pruned next time."""
+    located = locate(ws.settings, backend, remote_optional=remote_optional)
     decided = decisions(ws, located, now, protect=protect)
     doomed = [d for d in decided if not d.keep]
     if not doomed:

@@ -204,8 +204,9 @@ class Workspace:
                 return
             from .pruning import prune_held  # its inventory may list the remote and the server
 
+            # An unreachable remote is the upload's news, said once by its own report.
             prune_held(self, held.backend, datetime.now(timezone.utc),
-                       protect={s.id for s in added},
+                       protect={s.id for s in added}, remote_optional=True,
                        report=lambda line: log.info("retention after %s: %s", held.kind, line))
         except SafeguardError as exc:
             log.warning("the retention policy was not applied after %s: %s", held.kind, exc)

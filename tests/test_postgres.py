@@ -209,13 +209,27 @@ def test_sessions_wait_waits_for_other_connections_to_leave(pg_at_head, pg_serve
     pre_run = state(pg_at_head, pg_server)
     app = pg_server.connect(pg_at_head.database)
     app.execute("SET application_name = 'poolula-web'")
-    # The application disconnects a little after the run starts waiting for it.
-    leaving = threading.Timer(4.0, app.close)
+    stop = threading.Event()
+
+    def leave_once_the_swap_waits() -> None:
+        # The swap closes the database to new connections, then waits for the old ones:
+        # the application disconnects a moment after that, however slow the run was.
+        with pg_server.connect() as admin:
+            while not stop.wait(0.05):
+                row = admin.execute("SELECT datallowconn FROM pg_database WHERE datname = %s",
+                                    (pg_at_head.database,)).fetchone()
+                if row is not None and not row[0]:
+                    stop.wait(1.0)
+                    app.close()
+                    return
+
+    leaving = threading.Thread(target=leave_once_the_swap_waits, daemon=True)
     leaving.start()
     try:
         result = pg_at_head.cli("upgrade", "head", expect=7)
     finally:
-        leaving.cancel()
+        stop.set()
+        leaving.join(10)
         app.close()
     assert state(pg_at_head, pg_server) == pre_run
     # Issue 30 item 9: the wait was silent; it names who it waits for and how long is left.
