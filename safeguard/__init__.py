@@ -31,6 +31,7 @@ _EXPORTS = {
     "GuardResult": "guard",
     "CheckResult": "health", "HealthReport": "health",
     "Plan": "plan",
+    "Precondition": "preconditions", "Preconditions": "preconditions",
     "Rehearsal": "api", "rehearse": "api", "rehearse_then_migrate": "api",
     "Snapshot": "store", "SnapshotStore": "store",
 }

@@ -8,6 +8,7 @@ do.
 
 from __future__ import annotations
 
+from .inventory import Listing, Located
 from .operations.beside import BesideRestore, drop_beside, restore_beside
 from .operations.check import check
 from .operations.diff import Diff, Discards, diff, what_restore_discards
@@ -21,7 +22,7 @@ from .operations.rehearse import Rehearsal, RehearsedUpgrade, rehearse, rehearse
 from .operations.restore import ManualRestore, restore
 from .operations.schedule import run_jobs_once, schedule_jobs, schedule_status, serve_schedule
 from .operations.settings import effective_config
-from .operations.snapshot import Listing, Located, create_snapshot, list_snapshots, locate_snapshots, show_snapshot
+from .operations.snapshot import create_snapshot, list_snapshots, locate_snapshots, show_snapshot
 from .operations.stamp import stamp
 from .operations.verify import VerifyResult, verify_snapshot
 from .reporting import ProgressFactory, Reporter

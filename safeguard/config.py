@@ -36,7 +36,9 @@ COMPRESSIONS = ("none", "zstd")
 #: Every key safeguard understands, with a one-line meaning (shown in errors and docs).
 KNOWN_KEYS: dict[str, str] = {
     "store": "snapshot store directory (default: .safeguard beside alembic.ini or pyproject.toml)",
-    "policy": "when to snapshot: destructive | always | never",
+    "policy": "when to snapshot: destructive (default: before a run with a destructive or "
+              "unknown revision, and any run its transaction cannot undo) | always | never "
+              "(no snapshot, no undo, not even before a destructive revision)",
     "metadata": "dotted path to the application's MetaData, e.g. core.database.models:SQLModel.metadata",
     "checks": "dotted paths of Python health checks, comma or newline separated",
     "smoke_check": "dotted path of the application's own smoke check",
@@ -52,6 +54,8 @@ KNOWN_KEYS: dict[str, str] = {
     "keep_weekly": "retention: keep the newest snapshot of each of the last N ISO weeks",
     "keep_monthly": "retention: keep the newest snapshot of each of the last N months",
     "max_age_days": "retention: prune snapshots older than this (pinned ones excepted)",
+    "auto_prune": "retention: true (default): apply it after every operation that adds a "
+                  "snapshot; false: only on `snapshot prune` and scheduled jobs with prune",
     "pg_bindir": "directory of pg_dump/pg_restore to use (default: found on PATH)",
     "pg_strategy": "PostgreSQL snapshots: dump (pg_dump) | template (CREATE DATABASE ... TEMPLATE, "
                    "needs exclusive access)",
@@ -128,6 +132,7 @@ class Settings:
     keep_weekly: int = RetentionPolicy.keep_weekly
     keep_monthly: int = RetentionPolicy.keep_monthly
     max_age_days: int | None = RetentionPolicy.max_age_days
+    auto_prune: bool = True
     jobs: Mapping[str, str] = field(default_factory=dict)
     pg_bindir: str | None = None
     pg_strategy: str = "dump"
@@ -347,8 +352,24 @@ def locate_config(config_file: str | os.PathLike[str] | None = None, *,
         return Path("alembic.ini")
     if _has_tool_alembic(Path("pyproject.toml")):
         return Path("pyproject.toml")
+    if _is_flask_migrate(Path("migrations")):
+        # Its alembic.ini has no script_location and its env.py needs the application:
+        # only Flask's command line can run it (safeguard/flask.py).
+        raise ConfigError("no alembic.ini here, but migrations/ is a Flask-Migrate repository: "
+                          "run safeguard through Flask, e.g. `flask safeguard upgrade` (every "
+                          "command is `flask safeguard COMMAND`)")
     raise ConfigError("no alembic.ini here, and no pyproject.toml with a [tool.alembic] table "
                       "(pass -c/--config PATH)")
+
+
+def _is_flask_migrate(directory: Path) -> bool:
+    """Whether ``directory`` is a repository `flask db init` made: an alembic.ini, and
+    an env.py that takes its engine from Flask's ``current_app``."""
+    try:
+        return ((directory / "alembic.ini").is_file()
+                and "current_app" in (directory / "env.py").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def _is_toml(path: Path) -> bool:
@@ -449,7 +470,7 @@ def _coerce(key: str, value: Any, source: str) -> Any:
             return int(value) if value.strip() else None
     except ValueError as exc:
         raise ConfigError(f"{source}: {key} = {value!r} is not a valid number") from exc
-    if key == "remote_required":
+    if key in ("remote_required", "auto_prune"):
         return _boolean(key, value, source)
     if key == "lint_known":
         return _lint_known(value, source)

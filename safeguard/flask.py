@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from collections.abc import MutableMapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator, Sequence, cast
@@ -85,8 +86,16 @@ def host_for(app: Flask, *, directory: str | os.PathLike[str] | None = None,
         return extension.migrate.get_config(None if directory is None else str(directory),
                                             x_arg=list(x_arg))
 
+    def metadata() -> Any:
+        # As Flask-Migrate's env.py (get_metadata): the default bind's metadata.
+        db = extension.db
+        metadatas = getattr(db, "metadatas", None)  # Flask-SQLAlchemy 3
+        return metadatas[None] if metadatas is not None else db.metadata
+
     return Host(name="Flask-Migrate", alembic_config=alembic_config,
-                context=lambda: _application_context(app), compare=compare)
+                context=lambda: _application_context(app), compare=compare,
+                metadata=metadata, metadata_name="Flask-Migrate's db.metadata",
+                aim=lambda url: _engine_aimed_at(app, url))
 
 
 @contextlib.contextmanager
@@ -113,6 +122,35 @@ def _application_context(app: Flask) -> Iterator[None]:
             _dispose_engines(app)
             for logger, was in zip(ours, disabled):
                 logger.disabled = was
+
+
+@contextlib.contextmanager
+def _engine_aimed_at(app: Flask, url: str) -> Iterator[None]:
+    """The application's default engine connects to ``url`` in the body (a rehearsal's
+    copy), and is the application's own again after it.
+
+    Flask-Migrate's env.py migrates through ``db.engine`` (and sets sqlalchemy.url from
+    it), the smoke check through ``db.session``: both read Flask-SQLAlchemy 3's engine
+    map of the application on every call, so replacing its default entry redirects
+    them all. The copy's engine takes the application's SQLALCHEMY_ENGINE_OPTIONS. With
+    an older Flask-SQLAlchemy nothing is redirected, and the rehearsal's own check that
+    env.py follows the copy refuses it (nothing is copied or run)."""
+    db = _extension(app).db
+    with app.app_context():
+        engines = getattr(db, "engines", None)
+    if not isinstance(engines, MutableMapping) or None not in engines:
+        yield
+        return
+    import sqlalchemy as sa
+
+    own = engines[None]
+    aimed = sa.create_engine(url, **dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {}))
+    engines[None] = aimed
+    try:
+        yield
+    finally:
+        engines[None] = own
+        aimed.dispose()
 
 
 def _dispose_engines(app: Flask) -> None:

@@ -138,7 +138,8 @@ class StatementLog:
     """The statements a run executed, as literal-free shapes, per dialect."""
 
     def __init__(self) -> None:
-        self.shapes: dict[str, None] = {}
+        #: Each shape, and the first statement of that shape as written (what a reason quotes).
+        self.shapes: dict[str, str] = {}
         self.dialect: str | None = None
         self.watched = 0
         self.unwatched: str | None = None
@@ -167,16 +168,22 @@ class StatementLog:
     def _record(self, conn: Any, cursor: Any, statement: str, parameters: Any,
                 context: Any, executemany: bool) -> None:
         if not self._paused and len(self.shapes) <= MAX_SHAPES:
-            self.shapes.setdefault(_LITERAL.sub("0", statement), None)
+            if getattr(conn.dialect, "paramstyle", None) in ("format", "pyformat"):
+                # SQLAlchemy doubled each % of the text for the driver, which reads "%%"
+                # as "%": undone, the statement is the one the revision wrote.
+                statement = statement.replace("%%", "%")
+            self.shapes.setdefault(_LITERAL.sub("0", statement), statement)
 
     def to_dict(self) -> dict[str, Any]:
         """What a child process sends its parent (see runner.py)."""
-        return {"shapes": list(self.shapes), "dialect": self.dialect, "watched": self.watched,
-                "unwatched": self.unwatched}
+        return {"shapes": list(self.shapes), "written": list(self.shapes.values()),
+                "dialect": self.dialect, "watched": self.watched, "unwatched": self.unwatched}
 
     def merge(self, data: Mapping[str, Any]) -> None:
-        for shape in data.get("shapes", ()):
-            self.shapes.setdefault(shape, None)
+        shapes = list(data.get("shapes", ()))
+        written = list(data.get("written", ())) or shapes
+        for shape, statement in zip(shapes, written):
+            self.shapes.setdefault(shape, statement)
         self.dialect = data.get("dialect") or self.dialect
         self.watched += int(data.get("watched") or 0)
         self.unwatched = data.get("unwatched") or self.unwatched
@@ -191,8 +198,8 @@ class StatementLog:
         if len(self.shapes) > MAX_SHAPES:
             return set(), f"the run executed more than {MAX_SHAPES} distinct statements"
         names: set[str] = set()
-        for shape in self.shapes:
-            why = _read(shape, self.dialect or "", names)
+        for shape, written in self.shapes.items():
+            why = _read(shape, self.dialect or "", names, written)
             if why:
                 return names, why
         return names, None
@@ -236,9 +243,11 @@ def _resolve(names: set[str], tables: set[str]) -> set[str]:
     return found
 
 
-def _read(shape: str, dialect: str, names: set[str]) -> str | None:
+def _read(shape: str, dialect: str, names: set[str], written: str | None = None) -> str | None:
     """Add the tables ``shape`` writes or defines to ``names``; the reason the
-    footprint is unknown if the statement may write tables it does not name."""
+    footprint is unknown if the statement may write tables it does not name (quoting
+    ``written``, the statement as the revision wrote it)."""
+    shown = _short(written if written is not None else shape)
     pragma = _PRAGMA.match(shape)
     if pragma:
         name = pragma.group(1).lower()
@@ -260,22 +269,22 @@ def _read(shape: str, dialect: str, names: set[str]) -> str | None:
     except Exception:  # noqa: BLE001 - sqlglot raises several kinds; all mean "cannot read"
         if word in _DDL_COMMANDS:
             return None  # the schema comparison sees what DDL did to tables
-        return f"a statement could not be read: {_short(shape)}"
+        return f"a statement could not be read: {shown}"
     for statement in statements:
         if statement is None:
             continue
-        why = _tables_of(statement, shape, word, dialect, names, exp)
+        why = _tables_of(statement, shown, word, dialect, names, exp)
         if why:
             return why
     return None
 
 
-def _tables_of(statement: Any, shape: str, word: str, dialect: str, names: set[str],
+def _tables_of(statement: Any, shown: str, word: str, dialect: str, names: set[str],
                exp: Any) -> str | None:
     if isinstance(statement, exp.Command):
         if word in _DDL_COMMANDS:
             return None
-        return f"the run executed {word.upper() or 'a statement'} ({_short(shape)})"
+        return f"the run executed {word.upper() or 'a statement'} ({shown})"
     if dialect in _WRITE_FUNCTIONS_DIALECTS:
         for fn in statement.find_all(exp.Anonymous):
             fn_name = str(fn.name).lower()
@@ -284,11 +293,11 @@ def _tables_of(statement: Any, shape: str, word: str, dialect: str, names: set[s
     if isinstance(statement, (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Copy)):
         target = statement.this.find(exp.Table) if statement.this is not None else None
         if target is None:
-            return f"a statement's target could not be read: {_short(shape)}"
+            return f"a statement's target could not be read: {shown}"
         names.add(_name(target))
         for cte in statement.find_all(exp.CTE):  # PostgreSQL's writable CTEs
             if cte.this.find(exp.Insert, exp.Update, exp.Delete) is not None:
-                return f"a statement writes through a WITH clause: {_short(shape)}"
+                return f"a statement writes through a WITH clause: {shown}"
         return None
     if isinstance(statement, (exp.Create, exp.Drop, exp.Alter, exp.TruncateTable)):
         kind = str(statement.args.get("kind") or "").upper()
@@ -305,7 +314,7 @@ def _tables_of(statement: Any, shape: str, word: str, dialect: str, names: set[s
         return None
     if word in _DDL_COMMANDS:
         return None  # the rest of a CREATE TRIGGER's body, say: the schema shows it
-    return f"the run executed a statement safeguard does not know the effect of: {_short(shape)}"
+    return f"the run executed a statement safeguard does not know the effect of: {shown}"
 
 
 @contextlib.contextmanager

@@ -43,7 +43,7 @@ from .interruption import Interrupted, signal_name
 from .journal import Operation
 from .plan import Plan, make_plan
 from .remote import RemoteCopy
-from .reporting import ProgressFactory, Reporter, silent
+from .reporting import ProgressFactory, Reporter, silent, size_words
 from .restore import restore_snapshot
 from .revisions import DatabaseState, Direction, format_revs
 from .runner import apply_steps
@@ -286,7 +286,7 @@ class Guard:
             revisions=plan.database.heads,
             progress=self._progress("Snapshot", held.backend.size()),
         )
-        self.report(f"  snapshot {snapshot.id}: {snapshot.size:,} bytes, {digest.short(snapshot.sha256)}, "
+        self.report(f"  snapshot {snapshot.id}: {size_words(snapshot.size)}, {digest.short(snapshot.sha256)}, "
                     f"{sum(snapshot.row_counts.values()):,} rows in {len(snapshot.row_counts)} tables")
         return snapshot
 

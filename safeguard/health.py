@@ -1,7 +1,8 @@
 """Health checks: decide whether a migrated database is kept or restored.
 
 Each check is a plain function that takes a `CheckContext` and returns `(passed,
-detail)`, or `None` when it does not apply (skipped). Raising means the check could not
+detail)`, or `None` when it is not configured (skipped), or `Skip(why)` when it is but
+does not apply now. Raising means the check could not
 run: that is reported as an error and counts as a failure, because a check that did not
 run proved nothing. Every check runs under a timeout.
 
@@ -47,7 +48,9 @@ from .config import Settings
 from .errors import ConfigError
 from .footprint import Footprint
 from .host import hosted
+from .preconditions import Preconditions
 from .project import Project
+from .reporting import size_words
 from .revisions import DatabaseState, format_revs
 
 PASSED, FAILED, ERROR, SKIPPED = "passed", "failed", "error", "skipped"
@@ -61,6 +64,8 @@ SLOWEST_BYTES_PER_S = 1 << 20
 FULL_CHECK_S_PER_GIB = 3.3
 #: Findings that explain a table losing rows (DS104) or vanishing (DS102, BC101).
 EXPLAINS_LOSS = ("DS102", "DS104", "BC101")
+#: Of those, the codes that make a table vanish (the data guard cites them for one gone).
+VANISHES = ("DS102", "BC101")
 
 
 @dataclass(frozen=True)
@@ -82,10 +87,21 @@ class CheckResult:
 
 
 @dataclass(frozen=True)
+class Skip:
+    """What a built-in check returns when it is configured but does not apply to this
+    database now, and why (``None`` means: not configured)."""
+
+    why: str
+
+
+@dataclass(frozen=True)
 class HealthReport:
-    """Every check's result; the database is healthy when none failed or errored."""
+    """Every check's result; the database is healthy when none failed or errored.
+    `safeguard check` adds what a snapshot and its restore need (``preconditions``),
+    which do not count towards ``ok``: the database is healthy either way."""
 
     results: tuple[CheckResult, ...]
+    preconditions: Preconditions | None = None
 
     @property
     def ok(self) -> bool:
@@ -106,7 +122,10 @@ class HealthReport:
         return ["Health checks:"] + [f"  {r.status:<8} {r.name}: {r.detail}" for r in self.results]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "checks": [r.to_dict() for r in self.results]}
+        out: dict[str, Any] = {"ok": self.ok, "checks": [r.to_dict() for r in self.results]}
+        if self.preconditions is not None:
+            out["preconditions"] = self.preconditions.to_dict()
+        return out
 
 
 @dataclass
@@ -288,19 +307,31 @@ def revision(ctx: CheckContext) -> tuple[bool, str]:
     return True, f"at {format_revs(heads)}{behind}"
 
 
-def drift(ctx: CheckContext) -> tuple[bool, str] | None:
+def drift(ctx: CheckContext) -> tuple[bool, str] | Skip | None:
     """The migrated schema matches the application's models (Alembic's
     compare_metadata against the `metadata` setting): a migration that forgot a column
-    the code reads passes every other check and breaks the first request."""
-    if not ctx.settings.metadata or ctx.project.scripts_problem():
-        return None  # (with scripts that cannot be loaded, which revision is head is unknown)
-    heads = ctx.current_heads()
-    if set(heads) != set(ctx.project.heads()):
-        return None  # the models describe head; another revision is not expected to match
+    the code reads passes every other check and breaks the first request. With no
+    `metadata` set, a hosted project's own models (Flask-Migrate: db.metadata)."""
+    host, path = ctx.settings.host, ctx.settings.metadata
+    models: Callable[[], Any]
+    if path:
+        named, models = path, lambda: load_object(path, "metadata")
+    elif host is not None and host.metadata is not None:
+        named, models = host.metadata_name, host.metadata
+    else:
+        return None
+    problem = ctx.project.scripts_problem()
+    if problem:
+        return Skip(f"the scripts cannot be loaded, so which revision is head is unknown: {problem}")
+    heads, script_heads = ctx.current_heads(), ctx.project.heads()
+    if set(heads) != set(script_heads):
+        # The models describe head; another revision is not expected to match them.
+        return Skip(f"the database is at {format_revs(heads)}, not at head "
+                    f"({format_revs(script_heads)}): the models describe head")
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    target = load_object(ctx.settings.metadata, "metadata")
+    target = models()
     with ctx.connect() as conn, quiet_alembic(), _quiet_autogenerate(), \
             warnings.catch_warnings():
         # Comparing reflected PostgreSQL constraints (Alembic 1.20, SQLAlchemy 2.1) makes
@@ -315,7 +346,7 @@ def drift(ctx: CheckContext) -> tuple[bool, str] | None:
         return True, "the schema matches the models"
     described = [_describe_diff(d) for d in diffs]
     more = f" (and {len(described) - 3} more)" if len(described) > 3 else ""
-    return False, f"schema differs from {ctx.settings.metadata}: {'; '.join(described[:3])}{more}"
+    return False, f"schema differs from {named}: {'; '.join(described[:3])}{more}"
 
 
 @contextlib.contextmanager
@@ -376,7 +407,7 @@ def data_guard(ctx: CheckContext) -> tuple[bool, str] | None:
             continue
         loss = (f"table {table} ({before} rows) is gone" if now is None
                 else f"table {table} lost {before - now} of {before} rows")
-        why = _explained(table, ctx.classifications)
+        why = _explained(table, ctx.classifications, gone=now is None)
         if why:
             expected.append(f"{loss}, {why}")
         else:
@@ -390,11 +421,16 @@ def data_guard(ctx: CheckContext) -> tuple[bool, str] | None:
     return True, f"no table lost rows (compared {ctx.scope_words()})"
 
 
-def _explained(table: str, classifications: Sequence[Any]) -> str | None:
+def _explained(table: str, classifications: Sequence[Any], *, gone: bool = False) -> str | None:
     """How the run said this table would lose rows, or None: a revision said it would
     drop, delete from or rename it; or its author acknowledged a revision that touches
-    it (or tables it cannot name)."""
+    it (or tables it cannot name). A table that is ``gone`` is explained first by what
+    makes a table vanish (DS102, BC101), a table that lost rows by a delete (DS104),
+    whatever order the findings came in."""
     word = re.compile(rf"(?<![\w.]){re.escape(table)}(?![\w])")
+    preferred = VANISHES if gone else ("DS104",)
+    said: list[tuple[str, str]] = []
+    acknowledged_in: str | None = None
     for c in classifications:
         acknowledged = getattr(c, "acknowledgement", None) is not None
         revision = getattr(c, "revision", None) or "?"
@@ -402,10 +438,12 @@ def _explained(table: str, classifications: Sequence[Any]) -> str | None:
             named = getattr(f, "table", None)
             mentions = named == table or (named is None and bool(word.search(f.message)))
             if f.code in EXPLAINS_LOSS and mentions:
-                return f"expected: revision {revision} says so ({f.code})"
-            if acknowledged and (mentions or f.code == "UN101"):
-                return f"expected and acknowledged in revision {revision} ({f.code})"
-    return None
+                said.append((f.code, f"expected: revision {revision} says so ({f.code})"))
+            elif acknowledged and acknowledged_in is None and (mentions or f.code == "UN101"):
+                acknowledged_in = f"expected and acknowledged in revision {revision} ({f.code})"
+    if said:
+        return next((why for code, why in said if code in preferred), said[0][1])
+    return acknowledged_in
 
 
 def smoke(ctx: CheckContext) -> tuple[bool, str] | None:
@@ -449,13 +487,27 @@ def sql_check(name: str, query: str) -> Check:
             rows = conn.execute(sa.text(query)).fetchmany(6)
         if not rows:
             return True, "no rows"
-        if len(rows) == 1 and len(rows[0]) == 1 and rows[0][0] in (True, 1):
-            return True, "returned true"
+        if len(rows) == 1 and len(rows[0]) == 1:
+            # One value: said as a passing one is ("returned true"), not as a row.
+            value = rows[0][0]
+            if value in (True, 1):
+                return True, "returned true"
+            return False, f"returned {_sql_value(value)}"
+        count = f"{len(rows)} rows" if len(rows) <= 5 else "more than 5 rows"
         shown = ", ".join(repr(tuple(r)) for r in rows[:5])
-        return False, f"returned {shown}{' ...' if len(rows) > 5 else ''}"
+        return False, f"returned {count}: {shown}{' ...' if len(rows) > 5 else ''}"
 
     check.__doc__ = f"sql_check.{name}"
     return check
+
+
+def _sql_value(value: Any) -> str:
+    """A single value a SQL check returned, in SQL's words (false, NULL, 'text')."""
+    if value is None:
+        return "NULL"
+    if value in (False, 0):
+        return "false"
+    return repr(value)
 
 
 def _cancelled(exc: BaseException) -> bool:
@@ -538,7 +590,7 @@ def time_limit(name: str, ctx: CheckContext) -> tuple[float, str]:
     limit, why = ctx.settings.check_timeout, f"check_timeout {ctx.settings.check_timeout:g}s"
     if limit and name in BUILTIN_LIMITED:
         limit += ctx.size() / SLOWEST_BYTES_PER_S
-        why += f" + {ctx.size() / 1e6:,.0f} MB at {SLOWEST_BYTES_PER_S >> 20} MiB/s"
+        why += f" + {size_words(ctx.size())} at {size_words(SLOWEST_BYTES_PER_S)}/s"
     if ctx.deadline is not None:
         left = max(ctx.deadline - time.monotonic(), 0.001)
         if not limit or left < limit:
@@ -556,7 +608,7 @@ def _timed_out(name: str, ctx: CheckContext, limit: float, why: str, elapsed: fl
     if name in BUILTIN_LIMITED:
         expected = ctx.size() / (1 << 30) * FULL_CHECK_S_PER_GIB
         return (f"{message}: it had not finished its first table; a full check of the whole "
-                f"database ({ctx.size() / 1e6:,.0f} MB) is expected to take about {expected:.0f}s")
+                f"database ({size_words(ctx.size())}) is expected to take about {expected:.0f}s")
     return message
 
 
@@ -595,5 +647,7 @@ def _run_one(name: str, check: Check, ctx: CheckContext, timeout: float, why: st
     value = outcome.get("value")
     if value is None:
         return CheckResult(name, SKIPPED, duration, "not configured or not applicable")
+    if isinstance(value, Skip):
+        return CheckResult(name, SKIPPED, duration, value.why)
     passed, detail = value
     return CheckResult(name, PASSED if passed else FAILED, duration, detail)

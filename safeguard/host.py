@@ -35,6 +35,16 @@ class Host:
     #: Options of Alembic's comparison the project uses (compare_type, ...): the drift
     #: check compares the schema with the models as the project's autogenerate does.
     compare: Mapping[str, Any] = field(default_factory=dict)
+    #: The application's models (a MetaData), called inside ``context``: what the drift
+    #: check compares with when the project sets no ``metadata`` (Flask-Migrate's env.py
+    #: autogenerates against the extension's db.metadata, so the check does too).
+    metadata: Callable[[], Any] | None = None
+    #: How messages name those models, e.g. "Flask-Migrate's db.metadata".
+    metadata_name: str = "the host's models"
+    #: Points the application's own engine at another database URL for the body of a
+    #: ``with`` (a rehearsal's copy), and back after it: the hosted env.py takes its
+    #: engine from the application, so no URL safeguard passes would reach it.
+    aim: Callable[[str], ContextManager[Any]] | None = None
 
 
 def hosted(host: Host | None) -> ContextManager[Any]:

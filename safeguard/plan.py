@@ -9,12 +9,16 @@ exactly where it was before the command started, never to a state in between.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from .classify import Classification, classify_file
 from .project import Project
+from .reporting import size_words
 from .revisions import DatabaseState, Direction, Step, format_revs
 from .undo import SNAPSHOT, Undo, decide
+
+if TYPE_CHECKING:
+    from .preconditions import Preconditions
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,8 @@ class Plan:
     policy: str
     undo: Undo
     database_size: int
+    #: What the undo needs, checked when the plan is shown (preconditions.of_plan).
+    preconditions: Preconditions | None = None
 
     @property
     def snapshot(self) -> bool:
@@ -70,7 +76,7 @@ class Plan:
     def lines(self, *, detailed: bool = False) -> list[str]:
         """The plan as people read it, one line each: what a guarded run announces
         before it starts, or (``detailed``, `safeguard plan`) every finding and
-        acknowledgement, and the snapshot's cost in MiB. The one place a plan is worded."""
+        acknowledgement, and the snapshot's cost. The one place a plan is worded."""
         where = f"{self.database.display_url} at {format_revs(self.database.heads)}"
         if detailed:
             out = [f"Database {where}; {self.direction} to {self.target}: "
@@ -93,9 +99,9 @@ class Plan:
                 out.append(line + (f"  [{codes}]" if codes else ""))
         if detailed and self.snapshot:
             out.append(f"Undo: snapshot before the first revision, because {self.undo.reason}; "
-                       f"about {self.database_size / 1048576:.1f} MiB to copy")
+                       f"about {size_words(self.database_size)} to copy")
         elif self.snapshot:
-            out.append(f"Undo: snapshot ({self.undo.reason}), about {self.database_size:,} bytes")
+            out.append(f"Undo: snapshot ({self.undo.reason}), about {size_words(self.database_size)}")
         else:
             out.append(f"Undo: {self.undo.by} ({self.undo.reason or 'nothing to do'})")
         return out

@@ -385,6 +385,8 @@ class Uploads:
         self.store = store
         self._remote: Remote | None = None
         self._running: list[tuple[threading.Thread | None, dict[str, RemoteCopy]]] = []
+        #: The snapshots whose upload this workspace started.
+        self.started: set[str] = set()
 
     @property
     def remote(self) -> Remote | None:
@@ -402,17 +404,19 @@ class Uploads:
             except RemoteError as exc:
                 raise type(exc)(f"remote_required: {exc}; nothing was changed") from exc
 
-    def start(self, snapshot: Snapshot) -> None:
-        """Upload a snapshot proven in the local store, in a thread."""
+    def start(self, snapshot: Snapshot) -> threading.Thread | None:
+        """Upload a snapshot proven in the local store, in a thread (returned; None when
+        there is nothing to upload to)."""
+        self.started.add(snapshot.id)
         box: dict[str, RemoteCopy] = {}
         try:
             remote = self.remote
         except SafeguardError as exc:  # no boto3, an unknown profile: the snapshot stays local
             box["copy"] = RemoteCopy(snapshot.id, error=exc.message)
             self._running.append((None, box))
-            return
+            return None
         if remote is None:
-            return
+            return None
         directory = self.store.path_of(snapshot.id)
 
         def run() -> None:
@@ -425,6 +429,7 @@ class Uploads:
         thread = threading.Thread(target=run, name=f"upload-{snapshot.id}", daemon=True)
         thread.start()
         self._running.append((thread, box))
+        return thread
 
     def wait(self) -> list[RemoteCopy]:
         """Wait for every upload started; what became of each."""

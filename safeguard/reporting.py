@@ -22,3 +22,17 @@ def silent(_line: str) -> None:
 def no_progress(_label: str, _total: int) -> Progress:
     """The ProgressFactory that shows nothing."""
     return None
+
+
+def size_words(n: int) -> str:
+    """A size in bytes as every message words it (one rule for the plan, the run, the
+    store and the checks): whole bytes under 1 KiB, else binary units to one decimal,
+    e.g. ``512 bytes``, ``44.0 KiB``, ``3.1 GiB``. JSON carries the exact byte count."""
+    if n < 1024:
+        return f"{n:,} bytes"
+    value = float(n)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if round(value, 1) < 1024 or unit == "TiB":
+            break
+    return f"{value:,.1f} {unit}"

@@ -25,7 +25,7 @@ import time
 from dataclasses import MISSING, fields
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from . import digest, durable, faults, interruption, ownership
 from .backends import Backend, KeepsReplaced
@@ -39,12 +39,16 @@ from .errors import (
 )
 from .gitignore import keep_out_of_git
 from .manifest import Payload, Snapshot
+from .reporting import size_words
 from .retention import counted
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 ID_PATTERN = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
+#: The shortest part of an id that may name a snapshot (git asks as much of a commit's).
+MIN_PARTIAL = 4
+PARTIAL_ID = re.compile(rf"^[0-9a-fTZ-]{{{MIN_PARTIAL},22}}$")
 #: Free space wanted beyond the database's size before a snapshot is attempted.
 SPACE_MARGIN = 1.1
 
@@ -94,29 +98,48 @@ class SnapshotStore:
 
     def ensure_space(self, needed: int) -> None:
         """Refuse a snapshot that cannot fit, before writing a byte of it."""
-        free = shutil.disk_usage(self.root).free
+        problem = self.space_problem(needed)
+        if problem:
+            raise StoreNotWritableError(problem)
+
+    def space_problem(self, needed: int) -> str | None:
+        """Why a snapshot of about ``needed`` bytes would not fit in the store now (or
+        in the directory it would be created in), or None; writes nothing."""
+        free = shutil.disk_usage(_nearest_existing(self.root)).free
         if free < needed * SPACE_MARGIN:
-            raise StoreNotWritableError(
-                f"not enough free space in {self.root} for a snapshot: "
-                f"{_mib(free)} free, about {_mib(int(needed * SPACE_MARGIN))} needed"
-            )
+            return (f"not enough free space in {self.root} for a snapshot: {size_words(free)} "
+                    f"free, about {size_words(int(needed * SPACE_MARGIN))} needed")
+        return None
+
+    def writable_problem(self) -> str | None:
+        """Why the store could not be written now, or None; unlike `ensure_writable`
+        it creates and writes nothing (`safeguard plan` reports it)."""
+        where = _nearest_existing(self.root)
+        if not os.access(where, os.W_OK | os.X_OK) or os.statvfs(where).f_flag & os.ST_RDONLY:
+            return f"snapshot store {self.root} is not writable ({where} cannot be written)"
+        return None
 
     # -- reading -----------------------------------------------------------------
 
-    def list(self) -> list[Snapshot]:
-        """Every complete snapshot, oldest first."""
+    def ids(self) -> list[str]:
+        """The ids of the complete snapshots in the store (unsorted; no manifest read)."""
         if not self.snapshots_dir.is_dir():
             return []
-        found = [self._read_manifest(entry) for entry in self.snapshots_dir.iterdir()
-                 if ID_PATTERN.match(entry.name) and (entry / MANIFEST).is_file()]
+        return [entry.name for entry in self.snapshots_dir.iterdir()
+                if ID_PATTERN.match(entry.name) and (entry / MANIFEST).is_file()]
+
+    def list(self) -> list[Snapshot]:
+        """Every complete snapshot, oldest first."""
+        found = [self._read_manifest(self.snapshots_dir / snapshot_id) for snapshot_id in self.ids()]
         return sorted(found, key=lambda s: (s.created, s.id))
 
     def get(self, snapshot_id: str) -> Snapshot:
         """The snapshot with this id ('latest' names the newest that is not a safety
-        snapshot: restoring the state a restore replaced is a choice made by id)."""
+        snapshot: restoring the state a restore replaced is a choice made by id; a
+        unique prefix or suffix of an id names that snapshot: see `resolve`)."""
         if snapshot_id == "latest":
             return self.latest()
-        directory = self.path_of(snapshot_id)
+        directory = self.path_of(self.resolve(snapshot_id))
         if not (directory / MANIFEST).is_file():
             raise SnapshotNotFoundError(f"no snapshot {snapshot_id} in {self.root}")
         return self._read_manifest(directory)
@@ -139,6 +162,26 @@ class SnapshotStore:
         raise SnapshotNotFoundError(
             f"the store {self.root} holds {which}: {shown}; name the one you want by its id "
             "(`safeguard snapshot list` shows them all)")
+
+    def resolve(self, ref: str, elsewhere: Callable[[], Iterable[str]] | None = None) -> str:
+        """The full id ``ref`` names: itself when it is one (or 'latest'), else the one
+        snapshot id it begins or ends, among this store's and ``elsewhere()``'s (the
+        remote's, asked only for a partial id), as git takes a commit's unique prefix.
+        Fewer than 4 characters, or several matches, is a ConfigError naming them."""
+        if ref == "latest" or ID_PATTERN.match(ref):
+            return ref
+        if not PARTIAL_ID.match(ref):
+            raise ConfigError(f"invalid snapshot id {ref!r} (expected e.g. 20261125T201500Z-3f9a1c, "
+                              f"or at least {MIN_PARTIAL} characters of one)")
+        known = set(self.ids()) | set(elsewhere() if elsewhere is not None else ())
+        found = sorted(i for i in known if i.startswith(ref) or i.endswith(ref))
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise SnapshotNotFoundError(f"no snapshot id begins or ends with {ref!r} in {self.root}"
+                                        + (" or on the remote" if elsewhere is not None else ""))
+        shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+        raise ConfigError(f"{ref!r} names {len(found)} snapshots: {shown}; give more of the id")
 
     def path_of(self, snapshot_id: str) -> Path:
         """The directory of a snapshot; the id is validated first."""
@@ -331,6 +374,13 @@ class SnapshotStore:
                 yield entry
 
 
+def _nearest_existing(path: Path) -> Path:
+    """``path``, or the nearest of its parents that exists (where it would be created)."""
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
 def manifest_problem(data: Any, snapshot_id: str) -> str | None:
     """What makes ``data`` unfit to be the manifest of ``snapshot_id``, or None.
 
@@ -413,7 +463,3 @@ _FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 _REQUIRED = [f.name for f in fields(Snapshot)
              if f.default is MISSING and f.default_factory is MISSING and f.name != "revisions"]
-
-
-def _mib(n: int) -> str:
-    return f"{n / 1048576:.1f} MiB"

@@ -9,6 +9,9 @@ the lifecycle every command that changes the database follows.
 
 A failure leaves the operation open in the journal for `safeguard recover`, except a
 failed snapshot step: nothing had been changed yet, so the operation ends "aborted".
+An operation that ended (well or not) and added snapshots of its database is settled
+before the lock is let go: each goes to the remote, and the retention policy is applied
+(pruning.py), sparing them; so no store or server grows without bound.
 This is the one implementation of that sequence; every changing command (migrate,
 snapshot create, restore, prune, stamp, recover) goes through it."""
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -28,7 +32,9 @@ from .durable import Progress, close_progress
 from .errors import (
     DatabaseMissingError,
     JournalError,
+    OperationInterruptedError,
     RefusedError,
+    SafeguardError,
     SnapshotNotAuthenticatedError,
     SnapshotNotFoundError,
     UnfinishedOperationError,
@@ -153,11 +159,13 @@ class Workspace:
         the remote (its manifest authenticated, each file checked against it on the way):
         the new-machine case. 'latest' on the remote names the newest of ``backend``'s
         database (`owns`), when given. One that is not authenticated (on the remote, or
-        taken in from it so) only with ``allow_unauthenticated``."""
+        taken in from it so) only with ``allow_unauthenticated``. ``snapshot_id`` may be
+        a unique prefix or suffix of an id in either (SnapshotStore.resolve)."""
+        remote = self.uploads.remote
+        snapshot_id = self.store.resolve(snapshot_id, remote.ids if remote is not None else None)
         try:
             found = self.store.get(snapshot_id)
         except SnapshotNotFoundError:
-            remote = self.uploads.remote
             if remote is None:
                 raise
         else:
@@ -231,10 +239,46 @@ class Workspace:
                 # Only under the lock: before it, another live runner's operation in
                 # flight would look unfinished (exit 9) when it is merely busy (exit 4).
                 self.refuse_unfinished(backend.identity())
+            before = set(self.store.ids())
             held = Held(self, kind, backend)
-            yield held
+            try:
+                yield held
+            except OperationInterruptedError:
+                raise  # a signal asked to stop: no housekeeping
+            except SafeguardError:
+                self._settle(held, before)  # a failed run's snapshots count as a good one's
+                raise
             if held.op is not None and not held.op.finished:
                 raise RuntimeError(f"operation {held.op.id} ({kind}) returned without finishing")
+            self._settle(held, before)
+
+    def _settle(self, held: "Held", before: set[str]) -> None:
+        """After an operation that ended (its end line written): every snapshot of this
+        database it added goes to the remote (those not on their way already: a kept
+        database's marker and manifest, say), then the retention policy is applied
+        (pruning.py; ``auto_prune = false`` turns it off), sparing what it added. Still
+        under the lock; housekeeping, so a failure is a warning, never the result. An
+        operation left unfinished for `recover` is left alone."""
+        if held.op is not None and not held.op.finished:
+            return
+        try:
+            added = [self.store.get(i) for i in sorted(set(self.store.ids()) - before)]
+            added = [s for s in added if s.database == held.backend.identity()]
+            if not added:
+                return
+            for thread in [self.uploads.start(s) for s in added if s.id not in self.uploads.started]:
+                if thread is not None:
+                    thread.join()  # no caller may wait for it: done before the lock is let go
+            if not self.settings.auto_prune:
+                return
+            from .pruning import prune_held  # its inventory may list the remote and the server
+
+            # An unreachable remote is the upload's news, said once by its own report.
+            prune_held(self, held.backend, datetime.now(timezone.utc),
+                       protect={s.id for s in added}, remote_optional=True,
+                       report=lambda line: log.info("retention after %s: %s", held.kind, line))
+        except SafeguardError as exc:
+            log.warning("the retention policy was not applied after %s: %s", held.kind, exc)
 
 
 class Held:

@@ -14,6 +14,7 @@ from conftest import table_contents, version_of
 
 from safeguard import health
 from safeguard.config import load_settings
+from safeguard.reporting import size_words
 from safeguard.workspace import Workspace
 
 BASE, NEXT = "a0a0a0a0a0a0", "b0b0b0b0b0b0"
@@ -158,10 +159,11 @@ def test_a_builtin_check_that_runs_out_of_time_says_how_far_it_got(tables):
     first, second = report.results
     assert first.status == second.status == "error"
     assert first.detail.startswith("did not finish within 0.2")
-    assert "(check_timeout 0.2s + 0 MB at 1 MiB/s): it had checked 1 of 4 tables; all of them " \
-           "would have taken about 1s" in first.detail
-    assert "it had not finished its first table; a full check of the whole database (0 MB) is " \
-           "expected to take about 0s" in second.detail
+    size = size_words(_context(tables, check_timeout=0.2).size())
+    assert f"(check_timeout 0.2s + {size} at 1.0 MiB/s): it had checked 1 of 4 tables; all of " \
+           "them would have taken about 1s" in first.detail
+    assert f"it had not finished its first table; a full check of the whole database ({size}) " \
+           "is expected to take about 0s" in second.detail
 
 
 def test_a_run_in_a_child_process_hands_its_statements_back(tables):

@@ -63,3 +63,14 @@ def test_the_command_line_starts_without_the_modules_it_does_not_use(argv):
         assert "sqlglot" not in loaded and "safeguard.classify" not in loaded
     else:
         assert loaded == []
+
+
+def test_policy_help_says_what_a_destructive_revision_gets(project):
+    """Issue 30 item 10: `--policy` help named the choices by how a failed run is
+    undone, but not what a destructive revision gets under each."""
+    for command in ("upgrade", "downgrade"):
+        text = " ".join(project.cli(command, "--help").stdout.split())
+        policy = text[text.index("--policy"):]
+        policy = policy[:policy.index("--dry-run")]
+        assert "destructive or unknown revision" in policy and "a snapshot first" in policy, policy
+        assert "never" in policy and "not even" in policy, policy

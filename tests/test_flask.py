@@ -281,3 +281,118 @@ def test_refusals_are_one_line(tmp_path):
         "there (run `flask db init`, or pass -d/--directory)"]
     assert not (tmp_path / "shop.db").exists()
     assert not (tmp_path / "migrations").exists()
+
+
+def test_safeguard_in_a_flask_migrate_project_points_to_flask_safeguard(tmp_path):
+    """Issue 30 item 9: `safeguard upgrade head` beside a Flask-Migrate repository said
+    only "no alembic.ini here"; the project is found, and `flask safeguard` named."""
+    shop = Shop(tmp_path, f"sqlite:///{tmp_path / 'shop.db'}")
+    shop.flask("db", "init")
+    env = {**os.environ, "SHOP_DATABASE_URL": shop.url}
+    env.pop("DATABASE_URL", None)
+    result = subprocess.run([sys.executable, "-m", "safeguard", "upgrade", "head"], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "flask safeguard upgrade" in line and "migrations" in line, line
+    assert not (tmp_path / "shop.db").exists()
+
+
+def test_drift_compares_with_flask_migrates_own_metadata_when_none_is_configured(tmp_path):
+    """Issue 30 item 11: drift was skipped unless `metadata = shop:db.metadata` was set;
+    it compares with the models Flask-Migrate's env.py itself uses (db.metadata)."""
+    db = tmp_path / "shop.db"
+    shop = Shop(tmp_path, f"sqlite:///{db}")
+    shop.flask("db", "init")
+    shop.generate("initial")
+    shop.flask("safeguard", "upgrade", "--create")
+
+    def drift() -> dict:
+        report = json.loads(shop.flask("safeguard", "--json", "check", check=False).stdout)
+        return {c["name"]: c for c in report["checks"]}["drift"]
+
+    assert drift()["status"] == "passed"
+    shop.models(MODELS_V2)  # the models lose a column no revision drops yet
+    changed = drift()
+    assert changed["status"] == "failed" and "customer.fax" in changed["detail"], changed
+
+
+@pytest.mark.parametrize("failing", [False, True], ids=["passes", "fails"])
+def test_rehearse_runs_on_a_copy_through_the_applications_engine(tmp_path, failing):
+    """Issue 30 item 5: Flask-Migrate's env.py takes its engine from current_app, so
+    the copy's URL never reached it and `flask safeguard rehearse` always refused
+    (exit 3). The application's engine is pointed at the copy for the rehearsal: the
+    rehearsal runs there, and the live database is untouched; `upgrade --rehearse`
+    then migrates the live one (or, after a failed rehearsal, leaves it alone)."""
+    db = tmp_path / "shop.db"
+    shop = Shop(tmp_path, f"sqlite:///{db}")
+    shop.flask("db", "init")
+    initial = shop.generate("initial")
+    shop.flask("safeguard", "upgrade", "--create")
+    conn = sqlite3.connect(db)
+    with conn:
+        _seed(conn.execute)
+    conn.close()
+    shop.models(MODELS_V2)
+    drop_fax = shop.generate("drop fax")
+    head = shop.add_failing_revision(drop_fax) if failing else drop_fax
+    before = (table_contents(db), schema_of(db))
+
+    rehearsed = shop.flask("safeguard", "--json", "rehearse", check=False)
+    assert rehearsed.returncode == (12 if failing else 0), rehearsed.stderr
+    report = json.loads(rehearsed.stdout)
+    report = report.get("result", report)
+    assert [r["status"] for r in report["revisions"]] == (
+        ["passed", "failed"] if failing else ["passed"])
+    assert report["connections_to_copy"] > 0
+    assert (table_contents(db), schema_of(db)) == before and version_of(db) == [initial]
+    assert not list((tmp_path / "migrations" / ".safeguard" / "rehearsals").glob("*"))
+
+    upgraded = shop.flask("safeguard", "upgrade", "--rehearse", check=False)
+    assert upgraded.returncode == (12 if failing else 0), upgraded.stderr
+    assert version_of(db) == ([initial] if failing else [head])
+
+
+MULTIDB_APP = '''
+from flask import Flask
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+
+db = SQLAlchemy()
+migrate = Migrate()
+
+
+class Customer(db.Model):
+    id = db.Column(db.Integer, primary_key=True)
+
+
+class Entry(db.Model):
+    __bind_key__ = "audit"
+    id = db.Column(db.Integer, primary_key=True)
+
+
+def create_app():
+    app = Flask(__name__)
+    app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///{root}/one.db"
+    app.config["SQLALCHEMY_BINDS"] = {{"audit": "sqlite:///{root}/two.db"}}
+    db.init_app(app)
+    migrate.init_app(app, db)
+    return app
+'''
+
+
+def test_a_multidb_repository_with_two_binds_is_refused_before_migrating_either(tmp_path):
+    """Issue 30 item 10: the Flask page said the `--multidb` template was "not tested
+    yet". It is refused (exit 3), naming both databases, and neither is migrated."""
+    shop = Shop(tmp_path, "unused")
+    (tmp_path / "shop.py").write_text(MULTIDB_APP.format(root=tmp_path))
+    shop.flask("db", "init", "--multidb")
+    shop.generate("initial")
+    before = {name: schema_of(tmp_path / name) for name in ("one.db", "two.db")}
+    for args in (("upgrade",), ("plan",)):
+        result = shop.flask("safeguard", *args, check=False)
+        assert result.returncode == 3, result.stderr
+        (line,) = [line for line in result.stderr.splitlines() if line.startswith("safeguard:")]
+        assert "several databases" in line and "one.db" in line and "two.db" in line, line
+    assert {name: schema_of(tmp_path / name) for name in before} == before
+    assert not list(tmp_path.glob("migrations/.safeguard/snapshots/2*"))

@@ -83,3 +83,20 @@ def test_postgresql_casts_are_not_taken_for_placeholders():
         "UPDATE alembic_version SET version_num=%(version_num)s WHERE alembic_version.version_num = 'a'",
     ]})
     assert log.named_tables() == ({"notes", "alembic_version"}, None)
+
+
+def test_the_reason_quotes_the_statement_as_written_on_postgresql(pg_url):
+    """Issue 30 item 9: the integrity check's detail ("the whole database: the run
+    executed DO (...)") showed the statement as psycopg receives it, every % doubled
+    by SQLAlchemy, and with its literals blanked to 0 (the shape the log keeps)."""
+    engine = sa.create_engine(pg_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            log = StatementLog()
+            log.watch(conn)
+            conn.execute(sa.text("DO $$ BEGIN PERFORM 1 WHERE 'abc' LIKE 'a%'; END $$"))
+    finally:
+        engine.dispose()
+    why = log.named_tables()[1]
+    assert why is not None and why.startswith("the run executed DO")
+    assert "LIKE 'a%'" in why

@@ -52,6 +52,16 @@ def test_drift_trips_on_a_migration_that_drops_a_models_column(at_head):
     assert "properties.zoning" in failed["detail"]
 
 
+def test_drift_says_why_it_is_skipped_on_a_database_not_at_head(seeded):
+    """Issue 30 item 9: with `metadata` configured, drift on a database behind head
+    said "not configured or not applicable"; it was configured: it says where the
+    database is and that the models describe head."""
+    report = json.loads(seeded.cli("--json", "check", expect=None).stdout)
+    drift = {c["name"]: c for c in report["checks"]}["drift"]
+    assert drift["status"] == "skipped"
+    assert "not configured" not in drift["detail"] and "head" in drift["detail"], drift["detail"]
+
+
 def test_drift_passes_on_a_migration_the_models_agree_with(at_head):
     # An index the models do not declare is drift too; a data-only change is not.
     backfill = "op.execute(\"UPDATE properties SET zoning = 'R1' WHERE zoning IS NULL\")"
@@ -100,6 +110,18 @@ def test_data_guard_says_a_loss_was_expected_and_acknowledged(at_head):
         and "e1e2e3e4e5e7" in guard["detail"], guard["detail"]
 
 
+def test_data_guard_cites_the_drop_for_a_table_that_is_gone(at_head):
+    """Issue 30 item 9: a table emptied (DS104) and then dropped (DS102) is gone
+    because of the drop; the data guard cited the first finding that named it."""
+    at_head.add_revision("e1e2e3e4e5e6", HEAD, 'op.execute("DELETE FROM audit_log")\n'
+                                               'op.drop_table("audit_log")')
+    # drift fails the run (the models still have audit_log); the data guard's word stands
+    report = json.loads(at_head.cli("--json", "upgrade", "head", expect=7).stdout)
+    guard = {c["name"]: c for c in report["result"]["health"]["checks"]}["data_guard"]
+    assert guard["status"] == "passed"
+    assert "audit_log" in guard["detail"] and "(DS102)" in guard["detail"], guard["detail"]
+
+
 def test_integrity_trips_on_a_foreign_key_violation(at_head):
     body = ("op.execute(\"UPDATE documents SET property_id = 'ffffffffffffffffffffffffffffffff' "
             "WHERE id = (SELECT id FROM documents ORDER BY id LIMIT 1)\")")
@@ -124,7 +146,15 @@ def test_a_user_sql_check_failing_after_a_successful_migration(at_head):
     at_head.configure(sql_check__every_property_zoned="SELECT count(*) = 0 FROM properties WHERE zoning IS NULL")
     failed = _trips(at_head, "op.execute(\"UPDATE properties SET zoning = NULL WHERE rowid = 1\")",
                     "sql:every_property_zoned")
-    assert failed["status"] == "failed" and "returned (0,)" in failed["detail"]
+    # Issue 30 item 9: said "returned (0,)" where a passing check says "returned true".
+    assert failed["status"] == "failed" and failed["detail"] == "returned false"
+
+
+def test_a_user_sql_check_returning_rows_shows_them(at_head):
+    at_head.configure(sql_check__no_unzoned="SELECT id, zoning FROM properties WHERE zoning = 'X'")
+    failed = _trips(at_head, "op.execute(\"UPDATE properties SET zoning = 'X' WHERE rowid <= 2\")",
+                    "sql:no_unzoned")
+    assert failed["status"] == "failed" and failed["detail"].startswith("returned 2 rows: (")
 
 
 def test_a_user_python_check_failing_after_a_successful_migration(at_head):

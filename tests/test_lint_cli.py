@@ -4,6 +4,7 @@ accuracy is tested in test_classify*.py)."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from conftest import CHAIN, SEED_AT
@@ -64,6 +65,30 @@ def test_lint_strict_is_a_ci_gate(project):
     project.cli("lint", "--strict", str(path))
 
 
+def test_lint_strict_prints_the_listing_before_it_fails(project):
+    """Issue 30 item 3: a CI log of a failing `lint --strict` showed only the revision
+    ids; the verdict and each finding of the rejected revision come first."""
+    project.add_revision("f00dfeed0001", CHAIN[-1], 'op.drop_table("tenants")')
+    result = project.cli("lint", "--strict", expect=11)
+    assert "f00dfeed0001_test.py: destructive" in result.stdout
+    assert "DS102" in result.stdout
+    # the summary line too, as a passing run prints it
+    assert "revision(s):" in result.stderr
+
+
+def test_lint_dialect_offers_mysql(project):
+    """Issue 30 item 10: MariaDB is a supported engine, so `lint --dialect mysql`
+    judges only the branches a MySQL/MariaDB database takes."""
+    path = project.add_revision("f00dfeed0001", CHAIN[-1], """
+        if op.get_bind().dialect.name == "mysql":
+            op.drop_table("tenants")
+    """)
+    mysql = json.loads(project.cli("--json", "lint", "--dialect", "mysql", str(path)).stdout)
+    sqlite = json.loads(project.cli("--json", "lint", "--dialect", "sqlite", str(path)).stdout)
+    assert mysql["revisions"][0]["verdict"] == "destructive"
+    assert sqlite["revisions"][0]["verdict"] == "safe"
+
+
 MAY_FAIL_BODIES = {
     "MF101": 'op.create_index("ix_tenants_email_unique", "tenants", ["email"], unique=True)',
     "MF103": 'op.add_column("tenants", sa.Column("phone", sa.String(), nullable=False))',
@@ -112,8 +137,18 @@ def test_plan_shows_verdicts_acknowledgements_and_the_snapshot(seeded):
     assert report["snapshot"] is True and report["database_size"] > 0
     assert report["steps"][0]["acknowledged"]["reason"].startswith("renames property_type")
     text = seeded.cli("plan").stdout
-    assert "Undo: snapshot before the first revision" in text and "MiB" in text
+    assert "Undo: snapshot before the first revision" in text and "KiB to copy" in text
     assert report["undo"]["by"] == "snapshot"
+
+
+def test_plan_and_upgrade_say_the_databases_size_the_same_way(seeded):
+    """Issue 30 item 9: `plan` said "about 0.0 MiB" of a database `upgrade` called
+    "45,056 bytes": one rule words a size everywhere."""
+    size = json.loads(seeded.cli("--json", "plan").stdout)["database_size"]
+    planned = re.search(r"^Undo: .*about (.+?)(?: to copy)?$", seeded.cli("plan").stdout, re.M)
+    ran = re.search(r"^Undo: .*about (.+?)(?: to copy)?$", seeded.cli("upgrade", "head").stderr, re.M)
+    assert planned and ran and planned.group(1) == ran.group(1)
+    assert planned.group(1) != "0.0 MiB" and planned.group(1)[0] != "0", (size, planned.group(1))
 
 
 def test_revision_lints_the_new_file(seeded):

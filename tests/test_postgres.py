@@ -7,6 +7,7 @@ postgres_support.py), the example project pointed at it, and the real CLI.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -207,15 +208,33 @@ def test_sessions_wait_waits_for_other_connections_to_leave(pg_at_head, pg_serve
     pg_at_head.add_revision("c3d4e5f6a1b2", HEAD, LEAVES_A_CONSTRAINT_NOT_VALID)
     pre_run = state(pg_at_head, pg_server)
     app = pg_server.connect(pg_at_head.database)
-    # The application disconnects a little after the run starts waiting for it.
-    leaving = threading.Timer(4.0, app.close)
+    app.execute("SET application_name = 'poolula-web'")
+    stop = threading.Event()
+
+    def leave_once_the_swap_waits() -> None:
+        # The swap closes the database to new connections, then waits for the old ones:
+        # the application disconnects a moment after that, however slow the run was.
+        with pg_server.connect() as admin:
+            while not stop.wait(0.05):
+                row = admin.execute("SELECT datallowconn FROM pg_database WHERE datname = %s",
+                                    (pg_at_head.database,)).fetchone()
+                if row is not None and not row[0]:
+                    stop.wait(1.0)
+                    app.close()
+                    return
+
+    leaving = threading.Thread(target=leave_once_the_swap_waits, daemon=True)
     leaving.start()
     try:
-        pg_at_head.cli("upgrade", "head", expect=7)
+        result = pg_at_head.cli("upgrade", "head", expect=7)
     finally:
-        leaving.cancel()
+        stop.set()
+        leaving.join(10)
         app.close()
     assert state(pg_at_head, pg_server) == pre_run
+    # Issue 30 item 9: the wait was silent; it names who it waits for and how long is left.
+    waiting = [line for line in result.stderr.splitlines() if "poolula-web" in line]
+    assert waiting and re.search(r"\d+s left", waiting[0]), result.stderr
 
 
 def test_sessions_wait_gives_up_naming_the_sessions(pg_at_head, pg_server):

@@ -6,6 +6,7 @@ snapshot."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from conftest import HEAD
@@ -147,3 +148,32 @@ def test_the_default_uncompressed_dump_round_trips_and_a_flipped_byte_is_refused
     refused = project.cli("--json", "restore", taken["id"], "--yes", expect=10)
     assert "damaged" in refused.stdout + refused.stderr
     assert database_state(pg_server, database) == changed
+
+
+def test_kept_databases_outlive_a_lost_store_listed_and_pruned_by_their_own_marker(
+        pg_at_head, pg_server, monkeypatch):
+    """Issue 30 item 6: a kept database whose manifest was only in the local store was
+    orphaned on the server when the store was lost: nothing listed it, nothing pruned
+    it. Its own marker (the database's comment) lists it, and retention drops it."""
+    project, database = pg_at_head, pg_at_head.database
+    taken = json.loads(project.cli("--json", "snapshot", "create").stdout)
+    first = restore(project, taken["id"])["safety_snapshot"]
+    second = restore(project, taken["id"])["safety_snapshot"]
+    kept = auxiliary_databases(pg_server, database)
+    assert len(kept) == 2
+
+    shutil.rmtree(project.store)  # a lost store: a new machine, a deleted directory
+
+    listed = {s["id"]: s for s in snapshots(project)}
+    assert set(listed) == {first, second}
+    assert all(s["locations"] == ["server"] and s["payload_kind"] == "kept database"
+               and s["safety"] for s in listed.values())
+    assert "server" in project.cli("snapshot", "list").stdout
+    monkeypatch.setenv("SAFEGUARD_KEEP_LAST", "1")
+    for key in ("KEEP_DAILY", "KEEP_WEEKLY", "KEEP_MONTHLY"):
+        monkeypatch.setenv(f"SAFEGUARD_{key}", "0")
+
+    project.cli("snapshot", "prune")
+
+    assert [s["id"] for s in snapshots(project)] == [second]
+    assert auxiliary_databases(pg_server, database) == [listed[second]["extra"]["kept_database"]]

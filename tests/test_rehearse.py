@@ -84,6 +84,19 @@ def test_a_unique_index_on_duplicate_values_fails_the_rehearsal_and_the_live_dat
     assert op.steps[-1]["step"] == "drop" and op.steps[-1]["status"] == "done"
 
 
+def test_a_destructive_finding_is_not_offered_as_the_prediction_of_a_failure(seeded):
+    """Issue 30 item 9: a DS code predicts a loss of data, never a failure: a revision
+    that drops a table and then fails for another reason was "predicted by DS102"."""
+    seeded.add_revision(DUPLICATES, HEAD, 'op.drop_table("tenants")\n'
+                        'op.execute("INSERT INTO no_such_table VALUES (1)")')
+    code, out, err = rehearse(seeded)
+    assert code == 12, err
+    failed = out["result"]["revisions"][-1]
+    assert failed["status"] == "failed" and failed["verdict"] == "destructive"
+    assert failed["predicted_by"] == []
+    assert "predicted by" not in out["error"] and "predicted by" not in err
+
+
 def test_a_good_revision_passes_with_timings_and_row_changes_then_upgrade_rehearse_migrates(seeded):
     seeded.add_revision(GOOD, HEAD, AUDIT_EVERY_PROPERTY, doc="audit every property")
     before = live_state(seeded)

@@ -122,6 +122,20 @@ def test_remote_required_refuses_before_migrating_when_the_remote_cannot_be_writ
     assert "nothing to recover" in seeded.cli("recover").stdout.lower() + seeded.cli("recover").stderr.lower()
 
 
+@pytest.mark.parametrize("required", [True, False], ids=["required", "optional"])
+def test_plan_reports_a_remote_that_cannot_be_written(seeded, s3_remote, required):
+    """Issue 30 item 4: `plan` reports whether the remote the snapshot goes to can be
+    written: with remote_required the run would refuse (exit 13), and so does the plan;
+    without, the snapshot would stay local (a warning, exit 0)."""
+    seeded.configure(remote=f"s3://no-such-bucket-{s3_remote.bucket}/x",
+                     **({"remote_required": "true"} if required else {}))
+    result = seeded.cli("--json", "plan", expect=13 if required else 0)
+    items = {p["name"]: p for p in json.loads(result.stdout)["preconditions"]["items"]}
+    assert items["remote"]["status"] == ("failed" if required else "warning")
+    assert "bucket does not exist" in items["remote"]["detail"]
+    assert items["store"]["status"] == "ok"
+
+
 def test_prune_applies_retention_to_the_remote_too(seeded, s3_remote):
     seeded.configure(keep_last="1", keep_daily="0", keep_weekly="0", keep_monthly="0")
     ids = [json.loads(seeded.cli("--json", "snapshot", "create").stdout)["id"] for _ in range(3)]

@@ -51,3 +51,19 @@ def test_postgres_snapshots_land_on_the_remote_and_come_back_on_a_new_machine(
         assert after["contents"][table] == rows, table
     assert after["contents"].keys() == before["contents"].keys()
     assert version_of(pg_server, pg_seeded.database) == revision
+
+
+def test_a_kept_databases_manifest_goes_to_the_remote_like_any_other(
+        pg_seeded, pg_server, pg_remote):
+    """Issue 30 item 6: the safety snapshot a manual restore keeps on the server had its
+    manifest in the local store only: with the store lost, nothing said what the kept
+    database was. It is uploaded as every snapshot is."""
+    taken = json.loads(pg_seeded.cli("--json", "snapshot", "create").stdout)["id"]
+    restored = json.loads(pg_seeded.cli("--json", "restore", taken, "--yes").stdout)
+    safety = restored["safety_snapshot"]
+    assert f"team/app/snapshots/{safety}/manifest.json" in pg_remote.objects()
+
+    delete_local(pg_seeded.store)
+    listed = {s["id"]: s for s in json.loads(pg_seeded.cli("--json", "snapshot", "list").stdout)["snapshots"]}
+    assert listed[safety]["payload_kind"] == "kept database"
+    assert listed[safety]["locations"] == ["remote", "server"]

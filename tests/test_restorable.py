@@ -8,7 +8,9 @@ naming what is missing), not found out after migrating.
 
 from __future__ import annotations
 
+import json
 import shutil
+from contextlib import contextmanager
 
 from conftest import HEAD, SEED_AT, table_contents, version_of
 from reliability.ledger import Tally
@@ -19,16 +21,24 @@ def _size(path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def test_no_room_beside_the_database_for_the_restore_is_refused_before_migrating(
-        seeded, tmp_path, ledger):
+@contextmanager
+def _no_room_beside_the_database(seeded, tmp_path):
+    """The project on a tmpfs with room for its files and half the database more: too
+    little for a restore's staging copy beside the database."""
     seeded.configure(store=str(tmp_path / "store"))
-    seeded.add_revision("f1f1f1f1f1f1", HEAD, 'op.drop_table("tenants")\nraise RuntimeError("boom")')
-    before = table_contents(seeded.db)
     saved = tmp_path / "saved"
     shutil.copytree(seeded.root, saved)
     size = seeded.db.stat().st_size
     with tmpfs(seeded.root, _size(saved) + size // 2 + 64 * 1024):
         shutil.copytree(saved, seeded.root, dirs_exist_ok=True)
+        yield
+
+
+def test_no_room_beside_the_database_for_the_restore_is_refused_before_migrating(
+        seeded, tmp_path, ledger):
+    seeded.add_revision("f1f1f1f1f1f1", HEAD, 'op.drop_table("tenants")\nraise RuntimeError("boom")')
+    before = table_contents(seeded.db)
+    with _no_room_beside_the_database(seeded, tmp_path):
         result = seeded.run("upgrade", "head")
         backup = seeded.run("snapshot", "create")  # could not be restored either
         after = table_contents(seeded.db)
@@ -62,3 +72,31 @@ def test_a_read_only_database_directory_is_refused_before_migrating(seeded, tmp_
     assert after == before and version_of(seeded.db) == [SEED_AT]
     nothing_pending = seeded.run("log", "--json")
     assert nothing_pending.returncode == 0 and '"finished": false' not in nothing_pending.stdout
+
+
+def test_plan_reports_a_store_too_small_for_the_snapshot(seeded, tmp_path):
+    """Issue 30 item 4: `plan` said "Undo: snapshot" over a store that cannot hold one;
+    the run then refused at deploy time. `plan` names the store's free space and exits
+    as the run would (3), touching nothing."""
+    store = tmp_path / "store"
+    seeded.configure(store=str(store))
+    before = table_contents(seeded.db)
+    with tmpfs(store, 64 * 1024):
+        result = seeded.run("--json", "plan")
+        human = seeded.run("plan")
+        leftover = sorted(p.name for p in store.iterdir())
+    assert result.returncode == 3, result.stderr
+    report = json.loads(result.stdout)
+    failed = [p for p in report["preconditions"]["items"] if p["status"] == "failed"]
+    assert [p["name"] for p in failed] == ["store"] and "free" in failed[0]["detail"]
+    assert human.returncode == 3 and "store" in human.stdout
+    assert leftover == [] and table_contents(seeded.db) == before
+
+
+def test_plan_reports_no_room_beside_the_database_for_the_restore(seeded, tmp_path):
+    with _no_room_beside_the_database(seeded, tmp_path):
+        result = seeded.run("--json", "plan")
+    assert result.returncode == 3, result.stderr
+    failed = [p for p in json.loads(result.stdout)["preconditions"]["items"]
+              if p["status"] == "failed"]
+    assert [p["name"] for p in failed] == ["restore"] and "space" in failed[0]["detail"]

@@ -8,6 +8,8 @@ permission denied"), the database left migrated.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from conftest import HEAD, SEED_AT
 from postgres_support import database_state, version_of
@@ -72,3 +74,66 @@ def test_an_extension_only_a_superuser_may_create_is_refused_by_snapshot_create(
     assert result.returncode == 3, result.stderr
     assert "file_fdw" in result.stderr and "superuser" in result.stderr
     assert list(project.store.glob("snapshots/2*")) == []
+
+
+def _without_createdb(pg_role, pg_seeded, pg_server):
+    _owned_by(pg_server, pg_seeded.database, pg_role)
+    return pg_seeded.pointed_at(pg_server.url_for(pg_seeded.database, username=pg_role,
+                                                  password="pw"))
+
+
+def _failed(preconditions: dict) -> list[dict]:
+    return [p for p in preconditions["items"] if p["status"] == "failed"]
+
+
+def test_plan_and_check_report_a_role_without_createdb(pg_role, pg_seeded, pg_server):
+    """Issue 30 item 4: `plan` said "Undo: snapshot ..." and exited 0 for a role that
+    may not create databases; `upgrade` then refused (exit 3) at deploy time. `plan`
+    and `check` report the undo's preconditions, and exit as the run would."""
+    project = _without_createdb(pg_role, pg_seeded, pg_server)
+    project.add_revision("f2f2f2f2f2f2", HEAD, 'op.drop_table("tenants")')
+    before = database_state(pg_server, pg_seeded.database)
+
+    planned = project.run("--json", "plan")
+    assert planned.returncode == 3, planned.stderr
+    report = json.loads(planned.stdout)
+    assert report["undo"]["by"] == "snapshot" and report["preconditions"]["ok"] is False
+    (failed,) = _failed(report["preconditions"])
+    assert failed["name"] == "restore" and "CREATEDB" in failed["detail"]
+    assert "undo" in failed["needed_by"]
+    human = project.run("plan")
+    assert human.returncode == 3 and "CREATEDB" in human.stdout + human.stderr
+
+    checked = project.run("--json", "check")
+    assert checked.returncode == 3, checked.stderr
+    report = json.loads(checked.stdout)
+    assert report["ok"] is True  # the database is healthy: the refusal is the precondition's
+    assert [p["name"] for p in _failed(report["preconditions"])] == ["restore"]
+    assert database_state(pg_server, pg_seeded.database) == before
+    assert list(project.store.glob("snapshots/2*")) == []
+
+
+def test_snapshot_create_without_createdb_names_what_a_restore_needs(pg_role, pg_seeded, pg_server):
+    """Issue 30 item 4: it said the database "could not be restored", as if a restore
+    had been tried; it says what a restore of the snapshot would need."""
+    project = _without_createdb(pg_role, pg_seeded, pg_server)
+    result = project.run("snapshot", "create")
+    assert result.returncode == 3, result.stderr
+    assert "CREATEDB" in result.stderr and "could not be restored" not in result.stderr
+    assert list(project.store.glob("snapshots/2*")) == []
+
+
+def test_plan_reports_an_extension_only_a_superuser_may_create(pg_role, pg_seeded, pg_server):
+    with pg_server.connect(pg_seeded.database) as conn:
+        if not conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'file_fdw'").fetchone():
+            pytest.skip("the file_fdw extension is not installed on this server")
+        conn.execute("CREATE EXTENSION file_fdw")
+        conn.execute(f'ALTER ROLE "{pg_role}" CREATEDB')
+    project = _without_createdb(pg_role, pg_seeded, pg_server)
+    project.add_revision("f2f2f2f2f2f2", HEAD, 'op.drop_table("tenants")')
+
+    planned = project.run("--json", "plan")
+
+    assert planned.returncode == 3, planned.stderr
+    (failed,) = _failed(json.loads(planned.stdout)["preconditions"])
+    assert failed["name"] == "restore" and "file_fdw" in failed["detail"]

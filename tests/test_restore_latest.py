@@ -49,3 +49,28 @@ def test_restore_latest_with_only_safety_snapshots_left_is_refused_naming_them(s
     # Named by its id, a safety snapshot restores like any other.
     seeded.cli("restore", safety, "--yes")
     assert version_of(seeded.db) == [HEAD]
+
+
+def test_a_snapshot_is_named_by_a_unique_prefix_or_suffix_of_its_id(seeded):
+    """Issue 30 item 9: `restore ef2ccf` (the id's random tail, as people copy it)
+    said the id was invalid; a unique prefix or suffix names a snapshot, as git takes
+    a commit's; an ambiguous or too short one is refused naming the candidates."""
+    wanted = table_contents(seeded.db)
+    seeded.cli("upgrade", "head")
+    [taken] = [s["id"] for s in json.loads(seeded.cli("--json", "snapshot", "list").stdout)["snapshots"]]
+    manual = json.loads(seeded.cli("--json", "snapshot", "create").stdout)["id"]
+    tail = taken.rsplit("-", 1)[1]
+
+    assert json.loads(seeded.cli("--json", "snapshot", "show", tail).stdout)["id"] == taken
+    assert json.loads(seeded.cli("--json", "snapshot", "verify", tail).stdout)["ok"] is True
+    restored = json.loads(seeded.cli("--json", "restore", tail, "--yes").stdout)
+    assert restored["snapshot"]["id"] == taken
+    assert version_of(seeded.db) == [SEED_AT] and table_contents(seeded.db) == wanted
+
+    # Both ids start with the same date: ambiguous, refused before anything is touched.
+    before = table_contents(seeded.db)
+    ambiguous = seeded.cli("restore", taken[:8], "--yes", expect=2)
+    assert taken in ambiguous.stderr and manual in ambiguous.stderr
+    seeded.cli("restore", "ab", "--yes", expect=2)  # too short to name one safely
+    seeded.cli("restore", "ffffffff", "--yes", expect=3)  # names none
+    assert table_contents(seeded.db) == before

@@ -8,6 +8,7 @@ guarded upgrade racing for the same database; `--once` and `--status` for operat
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -127,8 +128,8 @@ def test_every_second_job_snapshots_prunes_and_stops_cleanly_on_sigterm(project)
     assert took < 5, f"took {took:.1f}s to stop\n{log}"
     assert "SIGTERM: stopping" in log and "scheduler stopped" in log
     ok_lines = [line for line in log.splitlines() if "job adhoc: ok: snapshot" in line]
-    assert len(ok_lines) >= 3 and all(" bytes, " in line and "next run" in line
-                                      for line in ok_lines), log
+    assert len(ok_lines) >= 3 and all(re.search(r" \d[\d.,]* (bytes|KiB|MiB), ", line)
+                                      and "next run" in line for line in ok_lines), log
     assert leftovers(project) == []
     assert Journal(project.store).unfinished() == [], "a signal left an operation unfinished"
     remaining = snapshot_ids(project)
@@ -203,7 +204,8 @@ def test_scheduled_backup_and_guarded_upgrade_started_together_never_overlap(see
 # -- operators' commands ----------------------------------------------------------------------
 
 def test_once_runs_the_configured_jobs_and_status_shows_their_next_runs(project):
-    project.configure(**RETAIN_TWO, **{"job.nightly": "cron 0 3 * * *; verify; prune",
+    # Only the job's own prune applies retention here (every snapshot is counted below).
+    project.configure(**RETAIN_TWO, auto_prune="false", **{"job.nightly": "cron 0 3 * * *; verify; prune",
                                        "job.hourly": "every 1h",
                                        "job.pre-deploy": "on-demand; verify"})
     with_database(project)
@@ -264,6 +266,22 @@ def test_once_exits_non_zero_when_a_job_fails(project):
     result = project.cli("schedule", "--once", "--every", "1h", expect=None)
     assert result.exit_code != 0
     assert "job adhoc: FAILED" in result.stderr and str(project.store) in result.stderr
+
+
+def test_a_job_whose_journal_cannot_be_written_returns_a_failure_and_never_raises(project):
+    """Issue 30 item 8: run_job promises never to raise; with a journal that cannot be
+    written (here a directory stands where the file goes) its own note raised
+    JournalError, which the scheduler would not have outlived."""
+    from safeguard.config import load_settings
+    from safeguard.schedule import run_job
+
+    with_database(project)
+    (project.store / "journal.jsonl").unlink()
+    (project.store / "journal.jsonl").mkdir()
+    settings = load_settings(str(project.ini), url=project.url)
+    result = run_job(settings, parse_job("nightly", "every 1h"))
+    assert result.outcome == "failed" and result.exit_code == 9
+    assert "cannot write the journal" in (result.error or "")
 
 
 @pytest.mark.parametrize("spec, complaint", [

@@ -184,7 +184,8 @@ def test_store_files_are_private(seeded):
 
 
 def test_prune_keeps_pinned_and_the_snapshot_before_the_last_migration(seeded):
-    seeded.configure(keep_last="1", keep_daily="0", keep_weekly="0", keep_monthly="0")
+    seeded.configure(keep_last="1", keep_daily="0", keep_weekly="0", keep_monthly="0",
+                     auto_prune="false")
     pinned = _create(seeded, "--pin", "--label", "golden")
     seeded.cli("upgrade", "head")  # takes the snapshot before the migration
     migration_snapshot = json.loads(seeded.cli("--json", "snapshot", "list").stdout)["snapshots"][-1]

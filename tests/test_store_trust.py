@@ -91,7 +91,8 @@ def test_a_symlink_planted_as_the_lock_file_never_touches_the_database(seeded):
 
 
 def test_prune_never_follows_a_snapshot_directory_that_is_a_symlink(seeded, tmp_path):
-    seeded.configure(keep_last="1", keep_daily="0", keep_weekly="0", keep_monthly="0")
+    seeded.configure(keep_last="1", keep_daily="0", keep_weekly="0", keep_monthly="0",
+                     auto_prune="false")
     old, _new = _snapshot(seeded), _snapshot(seeded)
     # Someone moves the old snapshot out and leaves a link in its place.
     outside = tmp_path / "precious"

@@ -9,6 +9,8 @@ run, so the reference cannot drift from it:
     configuration  the settings table (safeguard/config.py: KNOWN_KEYS, PREFIXED_KEYS, Settings)
     exit-codes     the error classes (safeguard/errors.py)
     lint-codes     the finding codes (safeguard/classify/codes.py)
+    python-api     every name `safeguard.__all__` exports: signature and docstring
+    guarded-run    the console of real runs of `safeguard upgrade` (examples.py)
 
 tests/test_docs.py imports this module to check that everything is documented.
 """
@@ -173,12 +175,85 @@ def lint_codes_reference() -> str:
     return "\n".join(rows) + "\n"
 
 
+# -- the Python API ------------------------------------------------------------------------------
+
+def _default_text(value: Any) -> str:
+    """A default as a reader writes it (a function by its name, never its address)."""
+    if callable(value):
+        return getattr(value, "__name__", type(value).__name__)
+    return repr(value)
+
+
+def _signature(fn: Callable[..., Any]) -> str:
+    """``(settings, target='head', *, report=silent)``: names and defaults, no annotations."""
+    out, star = [], False
+    for param in inspect.signature(fn).parameters.values():
+        if param.kind is param.KEYWORD_ONLY and not star:
+            out.append("*")
+            star = True
+        prefix = {param.VAR_POSITIONAL: "*", param.VAR_KEYWORD: "**"}.get(param.kind, "")
+        star = star or param.kind is param.VAR_POSITIONAL
+        default = "" if param.default is param.empty else f"={_default_text(param.default)}"
+        out.append(f"{prefix}{param.name}{default}")
+    return f"({', '.join(out)})"
+
+
+def _doc(obj: Any) -> str:
+    """The docstring as Markdown paragraphs (indented blocks as code)."""
+    text = inspect.getdoc(obj) or ""
+    out = []
+    for paragraph in text.split("\n\n"):
+        lines = paragraph.splitlines()
+        if lines and all(line.startswith("    ") or not line.strip() for line in lines):
+            out.append("```python\n" + "\n".join(line[4:] for line in lines) + "\n```")
+        else:
+            out.append(" ".join(line.strip() for line in lines))
+    return "\n\n".join(out)
+
+
+def python_api_reference() -> str:
+    """Every public name of `safeguard` (its ``__all__``): the functions, with their
+    signatures, then the types, each with its docstring."""
+    import safeguard
+
+    found = [(name, getattr(safeguard, name)) for name in safeguard.__all__]
+    functions = [(n, o) for n, o in found if not inspect.isclass(o)]
+    types_ = [(n, o) for n, o in found if inspect.isclass(o)]
+    parts = ["### Functions\n"]
+    for name, fn in functions:
+        parts.append(f"#### `safeguard.{name}{_signature(fn)}` {{#{name.lower()}}}\n\n{_doc(fn)}\n")
+    parts.append("### Types\n")
+    for name, cls in types_:
+        fields = [f.name for f in dataclasses.fields(cls)] if dataclasses.is_dataclass(cls) else []
+        listed = f"\n\nFields: {', '.join(f'`{f}`' for f in fields)}." if fields else ""
+        parts.append(f"#### `safeguard.{name}` {{#{name.lower()}-type}}\n\n{_doc(cls)}{listed}\n")
+    return "\n".join(parts)
+
+
+def _examples() -> Any:
+    """docs/hooks/examples.py (a hook's directory is not on sys.path)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    name = "safeguard_docs_examples"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("examples.py"))
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
 SECTIONS: dict[str, Callable[[], str]] = {
     "cli": cli_reference,
     "flask-cli": flask_cli_reference,
     "configuration": configuration_reference,
     "exit-codes": exit_codes_reference,
     "lint-codes": lint_codes_reference,
+    "python-api": python_api_reference,
+    "guarded-run": lambda: _examples().guarded_run_failure(),
 }
 
 

@@ -23,7 +23,7 @@ from typing import (
 from sqlalchemy.engine import URL, make_url
 
 from ..durable import Progress
-from ..errors import UnsupportedDatabaseError
+from ..errors import RefusedError, SafeguardError, UnsupportedDatabaseError
 from ..manifest import Payload, Snapshot
 
 if TYPE_CHECKING:
@@ -90,7 +90,18 @@ class Backend(Protocol):
 
     def preflight(self) -> None:
         """Refuse, before anything is journaled or written, what would make a snapshot
-        fail (an unreachable server, a missing or too old pg_dump)."""
+        fail (an unreachable server, a missing or too old pg_dump) or its restore, the
+        undo of a failed run, impossible: `refuse_blocked` over the two lists below."""
+
+    def snapshot_blockers(self) -> list[str]:
+        """What would make a snapshot of this database fail now (missing or too old
+        client tools, tables no consistent dump can freeze), each with its fix; changes
+        nothing (plan and check report them: preconditions.py)."""
+
+    def restore_blockers(self) -> list[str]:
+        """What would keep a snapshot of this database from being restored now by this
+        role on this host (PostgreSQL: CREATEDB, extensions only a superuser creates;
+        SQLite: no room or no write permission beside the file), each with its fix."""
 
     def users(self) -> list[str]:
         """Others using the database in a way a restore would silently cut off (SQLite:
@@ -155,6 +166,16 @@ class Backend(Protocol):
         or None where the engine has no such locks."""
 
 
+def refuse_blocked(backend: Backend) -> None:
+    """`Backend.preflight`: RefusedError naming everything that keeps the undo of a
+    run (a snapshot, then its restore) from working, before anything is written."""
+    restore, snapshot = backend.restore_blockers(), backend.snapshot_blockers()
+    parts = ([f"{backend.identity()} could not be restored: {'; '.join(restore)}"] if restore
+             else []) + snapshot
+    if parts:
+        raise RefusedError(f"{'; '.join(parts)}; so a failed run could not be undone")
+
+
 def count_mismatches(expected: Mapping[str, int], actual: Mapping[str, int]) -> list[str]:
     """One problem per table whose row count differs from the manifest's."""
     problems = []
@@ -163,6 +184,18 @@ def count_mismatches(expected: Mapping[str, int], actual: Mapping[str, int]) -> 
         if want != got:
             problems.append(f"table {table}: manifest says {want} rows, snapshot has {got}")
     return problems
+
+
+def refusals(*checks: Callable[[], Any]) -> list[str]:
+    """The message of each check that refuses (raises a SafeguardError), in order: the
+    checks that raise one at a time, gathered into the list a *_blockers method returns."""
+    found = []
+    for check in checks:
+        try:
+            check()
+        except SafeguardError as exc:
+            found.append(exc.message)
+    return found
 
 
 #: SQLAlchemy's names of the MySQL family (mysql+pymysql, mysql+mysqldb, mariadb+mariadbconnector).
@@ -249,6 +282,19 @@ class KeepsReplaced(Protocol):
     def kept_payload(self, directory: Path) -> Payload:
         """The payload `restore_keeping` moved into ``directory``: its digest and row
         counts, made private to the store."""
+
+
+@runtime_checkable
+class HoldsOnServer(Protocol):
+    """A backend whose snapshots can live on the server beside the database and carry
+    their own marker there (PostgreSQL's kept databases: kept.py), so that they are
+    found, and pruned, even when the store that held their manifests is lost."""
+
+    def on_server(self) -> list[Snapshot]:
+        """Each such snapshot of this database on the server, as its marker describes it."""
+
+    def drop_on_server(self, snapshot: Snapshot) -> None:
+        """Drop one `on_server` found (only if its marker still names it)."""
 
 
 @runtime_checkable

@@ -41,7 +41,8 @@ from ..errors import (
 )
 from ..footprint import Schema
 from ..manifest import Payload, Snapshot
-from . import TableProgress, count_mismatches
+from ..reporting import size_words
+from . import TableProgress, count_mismatches, refuse_blocked
 from .holders import other_processes
 
 if TYPE_CHECKING:
@@ -121,30 +122,37 @@ class SQLiteBackend:
 
     def preflight(self) -> None:
         """Refuse, before anything is snapshotted or migrated, what would make the
-        restore that undoes a failed run impossible: no write permission or no room
-        beside the database for the staging copy (the size of the database now), or a
-        file with several names (hard links: a restore replaces the file by rename, so
-        the other names would go on holding the old content)."""
+        restore that undoes a failed run impossible (restore_blockers)."""
+        refuse_blocked(self)
+
+    def snapshot_blockers(self) -> list[str]:
+        """None: the copy needs only the store (checked by the store itself)."""
+        return []
+
+    def restore_blockers(self) -> list[str]:
+        """No write permission or no room beside the database for a restore's staging
+        copy (the size of the database now), or a file with several names (hard links:
+        a restore replaces the file by rename, so the other names would go on holding
+        the old content)."""
         try:
             links = os.stat(self.path).st_nlink
         except FileNotFoundError:
-            return
+            return []
         beside = self.path.parent
         if not os.access(beside, os.W_OK) or os.statvfs(beside).f_flag & os.ST_RDONLY:
-            raise RefusedError(
-                f"cannot write in {beside}: a restore writes its staging copy beside the "
-                "database, so a failed run could not be undone (make the directory writable)")
+            return [f"cannot write in {beside}: a restore writes its staging copy beside the "
+                    "database (make the directory writable)"]
+        found = []
         free, needed = shutil.disk_usage(beside).free, self.size()
         if free < needed * RESTORE_MARGIN:
-            raise RefusedError(
-                f"not enough free space in {beside} for a restore's staging copy of the "
-                f"database: {free / 1048576:.1f} MiB free, {needed * RESTORE_MARGIN / 1048576:.1f} "
-                "MiB needed, so a failed run could not be undone (free some space)")
+            found.append(f"not enough free space in {beside} for a restore's staging copy of the "
+                         f"database: {size_words(free)} free, "
+                         f"{size_words(int(needed * RESTORE_MARGIN))} needed (free some space)")
         if links > 1:
-            raise RefusedError(
-                f"database file {self.path} has {links} hard links: a restore replaces it by "
-                "rename, and the other names would keep the old database; give it one name "
-                "(copy it, then remove the other links)")
+            found.append(f"database file {self.path} has {links} hard links: a restore replaces "
+                         "it by rename, and the other names would keep the old database; give it "
+                         "one name (copy it, then remove the other links)")
+        return found
 
     def users(self) -> list[str]:
         """Other processes that have the database (or its -wal) open, as "pid N (cmd)":

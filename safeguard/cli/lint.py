@@ -8,14 +8,16 @@ from typing import TYPE_CHECKING
 import click
 
 from ..config import Settings, locate_config
-from ..errors import ConfigError
+from ..errors import ConfigError, LintFailedError
+from ..linting import LintReport
 from ..operations import lint as lint_
 from .base import Cli, command
 
 if TYPE_CHECKING:
     from ..classify import Classification
 
-DIALECTS = click.Choice(["sqlite", "postgresql"])
+#: The engines safeguard runs on (MariaDB is SQLAlchemy's "mysql" dialect).
+DIALECTS = click.Choice(["sqlite", "postgresql", "mysql"])
 
 
 def print_classification(c: Classification, *, verbose: bool = True) -> None:
@@ -59,12 +61,25 @@ def lint(cli: Cli, paths: tuple[Path, ...], strict: bool, strict_may_fail: bool,
     A project declares what its own helpers do once, in lint_known (see `safeguard
     config`); the project's settings apply whenever its configuration is found.
     """
-    report = lint_.lint(paths, settings=_settings(cli, paths), dialect=dialect,
-                      strict=strict, strict_may_fail=strict_may_fail,
-                      direction="downgrade" if downgrade else "upgrade")
+    try:
+        report = lint_.lint(paths, settings=_settings(cli, paths), dialect=dialect,
+                            strict=strict, strict_may_fail=strict_may_fail,
+                            direction="downgrade" if downgrade else "upgrade")
+    except LintFailedError as exc:
+        # A CI log must show why the gate failed: the listing first, then the error line
+        # (under --json the report rides in the error's document).
+        if not cli.json and isinstance(exc.report, LintReport):
+            print_report(exc.report)
+        raise
     if cli.json:
         cli.emit(report.to_dict())
         return
+    print_report(report)
+
+
+def print_report(report: LintReport) -> None:
+    """Every revision's verdict (the findings of those that are not plainly safe), then
+    the counts."""
     for c in report.classifications:
         print_classification(c, verbose=c.verdict != "safe" or bool(c.findings)
                              or bool(c.outside_transaction))

@@ -16,8 +16,11 @@ from .base import Cli, command
 def migration_options(fn: Callable) -> Callable:
     options = [
         click.option("--policy", type=click.Choice(POLICIES),
-                     help="How a failed run is undone: destructive (default: a snapshot wherever "
-                          "the run's transaction cannot undo it), always (a snapshot), never (no undo)."),
+                     help="When a snapshot is taken. destructive (default): a run with a "
+                          "destructive or unknown revision always gets a snapshot first, and so "
+                          "does any run its transaction cannot undo (every SQLite run); always: "
+                          "every run gets a snapshot first; never: no snapshot and no undo, not "
+                          "even before a destructive revision."),
         click.option("--dry-run", is_flag=True, help="Print the plan; touch nothing."),
         click.option("--sql", is_flag=True,
                      help="Print the SQL (Alembic offline mode); touch no database."),
@@ -83,9 +86,11 @@ def _migrate(cli: Cli, target: str, direction: Direction, *, policy: str | None,
         migrate_.offline_sql(settings, target, direction, sys.stdout)
         return
     if dry_run:
+        from .plan import show_plan
+
+        # The plan is announced as a run announces it (report=cli.say); its preconditions follow.
         plan = migrate_.plan(settings, target, direction, create=create, report=cli.say)
-        if cli.json:
-            cli.emit({"outcome": "dry-run", "plan": plan.to_dict()})
+        show_plan(cli, plan, [], say=cli.say, wrap=lambda doc: {"outcome": "dry-run", "plan": doc})
         return
     result = migrate_.migrate(settings, target, direction, create=create, report=cli.say,
                               progress=cli.progress)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+from typing import Any, Callable
+
 import click
 
 from ..operations import migrate
+from ..plan import Plan
+from ..preconditions import Preconditions
 from ..revisions import Direction
 from .base import Cli, command
 
@@ -18,12 +23,24 @@ def plan(cli: Cli, revision: str, downgrade: bool) -> None:
     undone: by a snapshot taken first (with the database's size as its cost), or by
     the run's own transaction (PostgreSQL), or not at all (policy never)."""
     direction: Direction = "downgrade" if downgrade else "upgrade"
-    result = migrate.plan(cli.settings(), revision, direction)
+    planned = migrate.plan(cli.settings(), revision, direction)
+    show_plan(cli, planned, planned.lines(detailed=True))
+
+
+def show_plan(cli: Cli, planned: Plan, lines: list[str], *, say: Callable[[str], Any] = click.echo,
+              wrap: Callable[[dict[str, Any]], Any] = lambda doc: doc) -> None:
+    """Print ``lines`` (the plan as worded) and the plan's preconditions through ``say``
+    (--json: ``wrap`` of the plan's document); exit as the run would be refused when a
+    precondition fails, so a CI `plan` fails where the deploy's `upgrade` would."""
+    checked = planned.preconditions or Preconditions()
     if cli.json:
-        cli.emit(result.to_dict())
-        return
-    for line in result.lines(detailed=True):
-        click.echo(line)
+        cli.emit(wrap({**planned.to_dict(), "preconditions": checked.to_dict()}))
+    else:
+        for line in lines + checked.lines():
+            say(line)
+    if not checked.ok:
+        click.echo(f"safeguard: error: the run would be refused: {checked.summary()}", err=True)
+        sys.exit(checked.exit_code)
 
 
 COMMANDS = (plan,)

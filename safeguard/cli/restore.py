@@ -45,6 +45,9 @@ def restore(cli: Cli, snapshot_id: str, yes: bool, dry_run: bool, lock_timeout: 
     """Restore the database to snapshot ID ('latest' for the newest that is not a
     safety snapshot).
 
+    ID may be a unique prefix or suffix of a snapshot's id (at least 4 characters, e.g.
+    its last six, `restore ef2ccf`), as git takes part of a commit's.
+
     A safety snapshot of the current state is taken first; the snapshot is re-verified
     before use; the Alembic version is re-stamped to the snapshot's; the health checks
     run afterwards. Stop the application first: while another process has a SQLite

@@ -12,6 +12,7 @@ from ..operations.beside import records as beside_records
 from ..operations.prune import prune
 from ..operations.snapshot import create_snapshot, locate_snapshots, show_snapshot
 from ..operations.verify import verify_snapshot
+from ..reporting import size_words
 from ..retention import in_the_future
 from ..revisions import format_revs
 from .base import Cli, command
@@ -24,8 +25,10 @@ def snapshot() -> None:
 
 @command("list")
 def snapshot_list(cli: Cli) -> None:
-    """List the snapshots in the store and on the remote (when one is set), oldest
-    first, with where each is: local, remote or both."""
+    """List the snapshots in the store, on the remote (when one is set) and kept on
+    the server, oldest first, with where each is: local, remote or both, and +server
+    for a kept PostgreSQL database (listed from its own marker even when no manifest of
+    it is left)."""
     settings = cli.settings()
     listing = locate_snapshots(settings, remote_optional=True)
     copies = beside_records(settings)
@@ -40,7 +43,7 @@ def snapshot_list(cli: Cli) -> None:
         click.echo("No snapshots.", err=True)
         return
     click.echo(f"{'ID':<24} {'CREATED (UTC)':<20} {'ENGINE':<10} {'REVISION':<14} {'SIZE':>13}  "
-               f"{'WHERE':<7} REASON")
+               f"{'WHERE':<12} REASON")
     now = datetime.now(timezone.utc)
     for entry in located:
         s = entry.snapshot
@@ -49,9 +52,15 @@ def snapshot_list(cli: Cli) -> None:
                + (" [not authenticated]" if s.unauthenticated else "")
                + (" [dated in the future]" if in_the_future(s, now) else ""))
         created = s.created.strftime("%Y-%m-%d %H:%M:%S")
-        where = "both" if len(entry.locations) == 2 else entry.locations[0]
         click.echo(f"{s.id:<24} {created:<20} {s.engine:<10} {s.revision or 'base':<14} "
-                   f"{s.size:>13,}  {where:<7} {s.label or s.reason}{pin}")
+                   f"{s.size:>13,}  {_where(entry.locations):<12} {s.label or s.reason}{pin}")
+
+
+def _where(locations: tuple[str, ...]) -> str:
+    """local, remote or both; with +server for a database kept on the server."""
+    stores = [place for place in locations if place != "server"]
+    word = "both" if len(stores) == 2 else (stores[0] if stores else "")
+    return "+".join(w for w in (word, "server" if "server" in locations else "") if w)
 
 
 def _list_beside(copies: list[BesideCopy]) -> None:
@@ -98,7 +107,7 @@ def snapshot_show(cli: Cli, snapshot_id: str) -> None:
              if snap.unauthenticated else "yes"),
             ("engine", snap.engine), ("database", snap.database),
             ("revision", format_revs(snap.revisions)), ("payload", _payload(snap)),
-            ("size", f"{snap.size:,} bytes"),
+            ("size", f"{size_words(snap.size)} ({snap.size:,} bytes)"),
             ("compression", snap.compression or "none"), ("sha256", snap.sha256)]
     rows += [(k, str(v)) for k, v in sorted(snap.extra.items())]
     for key, value in rows:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TextIO
 
+from .. import preconditions
 from ..config import Settings
 from ..guard import Guard, GuardResult
 from ..plan import Plan
@@ -14,11 +16,13 @@ from ..revisions import Direction
 
 def plan(settings: Settings, target: str = "head", direction: Direction = "upgrade", *,
          create: bool = False, report: Reporter = silent) -> Plan:
-    """The pending revisions, their verdicts and the snapshot decision; touches nothing."""
+    """The pending revisions, their verdicts, the snapshot decision, and what that
+    undo needs, checked now (``plan.preconditions``: preconditions.py); touches nothing."""
     guard = Guard(settings, report=report)
     result = guard.plan(target, direction, create=create)
     guard.announce(result)
-    return result
+    checked = preconditions.of_plan(guard.ws, guard.ws.backend(result.database), result)
+    return replace(result, preconditions=checked)
 
 
 def migrate(settings: Settings, target: str = "head", direction: Direction = "upgrade", *,

@@ -56,12 +56,13 @@ from ..errors import (
 )
 from ..guard import Guard
 from ..health import HealthReport
+from ..host import Host
 from ..identity import aimed, held_to
 from ..journal import Operation, OperationRecord
 from ..lock import database_lock
 from ..plan import Plan, make_plan
 from ..project import Project
-from ..reporting import ProgressFactory, Reporter, silent
+from ..reporting import ProgressFactory, Reporter, silent, size_words
 from ..restore import check_compatible
 from ..revisions import DatabaseState, format_revs
 from ..runner import apply_steps
@@ -216,7 +217,7 @@ def rehearse(settings: Settings, target: str = "head", *, from_snapshot: str | N
     copy_settings = replace(settings, url=copy_url.render_as_string(hide_password=False),
                             policy="never", timeout=None)
     copy = backend_for(copy_url, settings)
-    with _pointed_at(copy_settings.url):
+    with _pointed_at(copy_settings.url, settings.host):
         copy_project = Project(copy_settings)
         _refuse_unfollowed_url(copy_project, copy.identity(), live.identity())
 
@@ -225,7 +226,7 @@ def rehearse(settings: Settings, target: str = "head", *, from_snapshot: str | N
     with ws.operation(KIND, copy, f"rehearse {target}", check_unfinished=False) as held:
         op, facts = _copy(ws, held, live, workdir, token, snapshot, target, report, progress)
         try:
-            with _pointed_at(copy_settings.url):
+            with _pointed_at(copy_settings.url, settings.host):
                 result = _run(copy_project, copy, copy_settings, target, op, facts, state,
                               report)
         except BaseException as exc:
@@ -338,7 +339,7 @@ def _copy(ws: Workspace, held: Held, live: Backend, workdir: Path, token: str,
         finally:
             close_progress(bar)
     facts = CopyFacts(copy.identity(), source, size, taken_at, time.monotonic() - started)
-    report(f"  copy of {_size(size)} taken in {facts.seconds:.1f} s; the live database is "
+    report(f"  copy of {size_words(size)} taken in {facts.seconds:.1f} s; the live database is "
            "unlocked again")
     return op, facts
 
@@ -461,9 +462,10 @@ class _Recorder:
                 out.append(RevisionResult(status="passed", seconds=self.seconds[rev],
                                           row_changes=self.changes.get(rev, ()), **common))
             elif rev == failed:
+                # Only a may-fail finding predicts a failure; a DS/BC/TC one predicts a loss.
+                predicted = tuple(f for f in p.classification.findings if f.kind == "may-fail")
                 out.append(RevisionResult(status="failed", seconds=self._ended - self._clock,
-                                          error=error, predicted_by=p.classification.findings,
-                                          **common))
+                                          error=error, predicted_by=predicted, **common))
             else:
                 out.append(RevisionResult(status="not run", **common))
         return tuple(out)
@@ -531,7 +533,7 @@ def _verdict(target: str, plan: Plan, revisions: Sequence[RevisionResult],
         return f"upgrade {target} would fail its health checks: {checks.summary()}"
     return (f"upgrade {target} would succeed ({len(plan.steps)} revision"
             f"{'s' if len(plan.steps) != 1 else ''}, {_duration(seconds)} on a copy of "
-            f"{_size(facts.size)} taken at {_clock_time(facts.taken_at)})")
+            f"{size_words(facts.size)} taken at {_clock_time(facts.taken_at)})")
 
 
 def _report(result: Rehearsal, report: Reporter) -> None:
@@ -578,19 +580,16 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s"
 
 
-def _size(n: int) -> str:
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} bytes"
-
-
 @contextlib.contextmanager
-def _pointed_at(url: str | None) -> Iterator[None]:
+def _pointed_at(url: str | None, host: Host | None) -> Iterator[None]:
     """``DATABASE_URL`` names ``url`` in the body (for env.py and the application's
     smoke check, as --url does for a guarded run), and what it was afterwards: the live
-    project's env.py must never read the copy's URL, nor the copy's the live one."""
-    with scoped_environ({"DATABASE_URL": url} if url else {}):
+    project's env.py must never read the copy's URL, nor the copy's the live one. A
+    host whose env.py takes the application's engine (Flask-Migrate) has that engine
+    pointed at ``url`` as well (Host.aim)."""
+    aimed = host.aim(url) if url and host is not None and host.aim is not None \
+        else contextlib.nullcontext()
+    with scoped_environ({"DATABASE_URL": url} if url else {}), aimed:
         yield
 
 

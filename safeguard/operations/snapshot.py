@@ -4,71 +4,36 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Any
 
+from .. import preconditions
 from .. import remote as remotes
 from ..config import Settings
-from ..errors import RemoteError, SnapshotNotFoundError
-from ..reporting import ProgressFactory, Reporter, no_progress, silent
+from ..errors import RemoteError, SafeguardError, SnapshotNotFoundError
+from ..inventory import Listing, locate
+from ..reporting import ProgressFactory, Reporter, no_progress, silent, size_words
 from ..store import Snapshot, SnapshotStore
 from ..workspace import Workspace
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Located:
-    """A snapshot and where it is: ``("local",)``, ``("remote",)`` or both."""
-
-    snapshot: Snapshot
-    locations: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.snapshot.to_dict(), "locations": list(self.locations)}
-
-
-@dataclass(frozen=True)
-class Listing:
-    """The snapshots found, oldest first, and what could not be read (warnings)."""
-
-    located: tuple[Located, ...]
-    warnings: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"snapshots": [entry.to_dict() for entry in self.located],
-                "warnings": list(self.warnings)}
-
-
 def locate_snapshots(settings: Settings, *, remote_optional: bool = False) -> Listing:
-    """Every snapshot in the store and on the remote (when one is set), oldest first,
-    with where each is. A snapshot whose manifest never reached the remote is not on
-    it; one whose manifest cannot be read is skipped with a warning (remote.scan).
-    With ``remote_optional`` a remote that cannot be read is a warning, and the local
-    store is listed alone (`snapshot list`); else it is the error."""
-    local = {s.id: s for s in SnapshotStore(settings.store_dir).list()}
-    remote = remotes.of(settings)
-    on_remote: dict[str, Snapshot] = {}
-    warnings: list[str] = []
-    if remote is not None:
-        try:
-            found, warnings = remote.scan()
-        except RemoteError as exc:
-            if not remote_optional:
-                raise
-            found, warnings = [], [f"{exc.message}; listing the local store only"]
-        on_remote = {s.id: s for s in found}
-    every = {**on_remote, **local}  # a snapshot in both is read from the local store
-    located = tuple(
-        Located(s, tuple(where for where, here in (("local", s.id in local),
-                                                   ("remote", s.id in on_remote)) if here))
-        for s in sorted(every.values(), key=lambda s: (s.created, s.id)))
-    return Listing(located, tuple(warnings))
+    """Every snapshot in the store, on the remote (when one is set) and kept on the
+    database's server, oldest first, with where each is (inventory.py). The server is
+    asked when the database can be reached; its kept databases are listed from their
+    own markers even when no manifest of them is left. With ``remote_optional`` a
+    remote that cannot be read is a warning (`snapshot list`); else it is the error."""
+    ws = Workspace(settings)
+    try:
+        backend = ws.backend(ws.database(check_known=False))
+    except SafeguardError:  # no database to ask: the store and the remote still list
+        backend = None
+    return locate(settings, backend, remote_optional=remote_optional)
 
 
 def list_snapshots(settings: Settings) -> list[Snapshot]:
-    """Every snapshot in the store and on the remote (when one is set), oldest first;
-    what could not be read is logged as a warning."""
+    """Every snapshot in the store, on the remote and on the server, oldest first; what
+    could not be read is logged as a warning."""
     listing = locate_snapshots(settings)
     for warning in listing.warnings:
         log.warning("%s", warning)
@@ -77,12 +42,15 @@ def list_snapshots(settings: Settings) -> list[Snapshot]:
 
 def show_snapshot(settings: Settings, snapshot_id: str) -> Snapshot:
     """One snapshot's manifest ('latest' names the newest that is not a safety
-    snapshot); read from the remote when the store does not hold it."""
+    snapshot; a unique prefix or suffix of an id names that one); read from the remote
+    when the store does not hold it."""
     store = SnapshotStore(settings.store_dir)
+    remote = remotes.of(settings)
+    # A unique prefix or suffix of an id, here or on the remote, names that snapshot.
+    snapshot_id = store.resolve(snapshot_id, remote.ids if remote is not None else None)
     try:
         return store.get(snapshot_id)
     except SnapshotNotFoundError:
-        remote = remotes.of(settings)
         if remote is None:
             raise
     if snapshot_id == "latest":
@@ -103,12 +71,15 @@ def create_snapshot(settings: Settings, *, label: str | None = None, pin: bool =
     with ws.operation("snapshot", backend, f"snapshot {label or reason}") as held:
         # Re-read under the lock: a migration may have run while we waited.
         state = ws.database(check_known=False)
-        backend.preflight()  # a snapshot that could not be restored is not one
+        # A snapshot this role could not restore is no backup: refused, naming what is missing.
+        preconditions.gather(ws, backend, snapshot_for=(preconditions.SNAPSHOT_CREATE,),
+                             restore_for=(preconditions.SNAPSHOT_CREATE,)
+                             ).require(f"no snapshot of {backend.identity()} was taken")
         op = held.begin(label=label, reason=reason, heads=list(state.heads))
         snapshot = held.snapshot(reason=reason, revisions=state.heads, label=label, pinned=pin,
                                  progress=progress("Snapshot", backend.size()))
         op.finish("created", snapshot=snapshot.id, size=snapshot.size)
-        report(f"Snapshot {snapshot.id}: {snapshot.size:,} bytes at {snapshot.revision or 'base'}")
+        report(f"Snapshot {snapshot.id}: {size_words(snapshot.size)} at {snapshot.revision or 'base'}")
         # Still under the lock: no prune elsewhere removes the files being uploaded.
         copies = ws.uploaded()
     for copy in copies:

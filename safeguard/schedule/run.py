@@ -13,11 +13,12 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from ..config import Settings, load_settings
-from ..errors import RemoteError, SafeguardError
+from ..errors import JournalError, RemoteError, SafeguardError
 from ..journal import Journal
 from ..operations.prune import prune
 from ..operations.snapshot import create_snapshot
 from ..operations.verify import verify_snapshot
+from ..reporting import size_words
 from ..workspace import Workspace
 from .jobs import Job, parse_job
 from .stopping import stop_on_signals
@@ -54,7 +55,7 @@ class RunResult:
         if self.outcome == "skipped":
             return f"job {self.job}: skipped: {self.error}"
         if self.ok:
-            parts = [f"snapshot {self.snapshot}", f"{self.size:,} bytes", f"{self.duration_s:.2f}s"]
+            parts = [f"snapshot {self.snapshot}", size_words(self.size or 0), f"{self.duration_s:.2f}s"]
             parts += ["verified"] if self.verified else []
             parts += [f"pruned {self.pruned}"] if self.pruned is not None else []
             return f"job {self.job}: ok: {', '.join(parts)}"
@@ -97,8 +98,8 @@ def _journal_note(settings: Settings, job: Job, trigger: str, facts: dict[str, A
     try:
         Journal(settings.store_dir).append({"op": "-", "kind": "schedule", "event": "note",
                                             "trigger": trigger, "spec": job.spec, **facts})
-    except OSError as exc:  # the run itself is over; losing its note must not hide it
-        log.error("job %s: cannot write the journal: %s", job.name, exc)
+    except JournalError as exc:  # the run itself is over; losing its note must not hide it
+        log.error("job %s: its run was not noted: %s", job.name, exc)
 
 
 def last_runs(settings: Settings) -> dict[str, dict[str, Any]]:

@@ -15,7 +15,7 @@ from ...durable import Progress
 from ...errors import RefusedError, RestoreError, SnapshotError
 from ...footprint import Schema
 from ...manifest import Payload, Snapshot
-from .. import TableProgress, count_mismatches
+from .. import TableProgress, count_mismatches, refusals, refuse_blocked
 from . import catalog, dump, names, swap
 from . import sessions as mysql_sessions
 from .lock import named_lock
@@ -91,11 +91,20 @@ class MySQLBackend:
     def preflight(self) -> None:
         """Refuse an unreachable server, missing or older client tools, and tables no
         consistent dump can freeze, before anything is written."""
+        refuse_blocked(self)
+
+    def snapshot_blockers(self) -> list[str]:
+        """Tables no consistent dump can freeze; the dump and client tools missing or
+        older than the server."""
         with self._cursor() as cur:
             version = catalog.rows(cur, "SELECT VERSION()")[0][0]
-            dump.refuse_not_innodb(cur, self.server)
-        self.tools.require("dump", server=version)
-        self.tools.require("client", server=version)
+            not_innodb = refusals(lambda: dump.refuse_not_innodb(cur, self.server))
+        return not_innodb + refusals(lambda: self.tools.require("dump", server=version),
+                                     lambda: self.tools.require("client", server=version))
+
+    def restore_blockers(self) -> list[str]:
+        """None known before trying: the load needs the privileges the dump needed."""
+        return []
 
     def users(self) -> list[str]:
         """None: the swap is one RENAME TABLE, which waits for other sessions' locks."""

@@ -16,7 +16,7 @@ from ...durable import Progress
 from ...errors import ConfigError, RefusedError, RestoreError, SnapshotError
 from ...footprint import Schema
 from ...manifest import Payload, Snapshot
-from .. import TableProgress
+from .. import TableProgress, refusals, refuse_blocked
 from . import catalog, databases, kept, names, swap
 from .advisory import advisory_lock
 from .dump import DumpStrategy
@@ -149,17 +149,24 @@ class PostgresBackend:
         an unreachable server, a missing pg_dump/pg_restore, or one older than the server;
         and what would make the restore that undoes a failed run impossible (see
         databases.restore_blockers)."""
+        refuse_blocked(self)
+
+    def snapshot_blockers(self) -> list[str]:
+        """pg_dump and pg_restore missing, or older than the server (the template
+        strategy needs neither)."""
+        if self.options.strategy == "template":
+            return []
         with self._connection() as conn:
-            blockers = databases.restore_blockers(conn)
             major = databases.server_major(conn)
             version = databases.server_version(conn)
-        if blockers:
-            raise RefusedError(f"{self.identity()} could not be restored: {'; '.join(blockers)}; "
-                               "so a failed run could not be undone")
-        if self.options.strategy == "template":
-            return
-        for tool in ("pg_dump", "pg_restore"):
-            self.tools.require(tool, server_major=major, server_version=version)
+        return refusals(*(lambda tool=tool: self.tools.require(tool, server_major=major,
+                                                               server_version=version)
+                          for tool in ("pg_dump", "pg_restore")))
+
+    def restore_blockers(self) -> list[str]:
+        """What keeps this role from restoring the database (databases.restore_blockers)."""
+        with self._connection() as conn:
+            return databases.restore_blockers(conn)
 
     def users(self) -> list[str]:
         """None: the restore's swap deals with other sessions (pg_sessions)."""
@@ -225,6 +232,15 @@ class PostgresBackend:
         """The safety snapshot ``snapshot_id`` of a restore made with ``keep_replaced``:
         the database its swap set aside, kept on the server (see kept.py)."""
         return kept.keep(self.server, directory, snapshot_id, progress=progress)
+
+    def on_server(self) -> list[Snapshot]:
+        """The kept databases of this database, found on the server by their own
+        marker (kept.on_server), whether or not the store holds their manifests."""
+        return kept.on_server(self.server)
+
+    def drop_on_server(self, snapshot: Snapshot) -> None:
+        """Drop a kept database `on_server` found (its marker naming ``snapshot``)."""
+        kept.drop_on_server(self.server, snapshot)
 
     def discard_partial(self, directory: Path) -> str | None:
         """Drop what a snapshot left without a manifest by a crash holds outside its

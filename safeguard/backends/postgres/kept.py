@@ -11,11 +11,13 @@ set-aside database *is* that state, already complete and closed to connections, 
        ``D.sg-kept-<snapshot id>``                       crash: D.sg-old dropped by
                                                            recover, staging removed
     2. count its rows and fingerprint its catalog (opened for that alone)
-    3. ALTER DATABASE "D.sg-old" RENAME TO "D.sg-kept-<id>"
+    3. COMMENT ON DATABASE "D.sg-old" IS '<its own marker>' (what the store's marker
+       says, on the server: see below)
+    4. ALTER DATABASE "D.sg-old" RENAME TO "D.sg-kept-<id>"
                                                          crash: recover drops the kept
                                                            database the leftover staging
                                                            names (discard_partial)
-    4. (the store) rename the staging directory, write the manifest last
+    5. (the store) rename the staging directory, write the manifest last
 
 So a crash leaves either no safety snapshot and no kept database, or both. The kept
 database stays closed to connections: nothing can change it. Its manifest records its
@@ -23,6 +25,13 @@ oid (a rename keeps it; a database dropped and re-created under the name has ano
 its row counts and a fingerprint of its catalog, which is what `snapshot verify` can
 prove of it. It is restored like a template snapshot (template.py: copied to
 ``D.sg-restoring`` and swapped in), so it survives its own restore; `prune` drops it.
+
+Its own marker, the database's comment (``{"safeguard_kept": "<snapshot id>",
+"database": "<host:port/D>", "created_at": ...}``), outlives the store: with the store
+lost (a new machine, a deleted directory), `snapshot list` still finds each kept
+database of D on the server and `snapshot prune` decides and drops it by that marker
+(`on_server`, `drop_on_server`), so none is left behind for good. The comment D had is
+in the manifest's database properties, and a restore gives it back.
 """
 
 from __future__ import annotations
@@ -30,20 +39,24 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 from ... import digest, durable, faults
 from ...durable import Progress
 from ...errors import RestoreError, SnapshotError
-from ...manifest import KEPT_DATABASE, Payload, Snapshot
+from ...manifest import KEPT_DATABASE, SAFETY_REASON, Payload, Snapshot
 from .. import count_mismatches
 from . import catalog, databases, names
 from .held import HeldDatabase
 from .server import Server, describe, errors_as
 
 MARKER = "kept.json"
+#: The key of the kept database's own marker (its comment) naming its snapshot.
+MARKER_KEY = "safeguard_kept"
 RENAME_TRIES = 40
 #: Every column of every table, view and index (and its type), in order: a database
 #: with another schema, or another database under the same name, differs here.
@@ -79,6 +92,10 @@ def keep(server: Server, directory: Path, snapshot_id: str, *, progress: Progres
             props = databases.read_properties(conn, old)
             version = databases.server_version(conn)
             counts, fingerprint = _inspect(server, conn, old)
+            conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                sql.Identifier(old), sql.Literal(json.dumps({
+                    MARKER_KEY: snapshot_id, "database": server.identity(),
+                    "created_at": datetime.now(timezone.utc).isoformat(timespec="microseconds")}))))
             _rename_when_closed(conn, old, kept)
             faults.point("postgres:keep:renamed")
     if progress:
@@ -99,6 +116,57 @@ def keep(server: Server, directory: Path, snapshot_id: str, *, progress: Progres
             "database_properties": props.to_dict(),
         },
     )
+
+
+def on_server(server: Server) -> list[Snapshot]:
+    """The kept databases of ``server.database`` found on the server by their own
+    marker (step 3), each described as a safety snapshot (its id, time and database,
+    and its size now; no files, no row counts): what `snapshot list` shows and
+    `snapshot prune` decides on when the store holds no manifest of one."""
+    with errors_as(RestoreError, f"cannot list the kept databases of {server.identity()}"):
+        with server.connect_maintenance() as conn:
+            rows = conn.execute(
+                "SELECT datname, shobj_description(oid, 'pg_database'), pg_database_size(oid) "
+                "FROM pg_database WHERE shobj_description(oid, 'pg_database') LIKE %s "
+                "ORDER BY datname", ('{"' + MARKER_KEY + '"%',)).fetchall()
+    found = []
+    for name, comment, size in rows:
+        marker = _marker(comment)
+        if marker is None or marker.get("database") != server.identity() or names.KEPT not in name:
+            continue
+        found.append(Snapshot(
+            id=marker[MARKER_KEY], created_at=marker["created_at"],
+            reason=f"{SAFETY_REASON} (the kept database {name}, found on the server)",
+            engine="postgresql", database=server.identity(), revisions=(), size=size,
+            sha256="", files={}, row_counts={}, safety=True,
+            extra={"strategy": "kept", "format": KEPT_DATABASE, "kept_database": name,
+                   "kept_size": size}))
+    return found
+
+
+def drop_on_server(server: Server, snapshot: Snapshot) -> None:
+    """Drop the kept database of ``snapshot`` (one `on_server` found), after checking
+    that its marker still names that snapshot."""
+    name = str(snapshot.extra.get("kept_database", ""))
+    with errors_as(RestoreError, f"cannot drop the kept database {name}"):
+        with server.connect_maintenance() as conn:
+            row = conn.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database "
+                               "WHERE datname = %s", (name,)).fetchone()
+            marker = _marker(row[0]) if row else None
+            if marker is None or marker.get(MARKER_KEY) != snapshot.id:
+                return  # gone already, or not that snapshot's: never dropped on a guess
+            databases.drop(conn, name)
+
+
+def _marker(comment: str | None) -> dict | None:
+    try:
+        marker = json.loads(comment or "")
+    except ValueError:
+        return None
+    if not (isinstance(marker, dict) and isinstance(marker.get(MARKER_KEY), str)
+            and isinstance(marker.get("created_at"), str)):
+        return None
+    return marker
 
 
 def discard_partial(server: Server, directory: Path) -> str | None:

@@ -28,6 +28,7 @@ New connections are refused from step 1 on, so waiting can end.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -40,8 +41,12 @@ from ...errors import RestoreError, RestoreRefusedError
 from . import databases, names
 from .server import application_name
 
+log = logging.getLogger(__name__)
+
 POLL_S = 0.1
 SHOWN_SESSIONS = 3
+#: How often a restore waiting for sessions to leave says so again.
+WAIT_REPORT_S = 5.0
 #: Other backends on a database; autovacuum workers are left out because the server
 #: cancels them itself when a database is renamed or dropped.
 SESSIONS_QUERY = (
@@ -156,8 +161,15 @@ def _rename_when_alone(conn: psycopg.Connection, live: str, old: str, policy: Se
                       swapping: Callable[[], None]) -> None:
     deadline = time.monotonic() + policy.timeout
     announced = False
+    next_word = time.monotonic()  # when the wait is next reported
     while True:
         others = sessions(conn, live)
+        if others and policy.mode == "wait" and time.monotonic() >= next_word:
+            # A wait of up to pg_sessions_timeout must not look like a hang.
+            log.warning("the restore waits for %d other session(s) to leave %s: %s; %.0fs left "
+                        "(pg_sessions_timeout %gs)", len(others), live, describe_sessions(others),
+                        max(deadline - time.monotonic(), 0.0), policy.timeout)
+            next_word = time.monotonic() + WAIT_REPORT_S
         if others and policy.mode == "terminate":
             conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                          "WHERE datname = %s AND pid <> pg_backend_pid() "
