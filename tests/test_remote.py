@@ -281,6 +281,7 @@ def test_one_bad_manifest_in_the_bucket_is_skipped_with_a_warning(seeded, s3_rem
     from s3_support import client
 
     seeded.configure(keep_last="1", keep_daily="0", keep_weekly="0", keep_monthly="0",
+                     auto_prune="false",  # the explicit prunes below are the subject
                      **{"job.nightly": "every 1h; prune"})
     ids = [json.loads(seeded.cli("--json", "snapshot", "create").stdout)["id"] for _ in range(2)]
     good = json.loads(seeded.cli("--json", "snapshot", "show", ids[0]).stdout)
