@@ -19,6 +19,7 @@ them: two hosts pruning at once decide alike, and lose nothing retention keeps.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Collection
 from datetime import datetime
@@ -34,6 +35,8 @@ from .retention import Decision, RetentionPolicy, counted, decide, needed_by
 
 if TYPE_CHECKING:
     from .workspace import Workspace
+
+log = logging.getLogger(__name__)
 
 
 def decisions(ws: Workspace, located: list[Located], now: datetime, *,
@@ -66,7 +69,10 @@ def prune_held(ws: Workspace, backend: Backend, now: datetime, *, protect: Colle
     store's snapshots are decided on alone, which keeps every one the decision over
     both would keep (more snapshots only ever make an older one less likely to be
     kept), and the remote is pruned next time."""
-    located = locate(ws.settings, backend, remote_optional=remote_optional).located
+    listing = locate(ws.settings, backend, remote_optional=remote_optional)
+    for warning in listing.warnings:  # a remote manifest skipped, say
+        log.warning("%s", warning)
+    located = listing.located
     decided = decisions(ws, list(located), now, protect=protect)
     doomed = [d for d in decided if not d.keep]
     if not doomed:
