@@ -40,6 +40,7 @@ from ..errors import (
     VerificationError,
 )
 from ..footprint import Schema
+from ..lock import database_file_lock
 from ..manifest import Payload, Snapshot
 from . import TableProgress, count_mismatches
 from .holders import other_processes
@@ -167,8 +168,9 @@ class SQLiteBackend:
         return f"removed {staging.name}, the copy of a restore that stopped before its rename"
 
     def session_lock(self, timeout: float) -> ContextManager[None]:
-        """Nothing beyond the store's file lock: SQLite has no server to hold one."""
-        return nullcontext()
+        """The lock beside the file (lock.database_file_lock): SQLite has no server to
+        hold one, and the store's lock is seen only by runners sharing that store."""
+        return database_file_lock(self.path, timeout=timeout, purpose="a guarded operation")
 
     def client_environ(self) -> Mapping[str, str]:
         """None: a SQLite connection has no name to give."""
