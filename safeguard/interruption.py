@@ -22,6 +22,18 @@ caught and acted on in the regions that say what a signal may do there:
 Only the first signal of a region raises: the cleanup it sets off (a transaction rolled
 back, a partial snapshot removed) runs while later signals are only noted.
 
+The project's own code (env.py, the revisions) runs in a `running` region: there
+os._exit() raises instead of ending the process with the run half done.
+
+A process forked during an operation (a revision's `multiprocessing` pool, an
+os.fork()) is a copy of safeguard mid-run, and nothing safeguard installed may act in
+it: at the fork (os.register_at_fork) the child gets back the caller's signal
+handlers, wakeup fd, unraisable hook and os._exit, so a pool's worker ends by SIGTERM
+or os._exit as under plain Alembic; a child that comes back out of the `running`
+region (sys.exit() in a forked child, an exception) ends there instead of journaling
+a failure and restoring the snapshot over the live database; and a handler that
+fires in any process but the one that owns the operation passes the signal on.
+
 The caller's process is left as it was found: the handlers are installed only in the
 main thread (Python delivers signals nowhere else; from another thread `handling` does
 nothing and signals keep their old meaning) and restored when the operation ends, and
@@ -71,10 +83,20 @@ def signal_name(signum: int) -> str:
         return f"signal {signum}"
 
 
+class ExitInMigration(Exception):
+    """A revision or env.py called os._exit() while migrating (see running)."""
+
+
 @dataclass
 class _State:
-    """What one operation's handlers have seen, and what they may do now."""
+    """What one operation's handlers have seen, and what they may do now, and what
+    they replaced (a forked child gets it back)."""
 
+    pid: int = field(default_factory=os.getpid)
+    previous: dict[int, Any] = field(default_factory=dict)
+    previous_hook: Callable[[Any], Any] = sys.unraisablehook
+    #: The wakeup fd the watcher replaced, while one watches (see _watching).
+    previous_wakeup: int | None = None
     signum: int | None = None
     #: True when the first signal has been raised as Interrupted (or reported): the
     #: operation's outcome names it, so it is not delivered again at the end.
@@ -82,7 +104,10 @@ class _State:
     armed: bool = False
     finishing: list[str] = field(default_factory=list)
 
-    def on_signal(self, signum: int, _frame: object) -> None:
+    def on_signal(self, signum: int, frame: object) -> None:
+        if os.getpid() != self.pid:  # a child forked without the at-fork hook
+            _pass_on(self, signum, frame)
+            return
         if self.signum is None:
             self.signum = signum
         if self.armed and not self.finishing:
@@ -107,9 +132,9 @@ def handling() -> Iterator[None]:
     if _active is not None or threading.current_thread() is not threading.main_thread():
         yield
         return
-    state = _State()
-    previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
-    previous_hook = sys.unraisablehook
+    state = _State(previous={sig: signal.getsignal(sig) for sig in SIGNALS},
+                   previous_hook=sys.unraisablehook)
+    previous, previous_hook = state.previous, state.previous_hook
     pending: list[threading.Timer] = []
 
     def swallowed(unraisable: Any) -> None:
@@ -136,8 +161,8 @@ def handling() -> Iterator[None]:
         for again in pending:  # not into the caller's handlers
             again.cancel()
             again.join()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
         _active = None
     if state.signum is not None and not state.consumed:
         # It came after the operation had finished: the caller's own handler gets it,
@@ -201,6 +226,104 @@ def finishing(what: str) -> Iterator[None]:
         state.finishing.pop()
 
 
+@contextlib.contextmanager
+def running() -> Iterator[None]:
+    """The project's code runs in the body: os._exit() raises ExitInMigration instead
+    of ending the process.
+
+    A revision (or env.py) that calls it would end safeguard with that status, exit 0
+    included, the migration half done and nothing reported: a success nobody saw.
+    Raised instead, it is a failed revision like any other, undone and reported.
+    (sys.exit() raises SystemExit, caught with the rest.) os._exit is put back as it
+    was after the body; the child process of a --timeout run uses it to end itself
+    after this.
+
+    A process forked in the body (see the module doc) gets the real os._exit back at
+    the fork, and if it comes back out of the body (sys.exit() in the child, an
+    exception, or the revision simply returning in it) it ends there, with the status
+    plain Python would have given it: a copy of the run must not go on as the run."""
+    global _exits
+    owner, real = os.getpid(), os._exit
+
+    def refuse(status: int) -> None:
+        if os.getpid() != owner:
+            real(status)
+        raise ExitInMigration(f"os._exit({status}) was called while migrating")
+
+    outer, _exits = _exits, (real, refuse)
+    os._exit = refuse  # type: ignore[assignment]
+    try:
+        yield
+    except BaseException as exc:
+        if os.getpid() != owner:
+            _end_child(exc)
+        raise
+    else:
+        if os.getpid() != owner:
+            _end_child(None)
+    finally:
+        if os.getpid() == owner:
+            os._exit, _exits = real, outer
+
+
+def _end_child(exc: BaseException | None) -> None:
+    """End a forked child that came back out of `running`, as the interpreter would
+    end it at the top level (an exit status, or a traceback and 1), without running
+    the parent's cleanup (finally blocks, atexit) a second time."""
+    status = 0
+    if isinstance(exc, SystemExit):
+        code = exc.code
+        if isinstance(code, int) or code is None:
+            status = code or 0
+        else:
+            print(code, file=sys.stderr)
+            status = 1
+    elif exc is not None:
+        import traceback
+
+        traceback.print_exception(exc)
+        status = 1
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    _REAL_EXIT(status)
+
+
+def _pass_on(state: _State, signum: int, frame: object) -> None:
+    """Deliver a signal as the handler safeguard replaced would have."""
+    handler = state.previous.get(signum, signal.SIG_DFL)
+    if callable(handler):
+        handler(signum, frame)
+        return
+    if handler == signal.SIG_IGN:
+        return
+    signal.signal(signum, signal.SIG_DFL)
+    signal.raise_signal(signum)
+
+
+def _after_fork_in_child() -> None:
+    """Give a forked child back what safeguard replaced (see the module doc)."""
+    global _active, _exits
+    state, _active = _active, None
+    if state is not None:
+        with contextlib.suppress(ValueError, OSError):  # forked off a thread
+            for sig, handler in state.previous.items():
+                signal.signal(sig, handler)
+            if state.previous_wakeup is not None:
+                signal.set_wakeup_fd(state.previous_wakeup)
+        sys.unraisablehook = state.previous_hook
+    if _exits is not None:
+        os._exit = _exits[0]  # type: ignore[assignment]
+        _exits = None
+
+
+#: os._exit as the interpreter started with it, and (real, replacement) while a
+#: `running` region has replaced it.
+_REAL_EXIT = os._exit
+_exits: tuple[Callable[[int], Any], Callable[[int], Any]] | None = None
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def forget() -> None:
     """In a forked child: this process handles no signals of the parent's operation."""
     global _active
@@ -228,7 +351,7 @@ def _watching(state: _State, cancel: Cancel) -> Iterator[None]:
             with contextlib.suppress(Exception):  # a failed cancel must not kill the watcher
                 cancel()
 
-    previous = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    previous = state.previous_wakeup = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
     thread = threading.Thread(target=watch, name="safeguard-interrupt", daemon=True)
     thread.start()
     try:
@@ -237,6 +360,7 @@ def _watching(state: _State, cancel: Cancel) -> Iterator[None]:
         yield
     finally:
         signal.set_wakeup_fd(previous)
+        state.previous_wakeup = None
         stopping.set()
         os.write(write_fd, b"\0")
         thread.join()

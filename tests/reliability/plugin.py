@@ -80,7 +80,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture
 def ledger(request: pytest.FixtureRequest):
-    """Record this test's counts: ``ledger(Tally(...), **facts)``."""
+    """Record this test's counts: ``ledger(Tally(...), **facts)``; a ``kind`` fact names
+    the kind of fault the summary counts it under (else the test's module does)."""
     book = request.config.stash[LEDGER]
 
     def record(tally: Tally, **facts) -> None:
@@ -105,5 +106,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         f"{total.refused} operations refused before changing anything, "
         f"{total.restores} restores performed, {total.recoveries} recoveries, "
         f"{total.data_lost} runs lost data")
+    terminalreporter.write_line("by kind: " + "; ".join(
+        f"{kind} {tally.tests} tests, {tally.faults} faults, {tally.data_lost} lost"
+        for kind, tally in book.by_kind().items()))
     terminalreporter.write_line(f"seed base: SAFEGUARD_FAULT_BASE={config.stash[BASE]}")
     shutil.rmtree(book.directory, ignore_errors=True)
