@@ -41,6 +41,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import sqlalchemy as sa
 
+from . import interruption
 from .alembic_output import quiet_alembic
 from .backends import Backend
 from .config import Settings
@@ -520,7 +521,10 @@ def run_checks(ctx: CheckContext, checks: Sequence[tuple[str, Check]] | None = N
         checks = [*BUILTIN_CHECKS, *user_checks(ctx.settings)]
     results = []
     try:
-        with ctx.project.environment():  # the smoke check reads DATABASE_URL as env.py does
+        # The smoke check reads DATABASE_URL as env.py does; env.py runs again in the
+        # checks' threads, where a signal.signal() of its own would raise (see
+        # interruption.diverted).
+        with ctx.project.environment(), interruption.diverted():
             for name, check in checks:
                 if ctx.connection is not None and name in OWN_CONNECTION:
                     continue  # the plan made the undo a snapshot if one was configured

@@ -23,7 +23,15 @@ Only the first signal of a region raises: the cleanup it sets off (a transaction
 back, a partial snapshot removed) runs while later signals are only noted.
 
 The project's own code (env.py, the revisions) runs in a `running` region: there
-os._exit() raises instead of ending the process with the run half done.
+os._exit() raises instead of ending the process with the run half done, and a
+KeyboardInterrupt it raises itself (no signal came) is a failure of the revision like
+any other exception, where it would otherwise escape the run unhandled. For as long as
+an operation handles signals, and while the checks run env.py again in a thread of
+their own, signal.signal() is `diverted`: env.py's own handlers for SIGINT and SIGTERM
+(a web framework's habit) are noted, not installed, so a signal still stops the run
+the way it must, and any call off the main thread, where Python refuses it, is a no-op
+(under `alembic upgrade` env.py runs on the main thread, and the call worked). The
+caller's handlers are what is restored at the end, not env.py's.
 
 A process forked during an operation (a revision's `multiprocessing` pool, an
 os.fork()) is a copy of safeguard mid-run, and nothing safeguard installed may act in
@@ -87,6 +95,11 @@ class ExitInMigration(Exception):
     """A revision or env.py called os._exit() while migrating (see running)."""
 
 
+class KeyboardInterruptInMigration(Exception):
+    """A revision or env.py raised KeyboardInterrupt itself, no signal having come
+    (see running): a failed revision, not a request to abandon the run."""
+
+
 @dataclass
 class _State:
     """What one operation's handlers have seen, and what they may do now, and what
@@ -97,6 +110,9 @@ class _State:
     previous_hook: Callable[[Any], Any] = sys.unraisablehook
     #: The wakeup fd the watcher replaced, while one watches (see _watching).
     previous_wakeup: int | None = None
+    #: The handlers env.py asked for while the operation held SIGINT and SIGTERM
+    #: (see diverted): what signal.signal() returns to it, never installed.
+    wanted: dict[int, Any] = field(default_factory=dict)
     signum: int | None = None
     #: True when the first signal has been raised as Interrupted (or reported): the
     #: operation's outcome names it, so it is not delivered again at the end.
@@ -153,16 +169,17 @@ def handling() -> Iterator[None]:
     _active = state
     try:
         for sig in SIGNALS:
-            signal.signal(sig, state.on_signal)
+            _SIGNAL(sig, state.on_signal)
         sys.unraisablehook = swallowed
-        yield
+        with diverted():
+            yield
     finally:
         sys.unraisablehook = previous_hook
         for again in pending:  # not into the caller's handlers
             again.cancel()
             again.join()
         for number, handler in previous.items():
-            signal.signal(number, handler)
+            _SIGNAL(number, handler)
         _active = None
     if state.signum is not None and not state.consumed:
         # It came after the operation had finished: the caller's own handler gets it,
@@ -257,6 +274,14 @@ def running() -> Iterator[None]:
     except BaseException as exc:
         if os.getpid() != owner:
             _end_child(exc)
+        state = _active
+        if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, Interrupted) \
+                and state is not None:
+            if state.signum is not None:  # ours, caught by the code and raised again bare
+                state.consumed = True
+                raise Interrupted(state.signum) from exc
+            raise KeyboardInterruptInMigration(
+                "KeyboardInterrupt was raised while migrating, and no signal had come") from exc
         raise
     else:
         if os.getpid() != owner:
@@ -289,6 +314,38 @@ def _end_child(exc: BaseException | None) -> None:
     _REAL_EXIT(status)
 
 
+@contextlib.contextmanager
+def diverted() -> Iterator[None]:
+    """signal.signal() is diverted in the body (see the module doc): for SIGINT and
+    SIGTERM while an operation holds them, env.py's handler is noted and the one it
+    replaced returned, as if it had been installed; off the main thread, a no-op that
+    returns the handler in force. Nested and threaded uses share one diversion."""
+    global _diversions
+    with _diverting:
+        _diversions += 1
+        if _diversions == 1:
+            signal.signal = _divert  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        with _diverting:
+            _diversions -= 1
+            if _diversions == 0:
+                signal.signal = _SIGNAL
+
+
+def _divert(signum: int, handler: Any) -> Any:
+    """signal.signal while `diverted`."""
+    state = _active
+    if state is not None and signum in SIGNALS and os.getpid() == state.pid:
+        replaced = state.wanted.get(signum, state.previous.get(signum))
+        state.wanted[signum] = handler
+        return replaced
+    if threading.current_thread() is not threading.main_thread():
+        return signal.getsignal(signum)
+    return _SIGNAL(signum, handler)
+
+
 def _pass_on(state: _State, signum: int, frame: object) -> None:
     """Deliver a signal as the handler safeguard replaced would have."""
     handler = state.previous.get(signum, signal.SIG_DFL)
@@ -297,18 +354,20 @@ def _pass_on(state: _State, signum: int, frame: object) -> None:
         return
     if handler == signal.SIG_IGN:
         return
-    signal.signal(signum, signal.SIG_DFL)
+    _SIGNAL(signum, signal.SIG_DFL)
     signal.raise_signal(signum)
 
 
 def _after_fork_in_child() -> None:
     """Give a forked child back what safeguard replaced (see the module doc)."""
-    global _active, _exits
+    global _active, _exits, _diversions, _diverting
     state, _active = _active, None
+    # (a lock another thread of the parent held at the fork stays held in the child)
+    signal.signal, _diversions, _diverting = _SIGNAL, 0, threading.Lock()
     if state is not None:
         with contextlib.suppress(ValueError, OSError):  # forked off a thread
             for sig, handler in state.previous.items():
-                signal.signal(sig, handler)
+                _SIGNAL(sig, handler)
             if state.previous_wakeup is not None:
                 signal.set_wakeup_fd(state.previous_wakeup)
         sys.unraisablehook = state.previous_hook
@@ -321,6 +380,10 @@ def _after_fork_in_child() -> None:
 #: `running` region has replaced it.
 _REAL_EXIT = os._exit
 _exits: tuple[Callable[[int], Any], Callable[[int], Any]] | None = None
+#: signal.signal itself, and how many `diverted` regions are open (under the lock).
+_SIGNAL = signal.signal
+_diversions = 0
+_diverting = threading.Lock()
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
@@ -329,7 +392,7 @@ def forget() -> None:
     global _active
     _active = None
     for sig in SIGNALS:
-        signal.signal(sig, signal.SIG_DFL)
+        _SIGNAL(sig, signal.SIG_DFL)
     with contextlib.suppress(ValueError):
         signal.set_wakeup_fd(-1)
 
