@@ -64,6 +64,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
+from .errors import OperationInterruptedError
+
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 #: How long after an interruption Python dropped (see handling) it is sent again.
 AGAIN_S = 0.02
@@ -185,6 +187,24 @@ def handling() -> Iterator[None]:
         # It came after the operation had finished: the caller's own handler gets it,
         # as it would have. (An operation that fails reports a signal in its error.)
         signal.raise_signal(state.signum)
+
+
+@contextlib.contextmanager
+def handled(outcome: str, *, causes: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+    """`handling` for an operation that undoes its own work when stopped (a snapshot
+    removes its partial copy, a rehearsal drops its copy): the Interrupted that stopped
+    the body, or one of ``causes`` when a signal came (Ctrl-C reaches a tool's whole
+    process group, so pg_dump may fail of it first), leaves it as
+    OperationInterruptedError "interrupted by SIG...: ``outcome``"."""
+    with handling():
+        try:
+            yield
+        except (Interrupted, *causes):
+            signum = consume()
+            if signum is None:
+                raise
+            raise OperationInterruptedError(f"interrupted by {signal_name(signum)}: {outcome}",
+                                            signum=signum) from None
 
 
 def received() -> int | None:

@@ -41,7 +41,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import sqlalchemy as sa
 from alembic import context as alembic_context
 
-from .. import footprint, health
+from .. import footprint, health, interruption
 from ..backends import Backend, backend_for
 from ..classify.result import Finding
 from ..config import Settings
@@ -193,7 +193,16 @@ class Rehearsal:
 def rehearse(settings: Settings, target: str = "head", *, from_snapshot: str | None = None,
              report: Reporter = silent, progress: ProgressFactory | None = None) -> Rehearsal:
     """Rehearse `upgrade TARGET` on a copy of the database (see the module doc); the
-    result when it would succeed, RehearsalFailedError (carrying it) when not."""
+    result when it would succeed, RehearsalFailedError (carrying it) when not.
+    SIGINT and SIGTERM stop it (interruption.py): the copy is dropped, the operation
+    closed, OperationInterruptedError."""
+    with interruption.handled("the rehearsal stopped and its copy was dropped; the live "
+                              "database was not changed", causes=(SafeguardError,)):
+        return _rehearse(settings, target, from_snapshot, report, progress)
+
+
+def _rehearse(settings: Settings, target: str, from_snapshot: str | None, report: Reporter,
+              progress: ProgressFactory | None) -> Rehearsal:
     ws = Workspace(settings)
     state = ws.database()
     live = ws.backend(state)
@@ -227,6 +236,7 @@ def rehearse(settings: Settings, target: str = "head", *, from_snapshot: str | N
             with _pointed_at(copy_settings.url):
                 result = _run(copy_project, copy, copy_settings, target, op, facts, state,
                               report)
+            interruption.check()  # a signal stopped the migration on the copy
         except BaseException as exc:
             _drop(op, live, workdir, token, report)
             op.finish("aborted", error=f"{type(exc).__name__}: {exc}")
@@ -321,7 +331,7 @@ def _copy(ws: Workspace, held: Held, live: Backend, workdir: Path, token: str,
         started = time.monotonic()
         taken_at = snapshot.created_at if snapshot else _now()
         try:
-            with op.step("copy", source=source) as outcome:
+            with op.step("copy", source=source) as outcome, interruption.stoppable():
                 size = live.make_rehearsal_copy(
                     workdir, token, progress=bar,
                     snapshot=(ws.store.path_of(snapshot.id), snapshot) if snapshot else None)
@@ -372,7 +382,7 @@ def _run(project: Project, copy: Backend, settings: Settings, target: str, op: O
                                       before_counts=before,
                                       classifications=[p.classification for p in plan.steps],
                                       footprint=footprint.after(statements, schema_before, copy))
-            with op.step("check") as done:
+            with op.step("check") as done, interruption.stoppable():
                 checks = health.run_checks(ctx)
                 done["ok"] = checks.ok
     revisions = recorder.results(plan, outcome.failed_revision, outcome.error)
