@@ -196,10 +196,11 @@ def handled(outcome: str, *, causes: tuple[type[BaseException], ...] = ()) -> It
     the body, or one of ``causes`` when a signal came (Ctrl-C reaches a tool's whole
     process group, so pg_dump may fail of it first), leaves it as
     OperationInterruptedError "interrupted by SIG...: ``outcome``"."""
+    caught: tuple[type[BaseException], ...] = (Interrupted, *causes)
     with handling():
         try:
             yield
-        except (Interrupted, *causes):
+        except caught:
             signum = consume()
             if signum is None:
                 raise
