@@ -97,6 +97,11 @@ class Backend(Protocol):
         processes with the file open), one description each; none where the engine
         handles them itself (PostgreSQL: pg_sessions)."""
 
+    def local_files(self) -> Sequence[Path]:
+        """The files on this machine that a write to the database changes (SQLite: the
+        file, its -wal and -journal), or none (a server's): what a rehearsal keeps the
+        project's code away from, and proves unchanged (tripwire.py)."""
+
     def discard(self, directory: Path, snapshot: Snapshot) -> None:
         """Release what a snapshot holds outside its directory, before it is deleted."""
 

@@ -154,6 +154,10 @@ class SQLiteBackend:
         return other_processes([self.path, *(self.path.with_name(self.path.name + s)
                                              for s in ("-wal", "-journal"))])
 
+    def local_files(self) -> Sequence[Path]:
+        """The file, its -wal and -journal (not the -shm, which readers write too)."""
+        return [self.path, *(self.path.with_name(self.path.name + s) for s in ("-wal", "-journal"))]
+
     def discard(self, directory: Path, snapshot: Snapshot) -> None:
         """Nothing outside the snapshot's directory."""
 
