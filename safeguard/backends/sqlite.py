@@ -44,6 +44,7 @@ from ..lock import database_file_lock
 from ..manifest import Payload, Snapshot
 from . import TableProgress, count_mismatches
 from .holders import other_processes
+from .mounts import is_mount_point
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -125,7 +126,8 @@ class SQLiteBackend:
         restore that undoes a failed run impossible: no write permission or no room
         beside the database for the staging copy (the size of the database now), or a
         file with several names (hard links: a restore replaces the file by rename, so
-        the other names would go on holding the old content)."""
+        the other names would go on holding the old content), or a file that is a mount
+        point of its own (a rename over it fails: mounts.py)."""
         try:
             links = os.stat(self.path).st_nlink
         except FileNotFoundError:
@@ -146,6 +148,12 @@ class SQLiteBackend:
                 f"database file {self.path} has {links} hard links: a restore replaces it by "
                 "rename, and the other names would keep the old database; give it one name "
                 "(copy it, then remove the other links)")
+        if is_mount_point(self.path):
+            raise RefusedError(
+                f"database file {self.path} is a mount point of its own (a bind mount of the "
+                "file, as `docker run -v app.db:/app/app.db` makes): a restore replaces it by "
+                "rename, which the kernel refuses there (EBUSY); mount the directory that "
+                "holds it instead")
 
     def users(self) -> list[str]:
         """Other processes that have the database (or its -wal) open, as "pid N (cmd)":
@@ -397,7 +405,7 @@ class SQLiteBackend:
         for leftover in (staging, *_aside(staging)):  # a crashed restore's
             durable.remove_quietly(leftover)
         moved: list[tuple[Path, Path]] = []
-        linked = False
+        linked = swapped = False
         try:
             # The live file is untouched until the staged copy is known to hold exactly
             # the bytes that were snapshotted (and quick_checked when they were); until
@@ -443,15 +451,20 @@ class SQLiteBackend:
                     linked = True
                     durable.fsync_dir(self.path.parent)
                     faults.point("sqlite:restore:kept")
-                durable.replace(staging, self.path)
+                os.replace(staging, self.path)
+                swapped = True
+                durable.fsync_dir(self.path.parent)
                 faults.point("sqlite:restore:swapped")
         except OSError as exc:
+            if swapped:  # the old side files must never meet the new file: recover redoes it
+                raise RestoreError(f"cannot restore {self.path}: {exc.strerror or exc}") from exc
             if linked and keep is not None:
                 self.adopt_kept(keep)  # not swapped: drops the live file's second name
             for aside, side in reversed(moved):
                 os.replace(aside, side)
             durable.remove_quietly(staging)
-            raise RestoreError(f"cannot restore {self.path}: {exc.strerror or exc}") from exc
+            # Everything is back as it was: a refusal, with nothing left for recover.
+            raise RestoreRefusedError(f"cannot restore {self.path}: {exc.strerror or exc}") from exc
         for aside, _side in moved:
             durable.remove_quietly(aside)
         if keep is not None:
