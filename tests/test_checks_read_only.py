@@ -14,6 +14,7 @@ import sqlite3
 from contextlib import closing
 
 import pytest
+
 WRITES = "tests.support.team_checks:writes_and_commits"
 
 
