@@ -38,6 +38,8 @@ class Backend(Protocol):
     """One database, as safeguard snapshots and restores it."""
 
     engine: str
+    #: The URL it was made from (its password, if any, never printed: credentials.py).
+    url: URL
     #: True when restore() itself checks the payload's sha256 on the way through (one
     #: read of the snapshot); otherwise the store re-hashes it before restore() runs.
     proves_payload_on_restore: bool
