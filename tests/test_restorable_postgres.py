@@ -9,12 +9,11 @@ permission denied"), the database left migrated.
 from __future__ import annotations
 
 import json
-import secrets
+from typing import Iterator
 
-import psycopg
 import pytest
 from conftest import HEAD, SEED_AT
-from postgres_support import database_state, version_of
+from postgres_support import database_state, throwaway_role, version_of
 from reliability.ledger import Tally
 
 pytestmark = pytest.mark.postgres
@@ -79,17 +78,10 @@ def test_an_extension_only_a_superuser_may_create_is_refused_by_snapshot_create(
 
 
 @pytest.fixture
-def ext_owner(pg_server) -> str:
+def ext_owner(pg_server) -> Iterator[str]:
     """A role of its own that owns an extension (request it before pg_seeded)."""
-    name = f"sg_ext_{secrets.token_hex(3)}"
-    with pg_server.connect() as conn:
-        conn.execute(f'CREATE ROLE "{name}" NOLOGIN')
-    yield name
-    with pg_server.connect() as conn:
-        try:
-            conn.execute(f'DROP ROLE IF EXISTS "{name}"')
-        except psycopg.Error:
-            pass
+    with throwaway_role(pg_server, "sg_ext", "NOLOGIN") as name:
+        yield name
 
 
 def _extension_owner(server, database: str, name: str) -> str:
