@@ -341,10 +341,11 @@ def diverted() -> Iterator[None]:
     SIGTERM while an operation holds them, env.py's handler is noted and the one it
     replaced returned, as if it had been installed; off the main thread, a no-op that
     returns the handler in force. Nested and threaded uses share one diversion."""
-    global _diversions
+    global _diversions, _SIGNAL
     with _diverting:
         _diversions += 1
         if _diversions == 1:
+            _SIGNAL = signal.signal  # whatever it is now: put back as found
             signal.signal = _divert  # type: ignore[assignment]
     try:
         yield
@@ -401,7 +402,8 @@ def _after_fork_in_child() -> None:
 #: `running` region has replaced it.
 _REAL_EXIT = os._exit
 _exits: tuple[Callable[[int], Any], Callable[[int], Any]] | None = None
-#: signal.signal itself, and how many `diverted` regions are open (under the lock).
+#: signal.signal as found (before a `diverted` region replaced it), and how many
+#: such regions are open (under the lock).
 _SIGNAL = signal.signal
 _diversions = 0
 _diverting = threading.Lock()
