@@ -44,6 +44,26 @@ def public_url(url: URL) -> str:
     return public.render_as_string(hide_password=True)
 
 
+def with_credentials(recorded: URL, config: URL | None) -> URL:
+    """The URL a journal recorded (`public_url`: its password masked, if it had one),
+    with the password of ``config`` (the project's own sqlalchemy.url) when that URL
+    names the same server, database and user; else with no password at all, for libpq
+    to find one (~/.pgpass, PGPASSWORD) as it would for the application."""
+    bare = recorded.difference_update_query(SECRET_QUERY_KEYS)
+    url = URL.create(bare.drivername, bare.username, None, bare.host, bare.port, bare.database,
+                     bare.query)  # (URL.set cannot take a password away)
+    if config is not None and _same_login(url, config):
+        password = url_password(config)
+        if password is not None:
+            url = url.set(password=password)
+    return url
+
+
+def _same_login(a: URL, b: URL) -> bool:
+    return (a.get_backend_name(), a.host, a.port or None, a.database, a.username) == \
+        (b.get_backend_name(), b.host, b.port or None, b.database, b.username)
+
+
 def without_secret(environ: Mapping[str, str], secret: str | None) -> dict[str, str]:
     """``environ`` for a database client tool: without the variables that spell
     ``secret`` (escaped or not), nor the remote store's credentials."""

@@ -42,6 +42,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import sqlalchemy as sa
 
+from . import interruption
 from .alembic_output import quiet_alembic
 from .backends import Backend
 from .config import Settings
@@ -479,10 +480,11 @@ BUILTIN_LIMITED = frozenset({"integrity", "revision", "drift", "data_guard"})
 # -- the team's own checks -----------------------------------------------------------
 
 def sql_check(name: str, query: str) -> Check:
-    """A SQL assertion: passes when the query returns one true value, or no rows."""
+    """A SQL assertion: passes when the query returns one true value, or no rows. It
+    runs read-only (see read_only)."""
 
     def check(ctx: CheckContext) -> tuple[bool, str]:
-        with ctx.connect() as conn:
+        with ctx.connect() as conn, read_only(conn):
             ctx.backend.limit_statement_time(conn, ctx.time_limit())
             rows = conn.execute(sa.text(query)).fetchmany(6)
         if not rows:
@@ -516,15 +518,80 @@ def _cancelled(exc: BaseException) -> bool:
 
 
 def python_check(path: str) -> Check:
-    """A Python check by dotted path: called with a SQLAlchemy Connection; returns a
-    bool, `(bool, detail)`, or None (passed), or raises."""
+    """A Python check by dotted path: called with a SQLAlchemy Connection (read-only:
+    see read_only); returns a bool, `(bool, detail)`, or None (passed), or raises."""
 
     def check(ctx: CheckContext) -> tuple[bool, str]:
         fn = load_object(path, "checks")
-        with ctx.connect() as conn:
+        with ctx.connect() as conn, read_only(conn):
             return _interpret(fn(conn), path)
 
     return check
+
+
+#: SQLite pragmas that only read, though they take an argument.
+SQLITE_READING_PRAGMAS = frozenset({
+    "table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo",
+    "foreign_key_list", "foreign_key_check", "integrity_check", "quick_check"})
+#: SQLite pragmas that change something even without an argument.
+SQLITE_WRITING_PRAGMAS = frozenset({"wal_checkpoint", "optimize", "incremental_vacuum"})
+
+
+@contextlib.contextmanager
+def read_only(conn: sa.Connection) -> Iterator[None]:
+    """The team's check on ``conn`` can read but not change anything: the checks decide
+    whether a migrated database is kept, and one with a side effect (a `PRAGMA
+    journal_mode=wal`, an `ATTACH` that creates a file, a table created and committed)
+    changed what it was judging. An attempt is the check's error.
+
+    SQLite: `PRAGMA query_only` (no write to the database), and an authorizer that
+    refuses what query_only lets through: ATTACH and DETACH, a pragma that sets a value
+    (but those that read with an argument: table_info...) and the few that write
+    without one (wal_checkpoint...); both put back after the check, so the run's own
+    connection goes on as it was. PostgreSQL: the transaction (the run's savepoint, or
+    the check's own connection) and the session are read-only (nextval() too is
+    refused: a sequence is not rolled back); a savepoint's rollback puts the run's
+    transaction back as it was. MariaDB and MySQL: the session's transactions are
+    read-only (DDL, which commits on its own, included), and read-write again after."""
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        driver: Any = conn.connection.driver_connection
+        was = driver.execute("PRAGMA query_only").fetchone()[0]
+        driver.execute("PRAGMA query_only = ON")
+        driver.set_authorizer(_sqlite_read_only)
+        try:
+            yield
+        finally:
+            driver.set_authorizer(None)
+            driver.execute(f"PRAGMA query_only = {1 if was else 0}")
+    elif dialect == "postgresql":
+        conn.execute(sa.text("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"))
+        conn.execute(sa.text("SET TRANSACTION READ ONLY"))
+        yield  # the check's connection is closed after it, the run's savepoint rolled back
+    elif dialect in ("mysql", "mariadb"):
+        conn.execute(sa.text("SET SESSION TRANSACTION READ ONLY"))
+        try:
+            yield
+        finally:
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                conn.execute(sa.text("SET SESSION TRANSACTION READ WRITE"))
+    else:
+        yield
+
+
+def _sqlite_read_only(action: int, name: str | None, argument: str | None, *_: Any) -> int:
+    """sqlite3's authorizer for read_only."""
+    import sqlite3
+
+    if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH):
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_PRAGMA:
+        pragma = (name or "").lower()
+        if pragma in SQLITE_WRITING_PRAGMAS:
+            return sqlite3.SQLITE_DENY
+        if argument is not None and pragma not in SQLITE_READING_PRAGMAS:
+            return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
 
 
 def _interpret(value: Any, name: str) -> tuple[bool, str]:
@@ -572,7 +639,10 @@ def run_checks(ctx: CheckContext, checks: Sequence[tuple[str, Check]] | None = N
         checks = [*BUILTIN_CHECKS, *user_checks(ctx.settings)]
     results = []
     try:
-        with ctx.project.environment():  # the smoke check reads DATABASE_URL as env.py does
+        # The smoke check reads DATABASE_URL as env.py does; env.py runs again in the
+        # checks' threads, where a signal.signal() of its own would raise (see
+        # interruption.diverted).
+        with ctx.project.environment(), interruption.diverted():
             for name, check in checks:
                 if ctx.connection is not None and name in OWN_CONNECTION:
                     continue  # the plan made the undo a snapshot if one was configured

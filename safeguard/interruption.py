@@ -22,6 +22,26 @@ caught and acted on in the regions that say what a signal may do there:
 Only the first signal of a region raises: the cleanup it sets off (a transaction rolled
 back, a partial snapshot removed) runs while later signals are only noted.
 
+The project's own code (env.py, the revisions) runs in a `running` region: there
+os._exit() raises instead of ending the process with the run half done, and a
+KeyboardInterrupt it raises itself (no signal came) is a failure of the revision like
+any other exception, where it would otherwise escape the run unhandled. For as long as
+an operation handles signals, and while the checks run env.py again in a thread of
+their own, signal.signal() is `diverted`: env.py's own handlers for SIGINT and SIGTERM
+(a web framework's habit) are noted, not installed, so a signal still stops the run
+the way it must, and any call off the main thread, where Python refuses it, is a no-op
+(under `alembic upgrade` env.py runs on the main thread, and the call worked). The
+caller's handlers are what is restored at the end, not env.py's.
+
+A process forked during an operation (a revision's `multiprocessing` pool, an
+os.fork()) is a copy of safeguard mid-run, and nothing safeguard installed may act in
+it: at the fork (os.register_at_fork) the child gets back the caller's signal
+handlers, wakeup fd, unraisable hook and os._exit, so a pool's worker ends by SIGTERM
+or os._exit as under plain Alembic; a child that comes back out of the `running`
+region (sys.exit() in a forked child, an exception) ends there instead of journaling
+a failure and restoring the snapshot over the live database; and a handler that
+fires in any process but the one that owns the operation passes the signal on.
+
 The caller's process is left as it was found: the handlers are installed only in the
 main thread (Python delivers signals nowhere else; from another thread `handling` does
 nothing and signals keep their old meaning) and restored when the operation ends, and
@@ -43,6 +63,8 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
+
+from .errors import OperationInterruptedError
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 #: How long after an interruption Python dropped (see handling) it is sent again.
@@ -71,10 +93,28 @@ def signal_name(signum: int) -> str:
         return f"signal {signum}"
 
 
+class ExitInMigration(Exception):
+    """A revision or env.py called os._exit() while migrating (see running)."""
+
+
+class KeyboardInterruptInMigration(Exception):
+    """A revision or env.py raised KeyboardInterrupt itself, no signal having come
+    (see running): a failed revision, not a request to abandon the run."""
+
+
 @dataclass
 class _State:
-    """What one operation's handlers have seen, and what they may do now."""
+    """What one operation's handlers have seen, and what they may do now, and what
+    they replaced (a forked child gets it back)."""
 
+    pid: int = field(default_factory=os.getpid)
+    previous: dict[int, Any] = field(default_factory=dict)
+    previous_hook: Callable[[Any], Any] = sys.unraisablehook
+    #: The wakeup fd the watcher replaced, while one watches (see _watching).
+    previous_wakeup: int | None = None
+    #: The handlers env.py asked for while the operation held SIGINT and SIGTERM
+    #: (see diverted): what signal.signal() returns to it, never installed.
+    wanted: dict[int, Any] = field(default_factory=dict)
     signum: int | None = None
     #: True when the first signal has been raised as Interrupted (or reported): the
     #: operation's outcome names it, so it is not delivered again at the end.
@@ -82,7 +122,10 @@ class _State:
     armed: bool = False
     finishing: list[str] = field(default_factory=list)
 
-    def on_signal(self, signum: int, _frame: object) -> None:
+    def on_signal(self, signum: int, frame: object) -> None:
+        if os.getpid() != self.pid:  # a child forked without the at-fork hook
+            _pass_on(self, signum, frame)
+            return
         if self.signum is None:
             self.signum = signum
         if self.armed and not self.finishing:
@@ -107,9 +150,9 @@ def handling() -> Iterator[None]:
     if _active is not None or threading.current_thread() is not threading.main_thread():
         yield
         return
-    state = _State()
-    previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
-    previous_hook = sys.unraisablehook
+    state = _State(previous={sig: signal.getsignal(sig) for sig in SIGNALS},
+                   previous_hook=sys.unraisablehook)
+    previous, previous_hook = state.previous, state.previous_hook
     pending: list[threading.Timer] = []
 
     def swallowed(unraisable: Any) -> None:
@@ -128,21 +171,41 @@ def handling() -> Iterator[None]:
     _active = state
     try:
         for sig in SIGNALS:
-            signal.signal(sig, state.on_signal)
+            _SIGNAL(sig, state.on_signal)
         sys.unraisablehook = swallowed
-        yield
+        with diverted():
+            yield
     finally:
         sys.unraisablehook = previous_hook
         for again in pending:  # not into the caller's handlers
             again.cancel()
             again.join()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for number, handler in previous.items():
+            _SIGNAL(number, handler)
         _active = None
     if state.signum is not None and not state.consumed:
         # It came after the operation had finished: the caller's own handler gets it,
         # as it would have. (An operation that fails reports a signal in its error.)
         signal.raise_signal(state.signum)
+
+
+@contextlib.contextmanager
+def handled(outcome: str, *, causes: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+    """`handling` for an operation that undoes its own work when stopped (a snapshot
+    removes its partial copy, a rehearsal drops its copy): the Interrupted that stopped
+    the body, or one of ``causes`` when a signal came (Ctrl-C reaches a tool's whole
+    process group, so pg_dump may fail of it first), leaves it as
+    OperationInterruptedError "interrupted by SIG...: ``outcome``"."""
+    caught: tuple[type[BaseException], ...] = (Interrupted, *causes)
+    with handling():
+        try:
+            yield
+        except caught:
+            signum = consume()
+            if signum is None:
+                raise
+            raise OperationInterruptedError(f"interrupted by {signal_name(signum)}: {outcome}",
+                                            signum=signum) from None
 
 
 def received() -> int | None:
@@ -201,12 +264,158 @@ def finishing(what: str) -> Iterator[None]:
         state.finishing.pop()
 
 
+@contextlib.contextmanager
+def running() -> Iterator[None]:
+    """The project's code runs in the body: os._exit() raises ExitInMigration instead
+    of ending the process.
+
+    A revision (or env.py) that calls it would end safeguard with that status, exit 0
+    included, the migration half done and nothing reported: a success nobody saw.
+    Raised instead, it is a failed revision like any other, undone and reported.
+    (sys.exit() raises SystemExit, caught with the rest.) os._exit is put back as it
+    was after the body; the child process of a --timeout run uses it to end itself
+    after this.
+
+    A process forked in the body (see the module doc) gets the real os._exit back at
+    the fork, and if it comes back out of the body (sys.exit() in the child, an
+    exception, or the revision simply returning in it) it ends there, with the status
+    plain Python would have given it: a copy of the run must not go on as the run."""
+    global _exits
+    owner, real = os.getpid(), os._exit
+
+    def refuse(status: int) -> None:
+        if os.getpid() != owner:
+            real(status)
+        raise ExitInMigration(f"os._exit({status}) was called while migrating")
+
+    outer, _exits = _exits, (real, refuse)
+    os._exit = refuse  # type: ignore[assignment]
+    try:
+        yield
+    except BaseException as exc:
+        if os.getpid() != owner:
+            _end_child(exc)
+        state = _active
+        if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, Interrupted) \
+                and state is not None:
+            if state.signum is not None:  # ours, caught by the code and raised again bare
+                state.consumed = True
+                raise Interrupted(state.signum) from exc
+            raise KeyboardInterruptInMigration(
+                "KeyboardInterrupt was raised while migrating, and no signal had come") from exc
+        raise
+    else:
+        if os.getpid() != owner:
+            _end_child(None)
+    finally:
+        if os.getpid() == owner:
+            os._exit, _exits = real, outer
+
+
+def _end_child(exc: BaseException | None) -> None:
+    """End a forked child that came back out of `running`, as the interpreter would
+    end it at the top level (an exit status, or a traceback and 1), without running
+    the parent's cleanup (finally blocks, atexit) a second time."""
+    status = 0
+    if isinstance(exc, SystemExit):
+        code = exc.code
+        if isinstance(code, int) or code is None:
+            status = code or 0
+        else:
+            print(code, file=sys.stderr)
+            status = 1
+    elif exc is not None:
+        import traceback
+
+        traceback.print_exception(exc)
+        status = 1
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    _REAL_EXIT(status)
+
+
+@contextlib.contextmanager
+def diverted() -> Iterator[None]:
+    """signal.signal() is diverted in the body (see the module doc): for SIGINT and
+    SIGTERM while an operation holds them, env.py's handler is noted and the one it
+    replaced returned, as if it had been installed; off the main thread, a no-op that
+    returns the handler in force. Nested and threaded uses share one diversion."""
+    global _diversions, _SIGNAL
+    with _diverting:
+        _diversions += 1
+        if _diversions == 1:
+            _SIGNAL = signal.signal  # whatever it is now: put back as found
+            signal.signal = _divert  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        with _diverting:
+            _diversions -= 1
+            if _diversions == 0:
+                signal.signal = _SIGNAL
+
+
+def _divert(signum: int, handler: Any) -> Any:
+    """signal.signal while `diverted`."""
+    state = _active
+    if state is not None and signum in SIGNALS and os.getpid() == state.pid:
+        replaced = state.wanted.get(signum, state.previous.get(signum))
+        state.wanted[signum] = handler
+        return replaced
+    if threading.current_thread() is not threading.main_thread():
+        return signal.getsignal(signum)
+    return _SIGNAL(signum, handler)
+
+
+def _pass_on(state: _State, signum: int, frame: object) -> None:
+    """Deliver a signal as the handler safeguard replaced would have."""
+    handler = state.previous.get(signum, signal.SIG_DFL)
+    if callable(handler):
+        handler(signum, frame)
+        return
+    if handler == signal.SIG_IGN:
+        return
+    _SIGNAL(signum, signal.SIG_DFL)
+    signal.raise_signal(signum)
+
+
+def _after_fork_in_child() -> None:
+    """Give a forked child back what safeguard replaced (see the module doc)."""
+    global _active, _exits, _diversions, _diverting
+    state, _active = _active, None
+    # (a lock another thread of the parent held at the fork stays held in the child)
+    signal.signal, _diversions, _diverting = _SIGNAL, 0, threading.Lock()
+    if state is not None:
+        with contextlib.suppress(ValueError, OSError):  # forked off a thread
+            for sig, handler in state.previous.items():
+                _SIGNAL(sig, handler)
+            if state.previous_wakeup is not None:
+                signal.set_wakeup_fd(state.previous_wakeup)
+        sys.unraisablehook = state.previous_hook
+    if _exits is not None:
+        os._exit = _exits[0]  # type: ignore[assignment]
+        _exits = None
+
+
+#: os._exit as the interpreter started with it, and (real, replacement) while a
+#: `running` region has replaced it.
+_REAL_EXIT = os._exit
+_exits: tuple[Callable[[int], Any], Callable[[int], Any]] | None = None
+#: signal.signal as found (before a `diverted` region replaced it), and how many
+#: such regions are open (under the lock).
+_SIGNAL = signal.signal
+_diversions = 0
+_diverting = threading.Lock()
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def forget() -> None:
     """In a forked child: this process handles no signals of the parent's operation."""
     global _active
     _active = None
     for sig in SIGNALS:
-        signal.signal(sig, signal.SIG_DFL)
+        _SIGNAL(sig, signal.SIG_DFL)
     with contextlib.suppress(ValueError):
         signal.set_wakeup_fd(-1)
 
@@ -228,7 +437,7 @@ def _watching(state: _State, cancel: Cancel) -> Iterator[None]:
             with contextlib.suppress(Exception):  # a failed cancel must not kill the watcher
                 cancel()
 
-    previous = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    previous = state.previous_wakeup = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
     thread = threading.Thread(target=watch, name="safeguard-interrupt", daemon=True)
     thread.start()
     try:
@@ -237,6 +446,7 @@ def _watching(state: _State, cancel: Cancel) -> Iterator[None]:
         yield
     finally:
         signal.set_wakeup_fd(previous)
+        state.previous_wakeup = None
         stopping.set()
         os.write(write_fd, b"\0")
         thread.join()

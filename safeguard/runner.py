@@ -140,7 +140,7 @@ def _run_journaled(steps: Sequence[Step], run: RunAll, op: Operation, *,
 
     start_next()
     try:
-        with _exits_as_failures(), interruption.stoppable(cancel):
+        with interruption.running(), interruption.stoppable(cancel):
             run(applied)
     except ChecksFailed:
         return False  # every revision ran; the checks failed and rolled the run back
@@ -163,32 +163,6 @@ def _run_journaled(steps: Sequence[Step], run: RunAll, op: Operation, *,
         failed(pending[0], error)
         return False
     return True
-
-
-class ExitInMigration(Exception):
-    """A revision or env.py called os._exit() while migrating (see _exits_as_failures)."""
-
-
-@contextlib.contextmanager
-def _exits_as_failures() -> Iterator[None]:
-    """While the revisions run, os._exit() raises instead of ending the process.
-
-    A revision (or env.py) that calls it would end safeguard with that status, exit 0
-    included, the migration half done and nothing reported: a success nobody saw.
-    Raised instead, it is a failed revision like any other, undone and reported.
-    (sys.exit() raises SystemExit, caught with the rest.) os._exit is put back as it
-    was after the run; the child process of a --timeout run uses it to end itself
-    after this."""
-    real = os._exit
-
-    def refuse(status: int) -> None:
-        raise ExitInMigration(f"os._exit({status}) was called while migrating")
-
-    os._exit = refuse  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        os._exit = real
 
 
 def _refusal(exc: BaseException, applied: Sequence[str]) -> str | None:

@@ -28,6 +28,7 @@ from sqlalchemy.engine import make_url
 from . import pools
 from .backends import Backend, backend_for
 from .config import Settings
+from .credentials import public_url
 from .durable import Progress, close_progress
 from .errors import (
     DatabaseMissingError,
@@ -292,9 +293,12 @@ class Held:
 
     def begin(self, *, of_database: bool = True, **facts: Any) -> Operation:
         """The journal's begin line (on disk when this returns), naming the database
-        unless ``of_database`` is false (an operation on the store alone: prune)."""
+        (its identity, and its URL without a password: `recover` reaches it by that URL
+        when nothing else names it) unless ``of_database`` is false (an operation on the
+        store alone: prune)."""
         if of_database:
-            facts = {"database": self.backend.identity(), **facts}
+            facts = {"database": self.backend.identity(), "url": public_url(self.backend.url),
+                     **facts}
         self.op = self.ws.journal.begin(self.kind, **facts)
         return self.op
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import psycopg
 import pytest
@@ -190,18 +191,25 @@ def pg_at_head(project, pg_server, pg_seed_templates, monkeypatch) -> PgProjectD
     pg_server.drop_database(migrated.database)
 
 
-@pytest.fixture
-def pg_role(pg_server) -> str:
-    """A throwaway login role (request it before pg_url, so it outlives the database)."""
-    name = f"sg_role_{secrets.token_hex(3)}"
-    with pg_server.connect() as conn:
-        conn.execute(f'CREATE ROLE "{name}" LOGIN')
+@contextmanager
+def throwaway_role(server: PgServer, prefix: str, options: str) -> Iterator[str]:
+    """A role created for the body (``CREATE ROLE name options``), dropped after it."""
+    name = f"{prefix}_{secrets.token_hex(3)}"
+    with server.connect() as conn:
+        conn.execute(f'CREATE ROLE "{name}" {options}')
     yield name
-    with pg_server.connect() as conn:
+    with server.connect() as conn:
         try:
             conn.execute(f'DROP ROLE IF EXISTS "{name}"')
         except psycopg.Error:
             pass  # still owns something in a database another fixture drops later
+
+
+@pytest.fixture
+def pg_role(pg_server) -> Iterator[str]:
+    """A throwaway login role (request it before pg_url, so it outlives the database)."""
+    with throwaway_role(pg_server, "sg_role", "LOGIN") as name:
+        yield name
 
 
 # -- reading a database's whole state, to compare before and after ---------------------

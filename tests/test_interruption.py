@@ -137,3 +137,44 @@ def test_a_signal_landing_in_a_weakref_callback_still_stops_the_work(capfd):
         assert ref() is None
         interruption.consume()
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_handlers_env_py_sets_during_an_operation_are_noted_not_installed(callers_handlers):
+    """An env.py's `signal.signal(SIGINT, default_int_handler)` inside the operation
+    took the signals from it (issue 33, item 6); the caller's are back afterwards."""
+    mine, _got = callers_handlers
+    real = signal.signal
+    with interruption.handling():
+        ours = handlers()
+        assert signal.signal(signal.SIGINT, signal.default_int_handler) is mine
+        assert signal.signal(signal.SIGINT, signal.SIG_IGN) is signal.default_int_handler
+        assert handlers() == ours  # still safeguard's
+        with pytest.raises(Interrupted), interruption.stoppable():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        interruption.consume()
+        called: list[object] = []
+        thread = threading.Thread(target=lambda: called.append(signal.signal(signal.SIGUSR1, signal.SIG_IGN)))
+        thread.start()
+        thread.join()
+        assert called == [signal.getsignal(signal.SIGUSR1)]  # off the main thread: a no-op
+    assert signal.signal is real
+    assert handlers() == {sig: mine for sig in interruption.SIGNALS}
+
+
+def test_a_forked_child_gets_the_callers_handlers_back(callers_handlers):
+    """Issue 33, item 4: the child of a fork mid-operation is not the operation."""
+    mine, _got = callers_handlers
+    read_fd, write_fd = os.pipe()
+    with interruption.handling(), interruption.running():
+        pid = os.fork()
+        if pid == 0:
+            ok = (handlers() == {sig: mine for sig in interruption.SIGNALS}
+                  and interruption.received() is None)
+            os.write(write_fd, b"1" if ok else b"0")
+            os._exit(0)  # the real one: the hook is gone in the child
+        _, status = os.waitpid(pid, 0)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as reply:
+        assert reply.read() == b"1"
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0

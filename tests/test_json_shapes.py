@@ -16,7 +16,7 @@ MANIFEST = {"id", "created_at", "reason", "engine", "database", "revisions", "re
 
 REHEARSAL = {"outcome", "ok", "target", "database", "heads", "verdict", "copy", "plan",
              "revisions", "health", "failed_revision", "seconds", "connections_to_copy",
-             "lock_sampling", "operation"}
+             "lock_sampling", "operation", "live_changed"}
 
 SHAPES = [
     (("rehearse",), REHEARSAL),

@@ -310,3 +310,51 @@ def test_recover_leaves_a_running_rehearsal_alone(seeded):
 def _state(pid: int) -> str:
     with open(f"/proc/{pid}/stat") as stat:
         return stat.read().rsplit(")", 1)[1].split()[0]
+
+
+TOUCHES_LIVE = "11e000000001"
+
+
+@pytest.mark.parametrize("how", ["sqlite3.connect", "open for writing", "a child process"])
+def test_a_revision_that_reaches_the_live_file_itself_fails_the_rehearsal_loudly(seeded, how):
+    """Issue 33, item 5: a revision that opens its own driver connection to the live
+    file changed the live database, and the rehearsal still said "would succeed"."""
+    live = str(seeded.db.resolve())
+    bodies = {
+        "sqlite3.connect": f"""
+            import sqlite3
+            conn = sqlite3.connect({live!r})
+            conn.execute("DELETE FROM audit_log")
+            conn.commit()
+            conn.close()
+        """,
+        "open for writing": f"""
+            with open({live!r}, "r+b") as f:
+                f.seek(0, 2)
+                f.write(b"")
+        """,
+        "a child process": f"""
+            import subprocess, sys
+            subprocess.run([sys.executable, "-c", "import sqlite3; c = sqlite3.connect({live!r}); "
+                            "c.execute('DELETE FROM audit_log'); c.commit()"], check=True)
+        """,
+    }
+    seeded.add_revision(TOUCHES_LIVE, HEAD, bodies[how], doc="reaches the live file")
+    with sqlite3.connect(seeded.db) as conn:
+        audit_rows = conn.execute("SELECT count(*) FROM audit_log").fetchone()[0]
+    conn.close()
+
+    code, report, stderr = rehearse(seeded, "head")
+
+    assert code == 12, stderr
+    assert report["result"]["outcome"] == "failed"
+    assert live in report["error"], report["error"]
+    if how == "a child process":  # out of reach: found afterwards, and said
+        assert f"the live database {live} changed while the rehearsal ran" in report["error"]
+    else:  # stopped before it changed anything
+        with sqlite3.connect(seeded.db) as conn:
+            assert conn.execute("SELECT count(*) FROM audit_log").fetchone()[0] == audit_rows > 0
+        conn.close()
+        assert "live database" in report["result"]["verdict"]
+        assert version_of(seeded.db) == [SEED_AT]
+    assert rehearsals_left(seeded) == [] and Journal(seeded.store).unfinished() == []

@@ -9,10 +9,11 @@ permission denied"), the database left migrated.
 from __future__ import annotations
 
 import json
+from typing import Iterator
 
 import pytest
 from conftest import HEAD, SEED_AT
-from postgres_support import database_state, version_of
+from postgres_support import database_state, throwaway_role, version_of
 from reliability.ledger import Tally
 
 pytestmark = pytest.mark.postgres
@@ -137,3 +138,76 @@ def test_plan_reports_an_extension_only_a_superuser_may_create(pg_role, pg_seede
     assert planned.returncode == 3, planned.stderr
     (failed,) = _failed(json.loads(planned.stdout)["preconditions"])
     assert failed["name"] == "restore" and "file_fdw" in failed["detail"]
+
+
+@pytest.fixture
+def ext_owner(pg_server) -> Iterator[str]:
+    """A role of its own that owns an extension (request it before pg_seeded)."""
+    with throwaway_role(pg_server, "sg_ext", "NOLOGIN") as name:
+        yield name
+
+
+def _extension_owner(server, database: str, name: str) -> str:
+    with server.connect(database) as conn:
+        return conn.execute("SELECT pg_get_userbyid(extowner) FROM pg_extension WHERE extname = %s",
+                            (name,)).fetchone()[0]
+
+
+def _trusted_citext(server, database: str) -> None:
+    with server.connect(database) as conn:
+        if not conn.execute("SELECT 1 FROM pg_available_extension_versions "
+                            "WHERE name = 'citext' AND trusted").fetchone():
+            pytest.skip("the citext extension is not installed (or not trusted) on this server")
+
+
+def _restore_as(project, pg_server, database: str, role: str):
+    """A snapshot, then a manual restore of it, both by ``role``."""
+    project = project.pointed_at(pg_server.url_for(database, username=role, password="pw"))
+    snapshot = json.loads(project.cli("--json", "snapshot", "create").stdout)["id"]
+    return project.run("restore", snapshot, "--yes")
+
+
+def test_a_restore_by_the_app_role_says_which_extension_lost_its_superuser_owner(
+        ext_owner, pg_role, pg_seeded, pg_server, ledger):
+    """Issue 33, item 15: created by a superuser, a trusted extension was owned by the
+    application's role after a restore run by that role, and only a docs page said so."""
+    _trusted_citext(pg_server, pg_seeded.database)
+    with pg_server.connect(pg_seeded.database) as conn:
+        conn.execute("CREATE EXTENSION citext")
+        conn.execute(f'ALTER ROLE "{pg_role}" CREATEDB')
+    _owned_by(pg_server, pg_seeded.database, pg_role)
+    superuser = _extension_owner(pg_server, pg_seeded.database, "citext")
+
+    result = _restore_as(pg_seeded, pg_server, pg_seeded.database, pg_role)
+
+    owner = _extension_owner(pg_server, pg_seeded.database, "citext")
+    ledger(Tally(tests=1, faults=1, restores=int(result.returncode == 0)),
+           fault="an extension a superuser created, restored by the application's role")
+    assert result.returncode == 0, result.stderr
+    assert owner == pg_role  # PostgreSQL lets only a superuser create it as another role
+    warnings = [line for line in result.stderr.splitlines() if "citext" in line]
+    assert warnings and superuser in warnings[0] and pg_role in warnings[0], result.stderr
+
+
+@pytest.mark.parametrize("restorer", ["the application's role", "a superuser"])
+def test_a_restore_gives_an_extension_back_its_owner_where_the_role_may(
+        restorer, ext_owner, pg_role, pg_seeded, pg_server):
+    _trusted_citext(pg_server, pg_seeded.database)
+    with pg_server.connect(pg_seeded.database) as conn:
+        conn.execute(f'GRANT CREATE ON DATABASE "{pg_seeded.database}" TO "{ext_owner}"')
+        conn.execute(f'SET ROLE "{ext_owner}"')
+        conn.execute("CREATE EXTENSION citext")
+        conn.execute("RESET ROLE")
+        conn.execute(f'ALTER ROLE "{pg_role}" CREATEDB')
+        conn.execute(f'GRANT "{ext_owner}" TO "{pg_role}"')  # the app may act as the owner
+    _owned_by(pg_server, pg_seeded.database, pg_role)
+
+    if restorer == "a superuser":
+        snapshot = json.loads(pg_seeded.cli("--json", "snapshot", "create").stdout)["id"]
+        result = pg_seeded.run("restore", snapshot, "--yes")
+    else:
+        result = _restore_as(pg_seeded, pg_server, pg_seeded.database, pg_role)
+
+    assert result.returncode == 0, result.stderr
+    assert _extension_owner(pg_server, pg_seeded.database, "citext") == ext_owner
+    assert "citext" not in result.stderr, result.stderr

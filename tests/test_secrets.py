@@ -408,3 +408,21 @@ def test_the_remote_credentials_are_in_no_output_file_or_argv(pg_seeded, pg_serv
     for secret in (SECRET_KEY, ACCESS_KEY, REMOTE_KEY):
         leaks = [where for where, data in exposure.seen if secret.encode() in data]
         assert not leaks, f"{secret[:6]}... was seen in:\n  " + "\n  ".join(leaks)
+
+
+def test_recover_takes_the_password_from_the_projects_config_only_for_the_same_login():
+    """Issue 33, item 10: the journal's URL has its password masked; `recover` combines it
+    with the project's own sqlalchemy.url, and only for the same server, database and user."""
+    from sqlalchemy.engine import make_url
+
+    from safeguard.credentials import public_url, with_credentials
+
+    real = make_url("postgresql+psycopg://app:s3cret@db.example:5432/shop")
+    recorded = make_url(public_url(real))
+    assert "s3cret" not in public_url(real)
+    assert with_credentials(recorded, real).password == "s3cret"
+    assert with_credentials(recorded, make_url("postgresql://app:s3cret@db.example:5432/other")).password is None
+    assert with_credentials(recorded, make_url("postgresql://admin:s3cret@db.example:5432/shop")).password is None
+    assert with_credentials(recorded, None).password is None
+    queried = make_url("postgresql+psycopg://app@db.example:5432/shop?password=s3cret")
+    assert with_credentials(make_url(public_url(queried)), queried).password == "s3cret"

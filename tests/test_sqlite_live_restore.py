@@ -21,7 +21,10 @@ from contextlib import closing
 import pytest
 from conftest import CHAIN, table_contents
 from reliability.ledger import Tally
-from reliability.mounts import require_mount
+from reliability.mounts import bind_file, require_mount
+from reliability.processes import resume, start, wait_stopped
+
+from safeguard.journal import Journal
 
 APP = textwrap.dedent("""
     import sqlite3, sys, time, pathlib
@@ -111,7 +114,10 @@ def test_a_failed_swap_deletes_nothing_the_database_needs(seeded, tmp_path, ledg
     """The -wal was deleted before a rename that then failed (a single-file bind mount:
     EBUSY): rows committed only in the WAL were lost. An application holds a read
     transaction (so no checkpoint can fold the rows committed after it into the file)
-    while it commits five rows; the restore is forced past it."""
+    while it commits five rows; the restore is forced past it. A bind-mounted file is
+    refused before the restore begins now (tests/reliability/test_bind_mount.py), so the
+    mount is made while the restore is paused with its copy staged. Nothing changed,
+    so the restore is closed as refused (issue 33, item 15): nothing left for `recover`."""
     require_mount()
     snap = json.loads(seeded.cli("--json", "snapshot", "create").stdout)["id"]
     with closing(sqlite3.connect(seeded.db)) as conn:
@@ -132,16 +138,24 @@ def test_a_failed_swap_deletes_nothing_the_database_needs(seeded, tmp_path, ledg
     """), str(seeded.db)], stdout=subprocess.PIPE, text=True)
     try:
         assert app.stdout.readline().strip() == "committed"
-        subprocess.run(["mount", "--bind", str(seeded.db), str(seeded.db)], check=True)
+        restore = start(seeded, "restore", snap, "--yes", "--force",
+                        env={"SAFEGUARD_PAUSE": "sqlite:restore:staged"})
         try:
-            result = seeded.run("restore", snap, "--yes", "--force")
+            wait_stopped(restore)
+            with bind_file(seeded.db, seeded.db):
+                resume(restore)
+                code = restore.wait()
         finally:
-            subprocess.run(["umount", str(seeded.db)], check=True)
+            restore.reap()
     finally:
         app.kill()
         app.wait()
     with closing(sqlite3.connect(seeded.db)) as conn:
         rows = conn.execute("SELECT count(*) FROM app_log").fetchone()[0]
-    ledger(Tally(tests=1, faults=1, data_lost=int(rows != 5)), fault="swap failed (EBUSY)")
-    assert result.returncode == 8, result.stderr
+    ledger(Tally(tests=1, faults=1, data_lost=int(rows != 5)), fault="swap failed (EBUSY)",
+           kind="bind mount")
+    assert code == 8, restore.stderr()
+    assert "the database was not changed" in restore.stderr(), restore.stderr()
     assert rows == 5
+    assert Journal(seeded.store).unfinished() == []
+    assert Journal(seeded.store).operations()[-1].end["outcome"] == "refused"

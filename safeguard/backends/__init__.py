@@ -38,6 +38,8 @@ class Backend(Protocol):
     """One database, as safeguard snapshots and restores it."""
 
     engine: str
+    #: The URL it was made from (its password, if any, never printed: credentials.py).
+    url: URL
     #: True when restore() itself checks the payload's sha256 on the way through (one
     #: read of the snapshot); otherwise the store re-hashes it before restore() runs.
     proves_payload_on_restore: bool
@@ -107,6 +109,11 @@ class Backend(Protocol):
         """Others using the database in a way a restore would silently cut off (SQLite:
         processes with the file open), one description each; none where the engine
         handles them itself (PostgreSQL: pg_sessions)."""
+
+    def local_files(self) -> Sequence[Path]:
+        """The files on this machine that a write to the database changes (SQLite: the
+        file, its -wal and -journal), or none (a server's): what a rehearsal keeps the
+        project's code away from, and proves unchanged (tripwire.py)."""
 
     def discard(self, directory: Path, snapshot: Snapshot) -> None:
         """Release what a snapshot holds outside its directory, before it is deleted."""

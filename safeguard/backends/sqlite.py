@@ -40,10 +40,12 @@ from ..errors import (
     VerificationError,
 )
 from ..footprint import Schema
+from ..lock import database_file_lock
 from ..manifest import Payload, Snapshot
 from ..reporting import size_words
 from . import TableProgress, count_mismatches, refuse_blocked
 from .holders import other_processes
+from .mounts import is_mount_point
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -131,9 +133,10 @@ class SQLiteBackend:
 
     def restore_blockers(self) -> list[str]:
         """No write permission or no room beside the database for a restore's staging
-        copy (the size of the database now), or a file with several names (hard links:
-        a restore replaces the file by rename, so the other names would go on holding
-        the old content)."""
+        copy (the size of the database now), a file with several names (hard links: a
+        restore replaces the file by rename, so the other names would go on holding the
+        old content), or a file that is a mount point of its own (a rename over it
+        fails: mounts.py)."""
         try:
             links = os.stat(self.path).st_nlink
         except FileNotFoundError:
@@ -152,6 +155,11 @@ class SQLiteBackend:
             found.append(f"database file {self.path} has {links} hard links: a restore replaces "
                          "it by rename, and the other names would keep the old database; give it "
                          "one name (copy it, then remove the other links)")
+        if is_mount_point(self.path):
+            found.append(f"database file {self.path} is a mount point of its own (a bind mount of "
+                         "the file, as `docker run -v app.db:/app/app.db` makes): a restore "
+                         "replaces it by rename, which the kernel refuses there (EBUSY); mount "
+                         "the directory that holds it instead")
         return found
 
     def users(self) -> list[str]:
@@ -160,6 +168,10 @@ class SQLiteBackend:
         committing into the old one (see holders.py)."""
         return other_processes([self.path, *(self.path.with_name(self.path.name + s)
                                              for s in ("-wal", "-journal"))])
+
+    def local_files(self) -> Sequence[Path]:
+        """The file, its -wal and -journal (not the -shm, which readers write too)."""
+        return [self.path, *(self.path.with_name(self.path.name + s) for s in ("-wal", "-journal"))]
 
     def discard(self, directory: Path, snapshot: Snapshot) -> None:
         """Nothing outside the snapshot's directory."""
@@ -175,8 +187,9 @@ class SQLiteBackend:
         return f"removed {staging.name}, the copy of a restore that stopped before its rename"
 
     def session_lock(self, timeout: float) -> ContextManager[None]:
-        """Nothing beyond the store's file lock: SQLite has no server to hold one."""
-        return nullcontext()
+        """The lock beside the file (lock.database_file_lock): SQLite has no server to
+        hold one, and the store's lock is seen only by runners sharing that store."""
+        return database_file_lock(self.path, timeout=timeout, purpose="a guarded operation")
 
     def client_environ(self) -> Mapping[str, str]:
         """None: a SQLite connection has no name to give."""
@@ -399,7 +412,7 @@ class SQLiteBackend:
         for leftover in (staging, *_aside(staging)):  # a crashed restore's
             durable.remove_quietly(leftover)
         moved: list[tuple[Path, Path]] = []
-        linked = False
+        linked = swapped = False
         try:
             # The live file is untouched until the staged copy is known to hold exactly
             # the bytes that were snapshotted (and quick_checked when they were); until
@@ -445,15 +458,20 @@ class SQLiteBackend:
                     linked = True
                     durable.fsync_dir(self.path.parent)
                     faults.point("sqlite:restore:kept")
-                durable.replace(staging, self.path)
+                os.replace(staging, self.path)
+                swapped = True
+                durable.fsync_dir(self.path.parent)
                 faults.point("sqlite:restore:swapped")
         except OSError as exc:
+            if swapped:  # the old side files must never meet the new file: recover redoes it
+                raise RestoreError(f"cannot restore {self.path}: {exc.strerror or exc}") from exc
             if linked and keep is not None:
                 self.adopt_kept(keep)  # not swapped: drops the live file's second name
             for aside, side in reversed(moved):
                 os.replace(aside, side)
             durable.remove_quietly(staging)
-            raise RestoreError(f"cannot restore {self.path}: {exc.strerror or exc}") from exc
+            # Everything is back as it was: a refusal, with nothing left for recover.
+            raise RestoreRefusedError(f"cannot restore {self.path}: {exc.strerror or exc}") from exc
         for aside, _side in moved:
             durable.remove_quietly(aside)
         if keep is not None:

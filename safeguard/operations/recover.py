@@ -22,8 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Literal
 
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
 from ..backends import Backend, KeepsReplaced, KeepsSetAside, backend_for
 from ..config import Settings
+from ..credentials import with_credentials
 from ..errors import JournalDamagedError, SnapshotNotFoundError
 from ..journal import OperationRecord
 from ..manifest import SAFETY_REASON
@@ -58,12 +62,13 @@ def recover(settings: Settings, *, abandon: bool = False,
     ws = Workspace(settings)
     if abandon:
         return list(_abandon(ws, report=report))
-    if ws.settings.url:
+    url = ws.settings.url or _recorded_url(ws)
+    if url:
         # A crash between a restore's two renames can leave the database missing, so
         # the engine finishes its own step before env.py is asked to connect; and a
         # server may still be running what the crashed process had asked of it. Under
         # the lock: a live operation's sessions and databases are not a crash's.
-        engine = backend_for(ws.settings.url, ws.settings)
+        engine = backend_for(url, ws.settings)
         with ws.operation("recover", engine, check_unfinished=False):
             unfinished = ws.journal.unfinished(engine.identity())
             runners = [op.begun["pid"] for op in unfinished if isinstance(op.begun.get("pid"), int)]
@@ -91,6 +96,27 @@ def recover(settings: Settings, *, abandon: bool = False,
     finally:
         ws.uploaded(report)  # a safety snapshot it finished leaves the machine as any other
     return done + list(settle_rehearsals(ws, report=report))  # copies interrupted rehearsals left
+
+
+def _recorded_url(ws: Workspace) -> URL | None:
+    """Without --url or DATABASE_URL, the database the unfinished operations name in
+    the journal (a crash mid-swap can leave it closed to connections or renamed away,
+    so env.py's own URL reaches nothing), with the credentials the project's config
+    gives (see credentials.with_credentials); None unless they all name one server
+    database."""
+    recorded = {str(op.begun["url"]) for op in ws.journal.unfinished()
+                if op.kind != "rehearse" and isinstance(op.begun.get("url"), str)}
+    if len(recorded) != 1:
+        return None
+    try:
+        url = make_url(recorded.pop())
+        configured = ws.project.config.get_main_option("sqlalchemy.url")
+        config = make_url(configured) if configured else None
+    except (ArgumentError, ValueError):
+        return None
+    if url.get_backend_name() == "sqlite":
+        return None  # a file: env.py reaches it whatever a crash left
+    return with_credentials(url, config)
 
 
 def _abandon(ws: Workspace, *, report: Reporter) -> list[Recovered]:

@@ -41,7 +41,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import sqlalchemy as sa
 from alembic import context as alembic_context
 
-from .. import footprint, health
+from .. import footprint, health, interruption, tripwire
 from ..backends import Backend, backend_for
 from ..classify.result import Finding
 from ..config import Settings
@@ -161,6 +161,8 @@ class Rehearsal:
     connections: int = 0
     lock_sampling: str | None = None  # why lock figures are missing, if they are
     operation: str | None = None
+    #: The live database changed while the rehearsal ran (the verdict says how).
+    live_changed: bool = False
 
     @property
     def ok(self) -> bool:
@@ -187,6 +189,7 @@ class Rehearsal:
             "connections_to_copy": self.connections,
             "lock_sampling": self.lock_sampling,
             "operation": self.operation,
+            "live_changed": self.live_changed,
         }
 
 
@@ -195,7 +198,16 @@ class Rehearsal:
 def rehearse(settings: Settings, target: str = "head", *, from_snapshot: str | None = None,
              report: Reporter = silent, progress: ProgressFactory | None = None) -> Rehearsal:
     """Rehearse `upgrade TARGET` on a copy of the database (see the module doc); the
-    result when it would succeed, RehearsalFailedError (carrying it) when not."""
+    result when it would succeed, RehearsalFailedError (carrying it) when not.
+    SIGINT and SIGTERM stop it (interruption.py): the copy is dropped, the operation
+    closed, OperationInterruptedError."""
+    with interruption.handled("the rehearsal stopped and its copy was dropped; the live "
+                              "database was not changed", causes=(SafeguardError,)):
+        return _rehearse(settings, target, from_snapshot, report, progress)
+
+
+def _rehearse(settings: Settings, target: str, from_snapshot: str | None, report: Reporter,
+              progress: ProgressFactory | None) -> Rehearsal:
     ws = Workspace(settings)
     state = ws.database()
     live = ws.backend(state)
@@ -225,10 +237,18 @@ def rehearse(settings: Settings, target: str = "head", *, from_snapshot: str | N
     # the copy) lasts as long as the copy; the live database's, only as the copy is taken.
     with ws.operation(KIND, copy, f"rehearse {target}", check_unfinished=False) as held:
         op, facts = _copy(ws, held, live, workdir, token, snapshot, target, report, progress)
+        live_files = live.local_files()
         try:
-            with _pointed_at(copy_settings.url, settings.host):
+            untouched = tripwire.fingerprint(live_files)
+            with _pointed_at(copy_settings.url, settings.host), tripwire.fenced(
+                    live_files, f"a rehearsal may only touch its copy, not the live database "
+                                f"{live.identity()}"):
                 result = _run(copy_project, copy, copy_settings, target, op, facts, state,
                               report)
+            interruption.check()  # a signal stopped the migration on the copy
+            changed = tripwire.changes(live_files, untouched, tripwire.fingerprint(live_files))
+            if changed:
+                result = _live_changed(result, live, changed)
         except BaseException as exc:
             _drop(op, live, workdir, token, report)
             op.finish("aborted", error=f"{type(exc).__name__}: {exc}")
@@ -238,10 +258,26 @@ def rehearse(settings: Settings, target: str = "head", *, from_snapshot: str | N
         op.finish(result.outcome, verdict=result.verdict, failed_revision=result.failed_revision,
                   seconds=round(result.seconds, 4))
     _report(result, report)
+    if result.live_changed:
+        raise RehearsalFailedError(result.verdict, report=result)
     if not result.ok:
         raise RehearsalFailedError(f"{result.verdict}; the live database was not changed "
                                    f"(still at {format_revs(state.heads)})", report=result)
     return result
+
+
+def _live_changed(result: Rehearsal, live: Backend, changed: Sequence[str]) -> Rehearsal:
+    """The rehearsal failed: the live database changed while it ran (see tripwire.py),
+    by the rehearsal's own code beyond the fence's reach, or by another process."""
+    others = live.users()
+    by = (f"; other processes have it open, and may have written it: {', '.join(others)}"
+          if others else "; no other process has it open")
+    verdict = (f"the live database {live.identity()} changed while the rehearsal ran "
+               f"({'; '.join(changed)}){by}. A rehearsal must leave it alone: if a revision "
+               f"reached it (a child process, a driver of its own), the real upgrade would "
+               f"too; if the application wrote it, rehearse again while it is quiet. The "
+               f"rehearsal's own verdict was: {result.verdict}")
+    return replace(result, outcome="failed", verdict=verdict, live_changed=True)
 
 
 @dataclass(frozen=True)
@@ -327,7 +363,7 @@ def _copy(ws: Workspace, held: Held, live: Backend, workdir: Path, token: str,
         started = time.monotonic()
         taken_at = snapshot.created_at if snapshot else _now()
         try:
-            with op.step("copy", source=source) as outcome:
+            with op.step("copy", source=source) as outcome, interruption.stoppable():
                 size = live.make_rehearsal_copy(
                     workdir, token, progress=bar,
                     snapshot=(ws.store.path_of(snapshot.id), snapshot) if snapshot else None)
@@ -378,7 +414,7 @@ def _run(project: Project, copy: Backend, settings: Settings, target: str, op: O
                                       before_counts=before,
                                       classifications=[p.classification for p in plan.steps],
                                       footprint=footprint.after(statements, schema_before, copy))
-            with op.step("check") as done:
+            with op.step("check") as done, interruption.stoppable():
                 checks = health.run_checks(ctx)
                 done["ok"] = checks.ok
     revisions = recorder.results(plan, outcome.failed_revision, outcome.error)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import logging
 
-from .. import preconditions
+from .. import interruption, preconditions
 from .. import remote as remotes
 from ..config import Settings
-from ..errors import RemoteError, SafeguardError, SnapshotNotFoundError
+from ..errors import RemoteError, SafeguardError, SnapshotError, SnapshotNotFoundError
 from ..inventory import Listing, locate
 from ..reporting import ProgressFactory, Reporter, no_progress, silent, size_words
 from ..store import Snapshot, SnapshotStore
@@ -61,9 +61,22 @@ def show_snapshot(settings: Settings, snapshot_id: str) -> Snapshot:
 
 def create_snapshot(settings: Settings, *, label: str | None = None, pin: bool = False,
                     reason: str = "manual", progress: ProgressFactory = no_progress,
-                    report: Reporter = silent) -> Snapshot:
+                    report: Reporter = silent, stop_on_signal: bool = True) -> Snapshot:
     """Take a snapshot now, under the database's lock (a backup never runs during a
-    migration, and a migration waits for a running backup)."""
+    migration, and a migration waits for a running backup).
+
+    SIGINT and SIGTERM stop it (interruption.py): the partial snapshot is removed and
+    the operation closed, OperationInterruptedError. Without ``stop_on_signal`` the
+    caller's handlers decide (a scheduled run lets its snapshot finish)."""
+    if not stop_on_signal:
+        return _create(settings, label, pin, reason, progress, report)
+    with interruption.handled("no snapshot was taken (the partial one was removed) and "
+                              "nothing was changed", causes=(SnapshotError,)):
+        return _create(settings, label, pin, reason, progress, report)
+
+
+def _create(settings: Settings, label: str | None, pin: bool, reason: str,
+            progress: ProgressFactory, report: Reporter) -> Snapshot:
     ws = Workspace(settings)
     # A backup needs no revision file (one that does not parse must not stop it).
     state = ws.database(check_known=False)

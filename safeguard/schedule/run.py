@@ -71,7 +71,9 @@ def run_job(settings: Settings, job: Job, *, trigger: str = "schedule") -> RunRe
     facts: dict[str, Any] = {}
     try:
         retried = Workspace(settings).retry_uploads() if settings.remote else []
-        snapshot = create_snapshot(settings, label=job.name, reason=f"scheduled: {job.name}")
+        # A signal lets the running snapshot finish (stopping.py), then stops the schedule.
+        snapshot = create_snapshot(settings, label=job.name, reason=f"scheduled: {job.name}",
+                                   stop_on_signal=False)
         facts.update(snapshot=snapshot.id, size=snapshot.size)
         for copy in retried:  # a failed upload fails the run until it is retried with success
             if not copy.ok:

@@ -1,5 +1,5 @@
 """What the fault tests did, summed over the run: faults injected, bad inputs tried,
-restores performed, and data lost (which must stay zero).
+restores performed, and data lost (which must stay zero), in all and by kind of fault.
 
 Each test appends one JSON line to a file of its own worker (pytest-xdist runs tests in
 several processes), in a directory the whole run shares; the controller sums the files
@@ -67,10 +67,16 @@ class Ledger:
         return total
 
     def by_kind(self) -> dict[str, Tally]:
-        """The counts of the tests that name their kind of fault (``fault=...``), by kind."""
+        """The counts per kind of fault: the ``kind`` a test recorded, else its module's
+        name (``test_random_kills`` -> ``random kills``)."""
         kinds: dict[str, Tally] = {}
         for entry in self.entries():
-            if isinstance(entry.get("fault"), str):
-                kinds.setdefault(entry["fault"], Tally()).add(
-                    Tally(**{f.name: entry.get(f.name, 0) for f in fields(Tally)}))
+            kind = entry.get("kind") or _module_kind(str(entry.get("test", "")))
+            kinds.setdefault(kind, Tally()).add(
+                Tally(**{f.name: entry.get(f.name, 0) for f in fields(Tally)}))
         return dict(sorted(kinds.items()))
+
+
+def _module_kind(nodeid: str) -> str:
+    stem = Path(nodeid.split("::", 1)[0]).stem
+    return stem.removeprefix("test_").replace("_", " ")

@@ -84,6 +84,32 @@ def read_only(path: Path) -> Iterator[None]:
             p.chmod(stat.S_IMODE(mode))
 
 
+@contextmanager
+def read_only_view(path: Path, view: Path) -> Iterator[Path]:
+    """``path`` seen read-only at ``view`` (a second mount of the same directory, as a
+    container gets one) for the body; ``path`` itself stays writable."""
+    require_mount()
+    view.mkdir(parents=True, exist_ok=True)
+    _run("mount", "--bind", str(path), str(view))
+    try:
+        _run("mount", "-o", "remount,ro,bind", str(view))
+        yield view
+    finally:
+        _run("umount", str(view))
+
+
+@contextmanager
+def bind_file(source: Path, target: Path) -> Iterator[Path]:
+    """``source`` bind-mounted over the file ``target`` (Docker's ``-v app.db:/app/app.db``)
+    for the body: ``target`` can be written but not replaced by a rename (EBUSY)."""
+    require_mount()
+    _run("mount", "--bind", str(source), str(target))
+    try:
+        yield target
+    finally:
+        _run("umount", str(target))
+
+
 def fill(directory: Path) -> Path:
     """Write a file in ``directory`` until its filesystem is full; the file."""
     filler = directory / "filler"

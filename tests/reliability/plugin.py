@@ -80,7 +80,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture
 def ledger(request: pytest.FixtureRequest):
-    """Record this test's counts: ``ledger(Tally(...), **facts)``."""
+    """Record this test's counts: ``ledger(Tally(...), **facts)``; a ``kind`` fact names
+    the kind of fault the summary counts it under (else the test's module does)."""
     book = request.config.stash[LEDGER]
 
     def record(tally: Tally, **facts) -> None:

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -323,3 +326,60 @@ def test_a_signal_while_the_replaced_database_is_being_kept_lets_the_restore_fin
     kept = [s for s in SnapshotStore(project.store).list() if s.payload_kind == "kept database"]
     assert len(kept) == 1
     assert pg_engine.leftovers(project) == [] and store_leftovers(project) == []
+
+
+def _url_only_in_the_ini(project) -> None:
+    """The project as many have it: the URL in alembic.ini's sqlalchemy.url (password
+    included), env.py reading it there; no DATABASE_URL, no --url."""
+    ini = project.ini.read_text()
+    project.ini.write_text(re.sub(r"^sqlalchemy\.url = .*$",
+                                  "sqlalchemy.url = " + project.url.replace("%", "%%"), ini, flags=re.M))
+    env = project.root / "alembic" / "env.py"
+    env.write_text(env.read_text().replace(
+        'section["sqlalchemy.url"] = get_database_url()',
+        'section["sqlalchemy.url"] = os.environ.get("DATABASE_URL") or config.get_main_option("sqlalchemy.url")'
+    ).replace("from logging.config import fileConfig\n", "import os\nfrom logging.config import fileConfig\n"))
+
+
+def _without_url(project, *args: str, env: dict[str, str] | None = None):
+    clean = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    return subprocess.run([sys.executable, "-m", "safeguard", "-c", str(project.ini), *args],
+                          cwd=project.root, capture_output=True, text=True, env={**clean, **(env or {})})
+
+
+@pytest.mark.parametrize("point", ["postgres:swap:closed", "postgres:swap:renamed-old"])
+@pytest.mark.parametrize("kind", ["upgrade", "restore"])
+def test_recover_finishes_a_swap_with_the_url_only_in_alembic_ini(kind, point, pg_engine, placed,
+                                                                  ledger):
+    """Issue 33, item 10: a crash mid-swap leaves the database closed to connections,
+    or renamed away; env.py's URL (the ini's) then reaches nothing, and `recover` could
+    not finish the swap unless DATABASE_URL was set. It takes the URL the journal
+    recorded (never with its password) and the project's credentials."""
+    project = placed(SEED_AT)
+    _url_only_in_the_ini(project)
+    if kind == "upgrade":
+        project.add_revision(FAILING_REVISION, HEAD, FAILING_CHECK)
+        before = wanted = pg_engine.state(project)
+        args: tuple[str, ...] = ("upgrade", "head")
+    else:
+        snapshot = json.loads(_without_url(project, "--json", "snapshot", "create").stdout)["id"]
+        wanted = pg_engine.state(project)
+        pg_engine.replace(project, HEAD)
+        before = pg_engine.state(project)
+        args = ("restore", snapshot, "--yes")
+    killed = _without_url(project, *args, env={**pg_engine.env, "SAFEGUARD_FAULT": point})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+
+    recovered = _without_url(project, "recover", env=pg_engine.env)
+    state = pg_engine.state(project) if recovered.returncode == 0 else None  # else unreachable
+    ledger(Tally(tests=1, faults=1, recoveries=int(recovered.returncode == 0),
+                 restores=restores_in(project), data_lost=int(state not in (before, wanted))),
+           fault=f"SIGKILL at {point} ({kind}), URL only in alembic.ini")
+
+    assert recovered.returncode == 0, recovered.stderr
+    # The upgrade undone; the restore undone (the swap had not begun: closed) or completed.
+    assert state == before if kind == "upgrade" else state in (before, wanted)
+    operation = last_operation(project, (kind,))
+    assert operation.end is not None
+    assert "***" in operation.begun["url"] and pg_engine.server.password not in json.dumps(operation.begun)
+    assert pg_engine.leftovers(project) == []

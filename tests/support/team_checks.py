@@ -19,3 +19,11 @@ def no_unassigned_tenants(conn):
 
 def hangs(conn):
     time.sleep(30)
+
+
+def writes_and_commits(conn):
+    """A check with a side effect it should never have: it creates a table and commits."""
+    conn.execute(sa.text("CREATE TABLE check_side_effect (x INTEGER)"))
+    conn.execute(sa.text("INSERT INTO check_side_effect VALUES (1)"))
+    conn.commit()
+    return True

@@ -177,6 +177,10 @@ class MySQLBackend:
             dump.drop_quietly(self.server, scratch)
         return count_mismatches(snapshot.row_counts, counts)
 
+    def local_files(self) -> Sequence[Path]:
+        """None: the database lives on the server."""
+        return ()
+
     def discard(self, directory: Path, snapshot: Snapshot) -> None:
         """Nothing outside the snapshot directory."""
 

@@ -184,6 +184,10 @@ class PostgresBackend:
         its row counts with the manifest's."""
         return self._strategy_of(snapshot).verify(directory, snapshot)
 
+    def local_files(self) -> Sequence[Path]:
+        """None: the database lives on the server."""
+        return ()
+
     def discard(self, directory: Path, snapshot: Snapshot) -> None:
         """Release what a snapshot holds outside its directory (a template copy)."""
         self._strategy_of(snapshot).discard(directory, snapshot)

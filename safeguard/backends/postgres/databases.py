@@ -60,6 +60,68 @@ class DatabaseProperties:
         return cls(**values)
 
 
+@dataclass(frozen=True)
+class Extension:
+    """An extension as a snapshot found it: who owns it, where it lives."""
+
+    name: str
+    owner: str
+    schema: str
+    version: str
+
+
+def extensions(conn: psycopg.Connection) -> tuple[Extension, ...]:
+    """The extensions of the database ``conn`` is connected to (plpgsql aside: every
+    database has it, owned by the bootstrap superuser). pg_dump writes each one's
+    CREATE EXTENSION but not its owner, which is whoever runs that statement: the
+    role a restore runs as (see create_extensions_as_owners)."""
+    return tuple(Extension(*row) for row in conn.execute(
+        "SELECT e.extname, pg_get_userbyid(e.extowner), n.nspname, e.extversion "
+        "FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
+        "WHERE e.extname <> 'plpgsql' ORDER BY 1"))
+
+
+def create_extensions_as_owners(conn: psycopg.Connection, database: str,
+                                wanted: tuple[Extension, ...]) -> None:
+    """In the new, empty database ``conn`` is connected to (``database``), create each
+    extension of ``wanted`` as its owner, where this role may act as that owner (it is
+    a superuser, or a member of the owner's role) and the extension's schema exists
+    already (public, pg_catalog): pg_restore's own CREATE EXTENSION IF NOT EXISTS then
+    passes it by, and the extension keeps its owner (no ALTER EXTENSION sets one).
+    Where that cannot be, pg_restore creates it as this role, and
+    `extension_owners_lost` says so afterwards. The owner gets CREATE on the new
+    database for the statement only."""
+    target = sql.Identifier(database)
+    for extension in wanted:
+        may = conn.execute(
+            "SELECT pg_has_role(current_user, r.oid, 'USAGE') AND EXISTS "
+            "(SELECT 1 FROM pg_namespace WHERE nspname = %s) FROM pg_roles r WHERE r.rolname = %s",
+            (extension.schema, extension.owner)).fetchone()
+        if not (may and may[0]):
+            continue
+        owner = sql.Identifier(extension.owner)
+        try:
+            conn.execute(sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(target, owner))
+            conn.execute(sql.SQL("SET ROLE {}").format(owner))
+            conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {} WITH SCHEMA {} VERSION {}").format(
+                sql.Identifier(extension.name), sql.Identifier(extension.schema),
+                sql.Literal(extension.version)))
+        except psycopg.Error:
+            pass  # left to pg_restore, and reported then (extension_owners_lost)
+        finally:
+            conn.execute("RESET ROLE")
+            conn.execute(sql.SQL("REVOKE CREATE ON DATABASE {} FROM {}").format(target, owner))
+
+
+def extension_owners_lost(conn: psycopg.Connection, wanted: tuple[Extension, ...]) -> list[str]:
+    """One line per extension of ``wanted`` that the database ``conn`` is connected to
+    now holds under another owner."""
+    now = {e.name: e.owner for e in extensions(conn)}
+    return [f"extension {e.name} was owned by {e.owner} and now belongs to {now[e.name]}: "
+            f"only a superuser, or a member of role {e.owner}, can create it as that role"
+            for e in wanted if e.name in now and now[e.name] != e.owner]
+
+
 def exists(conn: psycopg.Connection, name: str) -> bool:
     """Whether a database of that name exists."""
     return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None

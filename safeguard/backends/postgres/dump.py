@@ -21,6 +21,8 @@ should not meet a slow plan on its first query after the rollback.
 
 from __future__ import annotations
 
+import logging
+from dataclasses import asdict
 from pathlib import Path
 
 import psycopg
@@ -36,6 +38,8 @@ from .databases import DatabaseProperties
 from .options import Options
 from .server import Server, describe, errors_as
 from .tools import ClientTools
+
+log = logging.getLogger(__name__)
 
 PAYLOADS = {"custom": "database.dump", "directory": "database.dir"}
 
@@ -66,6 +70,7 @@ class DumpStrategy:
             with errors_as(SnapshotError, f"cannot snapshot {identity}"):
                 size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
                 props = databases.read_properties(conn, self.server.database)
+                owned = databases.extensions(conn)
                 conn.autocommit = False
                 conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
                 conn.read_only = True
@@ -103,6 +108,7 @@ class DumpStrategy:
                 "pg_restore_version": pg_restore.version,
                 "database_size": size,
                 "database_properties": props.to_dict(),
+                "extensions": [asdict(e) for e in owned],
             },
         )
 
@@ -123,7 +129,8 @@ class DumpStrategy:
             with self.server.connect_maintenance() as conn:
                 databases.drop(conn, scratch)
                 try:
-                    self.materialize(conn, directory, snapshot, scratch, analyze=False)
+                    self.materialize(conn, directory, snapshot, scratch, analyze=False,
+                                     owners=False)
                 except RestoreError as exc:
                     return [f"the dump does not restore: {exc}"]
                 try:
@@ -137,8 +144,11 @@ class DumpStrategy:
         return count_mismatches(snapshot.row_counts, counts)
 
     def materialize(self, conn: psycopg.Connection, directory: Path, snapshot: Snapshot,
-                    target: str, *, progress: Progress = None, analyze: bool = True) -> None:
-        """pg_restore the dump into a new database ``target``."""
+                    target: str, *, progress: Progress = None, analyze: bool = True,
+                    owners: bool = True) -> None:
+        """pg_restore the dump into a new database ``target``; with ``owners``, each
+        extension created as its owner where this role may, and a warning for each it
+        may not (a scratch copy to verify needs neither)."""
         payload = _payload_path(directory, snapshot)
         extra = snapshot.extra
         pg_restore = self._pg_restore()
@@ -147,14 +157,25 @@ class DumpStrategy:
             raise RestoreError(f"pg_restore {pg_restore.version} cannot read a dump written by "
                                f"pg_dump {dumped_by}; set pg_bindir to a newer PostgreSQL")
         props = _properties(conn, snapshot, self.server)
+        wanted = tuple(databases.Extension(**e) for e in extra.get("extensions") or ()) if owners else ()
         with errors_as(RestoreError, f"cannot create the database {target}"):
             databases.create_empty(conn, target, props)
         try:
+            if wanted:
+                with errors_as(RestoreError, f"cannot prepare the extensions of {target}"):
+                    with self.server.connect(target) as fresh:
+                        databases.create_extensions_as_owners(fresh, target, wanted)
             argv = [pg_restore.path, "--exit-on-error", "--no-password",
                     f"--jobs={self.options.jobs}", f"--dbname={self.server.conninfo(target)}",
                     str(payload)]
             with self.server.client_environment() as env:
                 tools.run(argv, env=env, error=RestoreError, what=f"pg_restore into {target}")
+            if wanted:
+                with errors_as(RestoreError, f"cannot read the extensions of {target}"):
+                    with self.server.connect(target) as restored:
+                        for lost in databases.extension_owners_lost(restored, wanted):
+                            # Printed with the restore's report, as a SQLite file's lost owner is.
+                            log.warning("%s", lost)
             if analyze:
                 with errors_as(RestoreError, f"cannot ANALYZE {target}"):
                     with self.server.connect(target) as restored:
