@@ -71,7 +71,9 @@ def prune_held(ws: Workspace, backend: Backend, now: datetime, *, protect: Colle
     kept), and the remote is pruned next time."""
     listing = locate(ws.settings, backend, remote_optional=remote_optional)
     for warning in listing.warnings:  # a remote manifest skipped, say
-        log.warning("%s", warning)
+        # After an operation (remote_optional) the remote's trouble was said already,
+        # by the upload: not again here.
+        log.log(logging.INFO if remote_optional else logging.WARNING, "%s", warning)
     located = listing.located
     decided = decisions(ws, list(located), now, protect=protect)
     doomed = [d for d in decided if not d.keep]

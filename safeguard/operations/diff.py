@@ -23,6 +23,7 @@ from ..backends import Backend
 from ..backends.beside import BesideCopies, beside_copies, key_for
 from ..comparison import ROWS_LIMIT, SKIPPED, TableDiff, compare
 from ..config import Settings
+from ..errors import DatabaseMissingError
 from ..reporting import ProgressFactory, Reporter, no_progress, silent
 from ..restore import check_compatible
 from ..revisions import DatabaseState, format_revs
@@ -195,6 +196,12 @@ def what_restore_discards(settings: Settings, snapshot_id: str, *, exact_limit: 
     estimated from row counts."""
     ws = Workspace(settings)
     snapshot = ws.snapshot(snapshot_id)
+    try:
+        present = ws.database(check_known=False, empty_ok=True)
+    except DatabaseMissingError:  # no file at all (a new machine): nothing to discard
+        return Discards(snapshot, True, ())
+    if present.empty_file:
+        return Discards(snapshot, True, ())
     # A template or kept PostgreSQL snapshot's payload is a marker: its database's size counts.
     weight = max([snapshot.size] + [int(snapshot.extra.get(k) or 0)
                                     for k in ("database_size", "template_size", "kept_size")])
